@@ -1,0 +1,29 @@
+"""chainrule: neural networks from scratch on NumPy, every gradient derived by the chain rule.
+
+>>> import chainrule
+>>> net = chainrule.Network.from_sizes([784, 100, 10], hidden="relu", loss="cross_entropy")
+"""
+
+from chainrule.activations import ACTIVATIONS, Activation, get_activation
+from chainrule.gradcheck import GradcheckResult, gradcheck
+from chainrule.layers import Dense, Dropout, Layer
+from chainrule.losses import LOSSES, Loss, get_loss
+from chainrule.network import Network
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "Activation",
+    "Dense",
+    "Dropout",
+    "GradcheckResult",
+    "Layer",
+    "Loss",
+    "Network",
+    "__version__",
+    "get_activation",
+    "get_loss",
+    "gradcheck",
+]

@@ -1,0 +1,255 @@
+"""Activation functions ``out = f(net)`` and their derivatives.
+
+In the notes' notation a layer computes ``net = in . w + b`` and then ``out = s(net)``, where
+``s`` is the activation (the notes use the sigmoid). Backpropagation needs ``ds/dnet``: for the
+sigmoid that is ``out * (1 - out)``. Every activation here can write its derivative in terms of
+its *output* alone, so a layer only has to keep ``out`` for the backward pass.
+
+Each activation has three methods, all on whole batches of shape ``(batch, units)``:
+
+- ``forward(net, out=None)``: ``out = s(net)``;
+- ``derivative(out)``: ``ds/dnet`` elementwise (not defined for softmax, whose Jacobian is a
+  matrix per example);
+- ``backward(out, grad_out, delta=None)``: the chain rule ``dE/dnet = dE/dout * dout/dnet``.
+
+``out=``/``delta=`` name preallocated arrays to write into (the training loop reuses them); when
+left out, a new array is returned. Dtypes are kept: float32 in, float32 out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "Activation",
+    "Identity",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "LeakyReLU",
+    "Softmax",
+    "ACTIVATIONS",
+    "get_activation",
+]
+
+
+class Activation:
+    """Base class: an elementwise activation with its derivative written from its output."""
+
+    name = "activation"
+
+    def forward(self, net: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Return ``s(net)``, shape and dtype of ``net``."""
+        raise NotImplementedError
+
+    def derivative(self, out: np.ndarray) -> np.ndarray:
+        """Return ``ds/dnet`` evaluated where the forward pass gave ``out``."""
+        raise NotImplementedError
+
+    def backward(
+        self, out: np.ndarray, grad_out: np.ndarray, delta: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Chain rule through the activation: ``dE/dnet = dE/dout * ds/dnet``.
+
+        Parameters
+        ----------
+        out : ndarray of shape (batch, units)
+            What ``forward`` returned.
+        grad_out : ndarray of shape (batch, units)
+            ``dE/dout``.
+        delta : ndarray of shape (batch, units), optional
+            Where to write the result (may be ``grad_out`` itself).
+        """
+        return np.multiply(grad_out, self.derivative(out), out=delta)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def config(self) -> dict:
+        """A JSON-able description, inverse of :func:`get_activation`."""
+        return {"name": self.name}
+
+
+class Identity(Activation):
+    """``s(net) = net``; ``ds/dnet = 1``. For regression outputs."""
+
+    name = "identity"
+
+    def forward(self, net, out=None):
+        if out is None:
+            return net.copy()
+        np.copyto(out, net)
+        return out
+
+    def derivative(self, out):
+        return np.ones_like(out)
+
+    def backward(self, out, grad_out, delta=None):
+        if delta is None:
+            return grad_out.copy()
+        if delta is not grad_out:
+            np.copyto(delta, grad_out)
+        return delta
+
+
+class Sigmoid(Activation):
+    """``s(net) = 1 / (1 + exp(-net))``; ``ds/dnet = out * (1 - out)`` (the notes' formula).
+
+    Computed as ``0.5 * tanh(net / 2) + 0.5``, the same function written so that it never
+    overflows: finite for any finite input, float32 or float64.
+    """
+
+    name = "sigmoid"
+
+    def forward(self, net, out=None):
+        out = np.multiply(net, 0.5, out=out)
+        np.tanh(out, out=out)
+        out *= 0.5
+        out += 0.5
+        return out
+
+    def derivative(self, out):
+        return out * (1 - out)
+
+    def backward(self, out, grad_out, delta=None):
+        # dE/dnet = dE/dout * out * (1 - out)
+        slope = np.subtract(1, out)
+        slope *= out
+        return np.multiply(grad_out, slope, out=delta)
+
+
+class Tanh(Activation):
+    """``s(net) = tanh(net)``; ``ds/dnet = 1 - out**2``."""
+
+    name = "tanh"
+
+    def forward(self, net, out=None):
+        return np.tanh(net, out=out)
+
+    def derivative(self, out):
+        return 1 - out * out
+
+    def backward(self, out, grad_out, delta=None):
+        slope = np.multiply(out, out)
+        np.subtract(1, slope, out=slope)
+        return np.multiply(grad_out, slope, out=delta)
+
+
+class ReLU(Activation):
+    """``s(net) = max(net, 0)``; ``ds/dnet = 1 where net > 0, else 0`` (the notes' rule).
+
+    ``out > 0`` exactly where ``net > 0``, so the derivative reads the output.
+    """
+
+    name = "relu"
+
+    def forward(self, net, out=None):
+        return np.maximum(net, 0, out=out)
+
+    def derivative(self, out):
+        return (out > 0).astype(out.dtype)
+
+    def backward(self, out, grad_out, delta=None):
+        return np.multiply(grad_out, out > 0, out=delta)
+
+
+class LeakyReLU(Activation):
+    """``s(net) = net if net > 0 else slope * net``; ``ds/dnet = 1 or slope``.
+
+    Parameters
+    ----------
+    slope : float in [0, 1)
+        The gradient for negative inputs (default 0.01).
+    """
+
+    name = "leaky_relu"
+
+    def __init__(self, slope: float = 0.01):
+        if not 0 <= slope < 1:
+            raise ValueError(f"LeakyReLU slope must be in [0, 1), got slope={slope}")
+        self.slope = float(slope)
+
+    def forward(self, net, out=None):
+        # For 0 <= slope < 1, max(net, slope * net) is net for net > 0 and slope * net otherwise.
+        scaled = np.multiply(net, self.slope, out=out)
+        return np.maximum(net, scaled, out=scaled)
+
+    def derivative(self, out):
+        return np.where(out > 0, 1, self.slope).astype(out.dtype)
+
+    def backward(self, out, grad_out, delta=None):
+        return np.multiply(grad_out, self.derivative(out), out=delta)
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU(slope={self.slope})"
+
+    def config(self) -> dict:
+        return {"name": self.name, "slope": self.slope}
+
+
+class Softmax(Activation):
+    """``out_i = exp(net_i) / sum_j exp(net_j)`` over each row; for the output layer.
+
+    Its Jacobian is a matrix per example, ``dout_i/dnet_j = out_i (1[i=j] - out_j)``, so
+    ``derivative`` is not elementwise; ``backward`` applies the Jacobian:
+    ``dE/dnet = out * (dE/dout - sum_j dE/dout_j out_j)``. With the cross-entropy loss the two
+    fuse into ``delta = out - label`` (see :class:`chainrule.losses.CrossEntropy`).
+    Stable for any finite input: the row maximum is subtracted before ``exp``.
+    """
+
+    name = "softmax"
+
+    def forward(self, net, out=None):
+        out = np.subtract(net, net.max(axis=1, keepdims=True), out=out)
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)
+        return out
+
+    def derivative(self, out):
+        raise ValueError(
+            "softmax has no elementwise derivative (its Jacobian mixes the outputs of an "
+            "example); use Softmax.backward, or the fused cross_entropy loss"
+        )
+
+    def backward(self, out, grad_out, delta=None):
+        inner = np.sum(grad_out * out, axis=1, keepdims=True)
+        delta = np.subtract(grad_out, inner, out=delta)
+        delta *= out
+        return delta
+
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)
+}
+"""Name -> class, for configs, saved models and the command line."""
+
+
+def get_activation(spec: str | dict | Activation | None) -> Activation:
+    """An :class:`Activation` from a name (``"relu"``), a config dict, or an instance.
+
+    ``None`` means identity. An unknown name raises ``ValueError`` listing the valid names.
+    """
+    if spec is None:
+        return Identity()
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, dict):
+        options = dict(spec)
+        name = options.pop("name", None)
+    elif isinstance(spec, str):
+        name, options = spec, {}
+    else:
+        raise ValueError(
+            f"activation must be a name, a config dict or an Activation, got {type(spec).__name__}"
+        )
+    key = str(name).lower().replace("-", "_")
+    if key == "linear":
+        key = "identity"
+    if key not in ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {name!r}; valid names: {', '.join(sorted(ACTIVATIONS))}"
+        )
+    try:
+        return ACTIVATIONS[key](**options)
+    except TypeError as exc:
+        raise ValueError(f"bad options for activation {key!r}: {options}") from exc

@@ -1,0 +1,154 @@
+"""Finite-difference checks of the backpropagated gradients.
+
+For a parameter ``p`` the central difference ``(E(p + h) - E(p - h)) / 2h`` approximates
+``dE/dp`` with an error of order ``h**2``. :func:`gradcheck` computes it for every entry (or a
+random sample of entries) of every parameter array, in float64 on a copy of the network, and
+compares it with :meth:`Network.gradients`.
+
+The error of an array is ``max |analytic - numeric| / max(max |analytic|, max |numeric|)``: the
+worst entry, relative to the size of the array's gradient (so entries that are zero in both do
+not divide by zero). In float64 a correct gradient gives about 1e-9 or less; a wrong one,
+errors near 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from chainrule.layers import as_generator
+from chainrule.network import Network
+
+__all__ = ["gradcheck", "GradcheckResult", "numerical_gradients"]
+
+
+class GradcheckResult(Mapping):
+    """Worst relative error per parameter array, keyed ``"layers[i].weights"``/``".biases"``.
+
+    Behaves as a read-only dict of floats; :meth:`report` gives a readable table, and
+    :attr:`max_error` the worst of all.
+    """
+
+    def __init__(self, errors: dict[str, float], checked: dict[str, int], tolerance: float):
+        self._errors = errors
+        self.checked = checked
+        self.tolerance = tolerance
+
+    def __getitem__(self, key: str) -> float:
+        return self._errors[key]
+
+    def __iter__(self):
+        return iter(self._errors)
+
+    def __len__(self) -> int:
+        return len(self._errors)
+
+    @property
+    def max_error(self) -> float:
+        return max(self._errors.values(), default=0.0)
+
+    @property
+    def ok(self) -> bool:
+        return self.max_error <= self.tolerance
+
+    def report(self) -> str:
+        """A table: parameter, entries checked, relative error, ok/FAIL."""
+        width = max(len(k) for k in self._errors) if self._errors else 9
+        lines = [f"{'parameter':<{width}}  {'checked':>7}  {'rel. error':>10}  result"]
+        for key, err in self._errors.items():
+            verdict = "ok" if err <= self.tolerance else "FAIL"
+            lines.append(f"{key:<{width}}  {self.checked[key]:>7}  {err:>10.2e}  {verdict}")
+        lines.append(f"worst: {self.max_error:.2e} (tolerance {self.tolerance:.0e})")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"GradcheckResult({self._errors!r})"
+
+
+def numerical_gradients(
+    net: Network, x, y, eps: float = 1e-6, max_entries: int | None = None, seed: int = 0
+) -> list[tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]]:
+    """Central-difference gradients of ``net.loss(x, y)`` in float64.
+
+    Returns, per Dense layer, ``((num_dweights, num_dbiases), (idx_w, idx_b))`` where the
+    ``idx`` arrays are the flat indices that were checked (all of them unless ``max_entries``
+    limits each array to a random sample); unchecked entries of the numeric arrays are NaN.
+    """
+    net64 = net.astype(np.float64)
+    x64 = net64.check_inputs(np.asarray(x, dtype=np.float64))
+    target = net64.encode_targets(y, len(x64))
+    rng = as_generator(seed)
+
+    def loss() -> float:
+        net64._forward(x64)
+        return net64._loss_value(target)
+
+    result = []
+    for layer in net64.dense_layers:
+        pair, chosen = [], []
+        for param in (layer.weights, layer.biases):
+            flat = param.reshape(-1)
+            idx = np.arange(flat.size)
+            if max_entries is not None and flat.size > max_entries:
+                idx = np.sort(rng.choice(flat.size, size=max_entries, replace=False))
+            numeric = np.full(flat.size, np.nan)
+            for i in idx:
+                saved = flat[i]
+                flat[i] = saved + eps
+                plus = loss()
+                flat[i] = saved - eps
+                minus = loss()
+                flat[i] = saved
+                numeric[i] = (plus - minus) / (2 * eps)
+            pair.append(numeric.reshape(param.shape))
+            chosen.append(idx)
+        result.append((tuple(pair), tuple(chosen)))
+    return result
+
+
+def gradcheck(
+    net: Network,
+    x,
+    y,
+    eps: float = 1e-6,
+    max_entries: int | None = None,
+    tolerance: float = 1e-6,
+    seed: int = 0,
+) -> GradcheckResult:
+    """Compare ``net.gradients(x, y)`` with central finite differences, in float64.
+
+    Parameters
+    ----------
+    net : Network
+        Checked on a float64 copy; ``net`` itself is not changed.
+    x : array of shape (batch, n_in)
+    y : targets as :meth:`Network.loss` takes them
+    eps : float
+        The finite-difference step ``h``.
+    max_entries : int, optional
+        Check at most this many randomly chosen entries per array (large layers).
+    tolerance : float
+        What :attr:`GradcheckResult.ok` and the report call a pass.
+
+    Returns
+    -------
+    GradcheckResult
+        ``{"layers[0].weights": err, "layers[0].biases": err, ...}``; prints nothing.
+    """
+    net64 = net.astype(np.float64)
+    analytic = net64.gradients(np.asarray(x, dtype=np.float64), y)
+    numeric = numerical_gradients(net64, x, y, eps=eps, max_entries=max_entries, seed=seed)
+    errors: dict[str, float] = {}
+    checked: dict[str, int] = {}
+    positions = [i for i, layer in enumerate(net64.layers) if layer.parameters()]
+    for i, grads, (nums, idxs) in zip(positions, analytic, numeric):
+        for name, grad, num, idx in zip(("weights", "biases"), grads, nums, idxs):
+            a = grad.reshape(-1)[idx]
+            n = num.reshape(-1)[idx]
+            scale = max(np.abs(a).max(initial=0.0), np.abs(n).max(initial=0.0))
+            diff = np.abs(a - n).max(initial=0.0)
+            key = f"layers[{i}].{name}"
+            errors[key] = float(diff / scale) if scale > 0 else float(diff)
+            checked[key] = int(len(idx))
+    return GradcheckResult(errors, checked, tolerance)

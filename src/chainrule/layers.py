@@ -1,0 +1,277 @@
+"""Layers: ``forward`` and ``backward`` side by side, in whole-batch matrix form.
+
+A :class:`Dense` layer is the notes' layer, for a batch of examples at once::
+
+    net = in . w + b          (batch, n_in) @ (n_in, n_out) + (n_out,)  ->  (batch, n_out)
+    out = s(net)              the activation, elementwise (or softmax over each row)
+
+and its backward pass is the notes' chain of terms, one batch at a time::
+
+    delta   = dE/dnet = dE/dout * ds/dnet                       (batch, n_out)
+    dE/dw   = in^T . delta    = sum over the batch of np.outer(in_x, delta_x)   (n_in, n_out)
+    dE/db   = sum over the batch of delta        (dnet/db = 1)                  (n_out,)
+    dE/din  = delta . w^T     (dnet/din = w: what the layer below receives)     (batch, n_in)
+
+The loss already divides ``delta`` by the batch size, so these sums are the *means* of the
+per-example gradients.
+
+Where the inputs and outputs are kept (the notes' "push io storage up to net class"): each layer
+keeps *references* to what its own backward needs, its input ``x`` and its output ``out``
+(plus ``net`` for the output layer of a fused loss). The input of one layer is the very array
+the layer below returned, so nothing is stored twice and nothing is copied. The arrays live in a
+small per-batch-size workspace owned by the layer and are reused from step to step, so training
+allocates no new arrays once the first batch has run. Consequence: an array returned by
+``forward`` is overwritten by the next ``forward`` of the same batch size;
+:meth:`chainrule.Network.forward` returns a copy for that reason.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.activations import Activation, Identity, get_activation
+from chainrule.initializers import default_init, init_weights
+
+__all__ = ["Layer", "Dense", "Dropout", "as_generator"]
+
+_MAX_WORKSPACES = 3
+
+
+def as_generator(rng: int | np.random.Generator | None) -> np.random.Generator:
+    """A ``numpy.random.Generator`` from a seed, a Generator (returned as is) or ``None``.
+
+    ``None`` draws fresh entropy from the OS: pass a seed for reproducible results.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    raise ValueError(f"rng must be an int seed, a numpy Generator or None, got {rng!r}")
+
+
+class Layer:
+    """The interface every layer has.
+
+    ``forward(x, training)`` returns the layer's output for a batch ``x``; ``backward(grad_out,
+    input_grad)`` takes ``dE/dout`` and returns ``dE/dx`` (or ``None`` when ``input_grad`` is
+    false: the first layer's input gradient is never needed). ``parameters()`` and
+    ``gradients()`` list arrays in the same order; the optimizers update the former in place
+    from the latter.
+    """
+
+    n_in: int
+    n_out: int
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def parameters(self) -> list[np.ndarray]:
+        return []
+
+    def gradients(self) -> list[np.ndarray]:
+        return []
+
+    def config(self) -> dict:
+        raise NotImplementedError
+
+
+class _Workspace:
+    """The arrays one batch size needs, allocated once and reused."""
+
+    def __init__(self, batch: int, n_in: int, n_out: int, dtype, share_out: bool):
+        self.net = np.empty((batch, n_out), dtype)
+        self.out = self.net if share_out else np.empty((batch, n_out), dtype)
+        self.delta = np.empty((batch, n_out), dtype)
+        self.grad_in = np.empty((batch, n_in), dtype)
+
+
+class Dense(Layer):
+    """A fully connected layer: ``out = activation(x @ weights + biases)``.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths.
+    activation : str, dict or Activation
+        ``"identity"`` (default), ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``,
+        ``"softmax"``.
+    init : str, optional
+        Weight initialization (see :mod:`chainrule.initializers`); default He for the ReLU
+        family, Glorot otherwise.
+    rng : int, numpy.random.Generator or None
+        Source of the initial weights.
+    dtype : float32 (default) or float64
+        The dtype of the parameters and of every array the layer computes.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_in, n_out)
+    biases : ndarray of shape (n_out,)
+    dweights, dbiases : ndarrays shaped like the parameters
+        ``dE/dw`` and ``dE/db`` from the last ``backward``.
+    x, net, out : ndarrays
+        The last ``forward``'s input (batch, n_in), ``net`` and ``out`` (batch, n_out).
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        activation: str | dict | Activation | None = "identity",
+        init: str | None = None,
+        rng: int | np.random.Generator | None = None,
+        dtype=np.float32,
+    ):
+        for label, value in (("n_in", n_in), ("n_out", n_out)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Dense {label} must be a positive integer, got {label}={value!r}")
+        self.dtype = _float_dtype(dtype)
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.activation = get_activation(activation)
+        self.init = init or default_init(self.activation.name)
+        self._weights = init_weights(self.init, self.n_in, self.n_out, as_generator(rng), self.dtype)
+        self._biases = np.zeros(self.n_out, self.dtype)
+        self.dweights = np.zeros_like(self._weights)
+        self.dbiases = np.zeros_like(self._biases)
+        self._workspaces: dict[int, _Workspace] = {}
+        self._ws: _Workspace | None = None
+        self.x: np.ndarray | None = None
+
+    # Parameters are kept in the same arrays for the layer's whole life (optimizers hold them),
+    # so assigning to .weights copies the new values in, after checking the shape.
+    @property
+    def weights(self) -> np.ndarray:
+        return self._weights
+
+    @weights.setter
+    def weights(self, value) -> None:
+        self._weights[...] = _checked_like(value, self._weights, "weights")
+
+    @property
+    def biases(self) -> np.ndarray:
+        return self._biases
+
+    @biases.setter
+    def biases(self, value) -> None:
+        self._biases[...] = _checked_like(value, self._biases, "biases")
+
+    @property
+    def net(self) -> np.ndarray | None:
+        return None if self._ws is None else self._ws.net
+
+    @property
+    def out(self) -> np.ndarray | None:
+        return None if self._ws is None else self._ws.out
+
+    def _workspace(self, batch: int) -> _Workspace:
+        ws = self._workspaces.get(batch)
+        if ws is None:
+            if len(self._workspaces) >= _MAX_WORKSPACES:
+                self._workspaces.pop(next(iter(self._workspaces)))
+            share = isinstance(self.activation, Identity)
+            ws = _Workspace(batch, self.n_in, self.n_out, self.dtype, share)
+            self._workspaces[batch] = ws
+        return ws
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``out = s(x @ w + b)`` for ``x`` of shape (batch, n_in); returns (batch, n_out)."""
+        ws = self._workspace(len(x))
+        np.matmul(x, self._weights, out=ws.net)  # net = in . w
+        ws.net += self._biases  #                 + b
+        if ws.out is not ws.net:
+            self.activation.forward(ws.net, out=ws.out)  # out = s(net)
+        self.x, self._ws = x, ws
+        return ws.out
+
+    def backward(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """From ``dE/dout`` (batch, n_out): set ``dweights``, ``dbiases``; return ``dE/dx``."""
+        ws = self._ws
+        delta = self.activation.backward(ws.out, grad_out, delta=ws.delta)  # dE/dout * ds/dnet
+        return self.backward_delta(delta, input_grad)
+
+    def backward_delta(self, delta: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """From ``delta = dE/dnet`` (batch, n_out): set ``dweights``, ``dbiases``; return ``dE/dx``.
+
+        Used directly by fused losses, whose delta already includes the activation.
+        """
+        np.matmul(self.x.T, delta, out=self.dweights)  # dE/dw = in^T . delta
+        np.sum(delta, axis=0, out=self.dbiases)  # dE/db = sum of delta (dnet/db = 1)
+        if not input_grad:
+            return None
+        return np.matmul(delta, self._weights.T, out=self._ws.grad_in)  # dE/din = delta . w^T
+
+    def parameters(self) -> list[np.ndarray]:
+        return [self._weights, self._biases]
+
+    def gradients(self) -> list[np.ndarray]:
+        return [self.dweights, self.dbiases]
+
+    def config(self) -> dict:
+        return {
+            "type": "dense",
+            "n_in": self.n_in,
+            "n_out": self.n_out,
+            "activation": self.activation.config(),
+            "init": self.init,
+        }
+
+    def __repr__(self) -> str:
+        return f"Dense({self.n_in}, {self.n_out}, activation={self.activation.name!r})"
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each input with probability ``rate`` and scale the
+    survivors by ``1 / (1 - rate)``, so the expected output equals the input; at evaluation,
+    the identity.
+
+    ``backward`` multiplies ``dE/dout`` by the same mask. ``rng`` draws the masks (its state is
+    part of a checkpoint, so a resumed run draws the same masks).
+    """
+
+    def __init__(self, rate: float, n_units: int | None = None, rng=None, dtype=np.float32):
+        if not 0 <= rate < 1:
+            raise ValueError(f"Dropout rate must be in [0, 1), got rate={rate}")
+        self.rate = float(rate)
+        self.n_in = self.n_out = n_units
+        self.rng = as_generator(rng)
+        self.dtype = _float_dtype(dtype)
+        self.mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if not training or self.rate == 0:
+            self.mask = None
+            return x
+        keep = self.rng.random(x.shape, dtype=self.dtype) >= self.rate
+        self.mask = keep.astype(self.dtype)
+        self.mask *= 1 / (1 - self.rate)
+        return x * self.mask
+
+    def backward(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        if not input_grad:
+            return None
+        return grad_out if self.mask is None else grad_out * self.mask
+
+    def config(self) -> dict:
+        return {"type": "dropout", "rate": self.rate, "n_units": self.n_in}
+
+    def __repr__(self) -> str:
+        return f"Dropout({self.rate})"
+
+
+def _float_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def _checked_like(value, like: np.ndarray, label: str) -> np.ndarray:
+    value = np.asarray(value)
+    if value.shape != like.shape:
+        raise ValueError(f"{label} must have shape {like.shape}, got {value.shape}")
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{label} contain NaN or inf")
+    return value

@@ -1,0 +1,190 @@
+"""Loss functions: ``value(out, target)`` and ``delta(out, target)``.
+
+The loss of a batch is the **mean of the per-example losses**, so its gradient is the mean of the
+per-example gradients: ``delta`` already carries the factor ``1 / batch``.
+
+Two kinds:
+
+- plain losses (``sse``, ``mse``) take the network's output ``out`` and return
+  ``dE/dout``; the output layer then applies its activation's derivative;
+- fused losses (``cross_entropy`` with a softmax output, ``binary_cross_entropy`` with a sigmoid
+  output) take the output layer's ``net`` (the logits), compute the loss stably with
+  log-sum-exp, and return ``dE/dnet = (out - label) / batch`` directly. The activation's
+  derivative cancels out of the chain rule, which is why the notes found that "the activation
+  derivative almost never helps".
+
+``target`` is always a float array of shape ``(batch, n_out)`` here (one-hot rows for class
+labels), except that :class:`CrossEntropy` also takes integer labels of shape ``(batch,)``.
+The :class:`~chainrule.network.Network` converts user targets before calling a loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "Loss",
+    "SumSquaredError",
+    "MeanSquaredError",
+    "CrossEntropy",
+    "BinaryCrossEntropy",
+    "LOSSES",
+    "get_loss",
+]
+
+
+class Loss:
+    """Base class. ``fused_activation`` names the output activation a fused loss works through."""
+
+    name = "loss"
+    fused_activation: str | None = None
+
+    def value(self, out: np.ndarray, target: np.ndarray) -> float:
+        """The mean over the batch of the per-example loss."""
+        raise NotImplementedError
+
+    def delta(self, out: np.ndarray, target: np.ndarray, probs: np.ndarray | None = None):
+        """The gradient of :meth:`value`: ``dE/dout`` (plain) or ``dE/dnet`` (fused).
+
+        ``probs`` (fused losses only) is the output activation already computed from ``out``,
+        so it need not be computed twice.
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class SumSquaredError(Loss):
+    """The notes' loss: ``E = 1/2 * sum_k (label_k - out_k)**2`` per example.
+
+    ``dE/dout = -(label - out)``, divided by the batch size for the batch mean.
+    """
+
+    name = "sse"
+
+    def value(self, out, target):
+        diff = out - target
+        return float(0.5 * np.vdot(diff, diff) / len(out))
+
+    def delta(self, out, target, probs=None):
+        delta = np.subtract(out, target)
+        delta *= 1 / len(out)
+        return delta
+
+
+class MeanSquaredError(Loss):
+    """``E = 1/n_out * sum_k (label_k - out_k)**2`` per example (the mean over outputs).
+
+    ``dE/dout = 2 (out - label) / n_out``, divided by the batch size for the batch mean.
+    """
+
+    name = "mse"
+
+    def value(self, out, target):
+        diff = out - target
+        return float(np.vdot(diff, diff) / diff.size)
+
+    def delta(self, out, target, probs=None):
+        delta = np.subtract(out, target)
+        delta *= 2 / delta.size
+        return delta
+
+
+def _log_sum_exp(net: np.ndarray) -> np.ndarray:
+    """``log(sum_j exp(net_j))`` per row, shape (batch,), without overflow."""
+    top = net.max(axis=1)
+    shifted = net - top[:, None]
+    np.exp(shifted, out=shifted)
+    return np.log(shifted.sum(axis=1)) + top
+
+
+class CrossEntropy(Loss):
+    """Softmax and cross-entropy fused, from the logits ``net`` of the output layer.
+
+    ``E = -sum_k label_k log(softmax(net)_k) = log(sum_j exp(net_j)) - sum_k label_k net_k`` per
+    example (labels summing to 1), computed with log-sum-exp so it stays finite. The gradient
+    with respect to the logits is ``softmax(net) - label``: the softmax's Jacobian and the log's
+    derivative cancel. ``target`` may be integer class labels of shape ``(batch,)``.
+    """
+
+    name = "cross_entropy"
+    fused_activation = "softmax"
+
+    def value(self, out, target):
+        lse = _log_sum_exp(out)
+        if target.ndim == 1:
+            picked = out[np.arange(len(out)), target]
+            return float(np.mean(lse - picked))
+        per_example = lse * target.sum(axis=1) - np.einsum("ij,ij->i", target, out)
+        return float(np.mean(per_example))
+
+    def delta(self, out, target, probs=None):
+        if probs is None:
+            from chainrule.activations import Softmax
+
+            probs = Softmax().forward(out)
+        delta = probs.copy()
+        if target.ndim == 1:
+            delta[np.arange(len(out)), target] -= 1
+        else:
+            delta *= target.sum(axis=1, keepdims=True)
+            delta -= target
+        delta *= 1 / len(out)
+        return delta
+
+
+class BinaryCrossEntropy(Loss):
+    """Sigmoid and binary cross-entropy fused, from the logits ``net``; one or more outputs.
+
+    Per output: ``-(y log s(net) + (1 - y) log(1 - s(net))) = softplus(net) - y * net``, with
+    ``softplus(net) = max(net, 0) + log(1 + exp(-|net|))`` finite for any input. Summed over the
+    outputs of an example, averaged over the batch. ``dE/dnet = s(net) - y``.
+    """
+
+    name = "binary_cross_entropy"
+    fused_activation = "sigmoid"
+
+    def value(self, out, target):
+        softplus = np.maximum(out, 0) + np.log1p(np.exp(-np.abs(out)))
+        return float(np.sum(softplus - target * out) / len(out))
+
+    def delta(self, out, target, probs=None):
+        if probs is None:
+            from chainrule.activations import Sigmoid
+
+            probs = Sigmoid().forward(out)
+        delta = np.subtract(probs, target)
+        delta *= 1 / len(out)
+        return delta
+
+
+LOSSES: dict[str, type[Loss]] = {
+    cls.name: cls for cls in (SumSquaredError, MeanSquaredError, CrossEntropy, BinaryCrossEntropy)
+}
+"""Name -> class, for configs, saved models and the command line."""
+
+_ALIASES = {
+    "sum_squared_error": "sse",
+    "mean_squared_error": "mse",
+    "crossentropy": "cross_entropy",
+    "categorical_cross_entropy": "cross_entropy",
+    "softmax_cross_entropy": "cross_entropy",
+    "bce": "binary_cross_entropy",
+}
+
+
+def get_loss(spec: str | Loss) -> Loss:
+    """A :class:`Loss` from a name (``"sse"``, ``"cross_entropy"``, ...) or an instance.
+
+    An unknown name raises ``ValueError`` listing the valid names.
+    """
+    if isinstance(spec, Loss):
+        return spec
+    if not isinstance(spec, str):
+        raise ValueError(f"loss must be a name or a Loss, got {type(spec).__name__}")
+    key = spec.lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in LOSSES:
+        raise ValueError(f"unknown loss {spec!r}; valid names: {', '.join(sorted(LOSSES))}")
+    return LOSSES[key]()

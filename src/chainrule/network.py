@@ -1,0 +1,341 @@
+"""The network: a stack of layers and a loss, with forward, backward and gradients.
+
+The notes write a 3-layer network as ``out = s(b1 + w1(s(b2 + w2(s(b3 + w3(in))))))`` and
+the chain rule for its deepest weights as one long product. Written as a loop, the product is
+built one layer at a time from the output back::
+
+    delta_L = dE/dout * s'(net_L)                 (output layer; or out - label, fused)
+    delta_l = (delta_{l+1} . w_{l+1}^T) * s'(net_l)   for l = L-1, ..., 1
+    dE/dw_l = in_l^T . delta_l,   dE/db_l = sum over the batch of delta_l
+
+so no code is written per layer index: any depth, any widths (docs/math.md derives it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from chainrule.activations import get_activation
+from chainrule.layers import Dense, Dropout, Layer, _float_dtype, as_generator
+from chainrule.losses import Loss, get_loss
+
+__all__ = ["Network"]
+
+_DEFAULT_OUTPUT = {
+    "cross_entropy": "softmax",
+    "binary_cross_entropy": "sigmoid",
+    "sse": "sigmoid",
+    "mse": "identity",
+}
+
+
+class Network:
+    """A feed-forward network: ``layers`` applied in order, trained on ``loss``.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        :class:`~chainrule.layers.Dense` layers (and optionally
+        :class:`~chainrule.layers.Dropout`), each ``n_in`` equal to the previous ``n_out``.
+    loss : str or Loss
+        ``"sse"`` (the notes' ``1/2 sum (label - out)**2``), ``"mse"``, ``"cross_entropy"``
+        (needs a softmax output layer), ``"binary_cross_entropy"`` (needs a sigmoid output).
+
+    Examples
+    --------
+    >>> import numpy as np, chainrule
+    >>> net = chainrule.Network.from_sizes([4, 8, 3], hidden="relu", loss="cross_entropy")
+    >>> x = np.ones((5, 4), np.float32); y = np.array([0, 1, 2, 1, 0])
+    >>> net.forward(x).shape
+    (5, 3)
+    >>> [dw.shape for dw, db in net.gradients(x, y)]
+    [(4, 8), (8, 3)]
+    """
+
+    def __init__(self, layers: Sequence[Layer], loss: str | Loss = "sse"):
+        self.layers = list(layers)
+        dense = [layer for layer in self.layers if isinstance(layer, Dense)]
+        if not dense:
+            raise ValueError("a Network needs at least one Dense layer")
+        for below, above in zip(dense, dense[1:]):
+            if below.n_out != above.n_in:
+                raise ValueError(
+                    f"layer widths do not chain: {below!r} gives {below.n_out} outputs but the "
+                    f"next layer {above!r} expects n_in={above.n_in}"
+                )
+        dtypes = {layer.dtype for layer in dense}
+        if len(dtypes) > 1:
+            raise ValueError(f"all layers must share one dtype, got {sorted(map(str, dtypes))}")
+        if not isinstance(self.layers[-1], Dense):
+            raise ValueError(f"the last layer must be Dense, got {self.layers[-1]!r}")
+        self.dtype: np.dtype = dense[0].dtype
+        self.loss_function: Loss = get_loss(loss)
+        fused = self.loss_function.fused_activation
+        output = dense[-1].activation.name
+        if fused is not None and output != fused:
+            raise ValueError(
+                f"loss {self.loss_function.name!r} is computed from the logits of a {fused} "
+                f"output layer, but the output activation is {output!r}; "
+                f"use activation={fused!r} on the last layer"
+            )
+        if self.loss_function.name == "cross_entropy" and dense[-1].n_out < 2:
+            raise ValueError(
+                "cross_entropy needs at least 2 outputs; for one output use "
+                "binary_cross_entropy with a sigmoid output"
+            )
+
+    @classmethod
+    def from_sizes(
+        cls,
+        sizes: Sequence[int],
+        hidden: str | Sequence[str] = "relu",
+        output: str | None = None,
+        loss: str | Loss = "cross_entropy",
+        init: str | None = None,
+        seed: int | np.random.Generator | None = 0,
+        dtype=np.float32,
+        dropout: float = 0.0,
+    ) -> Network:
+        """A network from layer widths, e.g. ``[784, 100, 10]``: one Dense layer per pair.
+
+        ``hidden`` is one activation for every hidden layer, or one per hidden layer.
+        ``output`` defaults to what the loss expects (softmax for cross_entropy, sigmoid for
+        sse and binary_cross_entropy, identity for mse). ``seed`` fixes every weight.
+        ``dropout`` puts a :class:`~chainrule.layers.Dropout` after each hidden layer.
+        """
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes needs at least an input and an output width, got {sizes}")
+        loss_fn = get_loss(loss)
+        n_hidden = len(sizes) - 2
+        hidden_list = [hidden] * n_hidden if isinstance(hidden, (str, dict)) else list(hidden)
+        if len(hidden_list) != n_hidden:
+            raise ValueError(
+                f"got {len(hidden_list)} hidden activations for {n_hidden} hidden layers"
+            )
+        if output is None:
+            output = loss_fn.fused_activation or _DEFAULT_OUTPUT.get(loss_fn.name, "identity")
+        rng = as_generator(seed)
+        layers: list[Layer] = []
+        activations = hidden_list + [output]
+        for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+            layers.append(Dense(n_in, n_out, activations[i], init=init, rng=rng, dtype=dtype))
+            if dropout and i < n_hidden:
+                layers.append(Dropout(dropout, n_out, rng=rng.spawn(1)[0], dtype=dtype))
+        return cls(layers, loss=loss_fn)
+
+    # -- structure -----------------------------------------------------------------------
+
+    @property
+    def dense_layers(self) -> list[Dense]:
+        """The Dense layers, in order (the ones with parameters)."""
+        return [layer for layer in self.layers if isinstance(layer, Dense)]
+
+    @property
+    def n_in(self) -> int:
+        return self.dense_layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].n_out
+
+    @property
+    def sizes(self) -> list[int]:
+        dense = self.dense_layers
+        return [dense[0].n_in] + [layer.n_out for layer in dense]
+
+    def parameters(self) -> list[np.ndarray]:
+        """Every parameter array (weights, biases of each Dense layer, in order)."""
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def parameter_gradients(self) -> list[np.ndarray]:
+        """The gradient arrays matching :meth:`parameters`, as left by the last backward pass."""
+        return [g for layer in self.layers for g in layer.gradients()]
+
+    @property
+    def n_parameters(self) -> int:
+        return int(sum(p.size for p in self.parameters()))
+
+    def config(self) -> dict:
+        """A JSON-able description of the architecture and loss."""
+        return {
+            "layers": [layer.config() for layer in self.layers],
+            "loss": self.loss_function.name,
+            "dtype": str(self.dtype),
+        }
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Network([{inner}], loss={self.loss_function.name!r})"
+
+    # -- the math --------------------------------------------------------------------------
+
+    def forward(self, x) -> np.ndarray:
+        """The network's output for ``x`` of shape (batch, n_in): shape (batch, n_out).
+
+        The output is after the output activation (probabilities for softmax). Returns a new
+        array (the layers' own buffers are reused by the next call).
+        """
+        return self._forward(self.check_inputs(x)).copy()
+
+    def predict_proba(self, x, batch_size: int = 2048) -> np.ndarray:
+        """Like :meth:`forward`, computed ``batch_size`` rows at a time to bound memory."""
+        x = self.check_inputs(x)
+        return np.concatenate(
+            [self._forward(x[i : i + batch_size]).copy() for i in range(0, len(x), batch_size)]
+            or [np.empty((0, self.n_out), self.dtype)]
+        )
+
+    def predict(self, x, batch_size: int = 2048) -> np.ndarray:
+        """Class labels, shape (batch,): the argmax of the outputs (for one output,
+        1 where it is >= 0.5)."""
+        out = self.predict_proba(x, batch_size)
+        if self.n_out == 1:
+            return (out[:, 0] >= 0.5).astype(np.int64)
+        return out.argmax(axis=1)
+
+    def loss(self, x, y) -> float:
+        """The mean over the batch of the per-example loss, a float."""
+        x = self.check_inputs(x)
+        target = self.encode_targets(y, len(x))
+        self._forward(x)
+        return self._loss_value(target)
+
+    def gradients(self, x, y) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(dE/dweights, dE/dbiases), ...]``, one pair per Dense layer, shaped like the
+        parameters: the gradients of ``self.loss(x, y)`` (the batch mean)."""
+        x = self.check_inputs(x)
+        target = self.encode_targets(y, len(x))
+        self._forward(x)
+        self._backward(target)
+        return [(layer.dweights.copy(), layer.dbiases.copy()) for layer in self.dense_layers]
+
+    def train_step(self, x: np.ndarray, target: np.ndarray, want_loss: bool = True):
+        """Forward and backward on one batch with dropout on; leaves the gradients in each
+        layer's ``dweights``/``dbiases``. Returns the batch loss (or None if not wanted).
+
+        No checks: ``x`` must already be a (batch, n_in) array of the network's dtype and
+        ``target`` come from :meth:`encode_targets`. The training loop uses this.
+        """
+        self._forward(x, training=True)
+        value = self._loss_value(target) if want_loss else None
+        self._backward(target)
+        return value
+
+    def _forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def _loss_value(self, target: np.ndarray) -> float:
+        last = self.layers[-1]
+        out = last.net if self.loss_function.fused_activation else last.out
+        return self.loss_function.value(out, target)
+
+    def _backward(self, target: np.ndarray) -> None:
+        last = self.layers[-1]
+        first = len(self.layers) - 1
+        if self.loss_function.fused_activation:
+            delta = self.loss_function.delta(last.net, target, probs=last.out)
+            grad = last.backward_delta(delta, input_grad=first > 0)
+        else:
+            grad = last.backward(self.loss_function.delta(last.out, target), first > 0)
+        for i in range(first - 1, -1, -1):
+            grad = self.layers[i].backward(grad, input_grad=i > 0)
+
+    # -- input checks -------------------------------------------------------------------------
+
+    def check_inputs(self, x) -> np.ndarray:
+        """``x`` as a (batch, n_in) array of the network's dtype, or a ValueError saying why."""
+        try:
+            arr = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"inputs must be a numeric array, got {type(x).__name__}") from exc
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"inputs must be numeric, got dtype {arr.dtype}")
+        if arr.ndim != 2 or arr.shape[1] != self.n_in:
+            hint = " (for one example use x[None, :])" if arr.shape == (self.n_in,) else ""
+            raise ValueError(
+                f"inputs must have shape (batch, {self.n_in}), got shape {arr.shape}{hint}"
+            )
+        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        if not np.isfinite(arr).all():
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            raise ValueError(f"inputs contain NaN or inf (first at row {bad[0]}, column {bad[1]})")
+        return arr
+
+    def encode_targets(self, y, batch: int | None = None) -> np.ndarray:
+        """Targets in the form the loss takes, or a ValueError saying what was expected.
+
+        Accepts integer class labels of shape (batch,) in ``[0, n_out)`` (``{0, 1}`` for one
+        output) or float targets of shape (batch, n_out) (shape (batch,) for one output).
+        Labels become one-hot rows, except for cross_entropy, which takes them as they are.
+        """
+        arr = np.asarray(y)
+        n_out = self.n_out
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"targets must be numeric, got dtype {arr.dtype}")
+        if batch is not None and (arr.ndim == 0 or len(arr) != batch):
+            raise ValueError(
+                f"targets must have {batch} rows to match the inputs, got shape {arr.shape}"
+            )
+        if arr.dtype.kind in "biu":
+            if arr.ndim == 1:
+                n_classes = 2 if n_out == 1 else n_out
+                if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+                    bad = arr[(arr < 0) | (arr >= n_classes)][0]
+                    raise ValueError(
+                        f"class labels must be in [0, {n_classes - 1}] for a network with "
+                        f"{n_out} output(s), got label {bad}"
+                    )
+                if self.loss_function.name == "cross_entropy":
+                    return arr.astype(np.intp, copy=False)
+                if n_out == 1:
+                    return arr.astype(self.dtype)[:, None]
+                onehot = np.zeros((len(arr), n_out), self.dtype)
+                onehot[np.arange(len(arr)), arr] = 1
+                return onehot
+            arr = arr.astype(self.dtype)
+        if arr.ndim == 1 and n_out == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2 or arr.shape[1] != n_out:
+            raise ValueError(
+                f"targets must be integer class labels of shape (batch,) or floats of shape "
+                f"(batch, {n_out}), got {arr.dtype} of shape {arr.shape}"
+            )
+        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        if not np.isfinite(arr).all():
+            raise ValueError("targets contain NaN or inf")
+        return arr
+
+    # -- copies ---------------------------------------------------------------------------------
+
+    def astype(self, dtype) -> Network:
+        """A copy of the network with every parameter in ``dtype`` (float32 or float64)."""
+        dtype = _float_dtype(dtype)
+        layers: list[Layer] = []
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                copy = Dense(
+                    layer.n_in,
+                    layer.n_out,
+                    get_activation(layer.activation.config()),
+                    init="zeros",
+                    dtype=dtype,
+                )
+                copy.init = layer.init
+                copy.weights = layer.weights
+                copy.biases = layer.biases
+            elif isinstance(layer, Dropout):
+                copy = Dropout(layer.rate, layer.n_in, rng=np.random.default_rng(), dtype=dtype)
+                copy.rng.bit_generator.state = layer.rng.bit_generator.state
+            else:
+                raise ValueError(f"cannot copy layer {layer!r}")
+            layers.append(copy)
+        return type(self)(layers, loss=type(self.loss_function)())
+
+    def copy(self) -> Network:
+        """An independent copy (same dtype, same weights)."""
+        return self.astype(self.dtype)
