@@ -72,7 +72,5 @@ def init_weights(
     """Draw a weight matrix of shape ``(n_in, n_out)`` with the named scheme, in ``dtype``."""
     key = _ALIASES.get(str(name).lower(), str(name).lower())
     if key not in INITIALIZERS:
-        raise ValueError(
-            f"unknown init {name!r}; valid names: {', '.join(sorted(INITIALIZERS))}"
-        )
+        raise ValueError(f"unknown init {name!r}; valid names: {', '.join(sorted(INITIALIZERS))}")
     return INITIALIZERS[key](rng, n_in, n_out).astype(dtype)

@@ -132,7 +132,9 @@ class Dense(Layer):
         self.n_in, self.n_out = int(n_in), int(n_out)
         self.activation = get_activation(activation)
         self.init = init or default_init(self.activation.name)
-        self._weights = init_weights(self.init, self.n_in, self.n_out, as_generator(rng), self.dtype)
+        self._weights = init_weights(
+            self.init, self.n_in, self.n_out, as_generator(rng), self.dtype
+        )
         self._biases = np.zeros(self.n_out, self.dtype)
         self.dweights = np.zeros_like(self._weights)
         self.dbiases = np.zeros_like(self._biases)
