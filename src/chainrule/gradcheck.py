@@ -67,7 +67,7 @@ class GradcheckResult(Mapping):
 
 
 def numerical_gradients(
-    net: Network, x, y, eps: float = 1e-6, max_entries: int | None = None, seed: int = 0
+    net: Network, x, y, eps: float = 1e-5, max_entries: int | None = None, seed: int = 0
 ) -> list[tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]]:
     """Central-difference gradients of ``net.loss(x, y)`` in float64.
 
@@ -111,7 +111,7 @@ def gradcheck(
     net: Network,
     x,
     y,
-    eps: float = 1e-6,
+    eps: float = 1e-5,
     max_entries: int | None = None,
     tolerance: float = 1e-6,
     seed: int = 0,

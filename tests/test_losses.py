@@ -1,0 +1,95 @@
+"""Every loss: value against its formula, delta against finite differences of value (float64),
+stability from huge logits in float32, batch mean, and the name table."""
+
+import numpy as np
+import pytest
+
+from chainrule.activations import Sigmoid, Softmax
+from chainrule.losses import LOSSES, get_loss
+
+
+def targets_for(name, rng, shape):
+    if name == "cross_entropy":
+        t = rng.random(shape)
+        return t / t.sum(axis=1, keepdims=True)
+    if name == "binary_cross_entropy":
+        return rng.random(shape)
+    return rng.normal(size=shape)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_delta_is_the_gradient_of_value(name):
+    loss = get_loss(name)
+    rng = np.random.default_rng(0)
+    out = rng.normal(size=(4, 3))
+    target = targets_for(name, rng, out.shape)
+    delta = loss.delta(out, target)
+    numeric = np.zeros_like(out)
+    for idx in np.ndindex(out.shape):
+        bump = np.zeros_like(out)
+        bump[idx] = 1e-6
+        numeric[idx] = (loss.value(out + bump, target) - loss.value(out - bump, target)) / 2e-6
+    np.testing.assert_allclose(delta, numeric, rtol=1e-6, atol=1e-10)
+
+
+def test_cross_entropy_integer_labels_match_one_hot():
+    loss = get_loss("cross_entropy")
+    logits = np.random.default_rng(1).normal(size=(5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    onehot = np.eye(4)[labels]
+    assert loss.value(logits, labels) == pytest.approx(loss.value(logits, onehot))
+    np.testing.assert_allclose(loss.delta(logits, labels), loss.delta(logits, onehot))
+    # delta = (softmax(net) - label) / batch
+    np.testing.assert_allclose(loss.delta(logits, labels), (Softmax().forward(logits) - onehot) / 5)
+
+
+def test_values_match_their_formulas():
+    out = np.array([[0.2, 0.9], [0.6, 0.1]])
+    label = np.array([[0.0, 1.0], [1.0, 0.0]])
+    # sse: per example 1/2 sum (label - out)^2 -> (0.04 + 0.01)/2 = 0.025 and (0.16+0.01)/2 = 0.085
+    assert get_loss("sse").value(out, label) == pytest.approx((0.025 + 0.085) / 2)
+    assert get_loss("mse").value(out, label) == pytest.approx((0.04 + 0.01 + 0.16 + 0.01) / 4)
+    p = Softmax().forward(out)
+    expected_ce = -np.mean(np.log(p[[0, 1], [1, 0]]))
+    assert get_loss("cross_entropy").value(out, np.array([1, 0])) == pytest.approx(expected_ce)
+    s = Sigmoid().forward(out)
+    expected_bce = -np.sum(label * np.log(s) + (1 - label) * np.log(1 - s)) / 2
+    assert get_loss("binary_cross_entropy").value(out, label) == pytest.approx(expected_bce)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_batch_loss_is_mean_of_per_example_losses(name):
+    loss = get_loss(name)
+    rng = np.random.default_rng(2)
+    out = rng.normal(size=(6, 3))
+    target = targets_for(name, rng, out.shape)
+    per_example = [loss.value(out[i : i + 1], target[i : i + 1]) for i in range(6)]
+    assert loss.value(out, target) == pytest.approx(np.mean(per_example))
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "binary_cross_entropy"])
+def test_fused_losses_finite_for_huge_logits_in_float32(name):
+    loss = get_loss(name)
+    logits = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 5.0]], dtype=np.float32)
+    target = (
+        np.array([1, 0])
+        if name == "cross_entropy"
+        else np.array([[0, 1, 1], [1, 0, 0]], dtype=np.float32)
+    )
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        value = loss.value(logits, target)
+        delta = loss.delta(logits, target)
+    assert np.isfinite(value) and value > 1e3  # the wrong class got a huge logit: loss ~ 2e4
+    assert delta.dtype == np.float32 and np.isfinite(delta).all()
+
+
+def test_float32_kept():
+    out = np.ones((2, 3), np.float32)
+    for name in ("sse", "mse"):
+        assert get_loss(name).delta(out, np.zeros_like(out)).dtype == np.float32
+
+
+def test_unknown_loss_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown loss 'hinge'.*cross_entropy.*sse"):
+        get_loss("hinge")
+    assert get_loss("sum_squared_error").name == "sse"

@@ -1,0 +1,328 @@
+"""Network: gradients of every activation with every loss at depths 1-4 (float64 finite
+differences), batch correctness against the notes' per-example outer-product rule, a
+hand-worked example, property tests over shapes and dtypes, and bad input."""
+
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import chainrule
+from chainrule import Dense, Network
+
+HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
+# Each loss with the output activations it applies to.
+OUTPUTS = {
+    "sse": ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"],
+    "mse": ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"],
+    "cross_entropy": ["softmax"],
+    "binary_cross_entropy": ["sigmoid"],
+}
+CASES = [(loss, out, hid) for loss, outs in OUTPUTS.items() for out in outs for hid in HIDDEN]
+
+
+def make_targets(loss, n_out, batch, rng, integer=True):
+    if loss in ("cross_entropy",) or (integer and loss == "sse"):
+        return rng.integers(0, n_out, size=batch)
+    if loss == "binary_cross_entropy":
+        return rng.integers(0, 2, size=(batch, n_out)).astype(np.float64)
+    return rng.normal(size=(batch, n_out))
+
+
+def away_from_kinks(net, draw, margin=1e-3):
+    """Inputs for which no ReLU-family unit sits within ``margin`` of its kink at 0, where
+    the derivative is undefined and a finite difference straddling it is meaningless."""
+    for _ in range(100):
+        x = draw()
+        net.forward(x)
+        nets = [
+            layer.net for layer in net.dense_layers if layer.activation.name in KINKED
+        ]
+        if all(np.abs(v).min() > margin for v in nets):
+            return x
+    raise AssertionError("could not draw inputs away from the kinks")
+
+
+KINKED = ("relu", "leaky_relu")
+
+
+@pytest.mark.parametrize(("loss", "output", "hidden"), CASES)
+def test_gradcheck_every_activation_with_every_loss(loss, output, hidden):
+    """Depth 1 to 4 with random widths: relative error below 1e-6 in float64."""
+    rng = np.random.default_rng(zlib.crc32(f"{loss}/{output}/{hidden}".encode()))
+    for depth in range(1, 5):
+        sizes = list(rng.integers(2, 6, size=depth + 1))
+        if loss == "cross_entropy":
+            sizes[-1] = max(sizes[-1], 2)
+        net = Network.from_sizes(
+            sizes, hidden=hidden, output=output, loss=loss, seed=depth, dtype=np.float64
+        )
+        for layer in net.dense_layers:  # nonzero biases, so their gradients are tested too
+            layer.biases = rng.normal(scale=0.1, size=layer.n_out)
+        x = away_from_kinks(net, lambda: rng.normal(size=(7, sizes[0])))
+        y = make_targets(loss, sizes[-1], 7, rng, integer=depth % 2 == 0)
+        result = chainrule.gradcheck(net, x, y)
+        assert len(result) == 2 * depth
+        assert result.max_error < 1e-6, result.report()
+
+
+def test_gradcheck_catches_a_wrong_gradient(monkeypatch):
+    net = Network.from_sizes([3, 4, 2], hidden="sigmoid", loss="sse", seed=0)
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    y = np.array([0, 1, 1, 0, 1])
+    original = chainrule.activations.Sigmoid.backward
+
+    def wrong(self, out, grad_out, delta=None):  # forgets the (1 - out) factor
+        return np.multiply(grad_out, out, out=delta)
+
+    monkeypatch.setattr(chainrule.activations.Sigmoid, "backward", wrong)
+    assert chainrule.gradcheck(net, x, y).max_error > 1e-2
+    monkeypatch.setattr(chainrule.activations.Sigmoid, "backward", original)
+    assert chainrule.gradcheck(net, x, y).ok
+
+
+def notes_per_example_gradients(net, x_row, label_row):
+    """The notes' rule for sigmoid layers and sse, one example, written out by hand."""
+    ins, outs = [], []
+    a = x_row
+    for layer in net.dense_layers:
+        ins.append(a)
+        a = 1 / (1 + np.exp(-(a @ layer.weights + layer.biases)))
+        outs.append(a)
+    grads = []
+    dE_ds = -(label_row - outs[-1])  # dE/ds = -(label - out)
+    for i in range(len(net.dense_layers) - 1, -1, -1):
+        delta = dE_ds * outs[i] * (1 - outs[i])  # * ds/dnet = out (1 - out)
+        grads.append((np.outer(ins[i], delta), delta))  # dnet/dw = in_x, dnet/db = 1
+        dE_ds = net.dense_layers[i].weights @ delta  # dnet/ds = w_x
+    return grads[::-1]
+
+
+def test_batch_gradient_is_mean_of_per_example_outer_products():
+    rng = np.random.default_rng(5)
+    net = Network.from_sizes([6, 5, 4, 3], hidden="sigmoid", loss="sse", seed=1, dtype="float64")
+    x = rng.normal(size=(9, 6))
+    labels = rng.integers(0, 3, size=9)
+    onehot = np.eye(3)[labels]
+    per_example = [notes_per_example_gradients(net, x[i], onehot[i]) for i in range(9)]
+    batch = net.gradients(x, labels)
+    for layer_index, (dw, db) in enumerate(batch):
+        np.testing.assert_allclose(
+            dw, np.mean([g[layer_index][0] for g in per_example], axis=0), rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            db, np.mean([g[layer_index][1] for g in per_example], axis=0), rtol=1e-12
+        )
+    # and one example at a time through the library gives the same per-example terms
+    single = net.gradients(x[:1], labels[:1])
+    np.testing.assert_allclose(single[0][0], per_example[0][0][0], rtol=1e-12)
+
+
+def test_averaging_inputs_and_outputs_first_gives_a_different_gradient():
+    """The notes wondered about averaging in_x/out_x over the batch before backprop."""
+    rng = np.random.default_rng(6)
+    net = Network.from_sizes([6, 5, 3], hidden="sigmoid", loss="sse", seed=2, dtype="float64")
+    x = rng.normal(size=(16, 6)) * 2
+    labels = rng.integers(0, 3, size=16)
+    true = net.gradients(x, labels)
+    # averaged variant: run the notes' per-example rule with the batch means of the
+    # inputs and the labels, i.e. the gradient at the averaged example
+    averaged = notes_per_example_gradients(net, x.mean(axis=0), np.eye(3)[labels].mean(axis=0))
+    difference = max(np.abs(t[0] - a[0]).max() for t, a in zip(true, averaged))
+    scale = max(np.abs(t[0]).max() for t in true)
+    assert difference > 0.1 * scale
+
+
+def test_hand_worked_example_8_inputs_2_hidden_1_output():
+    """The notes' 8-input, 2-output sigmoid layer followed by a 2 -> 1 sigmoid layer, sse.
+
+    Layer 1: w1 column 0 = [0.5, -0.5, 0, ...], column 1 = [-0.25, 0.25, 0, ...], b1 = 0.
+      in = [1, 1, 0, 0, 0, 0, 0, 0]  ->  net1 = [0.5 - 0.5, -0.25 + 0.25] = [0, 0]
+      out1 = sigmoid(0) = [0.5, 0.5]
+    Layer 2: w2 = [[1], [1]], b2 = -1  ->  net2 = 0.5 + 0.5 - 1 = 0,  out = sigmoid(0) = 0.5
+    label = 1:  E = 1/2 (1 - 0.5)^2 = 0.125
+    Backward, output layer:
+      dE/ds = -(label - out) = -0.5;  ds/dnet = out (1 - out) = 0.25
+      delta2 = -0.5 * 0.25 = -0.125
+      dE/dw2 = outer(in2, delta2) = outer([0.5, 0.5], [-0.125]) = [[-0.0625], [-0.0625]]
+      dE/db2 = delta2 * dnet/db = -0.125
+    Hidden layer:
+      dE/ds1 = w2 . delta2 = [-0.125, -0.125];  ds1/dnet1 = 0.5 * 0.5 = 0.25
+      delta1 = [-0.03125, -0.03125]
+      dE/dw1 = outer(in, delta1): rows 0 and 1 = [-0.03125, -0.03125], other rows 0
+      dE/db1 = [-0.03125, -0.03125]
+    Every number is a power of two: the comparison is exact.
+    """
+    first = Dense(8, 2, activation="sigmoid", dtype=np.float64)
+    first.weights = np.zeros((8, 2))
+    first.weights[0] = [0.5, -0.25]
+    first.weights[1] = [-0.5, 0.25]
+    first.biases = [0.0, 0.0]
+    second = Dense(2, 1, activation="sigmoid", dtype=np.float64)
+    second.weights = [[1.0], [1.0]]
+    second.biases = [-1.0]
+    net = Network([first, second], loss="sse")
+    x = np.array([[1, 1, 0, 0, 0, 0, 0, 0]], dtype=np.float64)
+    y = np.array([[1.0]])
+
+    assert net.forward(x)[0, 0] == 0.5
+    assert net.loss(x, y) == 0.125
+    (dw1, db1), (dw2, db2) = net.gradients(x, y)
+    np.testing.assert_array_equal(dw2, [[-0.0625], [-0.0625]])
+    np.testing.assert_array_equal(db2, [-0.125])
+    expected_dw1 = np.zeros((8, 2))
+    expected_dw1[:2] = -0.03125
+    np.testing.assert_array_equal(dw1, expected_dw1)
+    np.testing.assert_array_equal(db1, [-0.03125, -0.03125])
+
+
+def test_from_sizes_builds_any_depth_and_defaults():
+    net = Network.from_sizes([784, 100, 50, 10], hidden="relu", loss="cross_entropy")
+    assert net.sizes == [784, 100, 50, 10]
+    assert [layer.activation.name for layer in net.layers] == ["relu", "relu", "softmax"]
+    assert net.n_parameters == 784 * 100 + 100 + 100 * 50 + 50 + 50 * 10 + 10
+    assert Network.from_sizes([4, 3], loss="sse").layers[-1].activation.name == "sigmoid"
+    per_layer = Network.from_sizes([4, 3, 3, 2], hidden=["tanh", "relu"], loss="mse")
+    assert [layer.activation.name for layer in per_layer.layers] == ["tanh", "relu", "identity"]
+    a = Network.from_sizes([5, 4, 3], seed=7)
+    b = Network.from_sizes([5, 4, 3], seed=7)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(pa, pb)
+
+
+def test_predict_and_forward():
+    net = Network.from_sizes([3, 4, 3], loss="cross_entropy", seed=0)
+    x = np.random.default_rng(0).normal(size=(10, 3))
+    probs = net.forward(x)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(net.predict(x), probs.argmax(axis=1))
+    np.testing.assert_allclose(net.predict_proba(x, batch_size=3), probs, rtol=1e-6)
+    assert net.forward(x) is not net.forward(x)  # a fresh array each call
+    binary = Network.from_sizes([3, 1], loss="binary_cross_entropy", seed=0)
+    assert set(binary.predict(x)) <= {0, 1}
+
+
+def test_float64_network_keeps_float64_and_float32_keeps_float32():
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    for dtype in (np.float32, np.float64):
+        net = Network.from_sizes([3, 5, 2], hidden="tanh", loss="sse", dtype=dtype)
+        assert net.forward(x).dtype == dtype
+        for dw, db in net.gradients(x, np.array([0, 1, 1, 0])):
+            assert dw.dtype == dtype and db.dtype == dtype
+        for layer in net.dense_layers:
+            assert layer.net.dtype == dtype and layer.out.dtype == dtype
+
+
+def test_astype_and_copy_are_independent():
+    net = Network.from_sizes([3, 4, 2], loss="sse", seed=0)
+    twin = net.astype("float64")
+    assert twin.dtype == np.float64
+    np.testing.assert_allclose(twin.layers[0].weights, net.layers[0].weights)
+    twin.layers[0].weights[...] = 0
+    assert np.abs(net.layers[0].weights).sum() > 0
+
+
+@st.composite
+def network_and_batch(draw):
+    depth = draw(st.integers(1, 3))
+    sizes = draw(st.lists(st.integers(1, 6), min_size=depth + 1, max_size=depth + 1))
+    loss = draw(st.sampled_from(sorted(OUTPUTS)))
+    if loss == "cross_entropy":
+        sizes[-1] = max(sizes[-1], 2)
+    output = draw(st.sampled_from(OUTPUTS[loss]))
+    hidden = draw(st.sampled_from(HIDDEN))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    batch = draw(st.integers(1, 8))
+    x = draw(
+        hnp.arrays(
+            dtype,
+            (batch, sizes[0]),
+            elements=st.floats(-1e4, 1e4, allow_nan=False, width=32),
+        )
+    )
+    seed = draw(st.integers(0, 2**16))
+    net = Network.from_sizes(sizes, hidden=hidden, output=output, loss=loss, seed=seed, dtype=dtype)
+    y = make_targets(loss, sizes[-1], batch, np.random.default_rng(seed))
+    if loss == "binary_cross_entropy" or loss == "mse":
+        y = y.astype(dtype)
+    return net, x, y
+
+
+@given(network_and_batch())
+def test_property_shapes_dtypes_finite(case):
+    net, x, y = case
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        out = net.forward(x)
+        loss = net.loss(x, y)
+        grads = net.gradients(x, y)
+    assert out.shape == (len(x), net.n_out) and out.dtype == net.dtype
+    assert np.isfinite(out).all() and np.isfinite(loss)
+    for (dw, db), layer in zip(grads, net.dense_layers):
+        assert dw.shape == layer.weights.shape and db.shape == layer.biases.shape
+        assert dw.dtype == net.dtype and db.dtype == net.dtype
+        assert np.isfinite(dw).all() and np.isfinite(db).all()
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def classifier():
+    return Network.from_sizes([4, 5, 3], loss="cross_entropy", seed=0)
+
+
+def test_wrong_input_width(classifier):
+    with pytest.raises(ValueError, match=r"shape \(batch, 4\), got shape \(2, 5\)"):
+        classifier.forward(np.ones((2, 5)))
+    with pytest.raises(ValueError, match=r"got shape \(4,\) \(for one example use x\[None, :\]\)"):
+        classifier.forward(np.ones(4))
+
+
+def test_nan_and_inf_in_inputs(classifier):
+    x = np.ones((3, 4))
+    x[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf .*row 1, column 2"):
+        classifier.forward(x)
+    x[1, 2] = np.inf
+    with pytest.raises(ValueError, match="NaN or inf"):
+        classifier.gradients(x, np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="inputs must be numeric"):
+        classifier.forward(np.array([["a", "b", "c", "d"]]))
+
+
+def test_wrong_target_shape(classifier):
+    x = np.ones((3, 4))
+    with pytest.raises(ValueError, match=r"targets must have 3 rows.*got shape \(2,\)"):
+        classifier.loss(x, np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"floats of shape \(batch, 3\), got float64 of shape"):
+        classifier.loss(x, np.ones((3, 2)))
+    with pytest.raises(ValueError, match="targets contain NaN"):
+        classifier.loss(x, np.full((3, 3), np.nan))
+
+
+def test_label_out_of_range(classifier):
+    with pytest.raises(ValueError, match=r"class labels must be in \[0, 2\].*got label 3"):
+        classifier.gradients(np.ones((2, 4)), np.array([0, 3]))
+    with pytest.raises(ValueError, match="got label -1"):
+        classifier.loss(np.ones((2, 4)), np.array([-1, 0]))
+
+
+def test_unknown_names_list_valid_names():
+    with pytest.raises(ValueError, match="unknown activation 'sigmod'; valid names: .*sigmoid"):
+        Network.from_sizes([2, 2], hidden="sigmod", output="sigmod")
+    with pytest.raises(ValueError, match="unknown loss 'l2'; valid names: .*mse.*sse"):
+        Network.from_sizes([2, 2], loss="l2")
+
+
+def test_inconsistent_architectures_are_refused():
+    with pytest.raises(ValueError, match="do not chain.*expects n_in=4"):
+        Network([Dense(3, 5), Dense(4, 2)])
+    with pytest.raises(ValueError, match="output activation is 'sigmoid'; use activation='softmax'"):
+        Network([Dense(3, 2, activation="sigmoid")], loss="cross_entropy")
+    with pytest.raises(ValueError, match="cross_entropy needs at least 2 outputs"):
+        Network([Dense(3, 1, activation="softmax")], loss="cross_entropy")
+    with pytest.raises(ValueError, match="share one dtype"):
+        Network([Dense(3, 2, dtype="float64"), Dense(2, 2)])
