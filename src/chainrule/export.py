@@ -1,0 +1,84 @@
+"""Export a network as a standard ONNX graph (``pip install chainrule[onnx]``).
+
+Each Dense layer becomes a ``Gemm`` node (``Y = X . W + b``, the layer's own weights as
+initializers) followed by its activation node (``Sigmoid``, ``Tanh``, ``Relu``, ``LeakyRelu``,
+``Softmax`` over axis 1; identity adds nothing). Dropout is the identity at inference and is
+left out. The graph takes ``input`` of shape (batch, n_in) and gives ``output`` of shape
+(batch, n_out): the same numbers as :meth:`chainrule.Network.forward`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from chainrule._atomic import atomic_write_bytes
+from chainrule.layers import Dense
+from chainrule.network import Network
+
+__all__ = ["to_onnx", "export_onnx"]
+
+OPSET = 13
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "ONNX export needs the onnx package: pip install 'chainrule[onnx]'"
+        ) from exc
+    return onnx
+
+
+def to_onnx(net: Network, name: str = "chainrule"):
+    """The network as an ``onnx.ModelProto`` (opset 13), checked by ``onnx.checker``."""
+    onnx = _onnx()
+    from onnx import TensorProto, helper, numpy_helper
+
+    elem = TensorProto.FLOAT if net.dtype == np.float32 else TensorProto.DOUBLE
+    nodes, initializers = [], []
+    current = "input"
+    dense = [layer for layer in net.layers if isinstance(layer, Dense)]
+    for i, layer in enumerate(dense):
+        w, b = f"layers.{i}.weights", f"layers.{i}.biases"
+        initializers.append(numpy_helper.from_array(np.ascontiguousarray(layer.weights), w))
+        initializers.append(numpy_helper.from_array(np.ascontiguousarray(layer.biases), b))
+        net_name = f"net_{i}"
+        nodes.append(helper.make_node("Gemm", [current, w, b], [net_name], name=f"gemm_{i}"))
+        act = layer.activation
+        last = i == len(dense) - 1
+        out_name = "output" if last else f"out_{i}"
+        op = {
+            "sigmoid": ("Sigmoid", {}),
+            "tanh": ("Tanh", {}),
+            "relu": ("Relu", {}),
+            "leaky_relu": ("LeakyRelu", {"alpha": getattr(act, "slope", 0.01)}),
+            "softmax": ("Softmax", {"axis": 1}),
+            "identity": ("Identity", {}),
+        }.get(act.name)
+        if op is None:
+            raise ValueError(f"activation {act.name!r} has no ONNX export")
+        nodes.append(helper.make_node(op[0], [net_name], [out_name], name=f"act_{i}", **op[1]))
+        current = out_name
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("input", elem, ["batch", net.n_in])],
+        [helper.make_tensor_value_info("output", elem, ["batch", net.n_out])],
+        initializers,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="chainrule",
+    )
+    model.ir_version = min(model.ir_version, 8)
+    onnx.checker.check_model(model)
+    return model
+
+
+def export_onnx(net: Network, path: str | os.PathLike) -> None:
+    """Write :func:`to_onnx` of ``net`` to ``path`` atomically."""
+    atomic_write_bytes(path, to_onnx(net).SerializeToString())

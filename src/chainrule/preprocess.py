@@ -1,0 +1,125 @@
+"""Turn a picture of a digit into an MNIST-style input, as the MNIST data was made.
+
+MNIST digits are white on black, their bounding box scaled to fit 20x20 pixels (keeping the
+aspect ratio, anti-aliased), then placed in a 28x28 field so that their centre of mass sits at
+the centre. :func:`mnist_image` repeats those steps for any picture: a photo or scan of a digit,
+a drawing from the web page, or an array. Pillow (``pip install chainrule[images]``) does the
+resampling and reads image files.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["mnist_image", "load_image", "BlankImageError"]
+
+
+class BlankImageError(ValueError):
+    """The picture has no digit in it (all background)."""
+
+
+def _pillow():
+    try:
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "reading and resizing images needs Pillow: pip install 'chainrule[images]'"
+        ) from exc
+    return Image
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a PNG/JPEG/... file as a float array in [0, 1]: (H, W) gray or (H, W, 3/4)."""
+    Image = _pillow()
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode not in ("L", "RGB", "RGBA", "LA"):
+                img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+            array = np.asarray(img, dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # Pillow raises several types for bad files
+        raise ValueError(f"{path}: not a readable image ({exc})") from exc
+    return array
+
+
+def _to_gray(image: np.ndarray) -> np.ndarray:
+    """(H, W) in [0, 1], white digit on black; transparent pixels count as background."""
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 1 and img.size == 784:
+        img = img.reshape(28, 28)
+    if img.ndim == 3 and img.shape[2] in (2, 4):  # gray/colour with alpha
+        alpha = img[..., -1:]
+        colour = img[..., :-1]
+        gray = colour.mean(axis=2) if colour.shape[2] == 3 else colour[..., 0]
+        # composite on the background colour the opaque pixels mostly use
+        opaque = alpha[..., 0] > 0.5
+        background = 1.0 if opaque.any() and np.median(gray[opaque]) > 0.5 else 0.0
+        img = gray * alpha[..., 0] + background * (1 - alpha[..., 0])
+    elif img.ndim == 3 and img.shape[2] == 3:
+        img = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    elif img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if img.ndim != 2:
+        raise ValueError(f"expected a 2-D gray or RGB(A) image, got shape {np.shape(image)}")
+    if img.size == 0 or not np.isfinite(img).all():
+        raise ValueError("image is empty or contains NaN/inf")
+    if img.max() > 1.0:
+        img = img / 255.0
+    img = np.clip(img, 0.0, 1.0)
+    border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+    if np.median(border) > 0.5:  # dark digit on a light background: invert
+        img = 1.0 - img
+    return img
+
+
+def mnist_image(image, threshold: float = 0.1) -> np.ndarray:
+    """An MNIST-style input from a picture of one digit.
+
+    Parameters
+    ----------
+    image : array or path
+        (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, values in [0, 1] or [0, 255]; a 784
+        vector; or an image file's path.
+    threshold : float
+        Pixels brighter than this (after inversion) belong to the digit's bounding box.
+
+    Returns
+    -------
+    ndarray of shape (784,), float32 in [0, 1]
+        The 28x28 field, row-major: the digit's bounding box scaled into 20x20 and its centre
+        of mass at the centre. Raises :class:`BlankImageError` if there is no digit.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        image = load_image(image)
+    gray = _to_gray(image)
+    rows = np.flatnonzero((gray > threshold).any(axis=1))
+    cols = np.flatnonzero((gray > threshold).any(axis=0))
+    if rows.size == 0:
+        raise BlankImageError("the image is blank: no digit found")
+    digit = gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = digit.shape
+    scale = 20.0 / max(height, width)
+    new_h = max(1, round(height * scale))
+    new_w = max(1, round(width * scale))
+    Image = _pillow()
+    resized = Image.fromarray(digit.astype(np.float32), mode="F").resize(
+        (new_w, new_h), Image.Resampling.LANCZOS
+    )
+    small = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+    # centre of mass of the scaled digit, placed at pixel (14, 14) of the 28x28 field, where
+    # the MNIST digits have theirs
+    total = small.sum()
+    ys, xs = np.indices(small.shape)
+    com_y = (ys * small).sum() / total if total > 0 else (new_h - 1) / 2
+    com_x = (xs * small).sum() / total if total > 0 else (new_w - 1) / 2
+    top = int(round(14.0 - com_y))
+    left = int(round(14.0 - com_x))
+    top = min(max(top, 0), 28 - new_h)
+    left = min(max(left, 0), 28 - new_w)
+    field = np.zeros((28, 28), np.float32)
+    field[top : top + new_h, left : left + new_w] = small
+    return field.reshape(784)
