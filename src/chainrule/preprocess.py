@@ -48,16 +48,24 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
 def _to_gray(image: np.ndarray) -> np.ndarray:
     """(H, W) in [0, 1], white digit on black; transparent pixels count as background."""
-    img = np.asarray(image, dtype=np.float32)
+    raw = np.asarray(image)
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"expected a numeric image, got dtype {raw.dtype}")
+    img = raw.astype(np.float32)
+    if img.size == 0 or not np.isfinite(img).all():
+        raise ValueError("image is empty or contains NaN/inf")
+    if raw.dtype.kind in "iu" or img.max() > 1.0:
+        img /= 255.0  # 8-bit values
     if img.ndim == 1 and img.size == 784:
         img = img.reshape(28, 28)
     if img.ndim == 3 and img.shape[2] in (2, 4):  # gray/colour with alpha
         alpha = img[..., -1:]
         colour = img[..., :-1]
         gray = colour.mean(axis=2) if colour.shape[2] == 3 else colour[..., 0]
-        # composite on the background colour the opaque pixels mostly use
+        # transparent pixels are background: composite onto the colour opposite to the
+        # strokes (dark strokes on transparent -> white paper)
         opaque = alpha[..., 0] > 0.5
-        background = 1.0 if opaque.any() and np.median(gray[opaque]) > 0.5 else 0.0
+        background = 1.0 if opaque.any() and np.median(gray[opaque]) < 0.5 else 0.0
         img = gray * alpha[..., 0] + background * (1 - alpha[..., 0])
     elif img.ndim == 3 and img.shape[2] == 3:
         img = img @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -65,10 +73,6 @@ def _to_gray(image: np.ndarray) -> np.ndarray:
         img = img[..., 0]
     if img.ndim != 2:
         raise ValueError(f"expected a 2-D gray or RGB(A) image, got shape {np.shape(image)}")
-    if img.size == 0 or not np.isfinite(img).all():
-        raise ValueError("image is empty or contains NaN/inf")
-    if img.max() > 1.0:
-        img = img / 255.0
     img = np.clip(img, 0.0, 1.0)
     border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
     if np.median(border) > 0.5:  # dark digit on a light background: invert

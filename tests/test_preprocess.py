@@ -1,0 +1,83 @@
+"""MNIST-style preprocessing: MNIST digits survive it unchanged; drawings and photos of
+digits (dark on light, any size, off centre, RGB/RGBA) come out as MNIST-like 28x28 inputs."""
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from chainrule.preprocess import BlankImageError, mnist_image
+
+MNIST = Path(__file__).resolve().parents[1] / "src/chainrule/datasets/mnist"
+
+
+@pytest.fixture(scope="module")
+def test_images():
+    raw = gzip.open(MNIST / "t10k-images-idx3-ubyte.gz").read()
+    return np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)[:50] / 255.0
+
+
+def centre_of_mass(field):
+    ys, xs = np.indices(field.shape)
+    return (ys * field).sum() / field.sum(), (xs * field).sum() / field.sum()
+
+
+def test_mnist_digits_are_a_fixed_point(test_images):
+    """MNIST was made by these steps, so its digits come back (almost) as they were."""
+    for image in test_images:
+        out = mnist_image(image).reshape(28, 28)
+        assert np.corrcoef(out.ravel(), image.ravel())[0, 1] > 0.97
+
+
+def test_dark_on_light_large_off_centre_digit(test_images):
+    # a digit drawn black on white, 5x larger, in a corner of a 300x200 canvas
+    digit = np.kron(test_images[0], np.ones((5, 5)))
+    canvas = np.ones((300, 200))
+    canvas[10:150, 20:160] = 1 - digit
+    out = mnist_image(canvas * 255).reshape(28, 28)
+    assert out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
+    rows = np.flatnonzero((out > 0.1).any(axis=1))
+    cols = np.flatnonzero((out > 0.1).any(axis=0))
+    assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 <= 21  # fits the 20x20 box
+    com = centre_of_mass(out)
+    assert abs(com[0] - 14) < 1 and abs(com[1] - 14) < 1
+    assert np.corrcoef(out.ravel(), test_images[0].ravel())[0, 1] > 0.9
+
+
+def test_rgb_and_rgba_images_and_files(tmp_path, test_images):
+    gray = (test_images[1] * 255).astype(np.uint8)
+    rgb = np.stack([gray] * 3, axis=-1)
+    rgba = np.concatenate([rgb, np.full((28, 28, 1), 255, np.uint8)], axis=-1)
+    expected = mnist_image(gray)
+    np.testing.assert_allclose(mnist_image(rgb), expected, atol=0.02)
+    np.testing.assert_allclose(mnist_image(rgba), expected, atol=0.02)
+    path = tmp_path / "digit.png"
+    Image.fromarray(255 - gray).save(path)  # saved dark on light, as a scan would be
+    np.testing.assert_allclose(mnist_image(str(path)), expected, atol=0.02)
+
+
+def test_transparent_background_counts_as_background(test_images):
+    """A canvas drawing: black strokes, transparent elsewhere."""
+    alpha = (test_images[2] * 255).astype(np.uint8)
+    rgba = np.zeros((28, 28, 4), np.uint8)
+    rgba[..., 3] = alpha
+    out = mnist_image(rgba)
+    assert np.corrcoef(out, test_images[2].ravel())[0, 1] > 0.97
+
+
+def test_blank_and_bad_images():
+    with pytest.raises(BlankImageError, match="blank"):
+        mnist_image(np.zeros((50, 50)))
+    with pytest.raises(ValueError, match="expected a 2-D gray or RGB"):
+        mnist_image(np.zeros((2, 3, 4, 5)))
+    with pytest.raises(ValueError, match="NaN"):
+        mnist_image(np.full((5, 5), np.nan))
+
+
+def test_unreadable_file(tmp_path):
+    bad = tmp_path / "not-an-image.png"
+    bad.write_bytes(b"hello")
+    with pytest.raises(ValueError, match="not a readable image"):
+        mnist_image(str(bad))
