@@ -747,10 +747,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
         net = _load_model(args.model)
         x_test, y_test = datasets.load_dataset(args.dataset, "test")
         _check_fits(net, x_test, args.dataset)
-        i = args.index
-        if not 0 <= i < len(x_test):
-            raise CLIError(f"--index must be in [0, {len(x_test) - 1}], got {i}")
-        kwargs.update(net=net, x=x_test[i], label=int(y_test[i]))
+        i, n = args.index, args.batch or 1
+        if not 0 <= i <= len(x_test) - n:
+            raise CLIError(f"--index must be in [0, {len(x_test) - n}], got {i}")
+        if args.batch:
+            kwargs.update(net=net, x=x_test[i : i + n], label=y_test[i : i + n])
+            what = f"{args.dataset} test images {i}..{i + n - 1}"
+        else:
+            kwargs.update(net=net, x=x_test[i], label=int(y_test[i]))
+            what = f"{args.dataset} test image {i} (label {int(y_test[i])})"
+        kwargs["description"] = f"Model {args.model}, {what}."
     try:
         text = explain.explain_command(**kwargs)
     except ValueError as exc:
