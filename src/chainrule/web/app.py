@@ -1,0 +1,681 @@
+"""The "draw a digit" page and the JSON API behind it (FastAPI, served by uvicorn).
+
+Routes
+------
+``GET /``                 the page (``static/index.html``, with ``/static/app.js``, ``style.css``)
+``GET /api/model``        the architecture, test accuracy and training curves
+``POST /api/predict``     pixels in; probabilities, prediction, the 28x28 input as the network
+                          sees it and each hidden layer's activations out
+``GET /openapi.json``     the OpenAPI description; ``GET /docs`` renders it (a local page)
+
+Safety: request bodies over :data:`MAX_BODY_BYTES` are refused with 413 (by Content-Length and
+by counting the bytes actually received); every input is checked for shape, type and range
+(4xx with a message); the page's files are read once from the package, so no route ever opens a
+path a client names; :func:`serve` binds 127.0.0.1 unless told otherwise and then also refuses
+requests whose ``Host`` is not a loopback name (DNS rebinding).
+
+Needs ``pip install 'chainrule[web]'`` (fastapi, uvicorn, pillow).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+
+try:
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, WithJsonSchema
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "the web page needs FastAPI and uvicorn: pip install 'chainrule[web]'"
+    ) from exc
+
+from chainrule.network import Network
+from chainrule.preprocess import BlankImageError, mnist_image
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_CANVAS_SIDE",
+    "PredictRequest",
+    "create_app",
+    "model_info",
+    "serve",
+]
+
+#: Largest request body accepted, in bytes (a 512x512 canvas as JSON integers fits).
+MAX_BODY_BYTES = 2_000_000
+#: Largest canvas side accepted by ``POST /api/predict``, in pixels.
+MAX_CANVAS_SIDE = 512
+#: Host names accepted when the server listens on a loopback address.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+_STATIC_FILES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+    "api.js": "text/javascript; charset=utf-8",
+}
+_SECURITY_HEADERS = {
+    # every asset comes from this server; nothing may load from anywhere else
+    "content-security-policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+# -- request and response models -------------------------------------------------------------
+
+_PIXELS_SCHEMA = {
+    "description": (
+        "Gray levels in [0, 1] or [0, 255] (divided by 255 when any value exceeds 1). Either "
+        "784 numbers (a 28x28 image, row-major), 28 rows of 28 numbers, or - with width and "
+        "height - a flat row-major canvas of width*height numbers."
+    ),
+    "anyOf": [
+        {"type": "array", "items": {"type": "number"}},
+        {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+    ],
+}
+
+
+class PredictRequest(BaseModel):
+    """The body of ``POST /api/predict``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"width": 3, "height": 3, "pixels": [0, 255, 0, 0, 255, 0, 0, 255, 0]},
+                {"pixels": [0.0] * 8 + [1.0] + [0.0] * 775},
+            ]
+        },
+    )
+
+    pixels: Annotated[list[Any], WithJsonSchema(_PIXELS_SCHEMA)]
+    width: StrictInt | None = Field(
+        None, ge=1, le=MAX_CANVAS_SIDE, description="canvas width; give with height"
+    )
+    height: StrictInt | None = Field(
+        None, ge=1, le=MAX_CANVAS_SIDE, description="canvas height; give with width"
+    )
+    preprocess: StrictBool | None = Field(
+        None,
+        description=(
+            "run the MNIST-style preprocessing of `chainrule predict` (crop, scale into "
+            "20x20, centre by mass in 28x28). Default: yes for a canvas, no for a 28x28 input."
+        ),
+    )
+
+
+class LayerActivations(BaseModel):
+    layer: int = Field(description="index of the Dense layer in the network, from 0")
+    activation: str
+    values: list[float] = Field(description="one value per unit")
+
+
+class PredictResponse(BaseModel):
+    prediction: int = Field(description="the class with the highest probability")
+    label: str = Field(description="that class's name (the digit, for MNIST)")
+    probabilities: list[float] = Field(description="one per class, summing to 1 for softmax")
+    input: list[list[float]] = Field(description="the 28x28 input as the network sees it")
+    activations: list[LayerActivations] = Field(description="each hidden layer's outputs")
+
+
+class Problem(BaseModel):
+    detail: str = Field(description="what was wrong, in words")
+
+
+class LayerInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    index: int = Field(description="position in the network's layers")
+    type: str = Field(description='"dense" or "dropout"')
+    n_in: int | None = None
+    n_out: int | None = None
+    activation: str | None = None
+
+
+class EpochMetrics(BaseModel):
+    epoch: int | float | None = None
+    loss: float | None = None
+    accuracy: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    learning_rate: float | None = None
+
+
+class Limits(BaseModel):
+    max_body_bytes: int
+    max_canvas_side: int
+
+
+class ModelResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(description="the model file's name (not its path)")
+    sizes: list[int] = Field(description="layer widths, input first: [784, 128, 10]")
+    layers: list[LayerInfo]
+    loss: str
+    n_parameters: int
+    classes: list[str] = Field(description="one name per output")
+    test_accuracy: float | None = Field(description="accuracy on the test set, when known")
+    training_config: dict[str, Any] | None = Field(description="as `chainrule train` saved it")
+    curves: list[EpochMetrics] = Field(description="one entry per epoch of training")
+    limits: Limits
+
+
+# -- what the page shows about the model --------------------------------------------------------
+
+
+def _architecture(net: Network) -> dict:
+    layers = []
+    for i, layer in enumerate(net.layers):
+        config = layer.config()
+        if config.get("type") == "dense":
+            layers.append(
+                {
+                    "index": i,
+                    "type": "dense",
+                    "n_in": layer.n_in,
+                    "n_out": layer.n_out,
+                    "activation": layer.activation.name,
+                }
+            )
+        else:
+            layers.append({"index": i, **config})
+    return {
+        "sizes": list(net.sizes),
+        "layers": layers,
+        "loss": net.loss_function.name,
+        "n_parameters": net.n_parameters,
+    }
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _finite_or_none(value: Any) -> int | float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if math.isfinite(value) else None
+
+
+_CURVE_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+
+def read_curves(lines: Iterable[str]) -> list[dict]:
+    """Per-epoch training metrics from the lines of a ``metrics.jsonl``.
+
+    Keeps the numeric keys the page plots (epoch, loss, accuracy, val_loss, val_accuracy,
+    learning_rate); a line that is not a JSON object is skipped.
+    """
+    curves = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            curves.append({k: _finite_or_none(record.get(k)) for k in _CURVE_KEYS})
+    return curves
+
+
+def model_info(
+    net: Network,
+    model_path: str | Path | None = None,
+    run_dir: str | Path | None = None,
+) -> dict:
+    """What the page shows about a model: architecture, test accuracy, training curves.
+
+    ``run_dir`` is the directory written by ``chainrule train`` (``metrics.jsonl``,
+    ``test_metrics.json``); by default the model file's directory, when it holds a
+    ``metrics.jsonl``. The test accuracy comes from the model's metadata
+    (``final_metrics.test_accuracy``) or else the run's ``test_metrics.json``. Missing pieces
+    are ``None`` / empty: a model made any other way still gets a page.
+    """
+    info: dict[str, Any] = {
+        "name": None,
+        "test_accuracy": None,
+        "training_config": None,
+        "curves": [],
+    }
+    if model_path is not None:
+        model_path = Path(model_path)
+        info["name"] = model_path.name
+        try:
+            from chainrule.serialization import load_metadata
+
+            meta = load_metadata(model_path)
+        except Exception:  # no metadata is not a reason to refuse to serve the model
+            meta = {}
+        meta = meta if isinstance(meta, dict) else {}
+        nested = meta.get("metadata") if isinstance(meta.get("metadata"), dict) else {}
+        final = meta.get("final_metrics") or nested.get("final_metrics") or {}
+        if isinstance(final, dict):
+            info["test_accuracy"] = _finite_or_none(final.get("test_accuracy"))
+        config = meta.get("training_config") or nested.get("training_config")
+        if isinstance(config, dict):
+            info["training_config"] = config
+        if run_dir is None and (model_path.parent / "metrics.jsonl").is_file():
+            run_dir = model_path.parent
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        try:
+            with open(run_dir / "metrics.jsonl", encoding="utf-8") as fh:
+                info["curves"] = read_curves(fh)
+        except OSError:
+            pass
+        if info["test_accuracy"] is None:
+            summary = _read_json(run_dir / "test_metrics.json")
+            if isinstance(summary, dict):
+                info["test_accuracy"] = _finite_or_none(
+                    summary.get("test_accuracy", summary.get("accuracy"))
+                )
+    return info
+
+
+# -- input checks ---------------------------------------------------------------------------------
+
+
+class InputError(ValueError):
+    """A request's pixels are malformed; the message says how (answered with 422)."""
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) is int or type(value) is float  # not bool, not str
+
+
+def _check_numbers(values: Sequence[Any], where: str) -> None:
+    for i, v in enumerate(values):
+        if not _is_number(v):
+            raise InputError(
+                f"{where}[{i}] must be a number, got {type(v).__name__} {str(v)[:20]!r}"
+            )
+
+
+def parse_pixels(request: PredictRequest) -> tuple[np.ndarray, bool]:
+    """The request's image as a float32 array in [0, 1], and whether to preprocess it.
+
+    Returns an array of shape (28, 28) or (height, width). Raises :class:`InputError` naming
+    the problem: wrong shape, a value that is not a number, NaN/inf, out of [0, 255].
+    """
+    pixels = request.pixels
+    canvas = request.width is not None or request.height is not None
+    if canvas:
+        if request.width is None or request.height is None:
+            raise InputError("give both width and height, or neither (for a 28x28 input)")
+        expected = request.width * request.height
+        if len(pixels) != expected:
+            raise InputError(
+                f"pixels must be a flat list of width*height = {request.width}*"
+                f"{request.height} = {expected} numbers, got {len(pixels)} items"
+            )
+        _check_numbers(pixels, "pixels")
+        shape = (request.height, request.width)
+        flat = pixels
+    elif pixels and all(isinstance(row, list) for row in pixels):
+        if len(pixels) != 28:
+            raise InputError(f"pixels given as rows must be 28 rows of 28, got {len(pixels)} rows")
+        for r, row in enumerate(pixels):
+            if len(row) != 28:
+                raise InputError(f"pixels[{r}] must have 28 numbers, got {len(row)} items")
+            _check_numbers(row, f"pixels[{r}]")
+        shape, flat = (28, 28), [v for row in pixels for v in row]
+    elif len(pixels) == 784:
+        _check_numbers(pixels, "pixels")
+        shape, flat = (28, 28), pixels
+    else:
+        raise InputError(
+            "pixels must be 784 numbers or 28 rows of 28 (a 28x28 image), or a flat canvas "
+            f"with width and height; got a list of {len(pixels)} items"
+        )
+    array = np.asarray(flat, dtype=np.float64).reshape(shape)
+    if not np.isfinite(array).all():
+        r, c = np.argwhere(~np.isfinite(array))[0]
+        raise InputError(f"pixels must be finite, got {array[r, c]} at row {r}, column {c}")
+    if array.min() < 0 or array.max() > 255:
+        bad = array[(array < 0) | (array > 255)][0]
+        raise InputError(f"pixels must lie in [0, 1] or [0, 255], got {bad:g}")
+    if array.max() > 1:
+        array = array / 255.0
+    preprocess = canvas if request.preprocess is None else request.preprocess
+    return array.astype(np.float32), preprocess
+
+
+# -- middleware -----------------------------------------------------------------------------------
+
+
+class BodySizeLimit:
+    """ASGI middleware: answer 413 to a body over ``max_bytes``.
+
+    Checks the Content-Length header first, then counts the bytes actually received (a
+    chunked body has no Content-Length), so the limit holds however the body is sent.
+    """
+
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await _send_problem(send, 400, "invalid Content-Length header")
+                return
+            if declared > self.max_bytes:
+                await _send_problem(send, 413, self._message())
+                return
+        received = 0
+        started = False
+
+        async def counting_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, self._message())
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except HTTPException as exc:
+            if exc.status_code != 413 or started:
+                raise
+            await _send_problem(send, 413, self._message())
+
+    def _message(self) -> str:
+        return f"request body too large: the limit is {self.max_bytes} bytes"
+
+
+class HostCheck:
+    """ASGI middleware: refuse (400) requests whose Host header is not in ``hosts``."""
+
+    def __init__(self, app, hosts: Sequence[str]):
+        self.app = app
+        self.hosts = {h.lower() for h in hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
+            name = host.rsplit(":", 1)[0] if host.count(":") == 1 or "]:" in host else host
+            if name not in self.hosts:
+                await _send_problem(send, 400, f"unexpected Host header {host!r}")
+                return
+        await self.app(scope, receive, send)
+
+
+class SecurityHeaders:
+    """ASGI middleware: add :data:`_SECURITY_HEADERS` to every response."""
+
+    def __init__(self, app):
+        self.app = app
+        self.headers = [(k.encode(), v.encode()) for k, v in _SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _send_problem(send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    headers += [(k.encode(), v.encode()) for k, v in _SECURITY_HEADERS.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+# -- the app ---------------------------------------------------------------------------------------
+
+
+def _static_text(name: str) -> str:
+    return resources.files("chainrule.web").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[str, list[dict]]:
+    errors = []
+    for err in exc.errors()[:10]:
+        loc = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
+        errors.append({"loc": loc, "msg": err.get("msg", ""), "type": err.get("type", "")})
+    if not errors:
+        return "invalid request", []
+    first = errors[0]
+    if not first["loc"] and first["type"] in ("model_attributes_type", "dict_type"):
+        detail = "the body must be a JSON object (Content-Type: application/json)"
+    else:
+        detail = f"{first['loc']}: {first['msg']}" if first["loc"] else first["msg"]
+    more = len(exc.errors()) - 1
+    if more:
+        detail += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return detail, errors
+
+
+def create_app(
+    net: Network,
+    info: dict | None = None,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    allowed_hosts: Sequence[str] | None = None,
+) -> FastAPI:
+    """The web app for ``net``: the page, ``GET /api/model`` and ``POST /api/predict``.
+
+    Parameters
+    ----------
+    net : Network
+        A network with 784 inputs (28x28 images), e.g. trained by ``chainrule train``.
+    info : dict, optional
+        What the page shows besides the architecture, as made by :func:`model_info`: ``name``,
+        ``test_accuracy``, ``training_config``, ``curves`` (a list of per-epoch dicts), and
+        optionally ``classes`` (one name per output; default the digits).
+    max_body_bytes : int
+        Larger request bodies are refused with 413.
+    allowed_hosts : sequence of str, optional
+        If given, requests whose Host header names another host are refused (400).
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a chainrule Network, got {type(net).__name__}")
+    if net.n_in != 784:
+        raise ValueError(
+            f"the draw-a-digit page needs a network with 784 inputs (28x28), got n_in={net.n_in}"
+        )
+    info = dict(info or {})
+    classes = [str(c) for c in info.pop("classes", range(net.n_out))]
+    if len(classes) != net.n_out:
+        raise ValueError(f"got {len(classes)} class names for a network with {net.n_out} outputs")
+    model = {
+        "name": info.pop("name", None),
+        "test_accuracy": info.pop("test_accuracy", None),
+        "training_config": info.pop("training_config", None),
+        "curves": info.pop("curves", []),
+        **info,
+        **_architecture(net),
+        "classes": classes,
+        "limits": {"max_body_bytes": max_body_bytes, "max_canvas_side": MAX_CANVAS_SIDE},
+    }
+    # checked once here, so a malformed info dict fails now, not on every page load
+    model = ModelResponse.model_validate(model).model_dump()
+    dense = net.dense_layers
+    hidden = dense[:-1]
+    lock = threading.Lock()  # the layers reuse their buffers: one forward pass at a time
+    page = _static_text("index.html")
+    api_page = _static_text("api.html")
+    assets = {name: (_static_text(name), kind) for name, kind in _STATIC_FILES.items()}
+
+    app = FastAPI(
+        title="chainrule: draw a digit",
+        version=_version(),
+        description=(
+            "The JSON API behind the draw-a-digit page: send pixels, get the network's class "
+            "probabilities, the 28x28 input it saw and its hidden layers' activations."
+        ),
+        docs_url=None,  # FastAPI's Swagger page loads from a CDN; /docs is served locally below
+        redoc_url=None,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        detail, errors = _describe_validation(exc)
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(api_page)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        # only the page's own files, read at start-up: the name is a key, never a path
+        if name not in assets:
+            raise HTTPException(404, f"no such file: {name[:40]!r}")
+        text, kind = assets[name]
+        return Response(text, media_type=kind, headers={"cache-control": "no-cache"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get(
+        "/api/model",
+        summary="The model: architecture, test accuracy, training curves",
+        response_model=ModelResponse,
+    )
+    def get_model() -> dict:
+        """The layer widths and activations, the number of parameters, the class names, the
+        test accuracy and training configuration (null when unknown), the training curves
+        (one entry per epoch; empty when unknown) and the request size limits."""
+        return model
+
+    @app.post(
+        "/api/predict",
+        summary="Classify a drawing",
+        response_model=PredictResponse,
+        responses={
+            413: {"model": Problem, "description": "body over the size limit"},
+            422: {"model": Problem, "description": "bad shape, type or range, or a blank canvas"},
+        },
+    )
+    def predict(request: PredictRequest) -> PredictResponse:
+        """Send a 28x28 image (784 numbers, or 28 rows of 28) or a canvas of up to 512x512
+        (`width`, `height` and `width*height` numbers, row-major). Gray levels are in [0, 1]
+        or [0, 255]; the digit may be light on dark or dark on light. A canvas is preprocessed
+        as `chainrule predict` does (crop, scale into 20x20, centre by mass); a 28x28 image is
+        used as it is unless `preprocess` is true. Bad input gets a 422 whose `detail` says
+        what is wrong."""
+        try:
+            image, preprocess = parse_pixels(request)
+            x = mnist_image(image) if preprocess else image.reshape(784)
+        except BlankImageError as exc:
+            raise HTTPException(422, f"{exc}: draw something first") from exc
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        with lock:
+            probabilities = net.forward(x[None, :])[0]
+            activations = [layer.out[0].copy() for layer in hidden]
+        top = int(np.argmax(probabilities))
+        return PredictResponse(
+            prediction=top,
+            label=classes[top],
+            probabilities=_rounded(probabilities, 6),
+            input=[_rounded(row, 4) for row in x.reshape(28, 28)],
+            activations=[
+                LayerActivations(
+                    layer=net.layers.index(layer),
+                    activation=layer.activation.name,
+                    values=_rounded(values, 5),
+                )
+                for layer, values in zip(hidden, activations)
+            ],
+        )
+
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, hosts=allowed_hosts)
+    return app
+
+
+def _rounded(values: np.ndarray, digits: int) -> list[float]:
+    return [round(float(v), digits) for v in np.asarray(values, dtype=np.float64)]
+
+
+def _version() -> str:
+    from chainrule import __version__
+
+    return __version__
+
+
+def serve(
+    model_path: str | Path | None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    run_dir: str | Path | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serve the page for the model at ``model_path`` until interrupted (blocking).
+
+    ``model_path`` None means the model of the latest ``chainrule train``; a
+    ``FileNotFoundError`` says how to get one if there is none. ``run_dir`` holds the training
+    curves (default: the model's directory, if it is a run directory). Binds ``host``
+    (127.0.0.1 by default: this machine only); on a loopback address, requests naming another
+    host are refused. Prints nothing itself; uvicorn logs at ``log_level``.
+    """
+    import uvicorn
+
+    from chainrule.serialization import load
+
+    if model_path is None:
+        from chainrule.cli import latest_model
+
+        model_path = latest_model()
+        if model_path is None:
+            raise FileNotFoundError(
+                "no model to serve: train one with `chainrule train` (or name a model file)"
+            )
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise FileNotFoundError(f"model file not found: {model_path}")
+    net = load(model_path)
+    loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    app = create_app(
+        net,
+        model_info(net, model_path, run_dir),
+        allowed_hosts=[*LOOPBACK_HOSTS, host] if loopback else None,
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

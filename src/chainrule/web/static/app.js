@@ -1,0 +1,443 @@
+// The draw-a-digit page: draw on #pad, send the pixels to POST /api/predict while drawing,
+// show the answer. Plain JS, no libraries; everything comes from this server.
+"use strict";
+
+const SEND_SIDE = 140; // the pad is sent downscaled to 140x140 gray levels (about 60 kB)
+const INK_WIDTH = 20; // stroke width on the 280x280 pad
+
+const state = {
+  drawing: false,
+  last: null,
+  hasInk: false,
+  inFlight: false,
+  pending: false,
+  generation: 0, // bumped by Clear, so an answer to an older drawing is dropped
+  model: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+// ---- drawing ---------------------------------------------------------------------------
+
+function setupPad() {
+  const pad = $("pad");
+  const ctx = pad.getContext("2d");
+  clearPad();
+
+  const point = (event) => {
+    const rect = pad.getBoundingClientRect();
+    return {
+      x: ((event.clientX - rect.left) * pad.width) / rect.width,
+      y: ((event.clientY - rect.top) * pad.height) / rect.height,
+    };
+  };
+  const dot = (p) => {
+    ctx.fillStyle = "#fff";
+    ctx.beginPath();
+    ctx.arc(p.x, p.y, INK_WIDTH / 2, 0, 2 * Math.PI);
+    ctx.fill();
+    state.hasInk = true;
+  };
+  const stroke = (from, to) => {
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = INK_WIDTH;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.beginPath();
+    ctx.moveTo(from.x, from.y);
+    ctx.lineTo(to.x, to.y);
+    ctx.stroke();
+    state.hasInk = true;
+  };
+
+  // pointer events cover a mouse, a finger and a pen alike
+  pad.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    pad.setPointerCapture(event.pointerId);
+    state.drawing = true;
+    state.last = point(event);
+    dot(state.last); // a zero-length line would draw nothing
+    requestPrediction();
+  });
+  pad.addEventListener("pointermove", (event) => {
+    if (!state.drawing) return;
+    event.preventDefault();
+    const p = point(event);
+    stroke(state.last, p);
+    state.last = p;
+    requestPrediction();
+  });
+  const end = () => {
+    if (!state.drawing) return;
+    state.drawing = false;
+    state.last = null;
+    requestPrediction();
+  };
+  pad.addEventListener("pointerup", end);
+  pad.addEventListener("pointercancel", end);
+  pad.addEventListener("lostpointercapture", end);
+
+  $("clear").addEventListener("click", () => {
+    clearPad();
+    state.generation += 1;
+    state.pending = false;
+    showEmpty();
+  });
+}
+
+function clearPad() {
+  const pad = $("pad");
+  const ctx = pad.getContext("2d");
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, pad.width, pad.height);
+  state.hasInk = false;
+}
+
+function padPixels() {
+  const small = document.createElement("canvas");
+  small.width = SEND_SIDE;
+  small.height = SEND_SIDE;
+  const ctx = small.getContext("2d");
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage($("pad"), 0, 0, SEND_SIDE, SEND_SIDE);
+  const rgba = ctx.getImageData(0, 0, SEND_SIDE, SEND_SIDE).data;
+  const gray = new Array(SEND_SIDE * SEND_SIDE);
+  for (let i = 0; i < gray.length; i++) gray[i] = rgba[4 * i];
+  return gray;
+}
+
+// ---- talking to the server ---------------------------------------------------------------
+
+// At most one request at a time; strokes made meanwhile are sent when it returns.
+function requestPrediction() {
+  if (!state.hasInk) return;
+  if (state.inFlight) {
+    state.pending = true;
+    return;
+  }
+  send();
+}
+
+async function send() {
+  state.inFlight = true;
+  state.pending = false;
+  const generation = state.generation;
+  const body = JSON.stringify({ width: SEND_SIDE, height: SEND_SIDE, pixels: padPixels() });
+  try {
+    const response = await fetch("/api/predict", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body,
+    });
+    const answer = await response.json();
+    if (generation !== state.generation) return;
+    if (!response.ok) {
+      setStatus(answer.detail || `error ${response.status}`, true);
+    } else {
+      showPrediction(answer);
+      setStatus("");
+    }
+  } catch (error) {
+    if (generation === state.generation) setStatus(`no answer from the server: ${error}`, true);
+  } finally {
+    state.inFlight = false;
+    if (state.pending && state.hasInk) send();
+  }
+}
+
+function setStatus(text, isError = false) {
+  const el = $("status");
+  el.textContent = text;
+  el.style.color = isError ? "#c92a2a" : "";
+}
+
+// ---- showing the answer ------------------------------------------------------------------
+
+function setupBars(classes) {
+  const bars = $("bars");
+  bars.replaceChildren();
+  classes.forEach((name, k) => {
+    const label = document.createElement("span");
+    label.className = "bar-label";
+    label.textContent = name;
+    const track = document.createElement("div");
+    track.className = "bar-track";
+    const fill = document.createElement("div");
+    fill.className = "bar-fill";
+    fill.id = `bar-${k}`;
+    track.append(fill);
+    const value = document.createElement("span");
+    value.className = "bar-value";
+    value.id = `bar-value-${k}`;
+    value.textContent = "–";
+    bars.append(label, track, value);
+  });
+}
+
+function showEmpty() {
+  $("prediction").textContent = "–";
+  setStatus("Draw a digit.");
+  const classes = state.model ? state.model.classes : [];
+  classes.forEach((_, k) => {
+    $(`bar-${k}`).style.width = "0";
+    $(`bar-${k}`).classList.remove("top");
+    $(`bar-value-${k}`).textContent = "–";
+  });
+  const seen = $("seen").getContext("2d");
+  seen.fillStyle = "#000";
+  seen.fillRect(0, 0, 28, 28);
+  $("strips").innerHTML = '<p class="muted small">Activations appear when you draw.</p>';
+}
+
+function showPrediction(answer) {
+  const probs = answer.probabilities;
+  const top = answer.prediction;
+  const el = $("prediction");
+  el.textContent = `${answer.label} `;
+  const confidence = document.createElement("span");
+  confidence.className = "confidence";
+  confidence.textContent = `(${(100 * probs[top]).toFixed(1)}% sure)`;
+  el.append(confidence);
+
+  probs.forEach((p, k) => {
+    const fill = $(`bar-${k}`);
+    if (!fill) return;
+    fill.style.width = `${(100 * p).toFixed(1)}%`;
+    fill.classList.toggle("top", k === top);
+    $(`bar-value-${k}`).textContent = `${(100 * p).toFixed(1)}%`;
+  });
+
+  drawSeen(answer.input);
+  drawStrips(answer.activations);
+}
+
+function drawSeen(rows) {
+  const ctx = $("seen").getContext("2d");
+  const image = ctx.createImageData(28, 28);
+  rows.forEach((row, r) =>
+    row.forEach((v, c) => {
+      const i = 4 * (28 * r + c);
+      const g = Math.round(255 * Math.min(1, Math.max(0, v)));
+      image.data[i] = image.data[i + 1] = image.data[i + 2] = g;
+      image.data[i + 3] = 255;
+    }),
+  );
+  ctx.putImageData(image, 0, 0);
+}
+
+// a dark-to-bright heat colour for t in [0, 1] (black, purple, orange, yellow)
+function heat(t) {
+  const stops = [
+    [0, [12, 10, 30]],
+    [0.35, [110, 30, 120]],
+    [0.7, [235, 100, 40]],
+    [1, [252, 240, 120]],
+  ];
+  for (let i = 1; i < stops.length; i++) {
+    const [t1, c1] = stops[i];
+    const [t0, c0] = stops[i - 1];
+    if (t <= t1) {
+      const u = (t - t0) / (t1 - t0);
+      return c0.map((v, j) => Math.round(v + u * (c1[j] - v)));
+    }
+  }
+  return stops[stops.length - 1][1];
+}
+
+// blue (negative), white (0), red (positive) for t in [-1, 1]
+function diverging(t) {
+  const a = Math.min(1, Math.abs(t));
+  const far = t < 0 ? [33, 102, 172] : [178, 24, 43];
+  return far.map((v) => Math.round(247 + a * (v - 247)));
+}
+
+const NONNEGATIVE = new Set(["relu", "sigmoid", "softmax"]);
+
+function drawStrips(layers) {
+  const box = $("strips");
+  box.replaceChildren();
+  if (!layers.length) {
+    box.innerHTML = '<p class="muted small">This network has no hidden layer.</p>';
+    return;
+  }
+  layers.forEach((layer, i) => {
+    const values = layer.values;
+    const n = values.length;
+    const cols = Math.min(n, 64);
+    const rows = Math.ceil(n / cols);
+    const signed = !NONNEGATIVE.has(layer.activation);
+    const scale = Math.max(1e-6, ...values.map(Math.abs));
+    const active = values.filter((v) => v > 1e-6).length;
+
+    const wrap = document.createElement("div");
+    wrap.className = "strip";
+    const caption = document.createElement("div");
+    caption.className = "caption";
+    caption.textContent =
+      `hidden layer ${i + 1}: ${n} ${layer.activation} units, ` +
+      `${active} above zero, max ${scale.toPrecision(3)}`;
+    const canvas = document.createElement("canvas");
+    canvas.width = cols;
+    canvas.height = rows;
+    canvas.style.width = "100%";
+    canvas.style.height = `${rows * 12}px`;
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(cols, rows);
+    for (let k = 0; k < cols * rows; k++) {
+      const colour = k < n ? (signed ? diverging(values[k] / scale) : heat(values[k] / scale)) : [255, 255, 255];
+      image.data.set([...colour, 255], 4 * k);
+    }
+    ctx.putImageData(image, 0, 0);
+    wrap.append(caption, canvas);
+    box.append(wrap);
+  });
+}
+
+// ---- the model card ------------------------------------------------------------------------
+
+function fact(list, term, value) {
+  const dt = document.createElement("dt");
+  dt.textContent = term;
+  const dd = document.createElement("dd");
+  dd.textContent = value;
+  list.append(dt, dd);
+}
+
+function showModel(model) {
+  const list = $("model");
+  list.replaceChildren();
+  if (model.name) fact(list, "model", model.name);
+  const dense = model.layers.filter((l) => l.type === "dense");
+  const arch = [String(model.sizes[0])].concat(dense.map((l) => `${l.n_out} ${l.activation}`));
+  fact(list, "architecture", arch.join(" → "));
+  const dropouts = model.layers.filter((l) => l.type === "dropout");
+  if (dropouts.length) fact(list, "dropout", dropouts.map((l) => l.rate).join(", "));
+  fact(list, "parameters", model.n_parameters.toLocaleString("en-US"));
+  fact(list, "loss", model.loss);
+  fact(
+    list,
+    "test accuracy",
+    model.test_accuracy == null ? "unknown" : `${(100 * model.test_accuracy).toFixed(2)}%`,
+  );
+  const config = model.training_config;
+  if (config) {
+    const parts = ["optimizer", "learning_rate", "epochs", "batch_size"]
+      .filter((k) => config[k] != null)
+      .map((k) => `${k.replace("_", " ")} ${config[k]}`);
+    if (parts.length) fact(list, "training", parts.join(", "));
+  }
+
+  const curves = $("curves");
+  curves.replaceChildren();
+  const epochs = model.curves.filter((r) => r.epoch != null);
+  if (!epochs.length) {
+    curves.innerHTML =
+      '<p class="muted small">No training curves: the model\'s run directory has no ' +
+      "metrics.jsonl (it is written by <code>chainrule train</code>).</p>";
+    return;
+  }
+  const series = (key) => epochs.filter((r) => r[key] != null).map((r) => [r.epoch, r[key]]);
+  curves.append(
+    chart("loss", [
+      { name: "train", cls: "train", points: series("loss") },
+      { name: "validation", cls: "val", points: series("val_loss") },
+    ]),
+    chart("accuracy", [
+      { name: "train", cls: "train", points: series("accuracy") },
+      { name: "validation", cls: "val", points: series("val_accuracy") },
+    ]),
+  );
+}
+
+function chart(title, allSeries) {
+  const series = allSeries.filter((s) => s.points.length);
+  const W = 360;
+  const H = 210;
+  const pad = { left: 52, right: 12, top: 24, bottom: 32 };
+  const wrap = document.createElement("div");
+  wrap.className = "curve";
+  const canvas = document.createElement("canvas");
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = W * dpr;
+  canvas.height = H * dpr;
+  canvas.style.width = `${W}px`; // the height follows (CSS height: auto keeps the ratio)
+  canvas.setAttribute("aria-label", `${title} per epoch`);
+  const ctx = canvas.getContext("2d");
+  ctx.scale(dpr, dpr);
+  const css = getComputedStyle(document.documentElement);
+  const colour = { train: css.getPropertyValue("--train"), val: css.getPropertyValue("--val") };
+
+  const xs = series.flatMap((s) => s.points.map((p) => p[0]));
+  const ys = series.flatMap((s) => s.points.map((p) => p[1]));
+  let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
+  if (y0 === y1) [y0, y1] = [y0 - 0.5, y1 + 0.5];
+  const margin = 0.08 * (y1 - y0);
+  [y0, y1] = [y0 - margin, y1 + margin];
+  const px = (x) => pad.left + ((x - x0) / (x1 - x0)) * (W - pad.left - pad.right);
+  const py = (y) => H - pad.bottom - ((y - y0) / (y1 - y0)) * (H - pad.top - pad.bottom);
+
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, W, H);
+  ctx.font = "12px system-ui, sans-serif";
+  ctx.fillStyle = "#1d1d1f";
+  ctx.fillText(title, pad.left, 15);
+  ctx.strokeStyle = "#e2e2dd";
+  ctx.fillStyle = "#6b6b70";
+  ctx.lineWidth = 1;
+  for (let i = 0; i <= 4; i++) {
+    const y = y0 + ((y1 - y0) * i) / 4;
+    ctx.beginPath();
+    ctx.moveTo(pad.left, py(y));
+    ctx.lineTo(W - pad.right, py(y));
+    ctx.stroke();
+    ctx.fillText(y.toPrecision(3), 4, py(y) + 4);
+  }
+  const step = Math.max(1, Math.ceil((x1 - x0) / 8));
+  for (let x = Math.ceil(x0); x <= x1; x += step) ctx.fillText(String(x), px(x) - 3, H - 16);
+  ctx.fillText("epoch", W - pad.right - 34, H - 3);
+
+  for (const s of series) {
+    ctx.strokeStyle = colour[s.cls];
+    ctx.fillStyle = colour[s.cls];
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    s.points.forEach(([x, y], i) => (i ? ctx.lineTo(px(x), py(y)) : ctx.moveTo(px(x), py(y))));
+    ctx.stroke();
+    for (const [x, y] of s.points) {
+      ctx.beginPath();
+      ctx.arc(px(x), py(y), 2.5, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+  }
+  const legend = document.createElement("div");
+  legend.className = "legend";
+  series.forEach((s, i) => {
+    const span = document.createElement("span");
+    span.className = s.cls;
+    span.textContent = `${i ? "   " : ""}— ${s.name}`;
+    legend.append(span);
+  });
+  wrap.append(canvas, legend);
+  return wrap;
+}
+
+// ---- start ---------------------------------------------------------------------------------
+
+async function start() {
+  setupPad();
+  try {
+    const response = await fetch("/api/model");
+    state.model = await response.json();
+    setupBars(state.model.classes);
+    showModel(state.model);
+    showEmpty();
+    document.body.dataset.ready = "true";
+  } catch (error) {
+    setStatus(`could not read the model from the server: ${error}`, true);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", start);

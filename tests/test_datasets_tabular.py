@@ -1,0 +1,230 @@
+"""CSV and .npz loading, with errors that name the file and the line; the train/val split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chainrule.datasets import DatasetError, load_csv, load_npz, train_val_split
+
+# --- CSV: happy paths
+
+
+def write(tmp_path, text: str | bytes, name: str = "data.csv"):
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_csv_with_header_label_by_name(tmp_path):
+    path = write(tmp_path, "a,label,b\n0.5,1,2\n-1e3,0,3.25\n")
+    x, y = load_csv(path, label_column="label")
+    assert x.dtype == np.float32 and x.shape == (2, 2)
+    assert y.dtype == np.int64 and y.shape == (2,)
+    np.testing.assert_array_equal(x, np.array([[0.5, 2], [-1000, 3.25]], np.float32))
+    np.testing.assert_array_equal(y, [1, 0])
+
+
+def test_csv_without_header_label_first_by_default(tmp_path):
+    path = write(tmp_path, "3,0.1,0.2\n\n7,0.3,0.4\r\n  \n1.0,0.5,0.6")  # blank lines, CRLF
+    x, y = load_csv(path)
+    np.testing.assert_array_equal(y, [3, 7, 1])
+    np.testing.assert_array_equal(x, np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]], np.float32))
+
+
+def test_csv_label_last_by_negative_index_float64_and_quotes(tmp_path):
+    path = write(tmp_path, '\ufefff1;f2;y\n"1.5";2;4\n3;" 4 ";5\n', "semicolon.csv")
+    x, y = load_csv(path, label_column=-1, dtype=np.float64, delimiter=";")
+    assert x.dtype == np.float64
+    np.testing.assert_array_equal(x, [[1.5, 2], [3, 4]])
+    np.testing.assert_array_equal(y, [4, 5])
+
+
+def test_csv_header_forced_off_and_on(tmp_path):
+    path = write(tmp_path, "1,2\n3,4\n")
+    x, y = load_csv(path, header=True)  # the first row is taken as names
+    np.testing.assert_array_equal(y, [3])
+    np.testing.assert_array_equal(x, [[4]])
+    with pytest.raises(DatasetError, match=r"line 1, column 1: not a number: 'name'"):
+        load_csv(write(tmp_path, "name,x\n1,2\n", "h.csv"), header=False)
+
+
+# --- CSV: every malformed case names the file and the line
+
+MALFORMED = {
+    "ragged": ("y,a,b\n1,2,3\n1,2\n", {}, 3, "ragged row: 2 cells, expected 3 (as on line 1)"),
+    "too-many": ("1,2,3\n4,5,6\n7,8,9,10\n", {}, 3, "ragged row: 4 cells"),
+    "non-numeric": ("y,a,b\n1,2,3\n\n0,2,abc\n", {}, 4, "column 3 ('b'): not a number: 'abc'"),
+    "empty-cell": ("1,2,3\n0,,3\n", {}, 2, "column 2: not a number: ''"),
+    "nan": ("y,a\n1,2\n0,nan\n", {}, 3, "column 2 ('a'): value nan is NaN or infinite"),
+    "inf": ("1,2\n0,-inf\n", {}, 2, "value -inf is NaN or infinite"),
+    "nan-label": ("1,2\nNaN,3\n", {}, 2, "column 1: value nan is NaN or infinite"),
+    "float32-overflow": ("1,2\n0,1e39\n", {}, 2, "value 1e+39 overflows float32"),
+    "fractional-label": ("1,2\n0.5,3\n", {}, 2, "label 0.5 is not an integer"),
+    "missing-label-name": ("a,b\n1,2\n", {"label_column": "y"}, 1, "no column named 'y'"),
+    "label-name-no-header": ("1,2\n", {"label_column": "y"}, 1, "the file has no header row"),
+    "label-index": ("1,2\n3,4\n", {"label_column": 2}, 1, "index 2 is out of range for 2"),
+    "duplicate-label": ("y,y\n1,2\n", {"label_column": "y"}, 1, "2 columns named 'y'"),
+    "one-column": ("1\n2\n", {}, 1, "one column only"),
+    "empty": ("", {}, 1, "empty file"),
+    "blank-only": ("\n\n  \n", {}, 1, "empty file"),
+    "header-only": ("y,a,b\n", {}, 2, "no data rows after the header"),
+    "bad-quote": ('1,2\n3,"4\n', {}, 2, "malformed CSV"),
+    "not-utf8": (b"1,2\n3,4\n5,\xff\n", {}, 3, "not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))
+def test_malformed_csv(tmp_path, case):
+    text, kwargs, line, problem = MALFORMED[case]
+    path = write(tmp_path, text)
+    with pytest.raises(DatasetError) as info:
+        load_csv(path, **kwargs)
+    message = str(info.value)
+    assert message.startswith(f"{path}, line {line}")
+    assert problem in message
+
+
+def test_missing_csv_is_an_os_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_csv(tmp_path / "nope.csv")
+
+
+# --- npz
+
+
+def test_npz_round_trip(tmp_path):
+    x = np.arange(12, dtype=np.int32).reshape(4, 3)
+    y = np.array([0, 2, 1, 2], dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=y, extra=np.zeros(2))
+    xl, yl = load_npz(tmp_path / "d.npz")
+    assert xl.dtype == np.float32 and yl.dtype == np.int64
+    np.testing.assert_array_equal(xl, x)
+    np.testing.assert_array_equal(yl, y)
+    np.savez_compressed(tmp_path / "c.npz", x=x / 2, y=y.astype(np.float64))
+    xl, yl = load_npz(tmp_path / "c.npz", dtype=np.float64)
+    np.testing.assert_array_equal(xl, x / 2)
+    np.testing.assert_array_equal(yl, y)
+
+
+def _save(path, **arrays):
+    np.savez(path, **arrays)
+
+
+NPZ_CASES = {
+    "missing-y": (lambda p: _save(p, x=np.zeros((2, 2))), "missing array 'y'"),
+    "missing-both": (lambda p: _save(p, a=np.zeros(2)), "missing array 'x' and 'y'"),
+    "object-array": (
+        lambda p: _save(p, x=np.array([[1, "a"]], dtype=object), y=np.zeros(1)),
+        "cannot read arrays",
+    ),
+    "x-1d": (lambda p: _save(p, x=np.zeros(3), y=np.zeros(3)), "shape (N, D), got float64"),
+    "x-strings": (lambda p: _save(p, x=np.array([["a"]]), y=np.zeros(1)), "numeric array"),
+    "length-mismatch": (lambda p: _save(p, x=np.zeros((3, 2)), y=np.zeros(2)), "shape (3,)"),
+    "nan": (
+        lambda p: _save(p, x=np.array([[0.0, 1], [2, np.nan]]), y=np.zeros(2)),
+        "x[1, 1] = ",
+    ),
+    "x-overflows-float32": (
+        lambda p: _save(p, x=np.array([[1e300]]), y=np.zeros(1)),
+        "x[0, 0] = 1e+300 is NaN, infinite or too large",
+    ),
+    "fractional-y": (
+        lambda p: _save(p, x=np.zeros((2, 1)), y=np.array([1.0, 2.5])),
+        "y[1] = 2.5 is not an integer",
+    ),
+    "empty": (lambda p: _save(p, x=np.zeros((0, 3)), y=np.zeros(0)), "no examples"),
+    "npy": (
+        lambda p: (
+            np.save(p.with_suffix(".npy"), np.zeros(3))
+            or p.write_bytes(p.with_suffix(".npy").read_bytes())
+        ),
+        "not an .npz archive",
+    ),
+    "text": (lambda p: p.write_text("x,y\n1,2\n"), "not a readable .npz archive"),
+    "zero-bytes": (lambda p: p.write_bytes(b""), "not a readable .npz archive"),
+    "truncated-zip": (
+        lambda p: (
+            _save(p, x=np.zeros((2, 2)), y=np.zeros(2)),
+            p.write_bytes(p.read_bytes()[:200]),
+        ),
+        "npz",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(NPZ_CASES), ids=list(NPZ_CASES))
+def test_malformed_npz(tmp_path, case):
+    make, problem = NPZ_CASES[case]
+    path = tmp_path / "d.npz"
+    make(path)
+    with pytest.raises(DatasetError) as info:
+        load_npz(path)
+    assert str(path) in str(info.value)
+    assert problem in str(info.value)
+
+
+# --- train_val_split
+
+
+def labelled(counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    y = np.repeat(np.arange(len(counts)), counts)
+    x = np.arange(len(y), dtype=np.float32)[:, None] * [1, -1]  # row i is (i, -i): traceable
+    return x, y
+
+
+def test_split_is_stratified(tmp_path):
+    x, y = labelled([500, 300, 200])
+    x_train, y_train, x_val, y_val = train_val_split(x, y, val_fraction=0.1, seed=0)
+    assert np.bincount(y_val).tolist() == [50, 30, 20]
+    assert np.bincount(y_train).tolist() == [450, 270, 180]
+    assert x_train.shape == (900, 2) and x_val.shape == (100, 2)
+    rows = np.concatenate([x_train[:, 0], x_val[:, 0]]).astype(int)
+    assert sorted(rows) == list(range(1000))  # a partition: nothing lost, nothing twice
+    np.testing.assert_array_equal(y[x_val[:, 0].astype(int)], y_val)  # pairs kept together
+    assert (np.diff(x_val[:, 0]) > 0).all() and (np.diff(x_train[:, 0]) > 0).all()  # order kept
+
+
+def test_split_shares_add_up_by_largest_remainder():
+    x, y = labelled([7, 7, 6])
+    y_val = train_val_split(x, y, val_fraction=0.25, seed=1)[3]
+    assert np.bincount(y_val, minlength=3).tolist() == [2, 2, 1]  # 1.75, 1.75, 1.5 -> 5 in all
+
+
+def test_split_is_reproducible_by_seed():
+    x, y = labelled([40, 30, 30])
+    a = train_val_split(x, y, seed=5)
+    b = train_val_split(x, y, seed=5)
+    c = train_val_split(x, y, seed=6)
+    for part_a, part_b in zip(a, b):
+        np.testing.assert_array_equal(part_a, part_b)
+    assert not np.array_equal(a[2], c[2])
+    d = train_val_split(x, y, seed=np.random.default_rng(5))
+    np.testing.assert_array_equal(a[2], d[2])
+
+
+def test_unstratified_split():
+    x, y = labelled([90, 10])
+    splits = [train_val_split(x, y, 0.2, seed=s, stratify=False)[3] for s in range(20)]
+    assert all(len(v) == 20 for v in splits)
+    assert len({np.bincount(v, minlength=2)[1] for v in splits}) > 1  # proportions vary
+    stratified = [train_val_split(x, y, 0.2, seed=s)[3] for s in range(5)]
+    assert all(np.bincount(v).tolist() == [18, 2] for v in stratified)
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "fraction", "problem"),
+    [
+        (np.zeros((5, 2)), np.zeros(4), 0.2, "same length"),
+        (np.zeros((5, 2)), np.zeros((5, 1)), 0.2, "same length"),
+        (np.zeros((5, 2)), np.zeros(5), 0.0, "between 0 and 1"),
+        (np.zeros((5, 2)), np.zeros(5), 1.0, "between 0 and 1"),
+        (np.zeros((5, 2)), np.zeros(5), 0.05, "leaves an empty part"),
+    ],
+)
+def test_split_bad_arguments(x, y, fraction, problem):
+    with pytest.raises(ValueError, match=problem):
+        train_val_split(x, y, val_fraction=fraction)

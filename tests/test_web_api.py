@@ -1,0 +1,425 @@
+"""The JSON API behind the draw-a-digit page: good requests, and every kind of bad one.
+
+Skipped when the ``web`` extra (fastapi, httpx for the test client) is missing, except in CI
+(``CI`` set), where a missing dependency is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+if not os.environ.get("CI"):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+import chainrule  # noqa: E402
+from chainrule.preprocess import mnist_image  # noqa: E402
+from chainrule.serialization import save  # noqa: E402
+from chainrule.web import app as web_app  # noqa: E402
+from chainrule.web import create_app, model_info  # noqa: E402
+
+STATIC = Path(web_app.__file__).parent / "static"
+
+
+@pytest.fixture(scope="module")
+def net():
+    return chainrule.Network.from_sizes([784, 32, 16, 10], hidden=["relu", "tanh"], seed=0)
+
+
+@pytest.fixture(scope="module")
+def client(net):
+    info = {
+        "name": "model.npz",
+        "test_accuracy": 0.5,
+        "curves": [{"epoch": 1, "loss": 1.0, "accuracy": 0.5}],
+    }
+    with TestClient(create_app(net, info)) as client:
+        yield client
+
+
+def digit_one(height: int = 100, width: int = 80, light_on_dark: bool = True) -> np.ndarray:
+    """A canvas with a thick vertical bar, gray levels 0-255."""
+    image = np.zeros((height, width))
+    image[height // 6 : -height // 6, width // 2 - 4 : width // 2 + 4] = 255
+    return image if light_on_dark else 255 - image
+
+
+def post(client, body, **kwargs):
+    return client.post("/api/predict", json=body, **kwargs)
+
+
+def assert_problem(response, status: int, *fragments: str) -> None:
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail
+    for fragment in fragments:
+        assert fragment in detail, detail
+
+
+# -- good requests ---------------------------------------------------------------------------------
+
+
+def test_predict_flat_28x28_input_is_used_as_it_is(client, net):
+    x = np.random.default_rng(0).random(784).astype(np.float32)
+    response = post(client, {"pixels": x.tolist()})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    expected = net.forward(x[None])[0]
+    np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-5)
+    assert answer["prediction"] == int(np.argmax(expected))
+    assert answer["label"] == str(answer["prediction"])
+    assert sum(answer["probabilities"]) == pytest.approx(1, abs=1e-4)
+    np.testing.assert_allclose(np.array(answer["input"]).ravel(), x, atol=1e-4)
+    layers = answer["activations"]
+    assert [(a["layer"], a["activation"], len(a["values"])) for a in layers] == [
+        (0, "relu", 32),
+        (1, "tanh", 16),
+    ]
+    hidden = np.maximum(x @ net.layers[0].weights + net.layers[0].biases, 0)
+    np.testing.assert_allclose(layers[0]["values"], hidden, atol=1e-4)
+
+
+def test_predict_nested_rows_and_0_255_scale_match_flat(client):
+    x = np.random.default_rng(1).integers(0, 256, 784)
+    flat = post(client, {"pixels": x.tolist()}).json()
+    nested = post(client, {"pixels": x.reshape(28, 28).tolist()}).json()
+    scaled = post(client, {"pixels": (x / 255).tolist()}).json()
+    assert flat["probabilities"] == nested["probabilities"]
+    np.testing.assert_allclose(flat["probabilities"], scaled["probabilities"], atol=1e-5)
+
+
+def test_predict_canvas_is_preprocessed_like_chainrule_predict(client, net):
+    canvas = digit_one()
+    body = {"width": 80, "height": 100, "pixels": canvas.ravel().astype(int).tolist()}
+    answer = post(client, body).json()
+    x = mnist_image(canvas)
+    np.testing.assert_allclose(np.array(answer["input"]).ravel(), x, atol=1e-4)
+    np.testing.assert_allclose(answer["probabilities"], net.forward(x[None])[0], atol=1e-5)
+    # dark ink on white paper gives the same input
+    paper = digit_one(light_on_dark=False)
+    answer2 = post(client, {**body, "pixels": paper.ravel().astype(int).tolist()}).json()
+    np.testing.assert_allclose(answer2["input"], answer["input"], atol=1e-4)
+
+
+def test_preprocess_flag_applies_to_a_28x28_input(client):
+    x = np.zeros((28, 28))
+    x[2:10, 3:5] = 1.0  # a short bar in a corner: preprocessing scales and centres it
+    raw = post(client, {"pixels": x.tolist()}).json()
+    done = post(client, {"pixels": x.tolist(), "preprocess": True}).json()
+    np.testing.assert_allclose(np.array(raw["input"]), x, atol=1e-6)
+    np.testing.assert_allclose(np.array(done["input"]).ravel(), mnist_image(x), atol=1e-4)
+
+
+def test_largest_canvas_is_accepted(client):
+    side = web_app.MAX_CANVAS_SIDE
+    canvas = np.zeros((side, side), np.int64)
+    canvas[100:400, 250:262] = 255
+    response = post(client, {"width": side, "height": side, "pixels": canvas.ravel().tolist()})
+    assert response.status_code == 200, response.text
+
+
+def test_concurrent_requests_get_their_own_answers(client):
+    """The layers reuse their buffers: requests must not see each other's activations."""
+    rng = np.random.default_rng(2)
+    inputs = [rng.random(784).round(3).tolist() for _ in range(12)]
+    alone = [post(client, {"pixels": x}).json() for x in inputs]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(lambda x: post(client, {"pixels": x}).json(), inputs))
+    assert together == alone
+
+
+def test_model_endpoint_describes_the_network(client, net):
+    model = client.get("/api/model").json()
+    assert model["sizes"] == [784, 32, 16, 10]
+    assert model["n_parameters"] == net.n_parameters
+    assert [layer["activation"] for layer in model["layers"]] == ["relu", "tanh", "softmax"]
+    assert model["classes"] == [str(k) for k in range(10)]
+    assert model["test_accuracy"] == 0.5
+    assert model["curves"][0] == {
+        "epoch": 1,
+        "loss": 1.0,
+        "accuracy": 0.5,
+        "val_loss": None,
+        "val_accuracy": None,
+        "learning_rate": None,
+    }
+    assert model["limits"]["max_body_bytes"] == web_app.MAX_BODY_BYTES
+
+
+# -- wrong shape -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"pixels": [0.0] * 783}, "got a list of 783 items"),
+        ({"pixels": []}, "got a list of 0 items"),
+        ({"pixels": [[0.0] * 28] * 27}, "28 rows of 28, got 27 rows"),
+        ({"pixels": [[0.0] * 28] * 27 + [[0.0] * 27]}, "pixels[27] must have 28 numbers"),
+        ({"pixels": [[[0.0] * 28] * 28] * 28}, "pixels[0][0] must be a number, got list"),
+        ({"width": 10, "pixels": [0] * 100}, "both width and height"),
+        ({"width": 10, "height": 10, "pixels": [0] * 99}, "10*10 = 100 numbers, got 99"),
+        ({"width": 0, "height": 10, "pixels": []}, "width"),
+        ({"width": 513, "height": 1, "pixels": [0] * 513}, "width"),
+    ],
+)
+def test_wrong_shape_is_422_with_a_message(client, body, fragment):
+    assert_problem(post(client, body), 422, fragment)
+
+
+# -- wrong type ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"pixels": ["0.5"] + [0.0] * 783}, "pixels[0] must be a number, got str"),
+        ({"pixels": [0.0] * 783 + [True]}, "pixels[783] must be a number, got bool"),
+        ({"pixels": [0.0] * 10 + [None] + [0.0] * 773}, "pixels[10] must be a number"),
+        ({"pixels": [[0.0] * 28] * 27 + [["x"] * 28]}, "pixels[27][0] must be a number"),
+        ({"pixels": "0" * 784}, "pixels: Input should be a valid list"),
+        ({"pixels": {"0": 1}}, "pixels: Input should be a valid list"),
+        ({"width": "10", "height": 10, "pixels": [0] * 100}, "width: Input should be"),
+        ({"width": 10.5, "height": 10, "pixels": [0] * 105}, "width"),
+        ({"pixels": [0.0] * 784, "preprocess": "yes"}, "preprocess"),
+        ({"pixels": [0.0] * 784, "path": "/etc/passwd"}, "path: Extra inputs are not permitted"),
+        ({}, "pixels: Field required"),
+    ],
+)
+def test_wrong_type_is_422_with_a_message(client, body, fragment):
+    assert_problem(post(client, body), 422, fragment)
+
+
+@pytest.mark.parametrize("content", [b"not json", b"[1, 2, 3]", b'{"pixels": [0, 1,'])
+def test_body_that_is_not_a_json_object_is_422(client, content):
+    response = client.post(
+        "/api/predict", content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]
+
+
+def test_body_that_is_not_json_typed_says_so(client):
+    response = client.post(
+        "/api/predict", content=b'{"pixels": [0]}', headers={"content-type": "text/plain"}
+    )
+    assert_problem(response, 422, "JSON object")
+
+
+def test_absurdly_nested_body_is_400(client):
+    body = "[" * 100_000 + "]" * 100_000
+    response = client.post(
+        "/api/predict", content=body.encode(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+
+
+# -- NaN, infinity, range ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_422(client, token):
+    text = '{"pixels": [' + ", ".join(["0.5"] * 300 + [token] + ["0.5"] * 483) + "]}"
+    response = client.post(
+        "/api/predict", content=text.encode(), headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 422, "finite", "row 10, column 20")
+
+
+def test_nan_in_a_canvas_is_422(client):
+    text = json.dumps({"width": 2, "height": 2, "pixels": [0, float("nan"), 0, 0]})
+    response = client.post(
+        "/api/predict", content=text.encode(), headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 422, "finite")
+
+
+@pytest.mark.parametrize(("value", "shown"), [(-0.5, "-0.5"), (256, "256"), (1e30, "1e+30")])
+def test_values_out_of_range_are_422(client, value, shown):
+    assert_problem(post(client, {"pixels": [0.0] * 783 + [value]}), 422, "[0, 255]", shown)
+
+
+def test_blank_canvas_is_422(client):
+    body = {"width": 50, "height": 50, "pixels": [0] * 2500}
+    assert_problem(post(client, body), 422, "blank")
+
+
+# -- body size -------------------------------------------------------------------------------------
+
+
+def test_oversized_body_is_413(client):
+    side = web_app.MAX_CANVAS_SIDE
+    body = json.dumps({"width": side, "height": side, "pixels": [255.125] * side * side})
+    assert len(body) > web_app.MAX_BODY_BYTES
+    response = client.post(
+        "/api/predict", content=body.encode(), headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 413, f"limit is {web_app.MAX_BODY_BYTES} bytes")
+
+
+def test_oversized_body_without_content_length_is_413(net):
+    """A chunked body has no Content-Length: the bytes received are counted."""
+    app = create_app(net, max_body_bytes=1000)
+
+    def chunks():
+        yield b'{"pixels": ['
+        for _ in range(100):
+            yield b"0.0, " * 10
+
+    with TestClient(app) as small:
+        response = small.post(
+            "/api/predict", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert "content-length" not in response.request.headers
+        assert_problem(response, 413, "limit is 1000 bytes")
+
+
+def test_small_body_passes_a_small_limit(net):
+    with TestClient(create_app(net, max_body_bytes=4000)) as small:
+        assert small.post("/api/predict", json={"pixels": [0] * 784}).status_code == 200
+
+
+# -- the page, its files, safety -----------------------------------------------------------------
+
+
+def test_page_and_assets_are_served_locally(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    assert 'id="prediction"' in page.text
+    for name in ("app.js", "style.css"):
+        assert f"/static/{name}" in page.text
+        assert client.get(f"/static/{name}").status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'self'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_no_asset_loads_from_another_host():
+    for path in STATIC.iterdir():
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", text), path.name
+        assert not re.search(r"(fetch|import)\s*\(\s*[\"'`](https?:)?//", text), path.name
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/static/../app.py",
+        "/static/..%2Fapp.py",
+        "/static/%2E%2E%2F%2E%2E%2Fpyproject.toml",
+        "/static/index.html/../../__init__.py",
+        "/static/%2Fetc%2Fpasswd",
+        "/static/api.html",
+        "/../../../etc/passwd",
+    ],
+)
+def test_no_route_opens_a_path_named_by_the_client(client, url):
+    response = client.get(url)
+    assert response.status_code == 404
+    assert "root:" not in response.text and "import" not in response.text
+
+
+def test_openapi_and_local_docs(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/api/predict", "/api/model"} <= set(spec["paths"])
+    predict = spec["paths"]["/api/predict"]["post"]
+    assert {"200", "413", "422"} <= set(predict["responses"])
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/static/api.js" in docs.text
+    assert client.get("/static/api.js").status_code == 200
+    assert client.get("/redoc").status_code == 404
+
+
+def test_host_check_refuses_other_hosts(net):
+    app = create_app(net, allowed_hosts=web_app.LOOPBACK_HOSTS)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as local:
+        assert local.get("/api/model").status_code == 200
+        assert local.get("/", headers={"host": "localhost:8000"}).status_code == 200
+        assert local.get("/", headers={"host": "[::1]:8000"}).status_code == 200
+        evil = local.get("/", headers={"host": "evil.example:8000"})
+        assert_problem(evil, 400, "evil.example")
+
+
+def test_create_app_refuses_a_network_that_is_not_for_28x28_images():
+    small = chainrule.Network.from_sizes([4, 3], seed=0)
+    with pytest.raises(ValueError, match="784 inputs"):
+        create_app(small)
+    with pytest.raises(ValueError, match="2 class names"):
+        create_app(chainrule.Network.from_sizes([784, 10], seed=0), {"classes": ["a", "b"]})
+
+
+def test_class_names_label_the_prediction():
+    net = chainrule.Network.from_sizes([784, 3], seed=0)
+    with TestClient(create_app(net, {"classes": ["cat", "dog", "eel"]})) as named:
+        answer = post(named, {"pixels": [0.5] * 784}).json()
+        assert answer["label"] == ["cat", "dog", "eel"][answer["prediction"]]
+        assert answer["activations"] == []
+
+
+# -- model_info and serve ------------------------------------------------------------------------
+
+
+def test_model_info_reads_a_run_directory(tmp_path, net):
+    records = [
+        {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4, "val_accuracy": 0.85},
+        {"epoch": 2, "loss": 0.3, "accuracy": 0.9, "val_loss": None, "seconds": 1.5},
+    ]
+    lines = [json.dumps(r) for r in records] + ["not json", "[1, 2]", ""]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines))
+    (tmp_path / "test_metrics.json").write_text(json.dumps({"accuracy": 0.91}))
+    info = model_info(net, run_dir=tmp_path)
+    assert info["test_accuracy"] == 0.91
+    assert [r["epoch"] for r in info["curves"]] == [1, 2]
+    assert info["curves"][1]["val_loss"] is None and "seconds" not in info["curves"][1]
+    assert model_info(net) == {
+        "name": None,
+        "test_accuracy": None,
+        "training_config": None,
+        "curves": [],
+    }
+
+
+def test_model_info_reads_the_model_metadata(tmp_path, net):
+    path = tmp_path / "model.npz"
+    metadata = {"training_config": {"optimizer": "adam"}, "final_metrics": {"test_accuracy": 0.9}}
+    save(net, path, metadata=metadata)
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "loss": 0.5}) + "\n")
+    info = model_info(net, path)
+    assert info["name"] == "model.npz"
+    assert info["test_accuracy"] == 0.9
+    assert info["training_config"]["optimizer"] == "adam"
+    assert info["curves"][0]["loss"] == 0.5
+
+
+def test_serve_loads_the_model_and_binds_localhost(tmp_path, net, monkeypatch):
+    import uvicorn
+
+    path = tmp_path / "model.npz"
+    save(net, path)
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
+    chainrule.web.serve(str(path), port=8123, log_level="warning")
+    (app, kwargs) = calls[0]
+    assert kwargs == {"host": "127.0.0.1", "port": 8123, "log_level": "warning"}
+    with TestClient(app, base_url="http://127.0.0.1:8123") as served:
+        assert served.get("/api/model").json()["name"] == "model.npz"
+        assert served.get("/", headers={"host": "evil.example"}).status_code == 400
+
+
+def test_serve_without_a_model_says_how_to_get_one(tmp_path, monkeypatch):
+    import chainrule.cli
+
+    monkeypatch.setattr(chainrule.cli, "latest_model", lambda: None)
+    with pytest.raises(FileNotFoundError, match="chainrule train"):
+        chainrule.web.serve(None)
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        chainrule.web.serve(str(tmp_path / "missing.npz"))

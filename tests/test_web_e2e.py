@@ -1,0 +1,255 @@
+"""The draw-a-digit page in a real browser: draw digits with the mouse (and a finger), read the
+label the page shows.
+
+Playwright drives Debian's Chromium (``apt-get install chromium``; Playwright's own browser
+download is not used). A small network is trained on MNIST first (a few seconds), so the page
+must really recognize what is drawn. The test writes a screenshot of the page to
+``tests/artifacts/web-page.png``; with ``CHAINRULE_DOCS_SCREENSHOT=1`` it also refreshes
+``docs/web-page.png``.
+
+Skipped when Playwright, Chromium or the ``web`` extra is missing, except in CI (``CI`` set),
+where that is a failure.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT = ROOT / "tests" / "artifacts" / "web-page.png"
+DOCS_SCREENSHOT = ROOT / "docs" / "web-page.png"
+
+if not os.environ.get("CI"):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(
+            f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True
+        )
+
+import uvicorn  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+import chainrule  # noqa: E402
+from chainrule.datasets import load_mnist  # noqa: E402
+from chainrule.web import create_app  # noqa: E402
+
+
+def train_small_net(n: int = 20000, epochs: int = 2, batch_size: int = 128, seed: int = 0):
+    """A 784-128-64-10 ReLU net trained with Adam on ``n`` MNIST examples, and what the page shows
+    about it (per-epoch loss/accuracy, test accuracy on 2000 test examples)."""
+    x, y = load_mnist("train")
+    x, y = x[:n], y[:n]
+    x_val, y_val = load_mnist("test")
+    x_val, y_val = x_val[:2000], y_val[:2000]
+    net = chainrule.Network.from_sizes([784, 128, 64, 10], hidden="relu", seed=seed)
+    rng = np.random.default_rng(seed)
+    params = net.parameters()
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    lr, beta1, beta2, step = 2e-3, 0.9, 0.999, 0
+    curves = []
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            batch = order[start : start + batch_size]
+            net.train_step(x[batch], net.encode_targets(y[batch]), want_loss=False)
+            step += 1
+            for p, g, m_i, v_i in zip(params, net.parameter_gradients(), m, v):
+                m_i *= beta1
+                m_i += (1 - beta1) * g
+                v_i *= beta2
+                v_i += (1 - beta2) * g * g
+                p -= lr * (m_i / (1 - beta1**step)) / (np.sqrt(v_i / (1 - beta2**step)) + 1e-8)
+        curves.append(
+            {
+                "epoch": epoch,
+                "loss": net.loss(x[:5000], y[:5000]),
+                "accuracy": float((net.predict(x[:5000]) == y[:5000]).mean()),
+                "val_loss": net.loss(x_val, y_val),
+                "val_accuracy": float((net.predict(x_val) == y_val).mean()),
+            }
+        )
+    info = {
+        "name": "test-model (trained by the test)",
+        "test_accuracy": curves[-1]["val_accuracy"],
+        "training_config": {"optimizer": "adam", "learning_rate": lr, "epochs": epochs},
+        "curves": curves,
+    }
+    return net, info
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    net, info = train_small_net()
+    assert info["test_accuracy"] > 0.9
+    app = create_app(net, info)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, base_url):
+    """The page, loaded; fails the test if it requests anything from another host or logs an
+    error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, has_touch=True)
+    page = context.new_page()
+    foreign, errors = [], []
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith((base_url, "data:")) else foreign.append(r.url),
+    )
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base_url + "/")
+    page.wait_for_selector("body[data-ready=true]", timeout=10000)
+    yield page
+    context.close()
+    assert not foreign, f"the page loaded from other hosts: {foreign}"
+    assert not errors, f"the page logged errors: {errors}"
+
+
+# strokes in the 280x280 pad's coordinates
+ONE = [[(140, 45), (140, 235)]]
+SEVEN = [[(75, 60), (205, 60), (120, 235)]]
+ZERO = [
+    [
+        (140 + 62 * math.sin(2 * math.pi * k / 24), 140 - 92 * math.cos(2 * math.pi * k / 24))
+        for k in range(25)
+    ]
+]
+
+
+def pad_box(page):
+    box = page.locator("#pad").bounding_box()
+    return box["x"], box["y"], box["width"] / 280
+
+
+def draw_with_mouse(page, strokes) -> None:
+    x0, y0, scale = pad_box(page)
+    for stroke in strokes:
+        (x, y), rest = stroke[0], stroke[1:]
+        page.mouse.move(x0 + x * scale, y0 + y * scale)
+        page.mouse.down()
+        for x, y in rest:
+            page.mouse.move(x0 + x * scale, y0 + y * scale, steps=8)
+        page.mouse.up()
+
+
+def draw_with_finger(page, strokes) -> None:
+    """Real touch events (through the DevTools protocol): a finger, not a mouse."""
+    x0, y0, scale = pad_box(page)
+    cdp = page.context.new_cdp_session(page)
+    for stroke in strokes:
+        points = []
+        for (xa, ya), (xb, yb) in zip(stroke, stroke[1:]):
+            points += [(xa + (xb - xa) * t / 8, ya + (yb - ya) * t / 8) for t in range(8)]
+        points.append(stroke[-1])
+        for i, (x, y) in enumerate(points):
+            kind = "touchStart" if i == 0 else "touchMove"
+            touch = {"x": x0 + x * scale, "y": y0 + y * scale}
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [touch]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def expect_prediction(page, digit: str) -> str:
+    """Wait until #prediction starts with ``digit``; fail showing what it says instead."""
+    try:
+        page.wait_for_function(
+            "d => document.getElementById('prediction').textContent.startsWith(d)",
+            arg=digit,
+            timeout=10000,
+        )
+    except Exception:
+        text = page.inner_text("#prediction")
+        pytest.fail(f"the page shows {text!r} after drawing a {digit}")
+    return page.inner_text("#prediction")
+
+
+def test_draw_digits_with_the_mouse(page):
+    assert page.inner_text("#prediction") == "–"
+    assert "784 → 128 relu → 64 relu → 10 softmax" in page.inner_text("#model")
+    assert page.locator(".curve canvas").count() == 2
+
+    draw_with_mouse(page, ONE)
+    text = expect_prediction(page, "1")
+    assert text.startswith("1 (") and "% sure" in text
+
+    # the bar of the predicted class is the highlighted one, ten bars in all
+    assert page.locator(".bar-fill").count() == 10
+    assert page.locator(".bar-fill.top").get_attribute("id") == "bar-1"
+    # the 28x28 input is drawn, and one heat strip per hidden layer
+    ink = page.evaluate(
+        "() => Array.from(document.getElementById('seen').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data).reduce((a, b) => a + b, 0)"
+    )
+    assert ink > 28 * 28 * 255  # more than the opaque black background
+    assert page.locator("#strips canvas").count() == 2
+    assert "128 relu units" in page.inner_text("#strips")
+    assert "64 relu units" in page.inner_text("#strips")
+
+    page.click("#clear")
+    assert page.inner_text("#prediction") == "–"
+
+    draw_with_mouse(page, SEVEN)
+    expect_prediction(page, "7")
+    page.click("#clear")
+
+    draw_with_mouse(page, ZERO)
+    expect_prediction(page, "0")
+    page.click("#clear")
+
+    draw_with_mouse(page, SEVEN)
+    expect_prediction(page, "7")
+    page.wait_for_timeout(300)  # let the last answer settle before the picture
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    if os.environ.get("CHAINRULE_DOCS_SCREENSHOT"):
+        shutil.copyfile(SCREENSHOT, DOCS_SCREENSHOT)
+
+
+def test_draw_a_digit_with_a_finger(page):
+    draw_with_finger(page, SEVEN)
+    expect_prediction(page, "7")
