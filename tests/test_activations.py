@@ -46,9 +46,7 @@ def test_backward_is_the_chain_rule(name):
 def test_sigmoid_derivative_is_the_notes_formula():
     out = chainrule.get_activation("sigmoid").forward(np.array([[0.0, 2.0, -1.0]]))
     np.testing.assert_allclose(out, 1 / (1 + np.exp(-np.array([[0.0, 2.0, -1.0]]))))
-    np.testing.assert_allclose(
-        chainrule.get_activation("sigmoid").derivative(out), out * (1 - out)
-    )
+    np.testing.assert_allclose(chainrule.get_activation("sigmoid").derivative(out), out * (1 - out))
 
 
 def test_relu_derivative_is_zero_at_and_below_zero():

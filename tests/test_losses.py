@@ -93,3 +93,33 @@ def test_unknown_loss_lists_valid_names():
     with pytest.raises(ValueError, match="unknown loss 'hinge'.*cross_entropy.*sse"):
         get_loss("hinge")
     assert get_loss("sum_squared_error").name == "sse"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_value_from_probabilities_matches_log_sum_exp(dtype):
+    """value(net, labels, probs=softmax(net)) uses -log(p); where p underflows (the huge
+    logits of the second row) it falls back to log-sum-exp and stays exact."""
+    loss = get_loss("cross_entropy")
+    for logits in (
+        np.random.default_rng(3).normal(size=(6, 4)) * 3,
+        np.array([[1.0, 2.0, 0.5], [1e4, -1e4, 0.0]]),
+    ):
+        logits = logits.astype(dtype)
+        labels = np.arange(len(logits)) % logits.shape[1]
+        probs = Softmax().forward(logits)
+        with np.errstate(divide="raise", over="raise", invalid="raise"):
+            fast = loss.value(logits, labels, probs=probs)
+        assert fast == pytest.approx(loss.value(logits, labels), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_delta_into_a_buffer(name):
+    """delta=buf writes the same numbers into buf (the network reuses one per batch size)."""
+    loss = get_loss(name)
+    rng = np.random.default_rng(4)
+    out = rng.normal(size=(5, 3)).astype(np.float32)
+    target = np.array([0, 2, 1, 1, 0]) if name == "cross_entropy" else rng.random((5, 3))
+    target = target if name == "cross_entropy" else target.astype(np.float32)
+    buf = np.full_like(out, np.nan)
+    assert loss.delta(out, target, delta=buf) is buf
+    np.testing.assert_allclose(buf, loss.delta(out, target), rtol=1e-6)

@@ -38,9 +38,7 @@ def away_from_kinks(net, draw, margin=1e-3):
     for _ in range(100):
         x = draw()
         net.forward(x)
-        nets = [
-            layer.net for layer in net.dense_layers if layer.activation.name in KINKED
-        ]
+        nets = [layer.net for layer in net.dense_layers if layer.activation.name in KINKED]
         if all(np.abs(v).min() > margin for v in nets):
             return x
     raise AssertionError("could not draw inputs away from the kinks")
@@ -62,7 +60,7 @@ def test_gradcheck_every_activation_with_every_loss(loss, output, hidden):
         )
         for layer in net.dense_layers:  # nonzero biases, so their gradients are tested too
             layer.biases = rng.normal(scale=0.1, size=layer.n_out)
-        x = away_from_kinks(net, lambda: rng.normal(size=(7, sizes[0])))
+        x = away_from_kinks(net, lambda n=sizes[0]: rng.normal(size=(7, n)))
         y = make_targets(loss, sizes[-1], 7, rng, integer=depth % 2 == 0)
         result = chainrule.gradcheck(net, x, y)
         assert len(result) == 2 * depth
@@ -225,6 +223,39 @@ def test_astype_and_copy_are_independent():
     assert np.abs(net.layers[0].weights).sum() > 0
 
 
+def test_parameters_are_views_of_one_vector():
+    """The update of a whole network can be one operation on parameter_vector."""
+    first = Dense(3, 4, activation="relu", rng=0)
+    weights_before = first.weights.copy()
+    net = Network([first, Dense(4, 2, activation="softmax", rng=1)], loss="cross_entropy")
+    np.testing.assert_array_equal(first.weights, weights_before)  # values kept
+    assert net.parameter_vector.shape == (net.n_parameters,)
+    for p, g in zip(net.parameters(), net.parameter_gradients()):
+        assert np.shares_memory(p, net.parameter_vector) and p.flags.c_contiguous
+        assert np.shares_memory(g, net.gradient_vector) and g.flags.c_contiguous
+    np.testing.assert_array_equal(
+        net.parameter_vector, np.concatenate([p.ravel() for p in net.parameters()])
+    )
+    x, y = np.random.default_rng(0).normal(size=(5, 3)), np.array([0, 1, 1, 0, 1])
+    grads = net.gradients(x, y)
+    np.testing.assert_array_equal(
+        net.gradient_vector, np.concatenate([a.ravel() for pair in grads for a in pair])
+    )
+    net.parameter_vector[:] = 0  # one write reaches every layer
+    assert not any(p.any() for p in net.parameters())
+
+
+@pytest.mark.parametrize("loss", ["sse", "cross_entropy"])
+def test_train_step_grad_scale_scales_every_gradient(loss):
+    net = Network.from_sizes([4, 5, 3], hidden="tanh", loss=loss, seed=0, dtype=np.float64)
+    x = np.random.default_rng(1).normal(size=(6, 4))
+    target = net.encode_targets(np.array([0, 1, 2, 2, 1, 0]))
+    value = net.train_step(x, target)
+    plain = net.gradient_vector.copy()
+    assert net.train_step(x, target, grad_scale=0.25) == value  # the loss is not scaled
+    np.testing.assert_allclose(net.gradient_vector, 0.25 * plain, rtol=1e-12)
+
+
 @st.composite
 def network_and_batch(draw):
     depth = draw(st.integers(1, 3))
@@ -320,7 +351,9 @@ def test_unknown_names_list_valid_names():
 def test_inconsistent_architectures_are_refused():
     with pytest.raises(ValueError, match="do not chain.*expects n_in=4"):
         Network([Dense(3, 5), Dense(4, 2)])
-    with pytest.raises(ValueError, match="output activation is 'sigmoid'; use activation='softmax'"):
+    with pytest.raises(
+        ValueError, match="output activation is 'sigmoid'; use activation='softmax'"
+    ):
         Network([Dense(3, 2, activation="sigmoid")], loss="cross_entropy")
     with pytest.raises(ValueError, match="cross_entropy needs at least 2 outputs"):
         Network([Dense(3, 1, activation="softmax")], loss="cross_entropy")

@@ -4,16 +4,34 @@
 >>> net = chainrule.Network.from_sizes([784, 100, 10], hidden="relu", loss="cross_entropy")
 """
 
+from chainrule import datasets, optimizers, schedules, serialization, training
 from chainrule.activations import ACTIVATIONS, Activation, get_activation
+from chainrule.datasets import DatasetError
+from chainrule.errors import DivergenceError, ModelFileError, TrainingInterrupted
 from chainrule.gradcheck import GradcheckResult, gradcheck
 from chainrule.layers import Dense, Dropout, Layer
 from chainrule.losses import LOSSES, Loss, get_loss
 from chainrule.network import Network
+from chainrule.serialization import load, save
+from chainrule.training import History, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "DatasetError",
+    "DivergenceError",
+    "History",
+    "ModelFileError",
+    "TrainingInterrupted",
+    "datasets",
+    "fit",
+    "load",
+    "optimizers",
+    "save",
+    "schedules",
+    "serialization",
+    "training",
     "LOSSES",
     "Activation",
     "Dense",

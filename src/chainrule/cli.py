@@ -46,7 +46,7 @@ class TrainConfig:
     epochs: int = 4
     seed: int = 0
     dtype: str = "float32"
-    weight_decay: float = 0.0
+    weight_decay: float | None = None
     dropout: float = 0.0
     val_split: float = 0.0
     early_stopping: int = 0
@@ -765,6 +765,25 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    model = args.model or latest_model()
+    if model is None:
+        raise CLIError(
+            "no model to serve yet: train one with `chainrule train` (about a minute), "
+            "or pass a model file: chainrule serve MODEL"
+        )
+    if not os.path.exists(model):
+        raise CLIError(f"model file not found: {model}")
+    try:
+        from chainrule import web
+
+        print(f"serving {model} at http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
+        web.serve(str(model), host=args.host, port=args.port, log_level="warning")
+    except ImportError as exc:
+        raise CLIError(f"{exc} (the web page needs: pip install 'chainrule[web]')")
+    return 0
+
+
 # -- the parser ------------------------------------------------------------------------------
 
 
@@ -902,6 +921,12 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     download.add_argument("--quiet", "-q", action="store_true")
     download.set_defaults(func=cmd_download)
+
+    serve = sub.add_parser("serve", help="a local web page: draw a digit, watch the network answer")
+    serve.add_argument("model", nargs="?", help="model file (default: the latest chainrule train)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=_positive_int, default=8000)
+    serve.set_defaults(func=cmd_serve)
 
     for name, helptext in (
         ("explain", "show the chain rule at work, layer by layer, with numbers"),

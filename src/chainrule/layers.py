@@ -86,6 +86,7 @@ class _Workspace:
         self.out = self.net if share_out else np.empty((batch, n_out), dtype)
         self.delta = np.empty((batch, n_out), dtype)
         self.grad_in = np.empty((batch, n_in), dtype)
+        self.ones = np.ones(batch, dtype)  # sum over the batch = 1^T . delta
 
 
 class Dense(Layer):
@@ -142,8 +143,9 @@ class Dense(Layer):
         self._ws: _Workspace | None = None
         self.x: np.ndarray | None = None
 
-    # Parameters are kept in the same arrays for the layer's whole life (optimizers hold them),
-    # so assigning to .weights copies the new values in, after checking the shape.
+    # Parameters stay in the same arrays (optimizers hold them; a Network moves them once, when
+    # it is built, see _use_storage), so assigning to .weights copies the new values in, after
+    # checking the shape.
     @property
     def weights(self) -> np.ndarray:
         return self._weights
@@ -160,6 +162,20 @@ class Dense(Layer):
     def biases(self, value) -> None:
         self._biases[...] = _checked_like(value, self._biases, "biases")
 
+    def _use_storage(self, weights, biases, dweights, dbiases) -> None:
+        """Move the parameters and their gradients into the given arrays, shaped like them.
+
+        :class:`~chainrule.network.Network` calls this once, when it is built, with views of
+        one parameter vector and one gradient vector, so an optimizer can update every
+        parameter of the network with a few whole-vector operations. The values are copied.
+        """
+        for new, old in ((weights, self._weights), (biases, self._biases)):
+            new[...] = old
+        dweights[...] = self.dweights
+        dbiases[...] = self.dbiases
+        self._weights, self._biases = weights, biases
+        self.dweights, self.dbiases = dweights, dbiases
+
     @property
     def net(self) -> np.ndarray | None:
         return None if self._ws is None else self._ws.net
@@ -167,6 +183,11 @@ class Dense(Layer):
     @property
     def out(self) -> np.ndarray | None:
         return None if self._ws is None else self._ws.out
+
+    @property
+    def delta(self) -> np.ndarray | None:
+        """The buffer ``backward`` writes ``delta = dE/dnet`` into (batch, n_out)."""
+        return None if self._ws is None else self._ws.delta
 
     def _workspace(self, batch: int) -> _Workspace:
         ws = self._workspaces.get(batch)
@@ -200,7 +221,9 @@ class Dense(Layer):
         Used directly by fused losses, whose delta already includes the activation.
         """
         np.matmul(self.x.T, delta, out=self.dweights)  # dE/dw = in^T . delta
-        np.sum(delta, axis=0, out=self.dbiases)  # dE/db = sum of delta (dnet/db = 1)
+        # dE/db = sum over the batch of delta (dnet/db = 1), written as the product 1^T . delta
+        # with a vector of ones: one BLAS call, faster than np.sum down the columns.
+        np.matmul(self._ws.ones, delta, out=self.dbiases)
         if not input_grad:
             return None
         return np.matmul(delta, self._weights.T, out=self._ws.grad_in)  # dE/din = delta . w^T
@@ -229,8 +252,16 @@ class Dropout(Layer):
     survivors by ``1 / (1 - rate)``, so the expected output equals the input; at evaluation,
     the identity.
 
+    ::
+
+        mask = (u >= rate) / (1 - rate),   u ~ Uniform[0, 1) drawn per entry from ``rng``
+        out  = x * mask                     (batch, n_units)
+        dE/dx = dE/dout * mask
+
     ``backward`` multiplies ``dE/dout`` by the same mask. ``rng`` draws the masks (its state is
-    part of a checkpoint, so a resumed run draws the same masks).
+    part of a checkpoint, so a resumed run draws the same masks). Like :class:`Dense`, the
+    arrays (mask, output, input gradient) live in a per-batch-size workspace reused from step
+    to step; the output of one ``forward`` is overwritten by the next.
     """
 
     def __init__(self, rate: float, n_units: int | None = None, rng=None, dtype=np.float32):
@@ -241,20 +272,43 @@ class Dropout(Layer):
         self.rng = as_generator(rng)
         self.dtype = _float_dtype(dtype)
         self.mask: np.ndarray | None = None
+        self._workspaces: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}
+        self._ws: tuple[np.ndarray, ...] | None = None
+
+    def _workspace(self, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        ws = self._workspaces.get(shape)
+        if ws is None:
+            if len(self._workspaces) >= _MAX_WORKSPACES:
+                self._workspaces.pop(next(iter(self._workspaces)))
+            # mask, kept (bool), out, grad_in
+            ws = (
+                np.empty(shape, self.dtype),
+                np.empty(shape, bool),
+                np.empty(shape, self.dtype),
+                np.empty(shape, self.dtype),
+            )
+            self._workspaces[shape] = ws
+        return ws
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if not training or self.rate == 0:
             self.mask = None
             return x
-        keep = self.rng.random(x.shape, dtype=self.dtype) >= self.rate
-        self.mask = keep.astype(self.dtype)
-        self.mask *= 1 / (1 - self.rate)
-        return x * self.mask
+        ws = self._ws = self._workspace(x.shape)
+        mask, kept, out, _ = ws
+        self.rng.random(dtype=self.dtype, out=mask)  # u ~ U[0, 1)
+        np.greater_equal(mask, self.rate, out=kept)  # keep where u >= rate
+        np.multiply(kept, 1 / (1 - self.rate), out=mask, dtype=self.dtype)  # mask = keep / (1 - p)
+        self.mask = mask
+        return np.multiply(x, mask, out=out)  # out = x * mask
 
     def backward(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """``dE/dx = dE/dout * mask`` (the identity after an evaluation-mode forward)."""
         if not input_grad:
             return None
-        return grad_out if self.mask is None else grad_out * self.mask
+        if self.mask is None:
+            return grad_out
+        return np.multiply(grad_out, self.mask, out=self._ws[3])
 
     def config(self) -> dict:
         return {"type": "dropout", "rate": self.rate, "n_units": self.n_in}

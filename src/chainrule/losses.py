@@ -39,15 +39,26 @@ class Loss:
     name = "loss"
     fused_activation: str | None = None
 
-    def value(self, out: np.ndarray, target: np.ndarray) -> float:
-        """The mean over the batch of the per-example loss."""
+    def value(self, out: np.ndarray, target: np.ndarray, probs: np.ndarray | None = None) -> float:
+        """The mean over the batch of the per-example loss.
+
+        ``probs`` (fused losses only), as for :meth:`delta`, may save recomputing the output
+        activation.
+        """
         raise NotImplementedError
 
-    def delta(self, out: np.ndarray, target: np.ndarray, probs: np.ndarray | None = None):
+    def delta(
+        self,
+        out: np.ndarray,
+        target: np.ndarray,
+        probs: np.ndarray | None = None,
+        delta: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The gradient of :meth:`value`: ``dE/dout`` (plain) or ``dE/dnet`` (fused).
 
         ``probs`` (fused losses only) is the output activation already computed from ``out``,
-        so it need not be computed twice.
+        so it need not be computed twice. ``delta``, optional, is an array shaped like ``out``
+        to write the result into (the network passes a reused buffer; it may be ``probs``).
         """
         raise NotImplementedError
 
@@ -63,12 +74,12 @@ class SumSquaredError(Loss):
 
     name = "sse"
 
-    def value(self, out, target):
+    def value(self, out, target, probs=None):
         diff = out - target
         return float(0.5 * np.vdot(diff, diff) / len(out))
 
-    def delta(self, out, target, probs=None):
-        delta = np.subtract(out, target)
+    def delta(self, out, target, probs=None, delta=None):
+        delta = np.subtract(out, target, out=delta)  # -(label - out)
         delta *= 1 / len(out)
         return delta
 
@@ -81,22 +92,30 @@ class MeanSquaredError(Loss):
 
     name = "mse"
 
-    def value(self, out, target):
+    def value(self, out, target, probs=None):
         diff = out - target
         return float(np.vdot(diff, diff) / diff.size)
 
-    def delta(self, out, target, probs=None):
-        delta = np.subtract(out, target)
+    def delta(self, out, target, probs=None, delta=None):
+        delta = np.subtract(out, target, out=delta)
         delta *= 2 / delta.size
         return delta
 
 
+# Below these probabilities (1e-30 float32, 1e-300 float64, both ~1e8 above the smallest
+# normal number) -log(p) is recomputed from the logits.
+_TINY = {"f": 1e-30, "d": 1e-300}
+
+
 def _log_sum_exp(net: np.ndarray) -> np.ndarray:
     """``log(sum_j exp(net_j))`` per row, shape (batch,), without overflow."""
-    top = net.max(axis=1)
-    shifted = net - top[:, None]
+    top = net.max(axis=1, keepdims=True)
+    shifted = np.subtract(net, top)
     np.exp(shifted, out=shifted)
-    return np.log(shifted.sum(axis=1)) + top
+    total = shifted @ np.ones(net.shape[1], net.dtype)  # row sums, as one product
+    np.log(total, out=total)
+    total += top[:, 0]
+    return total
 
 
 class CrossEntropy(Loss):
@@ -111,26 +130,34 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
     fused_activation = "softmax"
 
-    def value(self, out, target):
+    def value(self, out, target, probs=None):
+        if probs is not None and target.ndim == 1:
+            # E = -log(p of the labelled class), from the probabilities the softmax already
+            # computed; exact while p is far from float underflow, else log-sum-exp below.
+            picked = probs[np.arange(len(out)), target]
+            if picked.min() > _TINY[picked.dtype.char]:
+                np.log(picked, out=picked)
+                return float(-picked.sum() / len(out))
         lse = _log_sum_exp(out)
         if target.ndim == 1:
-            picked = out[np.arange(len(out)), target]
-            return float(np.mean(lse - picked))
+            lse -= out[np.arange(len(out)), target]  # - net of the labelled class
+            return float(lse.sum() / len(out))
         per_example = lse * target.sum(axis=1) - np.einsum("ij,ij->i", target, out)
         return float(np.mean(per_example))
 
-    def delta(self, out, target, probs=None):
+    def delta(self, out, target, probs=None, delta=None):
         if probs is None:
             from chainrule.activations import Softmax
 
             probs = Softmax().forward(out)
-        delta = probs.copy()
-        if target.ndim == 1:
-            delta[np.arange(len(out)), target] -= 1
-        else:
-            delta *= target.sum(axis=1, keepdims=True)
+        scale = 1 / len(out)  # the batch mean
+        if target.ndim == 1:  # (probs - onehot(label)) / batch, written in place
+            delta = np.multiply(probs, scale, out=delta)
+            delta[np.arange(len(out)), target] -= scale
+        else:  # labels that may not sum to 1: probs * sum_k label_k - label
+            delta = np.multiply(probs, target.sum(axis=1, keepdims=True), out=delta)
             delta -= target
-        delta *= 1 / len(out)
+            delta *= scale
         return delta
 
 
@@ -145,16 +172,16 @@ class BinaryCrossEntropy(Loss):
     name = "binary_cross_entropy"
     fused_activation = "sigmoid"
 
-    def value(self, out, target):
+    def value(self, out, target, probs=None):
         softplus = np.maximum(out, 0) + np.log1p(np.exp(-np.abs(out)))
         return float(np.sum(softplus - target * out) / len(out))
 
-    def delta(self, out, target, probs=None):
+    def delta(self, out, target, probs=None, delta=None):
         if probs is None:
             from chainrule.activations import Sigmoid
 
             probs = Sigmoid().forward(out)
-        delta = np.subtract(probs, target)
+        delta = np.subtract(probs, target, out=delta)
         delta *= 1 / len(out)
         return delta
 

@@ -43,6 +43,13 @@ class Network:
         ``"sse"`` (the notes' ``1/2 sum (label - out)**2``), ``"mse"``, ``"cross_entropy"``
         (needs a softmax output layer), ``"binary_cross_entropy"`` (needs a sigmoid output).
 
+    Attributes
+    ----------
+    parameter_vector, gradient_vector : ndarray of shape (n_parameters,)
+        Every weight and bias, and every gradient, in the order of :meth:`parameters`: each
+        layer's arrays are views of these two vectors (the network moves its layers' values
+        into them when it is built, so a layer belongs to one network).
+
     Examples
     --------
     >>> import numpy as np, chainrule
@@ -85,6 +92,7 @@ class Network:
                 "cross_entropy needs at least 2 outputs; for one output use "
                 "binary_cross_entropy with a sigmoid output"
             )
+        self.parameter_vector, self.gradient_vector = _pack(dense, self.dtype)
 
     @classmethod
     def from_sizes(
@@ -147,7 +155,12 @@ class Network:
         return [dense[0].n_in] + [layer.n_out for layer in dense]
 
     def parameters(self) -> list[np.ndarray]:
-        """Every parameter array (weights, biases of each Dense layer, in order)."""
+        """Every parameter array (weights, biases of each Dense layer, in order).
+
+        They are views of one vector, :attr:`parameter_vector` (and the gradients of
+        :attr:`gradient_vector`), so an update of the whole network can be a few operations
+        on two long vectors instead of a few per array.
+        """
         return [p for layer in self.layers for p in layer.parameters()]
 
     def parameter_gradients(self) -> list[np.ndarray]:
@@ -212,16 +225,22 @@ class Network:
         self._backward(target)
         return [(layer.dweights.copy(), layer.dbiases.copy()) for layer in self.dense_layers]
 
-    def train_step(self, x: np.ndarray, target: np.ndarray, want_loss: bool = True):
+    def train_step(
+        self, x: np.ndarray, target: np.ndarray, want_loss: bool = True, grad_scale: float = 1.0
+    ):
         """Forward and backward on one batch with dropout on; leaves the gradients in each
         layer's ``dweights``/``dbiases``. Returns the batch loss (or None if not wanted).
+
+        ``grad_scale`` multiplies every gradient (an optimizer may ask for ``lr * g`` to save
+        itself a pass over the parameters). Every gradient is linear in the output layer's
+        delta, so scaling that one (batch, n_out) array scales them all.
 
         No checks: ``x`` must already be a (batch, n_in) array of the network's dtype and
         ``target`` come from :meth:`encode_targets`. The training loop uses this.
         """
         self._forward(x, training=True)
         value = self._loss_value(target) if want_loss else None
-        self._backward(target)
+        self._backward(target, grad_scale)
         return value
 
     def _forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -231,17 +250,23 @@ class Network:
 
     def _loss_value(self, target: np.ndarray) -> float:
         last = self.layers[-1]
-        out = last.net if self.loss_function.fused_activation else last.out
-        return self.loss_function.value(out, target)
+        if self.loss_function.fused_activation:  # from the logits (and the probabilities)
+            return self.loss_function.value(last.net, target, probs=last.out)
+        return self.loss_function.value(last.out, target)
 
-    def _backward(self, target: np.ndarray) -> None:
+    def _backward(self, target: np.ndarray, grad_scale: float = 1.0) -> None:
         last = self.layers[-1]
         first = len(self.layers) - 1
-        if self.loss_function.fused_activation:
-            delta = self.loss_function.delta(last.net, target, probs=last.out)
+        if self.loss_function.fused_activation:  # delta = dE/dnet, written into last.delta
+            delta = self.loss_function.delta(last.net, target, probs=last.out, delta=last.delta)
+            if grad_scale != 1:
+                delta *= grad_scale
             grad = last.backward_delta(delta, input_grad=first > 0)
-        else:
-            grad = last.backward(self.loss_function.delta(last.out, target), first > 0)
+        else:  # dE/dout, then the output layer applies ds/dnet
+            dE_dout = self.loss_function.delta(last.out, target)
+            if grad_scale != 1:
+                dE_dout *= grad_scale
+            grad = last.backward(dE_dout, first > 0)
         for i in range(first - 1, -1, -1):
             grad = self.layers[i].backward(grad, input_grad=i > 0)
 
@@ -261,7 +286,12 @@ class Network:
                 f"inputs must have shape (batch, {self.n_in}), got shape {arr.shape}{hint}"
             )
         arr = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not np.isfinite(arr).all():
+        # Any NaN or inf entry makes the sum NaN or inf, so a finite sum (one pass, no temporary
+        # array the size of the data, unlike np.isfinite(arr)) proves every entry finite. A sum
+        # can also overflow from finite entries: then min and max decide exactly.
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = arr.sum() if arr.size else 0.0
+        if not np.isfinite(total) and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
             bad = np.argwhere(~np.isfinite(arr))[0]
             raise ValueError(f"inputs contain NaN or inf (first at row {bad[0]}, column {bad[1]})")
         return arr
@@ -339,3 +369,18 @@ class Network:
     def copy(self) -> Network:
         """An independent copy (same dtype, same weights)."""
         return self.astype(self.dtype)
+
+
+def _pack(dense: list[Dense], dtype) -> tuple[np.ndarray, np.ndarray]:
+    """One parameter vector and one gradient vector holding every Dense layer's arrays, in
+    the order of :meth:`Network.parameters`; each layer keeps views of them."""
+    size = sum(layer.n_in * layer.n_out + layer.n_out for layer in dense)
+    params, grads = np.empty(size, dtype), np.zeros(size, dtype)
+    start = 0
+    for layer in dense:
+        n_w, n_b = layer.n_in * layer.n_out, layer.n_out
+        w, b = slice(start, start + n_w), slice(start + n_w, start + n_w + n_b)
+        shape = (layer.n_in, layer.n_out)
+        layer._use_storage(params[w].reshape(shape), params[b], grads[w].reshape(shape), grads[b])
+        start += n_w + n_b
+    return params, grads

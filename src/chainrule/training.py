@@ -1,0 +1,945 @@
+"""Training: :func:`fit` runs mini-batch epochs and returns a :class:`History`; it prints nothing.
+
+One epoch::
+
+    perm = rng.permutation(n_train)                 a fresh seeded shuffle
+    for each batch of batch_size indices of perm:   (the last batch may be smaller)
+        loss = net.train_step(x[batch], y[batch])   forward (dropout on) + backward
+        optimizer.step(params, grads, schedule(step))
+    evaluate the validation set; callbacks; early stopping; checkpoint
+
+The inputs are checked and the targets encoded once, before the first epoch; each batch is
+gathered with ``np.take(..., out=buffer)`` into arrays allocated once, so a step allocates
+nothing large.
+
+Metrics of an epoch (one dict per epoch in :attr:`History.epochs`):
+
+- ``loss``: the mean of the batch losses, weighted by batch size, as computed by the training
+  steps themselves (dropout on, weights changing during the epoch), as Keras reports it;
+- ``accuracy``: likewise the fraction of training examples whose prediction in their training
+  step was right (``None`` for targets that are not class labels);
+- ``val_loss``, ``val_accuracy``: on the validation set at the end of the epoch, dropout off
+  (``None`` without a validation set);
+- ``learning_rate``: the rate of the epoch's last update; ``seconds``: the epoch's wall time.
+
+Control flow, for callers such as the command line:
+
+- :class:`StopTraining` raised by a callback ends training cleanly after the current epoch;
+- a ``KeyboardInterrupt`` (Ctrl-C; fit defers SIGINT to the end of the current batch) writes a
+  checkpoint if checkpointing is on and raises :class:`TrainingInterrupted`, carrying the
+  history and the checkpoint path;
+- a NaN or infinite loss raises :class:`DivergenceError` naming the epoch and batch, before the
+  bad batch updates anything; no checkpoint is written after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from chainrule import serialization
+from chainrule.errors import DivergenceError, TrainingInterrupted
+from chainrule.layers import Dropout
+from chainrule.network import Network
+from chainrule.optimizers import Optimizer, get_optimizer
+from chainrule.schedules import Schedule, get_schedule
+
+__all__ = [
+    "fit",
+    "History",
+    "Callback",
+    "Checkpoint",
+    "EarlyStopping",
+    "StopTraining",
+    "TrainingInterrupted",
+    "DivergenceError",
+    "latest_checkpoint",
+]
+
+_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+_EVAL_CHUNK = 1024
+
+
+class StopTraining(Exception):
+    """Raise from a callback to end training cleanly after the current epoch."""
+
+
+# -- history ---------------------------------------------------------------------------------
+
+
+class History:
+    """Per-epoch metrics of a run.
+
+    Attributes
+    ----------
+    epochs : list of dict
+        One dict per epoch with ``epoch`` (1-based), ``loss``, ``accuracy``, ``val_loss``,
+        ``val_accuracy``, ``learning_rate``, ``seconds`` (``None`` where not measured).
+    interrupted : bool
+        The run ended with :class:`TrainingInterrupted`.
+    stopped_early : bool
+        Early stopping (or a :class:`StopTraining` callback) ended the run.
+    best_epoch : int or None
+        The epoch early stopping judged best (its weights are restored when it says so).
+    checkpoint_path : str or None
+        The last checkpoint written.
+
+    ``history["val_loss"]`` is the list of one metric over the epochs.
+    """
+
+    def __init__(self, epochs: Iterable[dict] = ()):
+        self.epochs: list[dict] = [dict(record) for record in epochs]
+        self.interrupted = False
+        self.stopped_early = False
+        self.best_epoch: int | None = None
+        self.checkpoint_path: str | None = None
+
+    def __getitem__(self, key: str) -> list:
+        if key not in _KEYS:
+            raise KeyError(f"no metric {key!r}; metrics: {', '.join(_KEYS)}")
+        return [record.get(key) for record in self.epochs]
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def to_dicts(self) -> list[dict]:
+        """A copy of :attr:`epochs` (JSON-able)."""
+        return [dict(record) for record in self.epochs]
+
+    def as_dict(self) -> dict[str, list]:
+        """``{metric: [value per epoch]}`` (JSON-able)."""
+        return {key: self[key] for key in _KEYS}
+
+    def __repr__(self) -> str:
+        last = self.epochs[-1] if self.epochs else {}
+        return f"History({len(self.epochs)} epochs, last={last})"
+
+
+# -- callbacks -------------------------------------------------------------------------------
+
+
+class Callback:
+    """Hooks :func:`fit` calls; every method is a no-op here, override what you need.
+
+    ``epoch`` is 1-based; ``batch_index`` is 0-based, in ``range(n_batches)``. Only the hooks
+    a callback overrides are called (a callback need not subclass this: any object with some
+    of these methods works). Raise :class:`StopTraining` to end the run after this epoch.
+    """
+
+    def on_train_begin(self, info: dict) -> None:
+        """``info``: epochs, initial_epoch, batch_size, steps_per_epoch, n_train, n_val,
+        optimizer and schedule configs, seed."""
+
+    def on_epoch_begin(self, epoch: int, n_batches: int) -> None:
+        """Before the first batch of ``epoch``."""
+
+    def on_batch_end(self, epoch: int, batch_index: int, n_batches: int, loss: float) -> None:
+        """After the update of one batch; ``loss`` is that batch's mean loss."""
+
+    def on_epoch_end(self, epoch: int, record: dict) -> None:
+        """``record`` is the epoch's entry of :attr:`History.epochs`."""
+
+    def on_train_end(self, history: History) -> None:
+        """At the end of the run: normal, early-stopped, interrupted or diverged."""
+
+
+def _hooks(callbacks: Sequence, name: str) -> list:
+    """The bound ``name`` methods of the callbacks that define it as more than the no-op."""
+    base = getattr(Callback, name)
+    return [
+        getattr(cb, name)
+        for cb in callbacks
+        if getattr(type(cb), name, None) not in (None, base) or name in getattr(cb, "__dict__", {})
+    ]
+
+
+class Checkpoint:
+    """Where and how often :func:`fit` writes checkpoints.
+
+    Files are ``directory/epoch-0003.npz`` after epoch 3, and ``epoch-0004-batch-00017.npz``
+    for an interruption after 17 batches of epoch 4 (names sort in training order). A
+    checkpoint is written every ``every`` epochs, after the last epoch, when training stops
+    early and on interruption; never with non-finite weights.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        Created if missing.
+    every : int
+        Epochs between checkpoints (default 1).
+    keep : int, optional
+        Keep only the newest ``keep`` files this run wrote (default: keep all).
+    """
+
+    def __init__(self, directory: str | os.PathLike, every: int = 1, keep: int | None = None):
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"Checkpoint every must be a positive integer, got every={every!r}")
+        if keep is not None and (not isinstance(keep, int) or keep < 1):
+            raise ValueError(f"Checkpoint keep must be a positive integer, got keep={keep!r}")
+        self.directory = Path(directory)
+        self.every = every
+        self.keep = keep
+        self.written: list[Path] = []
+
+    def path_for(self, epoch: int, batch: int = 0) -> Path:
+        """The file for ``epoch`` epochs done (plus ``batch`` batches of the next one)."""
+        if batch:
+            return self.directory / f"epoch-{epoch + 1:04d}-batch-{batch:05d}.npz"
+        return self.directory / f"epoch-{epoch:04d}.npz"
+
+    def _wrote(self, path: Path) -> None:
+        if path in self.written:
+            self.written.remove(path)
+        self.written.append(path)
+        while self.keep is not None and len(self.written) > self.keep:
+            with contextlib.suppress(FileNotFoundError):
+                self.written.pop(0).unlink()
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({str(self.directory)!r}, every={self.every}, keep={self.keep})"
+
+
+_CHECKPOINT_NAME = re.compile(r"epoch-\d{4,}(-batch-\d{5,})?\.npz")
+
+
+def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
+    """The newest checkpoint file :class:`Checkpoint` wrote in ``directory``, or ``None``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return None
+    names = [p for p in directory.iterdir() if _CHECKPOINT_NAME.fullmatch(p.name)]
+    return max(names, key=_checkpoint_order, default=None)
+
+
+def _checkpoint_order(path: Path) -> tuple[int, int]:
+    numbers = [int(n) for n in re.findall(r"\d+", path.name)]
+    # epoch-E.npz is E epochs done; epoch-E-batch-B.npz is E - 1 epochs and B batches done
+    return (numbers[0], 0) if len(numbers) == 1 else (numbers[0] - 1, numbers[1])
+
+
+class EarlyStopping:
+    """Stop when a metric has not improved for ``patience`` epochs; restore the best weights.
+
+    Parameters
+    ----------
+    monitor : str
+        A metric of the epoch records: ``"val_loss"`` (default), ``"val_accuracy"``,
+        ``"loss"``, ``"accuracy"``.
+    patience : int
+        Epochs without improvement before stopping.
+    min_delta : float
+        The least change that counts as an improvement.
+    mode : "auto", "min" or "max"
+        Whether smaller or larger is better; ``"auto"``: larger for accuracies.
+    restore_best : bool
+        At the end of training (stopped early or not), copy the weights of the best epoch back
+        into the network.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best: bool = True,
+    ):
+        if monitor not in _KEYS[1:5]:
+            raise ValueError(f"cannot monitor {monitor!r}; choose one of {', '.join(_KEYS[1:5])}")
+        if not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"patience must be an integer >= 0, got patience={patience!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got mode={mode!r}")
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = abs(float(min_delta))
+        self.maximize = mode == "max" or (mode == "auto" and monitor.endswith("accuracy"))
+        self.restore_best = restore_best
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self.best_weights: list[np.ndarray] | None = None
+
+    def _begin(self, params: list[np.ndarray]) -> None:
+        """Start afresh (a resume then loads the saved state)."""
+        self.best, self.best_epoch, self.wait = None, None, 0
+        if self.restore_best:
+            self.best_weights = [np.empty_like(p) for p in params]
+
+    def _update(self, epoch: int, record: dict, params: list[np.ndarray]) -> bool:
+        """Take the epoch's record; True when training should stop."""
+        value = record[self.monitor]
+        if value is None or not math.isfinite(value):
+            improved = False
+        elif self.best is None:
+            improved = True
+        elif self.maximize:
+            improved = value > self.best + self.min_delta
+        else:
+            improved = value < self.best - self.min_delta
+        if improved:
+            self.best, self.best_epoch, self.wait = float(value), epoch, 0
+            if self.best_weights is not None:
+                for saved, param in zip(self.best_weights, params):
+                    np.copyto(saved, param)
+            return False
+        self.wait += 1
+        return self.wait > self.patience
+
+    def _restore(self, params: list[np.ndarray]) -> bool:
+        if not self.restore_best or self.best_epoch is None:
+            return False
+        for param, saved in zip(params, self.best_weights):
+            np.copyto(param, saved)
+        return True
+
+    def state(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load_state(self, state: dict, best_weights: list[np.ndarray] | None) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        if best_weights is not None and self.restore_best:
+            self.best_weights = [np.array(a) for a in best_weights]
+
+    def __repr__(self) -> str:
+        return (
+            f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
+            f"restore_best={self.restore_best})"
+        )
+
+
+# -- fit -------------------------------------------------------------------------------------
+
+
+def fit(
+    net: Network,
+    x,
+    y,
+    epochs: int = 10,
+    batch_size: int = 32,
+    optimizer: str | Optimizer | None = None,
+    schedule: str | Schedule | None = None,
+    weight_decay: float | None = None,
+    validation_split: float = 0.0,
+    validation_data: tuple | None = None,
+    seed: int | None = 0,
+    callbacks: Sequence = (),
+    checkpoint: Checkpoint | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    early_stopping: EarlyStopping | None = None,
+    resume: str | os.PathLike | None = None,
+    shuffle: bool = True,
+    handle_sigint: bool = True,
+) -> History:
+    """Train ``net`` in place by mini-batch gradient descent; return the :class:`History`.
+
+    Parameters
+    ----------
+    net : Network
+        Trained in place (its parameter arrays are updated).
+    x : array of shape (n, n_in)
+        Checked and converted to the network's dtype once.
+    y : int labels of shape (n,), or float targets of shape (n, n_out)
+        As :meth:`Network.encode_targets` takes them; encoded once.
+    epochs : int
+        The epoch to train up to, counting those of a resumed checkpoint: ``fit(...,
+        epochs=8, resume=path)`` after 4 epochs trains 4 more.
+    batch_size : int
+        Examples per update; the last batch of an epoch may be smaller.
+    optimizer : str or Optimizer
+        An :class:`~chainrule.optimizers.Optimizer` (it keeps its state after fit), or a name
+        with default settings: ``"sgd"`` (the default), ``"momentum"``, ``"nesterov"``,
+        ``"adam"``, ``"adamw"``, ``"rmsprop"``.
+    schedule : str or Schedule, optional
+        ``"constant"`` (default), ``"step"``, ``"cosine"``, ``"inverse_time"``,
+        ``"one_cycle"``, or a :class:`~chainrule.schedules.Schedule`; settings left ``None``
+        are filled from the optimizer's learning rate and the length of the run.
+    weight_decay : float, optional
+        If given, replaces the optimizer's ``weight_decay`` (L2 on weight matrices, not biases:
+        coupled, except decoupled for AdamW; see docs/training.md).
+    validation_split : float in [0, 1)
+        Hold out this fraction of ``(x, y)``, chosen at random from ``seed``, for validation.
+    validation_data : (x_val, y_val), optional
+        An explicit validation set (not with ``validation_split``).
+    seed : int or None
+        Seeds the validation split and the per-epoch shuffles (dropout masks come from the
+        Dropout layers' own generators). The same seed, network and data give bit-identical
+        weights. When resuming, the checkpoint's seed and generator state are used.
+    callbacks : sequence of Callback
+        See :class:`Callback`.
+    checkpoint : Checkpoint, optional
+        Where and how often to write checkpoints; or give ``checkpoint_dir`` (and
+        ``checkpoint_every``).
+    early_stopping : EarlyStopping, optional
+    resume : path, optional
+        A checkpoint file (or a directory: its newest checkpoint) to continue from, exactly:
+        weights, optimizer state, schedule position, shuffle and dropout RNG states, early
+        stopping state, history, and the position inside an interrupted epoch. Without
+        ``optimizer``/``schedule``, the checkpoint's are used.
+    shuffle : bool
+        Shuffle the training set every epoch (default True).
+    handle_sigint : bool
+        While fit runs in the main thread, Ctrl-C (SIGINT) is deferred to the end of the
+        current batch so the checkpoint written is consistent; a second Ctrl-C does not wait.
+
+    Returns
+    -------
+    History
+        All epochs, those of a resumed checkpoint included.
+
+    Raises
+    ------
+    TrainingInterrupted
+        On KeyboardInterrupt/SIGINT, after writing a checkpoint (if configured).
+    DivergenceError
+        When the loss (or a weight) becomes NaN or infinite.
+    ValueError
+        For bad arguments or data, or a checkpoint that does not fit the network.
+    """
+    if checkpoint is None and checkpoint_dir is not None:
+        checkpoint = Checkpoint(checkpoint_dir, every=checkpoint_every)
+    trainer = _Trainer(
+        net,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        schedule=schedule,
+        weight_decay=weight_decay,
+        seed=seed,
+        callbacks=list(callbacks),
+        checkpoint=checkpoint,
+        early_stopping=early_stopping,
+        resume=resume,
+        shuffle=shuffle,
+    )
+    trainer.prepare_data(x, y, validation_split, validation_data)
+    # overflow on the way to a divergence is reported as a DivergenceError, not as warnings
+    with _deferred_sigint(trainer, handle_sigint), np.errstate(over="ignore", invalid="ignore"):
+        return trainer.run()
+
+
+def _positive_int(label: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{label} must be a positive integer, got {label}={value!r}")
+    return int(value)
+
+
+def _class_labels(y, target: np.ndarray) -> np.ndarray | None:
+    """Integer class labels for accuracy, or None when the targets are not classes."""
+    y = np.asarray(y)
+    if y.dtype.kind in "biu" and y.ndim == 1:
+        return y.astype(np.intp)
+    if target.ndim != 2 or not np.all((target == 0) | (target == 1)):
+        return None
+    if target.shape[1] == 1:
+        return target[:, 0].astype(np.intp)
+    return target.argmax(axis=1) if np.all(target.sum(axis=1) == 1) else None
+
+
+def _count_correct(out: np.ndarray, labels: np.ndarray, pred: np.ndarray) -> int:
+    """How many rows of ``out`` (batch, n_out) predict ``labels``; ``pred`` is scratch."""
+    if out.shape[1] == 1:
+        np.greater_equal(out[:, 0], 0.5, out=pred, casting="unsafe")
+    else:
+        np.argmax(out, axis=1, out=pred)
+    return int(np.count_nonzero(pred == labels))
+
+
+@contextlib.contextmanager
+def _deferred_sigint(trainer: _Trainer, enabled: bool):
+    """Turn SIGINT into a flag the training loop checks after each batch."""
+    if (
+        not enabled
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def handler(signum, frame):
+        if trainer.sigint:  # a second Ctrl-C does not wait for the batch to end
+            raise KeyboardInterrupt
+        trainer.sigint = True
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+class _Trainer:
+    """The state of one :func:`fit` call; :meth:`run` is the loop."""
+
+    def __init__(
+        self,
+        net: Network,
+        *,
+        epochs,
+        batch_size,
+        optimizer,
+        schedule,
+        weight_decay,
+        seed,
+        callbacks,
+        checkpoint,
+        early_stopping,
+        resume,
+        shuffle,
+    ):
+        if not isinstance(net, Network):
+            raise ValueError(f"fit needs a Network, got {type(net).__name__}")
+        self.net = net
+        self.epochs = _positive_int("epochs", epochs)
+        self.batch_size = _positive_int("batch_size", batch_size)
+        self.shuffle = bool(shuffle)
+        self.params = net.parameters()
+        # The optimizer works on the whole network at once where the network keeps every
+        # parameter in one vector (each layer's arrays are views of it).
+        vector = getattr(net, "parameter_vector", None)
+        if vector is not None:
+            self.opt_params, self.opt_grads = [vector], [net.gradient_vector]
+        else:
+            self.opt_params, self.opt_grads = self.params, net.parameter_gradients()
+        self.decay = [(layer.weights, layer.dweights) for layer in net.dense_layers]
+        self.can_scale = "grad_scale" in inspect.signature(net.train_step).parameters
+        self.checkpoint = checkpoint
+        self.early_stopping = early_stopping
+        self.history = History()
+        self.epoch_done = self.batch_done = self.step = 0
+        self._reset_epoch_totals()
+        self.last_lr = float("nan")
+        self.last_checkpoint: str | None = None
+        self.consistent = True
+        self.sigint = False
+        self.stop = False
+        self.hooks = {
+            name: _hooks(callbacks, name)
+            for name in (
+                "on_train_begin",
+                "on_epoch_begin",
+                "on_batch_end",
+                "on_epoch_end",
+                "on_train_end",
+            )
+        }
+        loaded = serialization.load_checkpoint(_resolve(resume)) if resume is not None else None
+        if loaded is not None:
+            self._restore_model(loaded, optimizer)
+            seed = loaded.state.get("seed", seed)
+            if schedule is None:  # the checkpoint's, bound again to this run
+                schedule = loaded.state.get("schedule_spec")
+        else:
+            self.optimizer = get_optimizer(optimizer if optimizer is not None else "sgd")
+        if weight_decay is not None:
+            if not (isinstance(weight_decay, (int, float)) and 0 <= weight_decay < math.inf):
+                raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+            self.optimizer.weight_decay = float(weight_decay)
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy)
+        self.seed = seed
+        self.split_rng, self.rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
+        )
+        self.epoch_rng_state = self.rng.bit_generator.state  # before this epoch's shuffle
+        self.schedule_spec = get_schedule(schedule)
+        self.loaded = loaded
+        if early_stopping is not None:
+            early_stopping._begin(self.params)
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def prepare_data(self, x, y, validation_split: float, validation_data) -> None:
+        net = self.net
+        x = net.check_inputs(x)
+        target = net.encode_targets(y, len(x))
+        labels = _class_labels(y, target)
+        self.x_val = self.target_val = self.labels_val = None
+        if validation_data is not None:
+            if validation_split:
+                raise ValueError("give validation_split or validation_data, not both")
+            try:
+                x_val, y_val = validation_data
+            except (TypeError, ValueError) as exc:
+                raise ValueError("validation_data must be a pair (x_val, y_val)") from exc
+            self.x_val = net.check_inputs(x_val)
+            self.target_val = net.encode_targets(y_val, len(self.x_val))
+            self.labels_val = _class_labels(y_val, self.target_val)
+        elif validation_split:
+            if not 0 < validation_split < 1:
+                raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+            n_val = int(len(x) * validation_split)
+            if not 0 < n_val < len(x):
+                raise ValueError(
+                    f"validation_split={validation_split} of {len(x)} examples leaves "
+                    f"{n_val} for validation and {len(x) - n_val} for training"
+                )
+            order = self.split_rng.permutation(len(x))
+            val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+            self.x_val, self.target_val = x[val], target[val]
+            self.labels_val = None if labels is None else labels[val]
+            x, target = x[train], target[train]
+            labels = None if labels is None else labels[train]
+        if len(x) == 0:
+            raise ValueError("no training examples")
+        self.x, self.target, self.labels = x, target, labels
+        self.n_train = len(x)
+        self.n_batches = -(-self.n_train // self.batch_size)
+        self.schedule = self.schedule_spec.bind(
+            self.optimizer.learning_rate, self.n_batches, self.epochs
+        )
+        if self.early_stopping is not None:
+            monitor = self.early_stopping.monitor
+            if monitor.startswith("val_") and self.x_val is None:
+                raise ValueError(
+                    f"early stopping monitors {monitor} but there is no validation set"
+                )
+            if (
+                monitor.endswith("accuracy")
+                and (self.labels if monitor == "accuracy" else self.labels_val) is None
+            ):
+                raise ValueError(
+                    f"early stopping monitors {monitor} but the targets are not labels"
+                )
+        self._allocate_buffers()
+        if self.loaded is not None:
+            self._restore_loop(self.loaded)
+            self.loaded = None
+
+    def _allocate_buffers(self) -> None:
+        bs = min(self.batch_size, self.n_train)
+        x_buf = np.empty((bs,) + self.x.shape[1:], self.x.dtype)
+        t_buf = np.empty((bs,) + self.target.shape[1:], self.target.dtype)
+        l_buf = np.empty(bs, np.intp)
+        pred = np.empty(bs, np.intp)
+        self.full = (x_buf, t_buf, l_buf, pred)
+        last = self.n_train - (self.n_batches - 1) * self.batch_size
+        self.last = tuple(buf[:last] for buf in self.full)
+
+    def _restore_model(self, loaded: serialization.LoadedCheckpoint, optimizer) -> None:
+        net, theirs = self.net, loaded.net
+        if theirs.config() != net.config():
+            raise ValueError(
+                f"checkpoint {loaded.path} holds a network {theirs.config()} but fit got "
+                f"{net.config()}"
+            )
+        for param, saved in zip(self.params, theirs.parameters()):
+            np.copyto(param, saved)
+        for mine, saved in zip(net.layers, theirs.layers):
+            if isinstance(mine, Dropout):
+                mine.rng = saved.rng
+        if optimizer is None:
+            self.optimizer = loaded.optimizer or get_optimizer("sgd")
+            return
+        self.optimizer = get_optimizer(optimizer)
+        if loaded.optimizer is not None:
+            if type(self.optimizer) is not type(loaded.optimizer) or (
+                self.optimizer.slots != loaded.optimizer.slots
+            ):
+                raise ValueError(
+                    f"checkpoint {loaded.path} was trained with {loaded.optimizer!r}; "
+                    f"cannot resume it with {self.optimizer!r}"
+                )
+            self.optimizer.load_state(loaded.optimizer.state_arrays(), loaded.optimizer.iterations)
+
+    def _restore_loop(self, loaded: serialization.LoadedCheckpoint) -> None:
+        state = loaded.state
+        try:
+            batch = int(state.get("batch", 0))
+            if batch and (
+                state.get("batch_size") != self.batch_size or state.get("n_train") != self.n_train
+            ):
+                raise ValueError(
+                    f"checkpoint {loaded.path} stopped inside an epoch of "
+                    f"{state.get('n_train')} examples in batches of {state.get('batch_size')}; "
+                    f"resume it with the same data and batch_size (got {self.n_train} and "
+                    f"{self.batch_size})"
+                )
+            self.epoch_done = int(state["epoch"])
+            self.batch_done = batch
+            self.step = int(state["step"])
+            self.rng.bit_generator.state = state["shuffle_rng"]
+            self.epoch_rng_state = self.rng.bit_generator.state
+            totals = state.get("epoch_totals", {})
+            self.loss_sum = float(totals.get("loss_sum", 0.0))
+            self.correct = int(totals.get("correct", 0))
+            self.seen = int(totals.get("seen", 0))
+            self.epoch_seconds = float(totals.get("seconds", 0.0))
+            self.last_lr = float(state.get("learning_rate", float("nan")))
+            saved = state.get("history", {})
+            self.history = History(saved.get("epochs", []))
+            self.history.best_epoch = saved.get("best_epoch")
+            es_state = state.get("early_stopping")
+            if self.early_stopping is not None and es_state is not None:
+                self.early_stopping.load_state(es_state, loaded.groups.get("early_stopping.best"))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"checkpoint {loaded.path}: bad training state ({exc!r})") from exc
+        self.last_checkpoint = self.history.checkpoint_path = loaded.path
+
+    def _reset_epoch_totals(self) -> None:
+        self.loss_sum = 0.0
+        self.correct = 0
+        self.seen = 0
+        self.epoch_seconds = 0.0
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self) -> History:
+        try:
+            self._call("on_train_begin", self._info())
+            while self.epoch_done < self.epochs and not self.stop:
+                self._run_epoch(self.epoch_done + 1)
+        except KeyboardInterrupt:
+            self._interrupted()
+        except DivergenceError:
+            self._call("on_train_end", self.history)
+            raise
+        if self.early_stopping is not None:
+            self.history.best_epoch = self.early_stopping.best_epoch
+            self.early_stopping._restore(self.params)
+        self._call("on_train_end", self.history)
+        return self.history
+
+    def _run_epoch(self, epoch: int) -> None:
+        started = time.perf_counter()
+        self._call("on_epoch_begin", epoch, self.n_batches)
+        self.epoch_rng_state = self.rng.bit_generator.state
+        perm = self.rng.permutation(self.n_train) if self.shuffle else None
+        try:
+            self._run_batches(epoch, perm)
+        finally:
+            self.epoch_seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        self._end_epoch(epoch, started)
+
+    def _run_batches(self, epoch: int, perm: np.ndarray | None) -> None:
+        """The hot loop: gather a batch, forward and backward, update."""
+        net, optimizer, schedule = self.net, self.optimizer, self.schedule
+        params, grads, decay = self.opt_params, self.opt_grads, self.decay
+        scaled = self.can_scale and optimizer.scaled_gradients
+        x, target, labels = self.x, self.target, self.labels
+        bs, n_batches = self.batch_size, self.n_batches
+        batch_hooks = self.hooks["on_batch_end"]
+        output = net.layers[-1]
+        for b in range(self.batch_done, n_batches):
+            lo = b * bs
+            x_b, t_b, l_b, pred = self.full if b < n_batches - 1 else self.last
+            k = len(x_b)
+            if perm is None:
+                x_b, t_b = x[lo : lo + k], target[lo : lo + k]
+                if labels is not None:
+                    l_b = labels[lo : lo + k]
+            else:
+                idx = perm[lo : lo + k]
+                np.take(x, idx, axis=0, out=x_b, mode="clip")
+                np.take(target, idx, axis=0, out=t_b, mode="clip")
+                if labels is not None:
+                    np.take(labels, idx, out=l_b, mode="clip")
+            lr = schedule(self.step)
+            self.consistent = False
+            if scaled and lr > 0:  # the backward pass gives lr * g: SGD saves a pass
+                loss = net.train_step(x_b, t_b, True, lr)
+                if not math.isfinite(loss):
+                    raise self._divergence(epoch, b + 1, loss, lr)
+                optimizer.step(params, grads, lr, lr, decay)
+            else:
+                loss = net.train_step(x_b, t_b)
+                if not math.isfinite(loss):
+                    raise self._divergence(epoch, b + 1, loss, lr)
+                optimizer.step(params, grads, lr, 1.0, decay)
+            self.step += 1
+            self.batch_done = b + 1
+            self.loss_sum += loss * k
+            self.seen += k
+            if labels is not None:
+                self.correct += _count_correct(output.out, l_b, pred)
+            self.last_lr = lr
+            self.consistent = True
+            for hook in batch_hooks:
+                try:
+                    hook(epoch, b, n_batches, loss)
+                except StopTraining:  # honoured after this epoch
+                    self.stop = self.history.stopped_early = True
+            if self.sigint:
+                raise KeyboardInterrupt
+
+    def _end_epoch(self, epoch: int, started: float) -> None:
+        if not all(np.isfinite(p).all() for p in self.params):
+            raise self._divergence(epoch, self.batch_done, float("nan"), self.last_lr, True)
+        val_loss, val_accuracy = self._evaluate()
+        seconds = self.epoch_seconds + time.perf_counter() - started
+        seen = max(self.seen, 1)
+        record = {
+            "epoch": epoch,
+            "loss": self.loss_sum / seen,
+            "accuracy": None if self.labels is None else self.correct / seen,
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+            "learning_rate": self.last_lr,
+            "seconds": seconds,
+        }
+        self.consistent = False
+        self.history.epochs.append(record)
+        self.epoch_done, self.batch_done = epoch, 0
+        self._reset_epoch_totals()
+        self.epoch_rng_state = self.rng.bit_generator.state
+        es = self.early_stopping
+        if es is not None and es._update(epoch, record, self.params):
+            self.stop = self.history.stopped_early = True
+        self.history.best_epoch = None if es is None else es.best_epoch
+        self.consistent = True
+        for hook in self.hooks["on_epoch_end"]:
+            try:
+                hook(epoch, dict(record))
+            except StopTraining:
+                self.stop = self.history.stopped_early = True
+        ckpt = self.checkpoint
+        if ckpt is not None and (epoch % ckpt.every == 0 or epoch == self.epochs or self.stop):
+            self._save_checkpoint()
+        if self.sigint:
+            raise KeyboardInterrupt
+
+    def _evaluate(self) -> tuple[float | None, float | None]:
+        """Validation loss and accuracy, dropout off, ``_EVAL_CHUNK`` rows at a time."""
+        if self.x_val is None or len(self.x_val) == 0:
+            return None, None
+        net, labels = self.net, self.labels_val
+        total, correct = 0.0, 0
+        pred = np.empty(min(_EVAL_CHUNK, len(self.x_val)), np.intp)
+        for lo in range(0, len(self.x_val), _EVAL_CHUNK):
+            chunk = self.x_val[lo : lo + _EVAL_CHUNK]
+            out = net._forward(chunk)
+            total += net._loss_value(self.target_val[lo : lo + _EVAL_CHUNK]) * len(chunk)
+            if labels is not None:
+                correct += _count_correct(out, labels[lo : lo + len(chunk)], pred[: len(chunk)])
+        n = len(self.x_val)
+        return total / n, (None if labels is None else correct / n)
+
+    # -- ends -----------------------------------------------------------------------------
+
+    def _divergence(
+        self, epoch: int, batch: int, loss: float, lr: float, weights: bool = False
+    ) -> DivergenceError:
+        what = (
+            "the weights became NaN or inf by the end of" if weights else f"the loss is {loss} at"
+        )
+        message = (
+            f"training diverged: {what} epoch {epoch}, batch {batch} of {self.n_batches} "
+            f"(learning rate {lr:.3g}); try a smaller learning rate"
+        )
+        if self.last_checkpoint:
+            message += f"; the last good checkpoint is {self.last_checkpoint}"
+        return DivergenceError(
+            message,
+            epoch=epoch,
+            batch=batch,
+            n_batches=self.n_batches,
+            loss=loss,
+            learning_rate=lr,
+            history=self.history,
+            checkpoint_path=self.last_checkpoint,
+        )
+
+    def _interrupted(self):
+        path = self.last_checkpoint
+        if self.checkpoint is not None and self.consistent:
+            with contextlib.suppress(ValueError):  # non-finite weights: keep the last one
+                path = self._save_checkpoint()
+        self.history.interrupted = True
+        self._call("on_train_end", self.history)
+        if self.batch_done:
+            where = f"in epoch {self.epoch_done + 1} after batch {self.batch_done}"
+        else:
+            where = f"after epoch {self.epoch_done}"
+        saved = f"; checkpoint: {path}" if path else ""
+        raise TrainingInterrupted(
+            f"training interrupted {where}{saved}", history=self.history, checkpoint_path=path
+        ) from None
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def _save_checkpoint(self) -> str:
+        ckpt = self.checkpoint
+        path = ckpt.path_for(self.epoch_done, self.batch_done)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        groups = {}
+        es = self.early_stopping
+        if es is not None and es.best_weights is not None and es.best_epoch is not None:
+            groups["early_stopping.best"] = es.best_weights
+        serialization.save_checkpoint(
+            path, self.net, self.optimizer, state=self._state(), groups=groups
+        )
+        ckpt._wrote(path)
+        self.last_checkpoint = self.history.checkpoint_path = str(path)
+        return str(path)
+
+    def _state(self) -> dict:
+        """Everything besides the arrays that a resume needs, JSON-able."""
+        return {
+            "epoch": self.epoch_done,
+            "batch": self.batch_done,
+            "step": self.step,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "n_train": self.n_train,
+            "n_val": 0 if self.x_val is None else len(self.x_val),
+            "seed": self.seed,
+            "shuffle": self.shuffle,
+            "shuffle_rng": self.epoch_rng_state
+            if self.batch_done
+            else self.rng.bit_generator.state,
+            "schedule": self.schedule.config(),
+            "schedule_spec": self.schedule_spec.config(),
+            "learning_rate": self.last_lr,
+            "epoch_totals": {
+                "loss_sum": self.loss_sum,
+                "correct": self.correct,
+                "seen": self.seen,
+                "seconds": self.epoch_seconds,
+            },
+            "history": {"epochs": self.history.to_dicts(), "best_epoch": self.history.best_epoch},
+            "early_stopping": None if self.early_stopping is None else self.early_stopping.state(),
+        }
+
+    # -- callbacks ------------------------------------------------------------------------
+
+    def _call(self, name: str, *args) -> None:
+        for hook in self.hooks[name]:
+            try:
+                hook(*args)
+            except StopTraining:
+                self.stop = self.history.stopped_early = True
+
+    def _info(self) -> dict:
+        return {
+            "epochs": self.epochs,
+            "initial_epoch": self.epoch_done,
+            "batch_size": self.batch_size,
+            "steps_per_epoch": self.n_batches,
+            "n_train": self.n_train,
+            "n_val": 0 if self.x_val is None else len(self.x_val),
+            "optimizer": self.optimizer.config(),
+            "schedule": self.schedule.config(),
+            "seed": self.seed,
+        }
+
+
+def _resolve(resume) -> str:
+    """A checkpoint file from ``resume``: the file itself, or a directory's newest."""
+    if os.path.isdir(resume):
+        latest = latest_checkpoint(resume)
+        if latest is None:
+            raise FileNotFoundError(f"no checkpoint in {os.fspath(resume)}")
+        return str(latest)
+    return os.fspath(resume)

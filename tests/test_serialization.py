@@ -1,0 +1,309 @@
+"""Model files and checkpoints: round trips, atomic writes, and refusal (ModelFileError naming
+the file) of pickled payloads, truncated or tampered files, unknown versions, extra arrays and
+wrong shapes."""
+
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import chainrule
+from chainrule import Network, serialization
+from chainrule.errors import ModelFileError
+from chainrule.optimizers import Adam
+from chainrule.serialization import load, load_checkpoint, load_metadata, save, save_checkpoint
+
+
+def make_net(dtype=np.float32, dropout=0.25):
+    return Network.from_sizes(
+        [4, 6, 3], hidden="leaky_relu", loss="cross_entropy", dropout=dropout, seed=1, dtype=dtype
+    )
+
+
+def read_npz(path):
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def rewrite(path, arrays):
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def set_metadata(arrays, meta):
+    arrays["__metadata__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+
+
+def get_metadata(arrays):
+    return json.loads(arrays["__metadata__"].tobytes().decode())
+
+
+@pytest.fixture
+def saved(tmp_path):
+    net = make_net()
+    path = tmp_path / "model.npz"
+    save(net, path, metadata={"final_metrics": {"accuracy": np.float32(0.5)}})
+    return net, path
+
+
+# -- round trips ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_round_trip(tmp_path, dtype):
+    net = make_net(dtype)
+    path = tmp_path / "m.npz"
+    save(net, path, metadata={"training_config": {"epochs": 3}})
+    loaded, meta = load(path, with_metadata=True)
+    assert loaded.config() == net.config()
+    assert loaded.dtype == dtype
+    for a, b in zip(loaded.parameters(), net.parameters()):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    assert np.array_equal(loaded.predict_proba(x), net.predict_proba(x))
+    assert meta["format_version"] == serialization.FORMAT_VERSION
+    assert meta["chainrule_version"] == chainrule.__version__
+    assert meta["activations"] == ["leaky_relu", "softmax"]
+    assert meta["loss"] == "cross_entropy" and meta["dtype"] == np.dtype(dtype).name
+    assert meta["training_config"] == {"epochs": 3}
+    assert load_metadata(path) == meta
+
+
+def test_metadata_is_a_uint8_json_array_and_nothing_is_pickled(saved):
+    _, path = saved
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == sorted(
+            ["__metadata__.npy", "layers.0.weights.npy", "layers.0.biases.npy"]
+            + ["layers.2.weights.npy", "layers.2.biases.npy"]
+        )
+    arrays = read_npz(path)  # allow_pickle=False would fail on any object array
+    assert arrays["__metadata__"].dtype == np.uint8
+    assert get_metadata(arrays)["final_metrics"] == {"accuracy": 0.5}
+
+
+def test_reserved_metadata_keys_and_non_finite_weights_are_refused(tmp_path):
+    net = make_net()
+    with pytest.raises(ValueError, match="reserved"):
+        save(net, tmp_path / "a.npz", metadata={"format_version": 2})
+    net.dense_layers[0].weights[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        save(net, tmp_path / "b.npz")
+    assert not (tmp_path / "b.npz").exists()
+
+
+def test_checkpoint_round_trip(tmp_path):
+    net = make_net()
+    opt = Adam(learning_rate=0.01)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        opt.step(
+            net.parameters(), [rng.normal(size=p.shape).astype(p.dtype) for p in net.parameters()]
+        )
+    drop = net.layers[1]
+    drop.rng.random(5)
+    best = [p + 1 for p in net.parameters()]
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, net, opt, state={"epoch": 2, "note": "x"}, groups={"best": best})
+    ck = load_checkpoint(path)
+    assert ck.epoch == 2 and ck.state["note"] == "x"
+    assert ck.optimizer.config() == opt.config() and ck.optimizer.iterations == 3
+    for name, value in opt.state_arrays().items():
+        assert np.array_equal(ck.optimizer.state_arrays()[name], value)
+    assert ck.net.layers[1].rng.bit_generator.state == drop.rng.bit_generator.state
+    assert all(np.array_equal(a, b) for a, b in zip(ck.groups["best"], best))
+    assert load(path).config() == net.config()  # a checkpoint is also a model file
+    save(net, tmp_path / "m.npz")
+    with pytest.raises(ModelFileError, match="not a checkpoint"):
+        load_checkpoint(tmp_path / "m.npz")
+
+
+# -- atomic writes ---------------------------------------------------------------------------
+
+
+def test_failed_save_leaves_the_previous_file(saved, monkeypatch):
+    net, path = saved
+    before = path.read_bytes()
+
+    def half_then_fail(fh, **arrays):
+        fh.write(b"PK\x03\x04 partial garbage")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", half_then_fail)
+    other = make_net(dropout=0.0)
+    with pytest.raises(OSError, match="disk full"):
+        save(other, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert load(path).config() == net.config()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.npz"]  # no temp file left
+
+
+# -- refusals --------------------------------------------------------------------------------
+
+
+class Payload:
+    """Unpickling this creates a directory: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+@pytest.mark.parametrize("name", ["layers.0.weights", "__metadata__", "extra"])
+def test_pickled_object_array_is_refused_without_running(saved, tmp_path, name):
+    _, path = saved
+    arrays = read_npz(path)
+    marker = tmp_path / "payload-ran"
+    arrays[name] = np.array([Payload(marker)], dtype=object)
+    rewrite(path, arrays)
+    # the payload is live: loading with pickles allowed would run it (checked on a twin)
+    twin_marker = tmp_path / "twin-ran"
+    twin = tmp_path / "twin.npz"
+    arrays[name] = np.array([Payload(twin_marker)], dtype=object)
+    rewrite(twin, arrays)
+    with np.load(twin, allow_pickle=True) as data:
+        data[name]
+    assert twin_marker.exists()
+
+    for reader in (load, load_checkpoint, load_metadata):
+        if reader is load_metadata and name != "__metadata__":
+            continue
+        with pytest.raises(ModelFileError, match=f"{path}.*(objects|pickl)") as info:
+            reader(path)
+        assert isinstance(info.value, ValueError)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("keep", [0, 10, 100, 0.5, 0.9])
+def test_truncated_file(saved, keep):
+    _, path = saved
+    data = path.read_bytes()
+    size = int(len(data) * keep) if isinstance(keep, float) else keep
+    path.write_bytes(data[:size])
+    with pytest.raises(ModelFileError, match=str(path)):
+        load(path)
+
+
+def test_flipped_bytes_in_an_array_fail_the_checksum(saved):
+    _, path = saved
+    data = bytearray(path.read_bytes())
+    start = data.index(b"layers.0.weights.npy") + 200  # inside that member's data
+    data[start] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match=f"{path}.*layers.0.weights"):
+        load(path)
+
+
+def test_metadata_that_is_not_json(saved):
+    _, path = saved
+    arrays = read_npz(path)
+    arrays["__metadata__"] = np.frombuffer(b"{not json", np.uint8)
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*JSON"):
+        load(path)
+
+
+def test_metadata_whose_architecture_was_edited(saved):
+    _, path = saved
+    arrays = read_npz(path)
+    meta = get_metadata(arrays)
+    meta["config"]["layers"][0]["n_out"] = 7  # the arrays list still says 6
+    set_metadata(arrays, meta)
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*disagrees"):
+        load(path)
+
+
+def test_metadata_with_a_bad_activation(saved):
+    _, path = saved
+    arrays = read_npz(path)
+    meta = get_metadata(arrays)
+    meta["config"]["layers"][0]["activation"] = {"name": "swish"}
+    set_metadata(arrays, meta)
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*swish"):
+        load(path)
+
+
+def test_unknown_format_version(saved):
+    _, path = saved
+    arrays = read_npz(path)
+    meta = get_metadata(arrays)
+    meta["format_version"] = 99
+    set_metadata(arrays, meta)
+    rewrite(path, arrays)
+    for reader in (load, load_metadata):
+        with pytest.raises(ModelFileError, match=f"{path}.*format version 99"):
+            reader(path)
+
+
+def test_extra_array(saved):
+    _, path = saved
+    arrays = read_npz(path)
+    arrays["layers.5.weights"] = np.zeros((2, 2), np.float32)
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*'layers.5.weights' is not part"):
+        load(path)
+
+
+def test_missing_array(saved):
+    _, path = saved
+    arrays = read_npz(path)
+    del arrays["layers.2.biases"]
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*'layers.2.biases' is missing"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (np.zeros((6, 4), np.float32), "shape"),
+        (np.zeros((4, 6), np.float64), "dtype"),
+        (np.full((4, 6), np.nan, np.float32), "NaN"),
+    ],
+)
+def test_array_disagreeing_with_the_metadata(saved, value, message):
+    _, path = saved
+    arrays = read_npz(path)
+    arrays["layers.0.weights"] = value
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*{message}"):
+        load(path)
+
+
+def test_other_files(tmp_path):
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, a=np.zeros(3))
+    with pytest.raises(ModelFileError, match=f"{plain}.*not a chainrule model"):
+        load(plain)
+    text = tmp_path / "text.npz"
+    text.write_text("hello")
+    with pytest.raises(ModelFileError, match=str(text)):
+        load(text)
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "absent.npz")
+
+
+def test_checkpoint_optimizer_arrays_are_checked(tmp_path):
+    net = make_net()
+    opt = Adam()
+    opt.step(net.parameters(), [np.ones_like(p) for p in net.parameters()])
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, net, opt)
+    arrays = read_npz(path)
+    arrays["optimizer.m_sum.0"] = np.zeros((4, 5), np.float32)  # the metadata says (4, 6)
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*optimizer.m_sum.0.*shape"):
+        load_checkpoint(path)
+    meta = get_metadata(arrays)
+    meta["optimizer"]["arrays"]["m_sum.0"] = [4, 5]
+    meta["arrays"]["optimizer.m_sum.0"] = [4, 5]
+    set_metadata(arrays, meta)
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*m_sum.*numbers"):
+        load_checkpoint(path)

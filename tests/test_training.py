@@ -1,0 +1,530 @@
+"""fit: learning small problems, batching and shuffling, reproducibility and exact resume (bit
+for bit), early stopping, divergence, interruption, checkpoints and callbacks."""
+
+import hashlib
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import chainrule
+from chainrule import Network, training
+from chainrule.errors import DivergenceError, TrainingInterrupted
+from chainrule.optimizers import SGD, Adam
+from chainrule.schedules import InverseTimeDecay
+from chainrule.serialization import load, load_checkpoint
+from chainrule.training import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    History,
+    StopTraining,
+    fit,
+    latest_checkpoint,
+)
+
+
+def blobs(n=200, seed=0, spread=1.0):
+    rng = np.random.default_rng(seed)
+    x = np.concatenate(
+        [rng.normal(-1.5, spread, (n // 2, 2)), rng.normal(1.5, spread, (n // 2, 2))]
+    )
+    y = np.repeat([0, 1], n // 2)
+    return x, y
+
+
+def small_net(dropout=0.0, seed=0, **kwargs):
+    return Network.from_sizes([2, 8, 2], hidden="tanh", dropout=dropout, seed=seed, **kwargs)
+
+
+def same_weights(a, b):
+    return all(np.array_equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.calls = []
+
+    def on_train_begin(self, info):
+        self.calls.append(("train_begin", info))
+
+    def on_epoch_begin(self, epoch, n_batches):
+        self.calls.append(("epoch_begin", epoch, n_batches))
+
+    def on_batch_end(self, epoch, batch_index, n_batches, loss):
+        self.calls.append(("batch", epoch, batch_index, n_batches, loss))
+
+    def on_epoch_end(self, epoch, record):
+        self.calls.append(("epoch_end", epoch, record))
+
+    def on_train_end(self, history):
+        self.calls.append(("train_end", history))
+
+
+class InterruptAt(Callback):
+    def __init__(self, epoch, batch_index):
+        self.at = (epoch, batch_index)
+
+    def on_batch_end(self, epoch, batch_index, n_batches, loss):
+        if (epoch, batch_index) == self.at:
+            raise KeyboardInterrupt
+
+
+class StopAfter(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, record):
+        if epoch == self.epoch:
+            raise StopTraining
+
+
+# -- learning --------------------------------------------------------------------------------
+
+
+def test_fit_learns_two_blobs_with_a_validation_split():
+    x, y = blobs()
+    net = small_net()
+    history = fit(net, x, y, epochs=15, batch_size=16, optimizer="adam", validation_split=0.25)
+    assert isinstance(history, History) and len(history) == 15
+    assert history["val_accuracy"][-1] >= 0.95
+    assert history["accuracy"][-1] >= 0.9
+    assert history["loss"][-1] < history["loss"][0]
+    assert (net.predict(x) == y).mean() >= 0.95
+    record = history.epochs[-1]
+    assert set(record) == {
+        "epoch",
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "learning_rate",
+        "seconds",
+    }
+    assert record["epoch"] == 15 and record["learning_rate"] == 0.001 and record["seconds"] > 0
+    assert history.as_dict()["loss"] == history["loss"]
+    json.dumps(history.to_dicts())
+
+
+def test_fit_learns_xor():
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 16, dtype=float)
+    y = np.array([0, 1, 1, 0] * 16)
+    net = Network.from_sizes([2, 8, 2], hidden="tanh", seed=0)
+    history = fit(net, x, y, epochs=60, batch_size=8, optimizer=Adam(learning_rate=0.05))
+    assert history["accuracy"][-1] == 1.0
+    assert np.array_equal(net.predict(x), y)
+
+
+def test_regression_has_no_accuracy_and_explicit_validation_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    y = x @ np.array([[1.0], [-2.0], [0.5]])
+    net = Network.from_sizes([3, 1], loss="mse", seed=0)
+    history = fit(
+        net, x, y, epochs=30, batch_size=16, optimizer="momentum", validation_data=(x[:20], y[:20])
+    )
+    assert history["accuracy"] == [None] * 30
+    assert history["val_loss"][-1] < 0.01 * history["val_loss"][0]
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"])
+def test_every_optimizer_by_name(name):
+    x, y = blobs(100)
+    history = fit(small_net(), x, y, epochs=4, batch_size=10, optimizer=name)
+    assert history["loss"][-1] < history["loss"][0]
+
+
+def test_bad_arguments():
+    x, y = blobs(40)
+    with pytest.raises(ValueError, match="unknown optimizer 'adagrad'.*adam"):
+        fit(small_net(), x, y, optimizer="adagrad")
+    with pytest.raises(ValueError, match="unknown schedule"):
+        fit(small_net(), x, y, schedule="linear")
+    with pytest.raises(ValueError, match="batch_size"):
+        fit(small_net(), x, y, batch_size=0)
+    with pytest.raises(ValueError, match="not both"):
+        fit(small_net(), x, y, validation_split=0.2, validation_data=(x, y))
+    with pytest.raises(ValueError, match="no validation set"):
+        fit(small_net(), x, y, early_stopping=EarlyStopping())
+    with pytest.raises(ValueError, match="shape"):
+        fit(small_net(), x[:, :1], y)
+
+
+# -- batching --------------------------------------------------------------------------------
+
+
+def test_each_epoch_visits_every_example_once_in_a_fresh_order(monkeypatch):
+    x = np.arange(46, dtype=float).reshape(23, 2)
+    y = np.zeros(23, dtype=int)
+    net = small_net()
+    seen = []
+    real = net.train_step
+
+    def spy(xb, tb, want_loss=True):
+        seen.append(xb[:, 0].copy())
+        return real(xb, tb, want_loss)
+
+    monkeypatch.setattr(net, "train_step", spy)
+    fit(net, x, y, epochs=2, batch_size=5, optimizer="sgd")
+    assert [len(s) for s in seen] == [5, 5, 5, 5, 3] * 2
+    first, second = np.concatenate(seen[:5]), np.concatenate(seen[5:])
+    assert sorted(first) == sorted(second) == list(x[:, 0])
+    assert not np.array_equal(first, second)
+
+
+def test_weight_decay_reaches_the_optimizer_and_shrinks_weights():
+    x, y = blobs(60)
+    plain, decayed = small_net(), small_net()
+    opt = SGD(learning_rate=0.1)
+    fit(plain, x, y, epochs=5, optimizer="sgd")
+    fit(decayed, x, y, epochs=5, optimizer=opt, weight_decay=0.5)
+    assert opt.weight_decay == 0.5
+    norm = [np.linalg.norm(n.dense_layers[0].weights) for n in (plain, decayed)]
+    assert norm[1] < 0.9 * norm[0]
+
+
+# -- reproducibility and resume ----------------------------------------------------------------
+
+
+def test_same_seed_gives_bit_identical_weights():
+    x, y = blobs(80)
+    nets = [small_net(dropout=0.3) for _ in range(3)]
+    for net, seed in zip(nets, (4, 4, 5)):
+        fit(net, x, y, epochs=3, batch_size=8, optimizer="adam", seed=seed, validation_split=0.2)
+    assert same_weights(nets[0], nets[1])
+    assert not same_weights(nets[0], nets[2])
+
+
+def config(**overrides):
+    settings = dict(
+        epochs=8,
+        batch_size=12,
+        optimizer=Adam(learning_rate=0.01),
+        schedule=InverseTimeDecay(decay_rate=0.5, decay_steps=7),
+        validation_split=0.2,
+        seed=3,
+    )
+    settings.update(overrides)
+    return settings
+
+
+def straight_run(**overrides):
+    x, y = blobs(100, spread=2.0)
+    net = small_net(dropout=0.3)
+    history = fit(net, x, y, **config(**overrides))
+    return net, history
+
+
+def assert_same_run(net, history, ref_net, ref_history):
+    assert same_weights(net, ref_net)
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in history.epochs]
+    ref = [{k: v for k, v in r.items() if k != "seconds"} for r in ref_history.epochs]
+    assert strip == ref
+
+
+def test_resume_after_4_epochs_is_bit_identical_to_8_straight(tmp_path):
+    ref_net, ref_history = straight_run()
+    x, y = blobs(100, spread=2.0)
+    net = small_net(dropout=0.3)
+    fit(net, x, y, **config(epochs=4, checkpoint=Checkpoint(tmp_path)))
+    assert not same_weights(net, ref_net)
+    resumed = small_net(dropout=0.3, seed=99)  # different weights and dropout state: all restored
+    history = fit(
+        resumed,
+        x,
+        y,
+        **config(optimizer=Adam(learning_rate=0.01)),
+        resume=tmp_path,
+        checkpoint_dir=tmp_path,
+    )
+    assert_same_run(resumed, history, ref_net, ref_history)
+    assert history.checkpoint_path.endswith("epoch-0008.npz")
+
+
+def test_resume_of_a_cosine_run_stopped_by_a_callback(tmp_path):
+    settings = dict(schedule="cosine", optimizer="adam")
+    ref_net, ref_history = straight_run(**settings)
+    x, y = blobs(100, spread=2.0)
+    net = small_net(dropout=0.3)
+    first = fit(net, x, y, **config(**settings), callbacks=[StopAfter(4)], checkpoint_dir=tmp_path)
+    assert len(first) == 4 and first.stopped_early
+    path = tmp_path / "epoch-0004.npz"
+    assert first.checkpoint_path == str(path)
+    resumed = load_checkpoint(path).net
+    # no optimizer or schedule given: the checkpoint's are used
+    history = fit(resumed, x, y, epochs=8, batch_size=12, validation_split=0.2, resume=path)
+    assert_same_run(resumed, history, ref_net, ref_history)
+
+
+def test_interrupt_mid_epoch_saves_a_checkpoint_and_resumes_exactly(tmp_path):
+    ref_net, ref_history = straight_run()
+    x, y = blobs(100, spread=2.0)
+    net = small_net(dropout=0.3)
+    recorder = Recorder()
+    with pytest.raises(TrainingInterrupted) as info:
+        fit(net, x, y, **config(), callbacks=[InterruptAt(3, 2), recorder], checkpoint_dir=tmp_path)
+    exc = info.value
+    assert isinstance(exc, KeyboardInterrupt)
+    assert exc.history.interrupted and len(exc.history) == 2
+    assert exc.checkpoint_path == str(tmp_path / "epoch-0003-batch-00003.npz")
+    assert "epoch 3 after batch 3" in str(exc)
+    assert recorder.calls[-1][0] == "train_end"
+    assert latest_checkpoint(tmp_path) == tmp_path / "epoch-0003-batch-00003.npz"
+    resumed = small_net(dropout=0.3)
+    history = fit(
+        resumed, x, y, **config(optimizer=Adam(learning_rate=0.01)), resume=exc.checkpoint_path
+    )
+    assert_same_run(resumed, history, ref_net, ref_history)
+
+
+def test_sigint_is_deferred_to_the_end_of_the_batch(tmp_path, monkeypatch):
+    """SIGINT arriving in the middle of a training step: the step completes, the checkpoint
+    is written after it, and resuming from it reproduces the uninterrupted run exactly."""
+    ref_net, ref_history = straight_run()
+    x, y = blobs(100, spread=2.0)
+    net = small_net(dropout=0.3)
+    real = net.train_step
+    calls = []
+
+    def signalled(*args):
+        calls.append(1)
+        if len(calls) == 9:  # epoch 2 (7 batches per epoch), batch 2
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args)
+
+    monkeypatch.setattr(net, "train_step", signalled)
+    with pytest.raises(TrainingInterrupted) as info:
+        fit(net, x, y, **config(), checkpoint_dir=tmp_path)
+    assert info.value.checkpoint_path == str(tmp_path / "epoch-0002-batch-00002.npz")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    resumed = small_net(dropout=0.3)
+    history = fit(resumed, x, y, **config(optimizer=Adam(learning_rate=0.01)), resume=tmp_path)
+    assert_same_run(resumed, history, ref_net, ref_history)
+
+
+def test_interrupt_without_checkpointing_ends_cleanly():
+    x, y = blobs(40)
+    with pytest.raises(TrainingInterrupted) as info:
+        fit(small_net(), x, y, epochs=3, batch_size=10, callbacks=[InterruptAt(1, 0)])
+    assert info.value.checkpoint_path is None
+    assert info.value.history.interrupted
+
+
+# -- early stopping --------------------------------------------------------------------------
+
+
+def test_early_stopping_restores_the_best_epochs_weights():
+    class Snapshot(Callback):
+        def __init__(self, net):
+            self.net, self.weights = net, {}
+
+        def on_epoch_end(self, epoch, record):
+            self.weights[epoch] = [p.copy() for p in self.net.parameters()]
+
+    class Spoil(Callback):
+        """After epoch 3, wreck the weights so that validation only gets worse."""
+
+        def __init__(self, net):
+            self.net = net
+
+        def on_epoch_end(self, epoch, record):
+            if epoch >= 3:
+                for p in self.net.parameters():
+                    p += np.float32(3.0) * np.sign(p)
+
+    x, y = blobs(120)
+    net = small_net()
+    snapshot = Snapshot(net)
+    history = fit(
+        net,
+        x,
+        y,
+        epochs=20,
+        batch_size=10,
+        optimizer=SGD(learning_rate=1e-3),
+        validation_split=0.25,
+        callbacks=[snapshot, Spoil(net)],
+        early_stopping=EarlyStopping(monitor="val_loss", patience=2),
+    )
+    assert history.stopped_early and len(history) == 6
+    assert history.best_epoch == 3
+    assert min(history["val_loss"]) == history["val_loss"][2]
+    assert all(np.array_equal(p, q) for p, q in zip(net.parameters(), snapshot.weights[3]))
+    assert not np.array_equal(net.parameters()[0], snapshot.weights[6][0])
+
+
+def test_early_stopping_on_accuracy_maximizes():
+    es = EarlyStopping(monitor="val_accuracy", patience=0, restore_best=False)
+    params = [np.zeros(2)]
+    es._begin(params)
+    assert not es._update(1, {"val_accuracy": 0.5}, params)
+    assert not es._update(2, {"val_accuracy": 0.7}, params)
+    assert es._update(3, {"val_accuracy": 0.6}, params)
+    assert es.best_epoch == 2
+    with pytest.raises(ValueError, match="cannot monitor"):
+        EarlyStopping(monitor="f1")
+
+
+# -- divergence ------------------------------------------------------------------------------
+
+
+def test_divergence_names_epoch_and_batch_and_keeps_the_last_checkpoint(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2)) * 10
+    y = rng.normal(size=(60, 1)) * 10
+    net = Network.from_sizes([2, 8, 1], hidden="identity", loss="mse", seed=0)
+    fit(
+        net,
+        x,
+        y,
+        epochs=2,
+        batch_size=10,
+        optimizer=SGD(learning_rate=1e-4),
+        checkpoint_dir=tmp_path,
+    )
+    good = tmp_path / "epoch-0002.npz"
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()
+    with pytest.raises(DivergenceError) as info:
+        fit(
+            net,
+            x,
+            y,
+            epochs=6,
+            batch_size=10,
+            optimizer=SGD(learning_rate=1.0),
+            checkpoint_dir=tmp_path,
+            resume=good,
+        )
+    exc = info.value
+    assert isinstance(exc, ArithmeticError)
+    assert exc.epoch == 3 and 1 <= exc.batch <= 6
+    message = str(exc)
+    assert f"epoch 3, batch {exc.batch} of 6" in message
+    assert "smaller learning rate" in message and str(good) in message
+    assert exc.checkpoint_path == str(good)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001.npz", "epoch-0002.npz"]
+    assert hashlib.sha256(good.read_bytes()).hexdigest() == digest
+    saved = load(good)
+    assert all(np.isfinite(p).all() for p in saved.parameters())
+
+
+# -- checkpoints and callbacks ------------------------------------------------------------------
+
+
+def test_checkpoint_every_n_epochs_and_at_the_end(tmp_path):
+    x, y = blobs(40)
+    fit(small_net(), x, y, epochs=5, batch_size=10, checkpoint=Checkpoint(tmp_path / "a", every=2))
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "epoch-0002.npz",
+        "epoch-0004.npz",
+        "epoch-0005.npz",
+    ]
+    fit(small_net(), x, y, epochs=3, batch_size=10, checkpoint=Checkpoint(tmp_path / "b", keep=1))
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["epoch-0003.npz"]
+    assert latest_checkpoint(tmp_path / "a") == tmp_path / "a" / "epoch-0005.npz"
+    assert (
+        load_checkpoint(tmp_path / "a" / "epoch-0005.npz").state["history"]["epochs"][4]["epoch"]
+        == 5
+    )
+
+
+def test_callbacks_are_called_in_order_with_counts():
+    x, y = blobs(50)
+    recorder = Recorder()
+
+    class DuckTyped:
+        def __init__(self):
+            self.ends = 0
+
+        def on_epoch_end(self, epoch, record):
+            self.ends += 1
+
+    duck = DuckTyped()
+    history = fit(small_net(), x, y, epochs=2, batch_size=20, callbacks=[recorder, duck])
+    kinds = [c[0] for c in recorder.calls]
+    assert kinds == ["train_begin"] + (["epoch_begin"] + ["batch"] * 3 + ["epoch_end"]) * 2 + [
+        "train_end"
+    ]
+    info = recorder.calls[0][1]
+    assert info["steps_per_epoch"] == 3 and info["n_train"] == 50 and info["epochs"] == 2
+    batches = [c for c in recorder.calls if c[0] == "batch"]
+    assert [(c[1], c[2], c[3]) for c in batches] == [(e, b, 3) for e in (1, 2) for b in range(3)]
+    assert all(isinstance(c[4], float) for c in batches)
+    assert recorder.calls[-1][1] is history
+    assert duck.ends == 2
+
+
+def test_stop_training_from_a_callback():
+    x, y = blobs(40)
+    history = fit(small_net(), x, y, epochs=10, callbacks=[StopAfter(2)])
+    assert len(history) == 2 and history.stopped_early
+
+
+def test_top_level_names():
+    assert training.fit is fit
+    assert chainrule.serialization.load is load
+
+
+def test_fit_with_sgd_matches_a_hand_written_loop():
+    """fit's SGD path (one parameter vector, gradients scaled by lr in the backward pass,
+    coupled weight decay) against the plain loop train_step + step per array."""
+    x, y = blobs(40)
+    a, b = small_net(), small_net()
+    fit(
+        a,
+        x,
+        y,
+        epochs=1,
+        batch_size=10,
+        optimizer=SGD(0.2, momentum=0.5),
+        weight_decay=0.01,
+        shuffle=False,
+    )
+    opt = SGD(0.2, momentum=0.5, weight_decay=0.01)
+    xs, ts = b.check_inputs(x), b.encode_targets(y, 40)
+    for lo in range(0, 40, 10):
+        b.train_step(xs[lo : lo + 10], ts[lo : lo + 10])
+        opt.step(b.parameters(), b.parameter_gradients())
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(a.parameters()[0], small_net().parameters()[0])
+
+
+def test_one_sigmoid_output_reports_accuracy():
+    x, y = blobs(80)
+    net = Network.from_sizes([2, 6, 1], hidden="tanh", loss="binary_cross_entropy", seed=0)
+    history = fit(net, x, y, epochs=10, batch_size=8, optimizer=Adam(0.02), validation_split=0.25)
+    assert history["accuracy"][-1] >= 0.85 and history["val_accuracy"][-1] >= 0.85
+    # the training accuracy is what the steps saw: close to the accuracy after the epoch
+    assert abs(history["accuracy"][-1] - (net.predict(x) == y).mean()) < 0.1
+
+
+def test_resume_carries_the_early_stopping_state(tmp_path):
+    def run(**kwargs):
+        x, y = blobs(100, spread=2.0)
+        net = small_net(dropout=0.3)
+        es = EarlyStopping(patience=50)
+        history = fit(
+            net, x, y, **config(optimizer=Adam(learning_rate=0.01), **kwargs), early_stopping=es
+        )
+        return net, history
+
+    ref_net, ref_history = run()
+    run(callbacks=[StopAfter(4)], checkpoint_dir=tmp_path)
+    net, history = run(resume=tmp_path / "epoch-0004.npz")
+    assert history.best_epoch == ref_history.best_epoch
+    assert same_weights(net, ref_net)  # the best epoch's weights, restored at the end
+
+
+def test_stop_training_from_a_batch_hook_finishes_the_epoch():
+    class StopNow(Callback):
+        def on_batch_end(self, epoch, batch_index, n_batches, loss):
+            raise StopTraining
+
+    x, y = blobs(40)
+    recorder = Recorder()
+    history = fit(small_net(), x, y, epochs=5, batch_size=10, callbacks=[StopNow(), recorder])
+    assert len(history) == 1 and history.stopped_early
+    assert sum(c[0] == "batch" for c in recorder.calls) == 4
