@@ -229,7 +229,8 @@ def _log(*parts) -> None:
 
 
 def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    width = int("".join(c for c in spec.split(".")[0] if c.isdigit()) or 0)
+    return f"{'-':>{width}}" if value is None else format(value, spec)
 
 
 class _EpochTable:
