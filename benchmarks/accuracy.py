@@ -46,7 +46,7 @@ def run_row(name: str, args: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "chainrule", "train", *args, "--output", tmp, "--quiet"],
+            [sys.executable, "-m", "chainrule", "train", *args, "--output", tmp],
             capture_output=True,
             text=True,
         )
