@@ -163,7 +163,8 @@ def test_toml_config_and_flags_agree(blobs, tmp_path):
     b = np.load(tmp_path / "b/model.npz")
     assert sorted(a.files) == sorted(b.files)
     for key in a.files:
-        np.testing.assert_array_equal(a[key], b[key])
+        if key != "__metadata__":  # the metadata holds the (timing-dependent) training time
+            np.testing.assert_array_equal(a[key], b[key])
     assert by_file.stdout.split("training time")[0] == by_flags.stdout.split("training time")[0]
     # a flag overrides the file
     run("train", "--config", config, "--epochs", "1", "--output", tmp_path / "c", "--quiet")
@@ -276,3 +277,48 @@ def test_corrupt_model_and_wrong_input_size(mnist_run, blobs, tmp_path):
 def test_debug_shows_the_traceback():
     proc = run("--debug", "evaluate", "missing.npz", check=False)
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_distributed_train_under_mpiexec(blobs, tmp_path):
+    """mpiexec -n 2 chainrule train --distributed: one run directory, one report (rank 0)."""
+    import shutil
+
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None and not os.environ.get("CI"):
+        pytest.skip("mpiexec not installed (pip install 'chainrule[mpi]')")
+    assert mpiexec is not None, "CI must have mpiexec (chainrule[mpi] is part of [test])"
+    proc = subprocess.run(
+        [
+            mpiexec,
+            "-n",
+            "2",
+            sys.executable,
+            "-m",
+            "chainrule",
+            "train",
+            "--distributed",
+            "--dataset",
+            blobs / "blobs.npz",
+            "--layers",
+            "5,16,3",
+            "--epochs",
+            "3",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--schedule",
+            "constant",
+            "--batch-size",
+            "16",
+            "--output",
+            tmp_path / "run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("test accuracy:") == 1
+    assert float(proc.stdout.split("test accuracy:")[1].split()[0]) > 0.9
+    assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 3

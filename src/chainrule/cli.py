@@ -356,6 +356,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from chainrule import training
     from chainrule.metrics import classification_summary
 
+    comm = None
+    if args.distributed:
+        try:
+            from mpi4py import MPI
+        except ImportError:
+            raise CLIError("--distributed needs mpi4py: pip install 'chainrule[mpi]'")
+        comm = MPI.COMM_WORLD
+    rank = 0 if comm is None else comm.Get_rank()
+    log = _log if rank == 0 else (lambda *parts: None)
     config, extras = resolve_train_config(args)
     hidden, output = config.hidden_and_output()
     x_train, y_train, x_test, y_test = load_train_test(config)
@@ -371,9 +380,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{n_classes} classes"
         )
     run_dir = Path(args.output or extras.get("output") or _default_run_dir())
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "checkpoints").mkdir(exist_ok=True)
-    _write_json(run_dir / "config.json", dataclasses.asdict(config))
+    if comm is not None:  # every rank uses rank 0's run directory
+        run_dir = Path(comm.bcast(str(run_dir), root=0))
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
+        _write_json(run_dir / "config.json", dataclasses.asdict(config))
 
     if args.resume:
         if not os.path.exists(args.resume):
@@ -392,15 +404,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
         except ValueError as exc:
             raise CLIError(str(exc))
-    _log(f"run directory: {run_dir}")
-    _log(
+    log(f"run directory: {run_dir}")
+    log(
         f"network: {'-'.join(map(str, net.sizes))} "
         f"({', '.join(layer.activation.name for layer in net.dense_layers)}), "
         f"loss {config.loss}, {config.optimizer} lr={config.lr} {config.schedule}, "
         f"batch {config.batch_size}, {config.epochs} epochs, {net.n_parameters:,} parameters"
     )
-    table = _EpochTable(show_bar=sys.stderr.isatty(), quiet=args.quiet)
+    table = _EpochTable(show_bar=sys.stderr.isatty() and rank == 0, quiet=args.quiet or rank > 0)
     metrics_log = _MetricsLog(run_dir / "metrics.jsonl")
+    callbacks = [table, metrics_log] if rank == 0 else []
     early = (
         training.EarlyStopping(monitor="val_loss", patience=config.early_stopping)
         if config.early_stopping
@@ -421,17 +434,22 @@ def cmd_train(args: argparse.Namespace) -> int:
             weight_decay=config.weight_decay,
             validation_split=config.val_split,
             seed=config.seed,
-            callbacks=[table, metrics_log],
+            callbacks=callbacks,
+            comm=comm,
             checkpoint=training.Checkpoint(run_dir / "checkpoints", every=config.checkpoint_every),
             early_stopping=early,
             resume=args.resume,
         )
     except training.TrainingInterrupted as exc:
+        if rank:
+            return EXIT_INTERRUPTED
         table.on_train_end()
-        _log(f"interrupted: checkpoint saved to {exc.checkpoint_path}")
-        _log(f"resume with: chainrule train --resume {exc.checkpoint_path} ...")
+        log(f"interrupted: checkpoint saved to {exc.checkpoint_path}")
+        log(f"resume with: chainrule train --resume {exc.checkpoint_path} ...")
         return EXIT_INTERRUPTED
     seconds = time.perf_counter() - started
+    if rank:
+        return 0  # only rank 0 evaluates, saves the model, writes metrics and prints
     predicted = net.predict(x_test)
     summary = classification_summary(y_test, predicted, max(net.n_out, 2))
     final = {
@@ -874,6 +892,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint file")
     train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over MPI: mpiexec -n N chainrule train --distributed ...",
+    )
+    train.add_argument(
         "--plot", action="store_true", help="write PNG figures at the end (needs matplotlib)"
     )
     train.add_argument("--quiet", "-q", action="store_true", help="no progress bar or epoch table")
@@ -968,6 +991,11 @@ def main(argv: list[str] | None = None) -> int:
         usage = isinstance(exc, (CLIError, ValueError, FileNotFoundError, ImportError))
         message = str(exc) or type(exc).__name__
         print(f"chainrule: error: {message}", file=sys.stderr)
+        if getattr(args, "distributed", False):  # don't leave the other ranks waiting
+            from mpi4py import MPI
+
+            if MPI.COMM_WORLD.Get_size() > 1:
+                MPI.COMM_WORLD.Abort(EXIT_USAGE if usage else EXIT_FAILURE)
         return EXIT_USAGE if usage else EXIT_FAILURE
 
 

@@ -30,6 +30,10 @@ Control flow, for callers such as the command line:
   history and the checkpoint path;
 - a NaN or infinite loss raises :class:`DivergenceError` naming the epoch and batch, before the
   bad batch updates anything; no checkpoint is written after it.
+
+Data-parallel training (``comm=``, an mpi4py communicator; see :mod:`chainrule.distributed`):
+every rank runs this loop on its share of each global batch with one ``Allreduce`` of the
+gradient vector per step; it has its own batch loop, so ``comm=None`` costs nothing per step.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chainrule import serialization
+from chainrule import distributed, serialization
 from chainrule.errors import DivergenceError, TrainingInterrupted
 from chainrule.layers import Dropout
 from chainrule.network import Network
@@ -341,6 +345,7 @@ def fit(
     resume: str | os.PathLike | None = None,
     shuffle: bool = True,
     handle_sigint: bool = True,
+    comm=None,
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent; return the :class:`History`.
 
@@ -392,6 +397,18 @@ def fit(
     handle_sigint : bool
         While fit runs in the main thread, Ctrl-C (SIGINT) is deferred to the end of the
         current batch so the checkpoint written is consistent; a second Ctrl-C does not wait.
+    comm : mpi4py communicator, optional
+        Data-parallel training on every rank of ``comm`` (e.g. ``MPI.COMM_WORLD`` under
+        ``mpiexec -n P``); every rank calls fit with the same arguments and data. Rank 0's
+        parameters and seed are broadcast; each global batch of ``batch_size`` rows is split
+        across the ranks, and the gradients are summed with ``Allreduce`` and divided by the
+        global batch size, so every rank applies the update one process would (up to the
+        order of float additions). Losses, accuracies and validation metrics are the global
+        ones, identical on every rank, and so are early-stopping decisions. Only rank 0
+        writes checkpoints (``history.checkpoint_path`` names them on every rank); ``resume``
+        must then be readable by every rank (a shared file system). Dropout masks on rank
+        ``r > 0`` come from the layer's generator jumped ``r`` times, so they differ between
+        ranks (and from one process). See docs/scaling.md.
 
     Returns
     -------
@@ -422,6 +439,7 @@ def fit(
         early_stopping=early_stopping,
         resume=resume,
         shuffle=shuffle,
+        comm=comm,
     )
     trainer.prepare_data(x, y, validation_split, validation_data)
     # overflow on the way to a divergence is reported as a DivergenceError, not as warnings
@@ -497,6 +515,7 @@ class _Trainer:
         early_stopping,
         resume,
         shuffle,
+        comm=None,
     ):
         if not isinstance(net, Network):
             raise ValueError(f"fit needs a Network, got {type(net).__name__}")
@@ -548,6 +567,15 @@ class _Trainer:
             self.optimizer.weight_decay = float(weight_decay)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy)
+        self.comm = comm
+        self.rank, self.size = 0, 1
+        if comm is not None:
+            distributed.check_comm(comm)
+            self.rank, self.size = distributed.rank_and_size(comm)
+            seed = comm.bcast(seed, root=0)
+            distributed.broadcast_parameters(net, comm)
+            if self.rank:
+                _jump_dropout(net, self.rank)
         self.seed = seed
         self.split_rng, self.rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
@@ -595,6 +623,14 @@ class _Trainer:
             raise ValueError("no training examples")
         self.x, self.target, self.labels = x, target, labels
         self.n_train = len(x)
+        if self.comm is not None:
+            n_val = 0 if self.x_val is None else len(self.x_val)
+            shapes = self.comm.allgather((self.n_train, n_val, x.shape[1:]))
+            if len(set(shapes)) > 1:
+                raise ValueError(
+                    "every rank must call fit with the same data; (n_train, n_val, row shape) "
+                    f"by rank: {shapes}"
+                )
         self.n_batches = -(-self.n_train // self.batch_size)
         self.schedule = self.schedule_spec.bind(
             self.optimizer.learning_rate, self.n_batches, self.epochs
@@ -626,6 +662,10 @@ class _Trainer:
         self.full = (x_buf, t_buf, l_buf, pred)
         last = self.n_train - (self.n_batches - 1) * self.batch_size
         self.last = tuple(buf[:last] for buf in self.full)
+        if self.comm is not None:  # this rank's share of a batch: at most ceil(bs / size) rows
+            bs = -(-bs // self.size)
+            self.local = tuple(buf[:bs] for buf in self.full)
+            self.stats = np.zeros(3)  # summed over the ranks: loss * rows, correct, SIGINT
 
     def _restore_model(self, loaded: serialization.LoadedCheckpoint, optimizer) -> None:
         net, theirs = self.net, loaded.net
@@ -698,6 +738,8 @@ class _Trainer:
     def run(self) -> History:
         try:
             self._call("on_train_begin", self._info())
+            if self.comm is not None:
+                self._sync_flags()
             while self.epoch_done < self.epochs and not self.stop:
                 self._run_epoch(self.epoch_done + 1)
         except KeyboardInterrupt:
@@ -717,7 +759,10 @@ class _Trainer:
         self.epoch_rng_state = self.rng.bit_generator.state
         perm = self.rng.permutation(self.n_train) if self.shuffle else None
         try:
-            self._run_batches(epoch, perm)
+            if self.comm is None:
+                self._run_batches(epoch, perm)
+            else:
+                self._run_batches_distributed(epoch, perm)
         finally:
             self.epoch_seconds += time.perf_counter() - started
         started = time.perf_counter()
@@ -774,6 +819,90 @@ class _Trainer:
             if self.sigint:
                 raise KeyboardInterrupt
 
+    def _run_batches_distributed(self, epoch: int, perm: np.ndarray | None) -> None:
+        """The loop of :meth:`_run_batches` for data-parallel training: this rank's rows of
+        each global batch, forward and backward scaled by rows / batch rows, then the gradients
+        and the batch's loss sum and correct count are summed over the ranks."""
+        net, optimizer, schedule, comm = self.net, self.optimizer, self.schedule, self.comm
+        params, grads, decay = self.opt_params, self.opt_grads, self.decay
+        can_scale = self.can_scale
+        scaled = can_scale and optimizer.scaled_gradients
+        x, target, labels = self.x, self.target, self.labels
+        bs, n_batches, n_train = self.batch_size, self.n_batches, self.n_train
+        rank, size = self.rank, self.size
+        x_buf, t_buf, l_buf, pred = self.local
+        stats = self.stats
+        batch_hooks = self.hooks["on_batch_end"]
+        output = net.layers[-1]
+        mpi = distributed._mpi()
+        in_place, sum_op = mpi.IN_PLACE, mpi.SUM
+        for b in range(self.batch_done, n_batches):
+            lo = b * bs
+            k = min(bs, n_train - lo)  # rows in this global batch
+            first, end = distributed.local_rows(k, rank, size)
+            m = end - first  # rows of this rank, maybe 0
+            lr = schedule(self.step)
+            fused = scaled and lr > 0  # the backward pass gives lr * g (see _run_batches)
+            self.consistent = False
+            if m:
+                rows = slice(lo + first, lo + end)
+                if perm is None:
+                    x_b, t_b = x[rows], target[rows]
+                    l_b = None if labels is None else labels[rows]
+                else:
+                    idx = perm[rows]
+                    x_b, t_b, l_b = x_buf[:m], t_buf[:m], l_buf[:m]
+                    np.take(x, idx, axis=0, out=x_b, mode="clip")
+                    np.take(target, idx, axis=0, out=t_b, mode="clip")
+                    if labels is not None:
+                        np.take(labels, idx, out=l_b, mode="clip")
+                # (m / k) * (mean over this rank's rows) = (1 / k) * (sum over them)
+                if can_scale:
+                    local_loss = net.train_step(x_b, t_b, True, (lr if fused else 1.0) * m / k)
+                else:
+                    local_loss = net.train_step(x_b, t_b)
+                    for grad in grads:
+                        grad *= m / k
+                stats[0] = local_loss * m
+                stats[1] = 0 if labels is None else _count_correct(output.out, l_b, pred[:m])
+            else:
+                for grad in grads:
+                    grad.fill(0)
+                stats[0] = stats[1] = 0
+            stats[2] = self.sigint
+            for grad in grads:  # one message: the network's gradient vector
+                comm.Allreduce(in_place, grad, op=sum_op)
+            comm.Allreduce(in_place, stats, op=sum_op)
+            loss = float(stats[0]) / k
+            if not math.isfinite(loss):
+                raise self._divergence(epoch, b + 1, loss, lr)
+            optimizer.step(params, grads, lr, lr if fused else 1.0, decay)
+            self.step += 1
+            self.batch_done = b + 1
+            self.loss_sum += float(stats[0])
+            self.seen += k
+            if labels is not None:
+                self.correct += int(stats[1])
+            self.last_lr = lr
+            self.consistent = True
+            for hook in batch_hooks:
+                try:
+                    hook(epoch, b, n_batches, loss)
+                except StopTraining:  # honoured after this epoch (every rank: _sync_flags)
+                    self.stop = self.history.stopped_early = True
+            if stats[2]:  # SIGINT on some rank: every rank stops after the same batch
+                self.sigint = True
+                raise KeyboardInterrupt
+
+    def _sync_flags(self) -> None:
+        """Stop (or stop for SIGINT) on every rank when one rank would."""
+        flags = np.array([self.stop, self.sigint], np.float64)
+        self.comm.Allreduce(distributed._mpi().IN_PLACE, flags)
+        if flags[0]:
+            self.stop = self.history.stopped_early = True
+        if flags[1]:
+            self.sigint = True
+
     def _end_epoch(self, epoch: int, started: float) -> None:
         if not all(np.isfinite(p).all() for p in self.params):
             raise self._divergence(epoch, self.batch_done, float("nan"), self.last_lr, True)
@@ -789,6 +918,8 @@ class _Trainer:
             "learning_rate": self.last_lr,
             "seconds": seconds,
         }
+        if self.comm is not None:  # rank 0's record (and so decisions) on every rank
+            record = self.comm.bcast(record, root=0)
         self.consistent = False
         self.history.epochs.append(record)
         self.epoch_done, self.batch_done = epoch, 0
@@ -804,6 +935,8 @@ class _Trainer:
                 hook(epoch, dict(record))
             except StopTraining:
                 self.stop = self.history.stopped_early = True
+        if self.comm is not None:
+            self._sync_flags()
         ckpt = self.checkpoint
         if ckpt is not None and (epoch % ckpt.every == 0 or epoch == self.epochs or self.stop):
             self._save_checkpoint()
@@ -814,17 +947,27 @@ class _Trainer:
         """Validation loss and accuracy, dropout off, ``_EVAL_CHUNK`` rows at a time."""
         if self.x_val is None or len(self.x_val) == 0:
             return None, None
+        n = len(self.x_val)
+        if self.comm is None:
+            total, correct = self._evaluate_rows(0, n)
+        else:  # each rank its share of the rows, summed
+            sums = np.array(self._evaluate_rows(*distributed.local_rows(n, self.rank, self.size)))
+            distributed.allreduce_sum([sums], self.comm)
+            total, correct = float(sums[0]), int(sums[1])
+        return total / n, (None if self.labels_val is None else correct / n)
+
+    def _evaluate_rows(self, first: int, end: int) -> tuple[float, int]:
+        """The summed loss and the correct count of validation rows ``[first, end)``."""
         net, labels = self.net, self.labels_val
         total, correct = 0.0, 0
-        pred = np.empty(min(_EVAL_CHUNK, len(self.x_val)), np.intp)
-        for lo in range(0, len(self.x_val), _EVAL_CHUNK):
-            chunk = self.x_val[lo : lo + _EVAL_CHUNK]
-            out = net._forward(chunk)
-            total += net._loss_value(self.target_val[lo : lo + _EVAL_CHUNK]) * len(chunk)
+        pred = np.empty(max(min(_EVAL_CHUNK, end - first), 0), np.intp)
+        for lo in range(first, end, _EVAL_CHUNK):
+            hi = min(lo + _EVAL_CHUNK, end)
+            out = net._forward(self.x_val[lo:hi])
+            total += net._loss_value(self.target_val[lo:hi]) * (hi - lo)
             if labels is not None:
-                correct += _count_correct(out, labels[lo : lo + len(chunk)], pred[: len(chunk)])
-        n = len(self.x_val)
-        return total / n, (None if labels is None else correct / n)
+                correct += _count_correct(out, labels[lo:hi], pred[: hi - lo])
+        return total, correct
 
     # -- ends -----------------------------------------------------------------------------
 
@@ -872,6 +1015,9 @@ class _Trainer:
     def _save_checkpoint(self) -> str:
         ckpt = self.checkpoint
         path = ckpt.path_for(self.epoch_done, self.batch_done)
+        if self.rank:  # only rank 0 writes; the others know the name
+            self.last_checkpoint = self.history.checkpoint_path = str(path)
+            return str(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         groups = {}
         es = self.early_stopping
@@ -933,6 +1079,18 @@ class _Trainer:
             "schedule": self.schedule.config(),
             "seed": self.seed,
         }
+
+
+def _jump_dropout(net: Network, times: int) -> None:
+    """Give each Dropout layer a generator ``times`` jumps ahead of its own: rank ``r`` draws
+    its masks from a stream no other rank uses."""
+    for layer in net.layers:
+        if isinstance(layer, Dropout):
+            bits = layer.rng.bit_generator
+            if hasattr(bits, "jumped"):
+                layer.rng = np.random.Generator(bits.jumped(times))
+            else:
+                layer.rng = np.random.default_rng([times, int(layer.rng.integers(2**63))])
 
 
 def _resolve(resume) -> str:

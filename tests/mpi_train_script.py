@@ -1,0 +1,101 @@
+"""Run under ``mpiexec -n P`` by tests/test_distributed.py: data-parallel ``fit`` on a small
+synthetic problem, the results written by rank 0 to ``OUT`` for the test to compare with
+one-process training.
+
+    mpiexec -n 2 python tests/mpi_train_script.py OUT
+
+For each optimizer of :data:`RUNS`, ``OUT/<name>.npz`` holds the final parameter vector, the
+largest difference between the ranks' parameters (0: they stay identical), and the epoch
+losses; rank r checkpoints into ``OUT/ckpt-<name>-<r>`` (only rank 0 must write). The ``sgd``
+run is then resumed from its epoch-EPOCHS/2 checkpoint by every rank and must end bit-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from mpi4py import MPI
+
+from chainrule import Network, fit
+from chainrule.optimizers import SGD, Adam
+
+# 501 training rows in batches of 50: 10 full batches and one of 1 row (rank 0 gets none)
+N_TRAIN, N_VAL, BATCH, EPOCHS = 501, 120, 50, 30
+SIZES = [20, 32, 16, 4]
+
+
+def problem(seed: int = 0):
+    """A 4-class problem in 20 dimensions: the class is the argmax of a fixed linear map."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N_TRAIN + N_VAL, SIZES[0])).astype(np.float32)
+    y = (x @ rng.normal(size=(SIZES[0], SIZES[-1]))).argmax(axis=1)
+    return (x[:N_TRAIN], y[:N_TRAIN]), (x[N_TRAIN:], y[N_TRAIN:])
+
+
+def network(seed: int = 1) -> Network:
+    return Network.from_sizes(SIZES, hidden="relu", loss="cross_entropy", seed=seed)
+
+
+RUNS = {
+    "sgd": lambda: SGD(0.05, momentum=0.9, weight_decay=1e-4),  # the fused lr * g path
+    "adam": lambda: Adam(0.003),  # unscaled gradients
+}
+
+
+def train(name: str, comm, checkpoint_dir=None, epochs: int = EPOCHS, resume=None):
+    (x, y), val = problem()
+    net = network(seed=1 + comm.Get_rank() if comm is not None else 1)  # rank 0's must win
+    history = fit(
+        net,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=BATCH,
+        optimizer=RUNS[name](),
+        validation_data=val,
+        seed=7,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        comm=comm,
+    )
+    return net, history
+
+
+def main(out: Path) -> None:
+    comm = MPI.COMM_WORLD
+    rank = comm.Get_rank()
+    for name in RUNS:
+        ckpt = out / f"ckpt-{name}-{rank}"
+        net, history = train(name, comm, checkpoint_dir=ckpt)
+        vectors = comm.gather(net.parameter_vector.copy(), root=0)
+        histories = comm.gather(history.to_dicts(), root=0)
+        if rank == 0:
+            spread = max(float(np.abs(v - vectors[0]).max()) for v in vectors)
+            same_history = all(
+                [{k: v for k, v in e.items() if k != "seconds"} for e in h]
+                == [{k: v for k, v in e.items() if k != "seconds"} for e in histories[0]]
+                for h in histories
+            )
+            np.savez(
+                out / f"{name}.npz",
+                weights=net.parameter_vector,
+                rank_spread=spread,
+                same_history=same_history,
+                loss=np.array(history["loss"]),
+                val_loss=np.array(history["val_loss"]),
+                accuracy=np.array(history["accuracy"]),
+            )
+        if name == "sgd":  # resume from rank 0's mid-run checkpoint, on every rank
+            middle = out / "ckpt-sgd-0" / f"epoch-{EPOCHS // 2:04d}.npz"
+            resumed, _ = train(name, comm, resume=middle)
+            if rank == 0:
+                np.save(out / "sgd-resumed.npy", resumed.parameter_vector)
+    if rank == 0:
+        (out / "done.json").write_text(json.dumps({"size": comm.Get_size()}))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
