@@ -8,32 +8,53 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
-from typing import IO
+from pathlib import Path
+from typing import BinaryIO
 
 __all__ = ["atomic_writer", "atomic_write_bytes"]
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on a clean exit, fsync and rename it to ``path``."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Open a temporary file beside ``path`` for writing; on success make it ``path`` at once.
+
+    The temporary file lives in the target directory (so ``os.replace`` is a rename on one file
+    system), is flushed and fsynced, then renamed over ``path``. If the ``with`` body raises,
+    the temporary file is removed and ``path`` is left as it was: a reader never sees a
+    half-written file under the final name. The file gets the usual ``0o666 & ~umask`` mode;
+    its ``name`` attribute is the temporary path (to re-read what was written before it counts).
+    """
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    f = open(tmp, "xb")  # O_CREAT | O_EXCL; closed below, before the rename
     try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    _fsync_dir(target.parent)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable, where the platform allows it (best effort)."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
-    with atomic_writer(path, "wb") as fh:
+    with atomic_writer(path) as fh:
         fh.write(data)

@@ -188,7 +188,7 @@ def _write(
     except (TypeError, ValueError) as exc:
         raise ValueError(f"metadata is not JSON-able: {exc}") from exc
     arrays[METADATA_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    with atomic_writer(path, "wb") as fh:
+    with atomic_writer(path) as fh:
         np.savez(fh, **arrays)
 
 
