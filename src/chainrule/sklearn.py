@@ -1,0 +1,703 @@
+"""scikit-learn estimators on chainrule networks: :class:`MLPClassifier` and :class:`MLPRegressor`.
+
+They take the parameters scikit-learn's ``sklearn.neural_network`` estimators use for the same
+concepts (``hidden_layer_sizes``, ``activation``, ``alpha``, ``batch_size``,
+``learning_rate_init``, ``max_iter``, ``random_state``, ``early_stopping``,
+``validation_fraction``, ``n_iter_no_change``, ``tol``, ``verbose``, ``warm_start``,
+``shuffle``) plus chainrule's own (per-layer ``activation``, ``loss`` including ``"sse"``,
+``optimizer``, ``dropout``, ``dtype``), and train with :func:`chainrule.fit`, so they work in a
+``Pipeline``, ``GridSearchCV``, ``clone`` and the rest of scikit-learn::
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from chainrule.sklearn import MLPClassifier
+
+    model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(64,)))
+    model.fit(X_train, y_train).score(X_test, y_test)
+
+``alpha`` is scikit-learn's L2 penalty. scikit-learn's gradient for a batch of ``b`` examples is
+``(sum_i dE_i/dW + alpha * W) / b`` (``_backprop`` divides the penalty by the batch's size), i.e.
+the batch-mean gradient plus ``(alpha / b) * W``; chainrule's coupled ``weight_decay`` adds
+``weight_decay * W`` to the batch-mean gradient, so ``weight_decay = alpha / batch_size``
+(exact for every full batch; the last, smaller batch of an epoch gets ``alpha / batch_size``
+where scikit-learn gives it ``alpha / b_last``). Weight matrices only, never biases, in both.
+
+Needs scikit-learn >= 1.6 (``pip install 'chainrule[sklearn]'``); docs/sklearn.md has the
+details.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "chainrule.sklearn needs scikit-learn >= 1.6: pip install 'chainrule[sklearn]'"
+    ) from exc
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from chainrule.activations import get_activation
+from chainrule.network import Network
+from chainrule.optimizers import Optimizer, get_optimizer
+from chainrule.training import Callback, StopTraining
+from chainrule.training import fit as chainrule_fit
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_ACTIVATION_ALIASES = {"logistic": "sigmoid"}
+"""scikit-learn's activation names that chainrule spells differently."""
+
+_AUTO_BATCH = 200  # scikit-learn's batch_size="auto" is min(200, n_samples)
+_SEED_MAX = np.iinfo(np.int32).max
+
+
+class _BaseMLP(BaseEstimator):
+    """What the classifier and the regressor share: checks, the network, the training loop.
+
+    A subclass sets :attr:`_losses` (its loss names -> chainrule's) and writes
+    :meth:`_prepare_targets`, :meth:`_output` and :meth:`_validation_score`.
+    """
+
+    _losses: dict[str, str] = {}
+
+    # -- parameters ------------------------------------------------------------------------
+
+    def _check_params(self) -> dict:
+        """The parameters, checked, in the form the network and fit take."""
+        sizes = _hidden_sizes(self.hidden_layer_sizes)
+        if isinstance(self.activation, str):
+            names = [self.activation] * len(sizes)
+        else:
+            try:
+                names = list(self.activation)
+            except TypeError:
+                names = None
+            if names is None or len(names) != len(sizes):
+                raise ValueError(
+                    f"activation must be a name or one name per hidden layer "
+                    f"({len(sizes)} here), got activation={self.activation!r}"
+                )
+        activations = []
+        for name in names:
+            if not isinstance(name, str):
+                raise ValueError(f"activation names must be strings, got {name!r}")
+            name = _ACTIVATION_ALIASES.get(name, name)
+            get_activation(name)  # an unknown name raises, listing the valid ones
+            activations.append(name)
+        if self.loss not in self._losses:
+            raise ValueError(
+                f"unknown loss {self.loss!r} for {type(self).__name__}; "
+                f"valid names: {', '.join(self._losses)}"
+            )
+        _check_number("alpha", self.alpha, low=0.0)
+        _check_number("learning_rate_init", self.learning_rate_init, low=0.0, low_open=True)
+        _check_number("tol", self.tol, low=0.0)
+        _check_number("validation_fraction", self.validation_fraction, 0.0, 1.0, True, True)
+        _check_number("dropout", self.dropout, 0.0, 1.0, high_open=True)
+        _check_int("max_iter", self.max_iter)
+        _check_int("n_iter_no_change", self.n_iter_no_change)
+        if self.batch_size != "auto":
+            _check_int("batch_size", self.batch_size)
+        try:
+            dtype = None if self.dtype is None else np.dtype(self.dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got dtype={self.dtype!r}")
+        if not isinstance(self.optimizer, (str, dict, Optimizer)):
+            raise ValueError(
+                "optimizer must be a name (e.g. 'adam', 'sgd', 'momentum'), a config dict or "
+                f"a chainrule.optimizers.Optimizer, got optimizer={self.optimizer!r}"
+            )
+        return {
+            "sizes": sizes,
+            "activations": activations,
+            "loss": self._losses[self.loss],
+            "dtype": dtype,
+        }
+
+    def _make_optimizer(self) -> Optimizer:
+        """A fresh optimizer: by name with ``learning_rate_init``, or a copy of the given one."""
+        if isinstance(self.optimizer, Optimizer):
+            optimizer = copy.deepcopy(self.optimizer)  # never train the parameter itself
+            optimizer.reset()
+            return optimizer
+        return get_optimizer(self.optimizer, learning_rate=self.learning_rate_init)
+
+    # -- training --------------------------------------------------------------------------
+
+    def _fit(self, X, y, incremental: bool, classes=None):
+        """``fit`` (``max_iter`` epochs, a fresh optimizer) or ``partial_fit`` (one epoch,
+        the optimizer kept); both start from new weights on the first call."""
+        settings = self._check_params()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True; use fit")
+        first = not hasattr(self, "network_") or not (incremental or self.warm_start)
+        X, y = validate_data(
+            self, X, y, reset=first, dtype=settings["dtype"], **self._validate_y_options
+        )
+        target = self._prepare_targets(y, first, classes, incremental)
+        n_out, output, loss = self._output(settings["loss"], target)
+        rng = check_random_state(self.random_state)
+        init_seed, split_seed, shuffle_seed = (int(s) for s in rng.randint(_SEED_MAX, size=3))
+        if first:
+            self._initialize(settings, X.shape[1], n_out, output, loss, init_seed)
+            self._partial_seed = shuffle_seed
+        elif self.network_.n_out != n_out:
+            raise ValueError(
+                f"the network has {self.network_.n_out} outputs, the targets need {n_out}; "
+                "set warm_start=False to start afresh"
+            )
+        x_val = t_val = None
+        if incremental:
+            if not hasattr(self, "_optimizer"):
+                self._optimizer = self._make_optimizer()
+            # a different shuffle for every call, reproducible from random_state
+            seq = np.random.SeedSequence([self._partial_seed, self.t_])
+            shuffle_seed = int(seq.generate_state(1)[0])
+            if getattr(self, "best_loss_", None) is None:
+                self.best_loss_ = math.inf
+        else:
+            self._optimizer = self._make_optimizer()
+            self.n_iter_ = 0
+            self.best_loss_ = None if self.early_stopping else math.inf
+            self.validation_scores_ = [] if self.early_stopping else None
+            self.best_validation_score_ = -math.inf if self.early_stopping else None
+            if self.early_stopping:
+                X, x_val, target, t_val = self._split(X, target, split_seed)
+        self._train(X, target, x_val, t_val, incremental, shuffle_seed)
+        return self
+
+    def _initialize(self, settings: dict, n_features: int, n_out, output, loss, seed) -> None:
+        """A new network (and fresh fitted attributes)."""
+        self.network_ = Network.from_sizes(
+            [n_features, *settings["sizes"], n_out],
+            hidden=settings["activations"],
+            output=output,
+            loss=loss,
+            seed=seed,
+            dtype=settings["dtype"],
+            dropout=self.dropout,
+        )
+        self.n_outputs_ = n_out
+        self.out_activation_ = output
+        self.n_layers_ = len(settings["sizes"]) + 2
+        self.loss_curve_ = []
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.__dict__.pop("_optimizer", None)
+
+    def _train(self, x, target, x_val, t_val, incremental: bool, seed: int) -> None:
+        """Run :func:`chainrule.fit` with scikit-learn's bookkeeping and stopping rule."""
+        n_train = len(x)
+        batch = min(_AUTO_BATCH if self.batch_size == "auto" else self.batch_size, n_train)
+        tracker = _EpochTracker(self, x_val, t_val, n_train, batch, incremental)
+        chainrule_fit(
+            self.network_,
+            x,
+            target,
+            epochs=1 if incremental else self.max_iter,
+            batch_size=batch,
+            optimizer=self._optimizer,
+            # alpha/b: see the module docstring; alpha=0 keeps the optimizer's own decay
+            weight_decay=self.alpha / batch if self.alpha else None,
+            seed=seed,
+            callbacks=[tracker],
+            shuffle=self.shuffle,
+            handle_sigint=False,
+        )
+        if tracker.best_params is not None:  # early stopping keeps the best epoch's weights
+            np.copyto(self.network_.parameter_vector, tracker.best_params)
+        if not incremental and not tracker.stopped:
+            warnings.warn(
+                f"chainrule optimizer: maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+    def _split(self, X, target, seed):
+        stratify = target if getattr(self, "_stratify", False) else None
+        x_train, x_val, t_train, t_val = train_test_split(
+            X, target, test_size=self.validation_fraction, random_state=seed, stratify=stratify
+        )
+        if len(x_val) < 2:
+            raise ValueError(
+                f"the validation set has {len(x_val)} example(s); increase validation_fraction "
+                f"(now {self.validation_fraction}) or the size of the data set"
+            )
+        return x_train, x_val, t_train, t_val
+
+    def _outputs(self, X) -> np.ndarray:
+        """The network's outputs for checked ``X``, shape (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=self.network_.dtype)
+        return self.network_.predict_proba(X)
+
+    # -- what the subclasses write ---------------------------------------------------------
+
+    _validate_y_options: dict = {}
+
+    def _prepare_targets(self, y, first: bool, classes, incremental: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def _output(self, loss: str, target: np.ndarray) -> tuple[int, str, str]:
+        """``(n_outputs, output activation, chainrule loss name)`` for these targets."""
+        raise NotImplementedError
+
+    def _validation_score(self, x_val: np.ndarray, t_val: np.ndarray) -> float:
+        raise NotImplementedError
+
+    # -- fitted attributes in scikit-learn's form ------------------------------------------
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """The weight matrices, ``coefs_[i]`` of shape (n_in, n_out) of layer ``i`` (views)."""
+        check_is_fitted(self)
+        return [layer.weights for layer in self.network_.dense_layers]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """The bias vectors, ``intercepts_[i]`` of shape (n_out,) of layer ``i`` (views)."""
+        check_is_fitted(self)
+        return [layer.biases for layer in self.network_.dense_layers]
+
+    # -- pickling ----------------------------------------------------------------------------
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # may be self.__dict__ itself: never edit that
+        net = state.get("network_")
+        if net is not None:  # a fresh copy: no cached batch arrays or references to inputs
+            state["network_"] = net.copy()
+        opt = state.get("_optimizer")
+        if opt is not None:
+            opt = copy.copy(opt)
+            opt._bound = None  # the old parameter list: not worth pickling
+            state["_optimizer"] = opt
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        net = self.__dict__.get("network_")
+        if net is not None:
+            # Pickle stores each layer's arrays apart from the one parameter vector they were
+            # views of; a copy packs them into one vector again (what the optimizer updates).
+            self.network_ = net.copy()
+
+
+class _EpochTracker(Callback):
+    """The per-epoch bookkeeping of scikit-learn's MLP: ``loss_curve_``, ``n_iter_``, ``t_``,
+    the ``tol``/``n_iter_no_change`` stopping rule, the validation score and best weights."""
+
+    def __init__(self, est: _BaseMLP, x_val, t_val, n_train: int, batch: int, incremental: bool):
+        self.est = est
+        self.x_val, self.t_val = x_val, t_val
+        self.n_train = n_train
+        self.n_batches = -(-n_train // batch)
+        self.incremental = incremental
+        self.no_improvement = 0
+        self.stopped = False
+        self.best_params: np.ndarray | None = None
+
+    def on_epoch_end(self, epoch: int, record: dict) -> None:
+        est, net = self.est, self.est.network_
+        # scikit-learn's epoch loss: mean batch loss plus, per batch, alpha/2 |W|^2 / b
+        squares = sum(float(np.vdot(layer.weights, layer.weights)) for layer in net.dense_layers)
+        loss = record["loss"] + 0.5 * est.alpha * squares * self.n_batches / self.n_train
+        est.loss_curve_.append(loss)
+        est.loss_ = loss
+        est.n_iter_ += 1
+        est.t_ += self.n_train
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
+        if self.x_val is not None:
+            score = est._validation_score(self.x_val, self.t_val)
+            est.validation_scores_.append(score)
+            if est.verbose:
+                print(f"Validation score: {score:.6f}")
+            worse = score < est.best_validation_score_ + est.tol
+            if score > est.best_validation_score_:
+                est.best_validation_score_ = score
+                if self.best_params is None:
+                    self.best_params = net.parameter_vector.copy()
+                else:
+                    np.copyto(self.best_params, net.parameter_vector)
+        else:
+            worse = loss > est.best_loss_ - est.tol
+            est.best_loss_ = min(est.best_loss_, loss)
+        if self.incremental:
+            return
+        self.no_improvement = self.no_improvement + 1 if worse else 0
+        if self.no_improvement > est.n_iter_no_change:
+            self.stopped = True
+            if est.verbose:
+                what = "Validation score" if self.x_val is not None else "Training loss"
+                print(
+                    f"{what} did not improve more than tol={est.tol:f} for "
+                    f"{est.n_iter_no_change} consecutive epochs. Stopping."
+                )
+            raise StopTraining
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """A multi-layer perceptron classifier trained by :func:`chainrule.fit`.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default=(100,)
+        Widths of the hidden layers; ``()`` for none (a linear model).
+    activation : str or sequence of str, default="relu"
+        Activation of the hidden layers, one name for all or one per hidden layer:
+        ``"relu"``, ``"tanh"``, ``"logistic"`` (= ``"sigmoid"``), ``"identity"``,
+        ``"leaky_relu"``.
+    loss : {"log_loss", "cross_entropy", "sse", "mse"}, default="log_loss"
+        ``"log_loss"`` = ``"cross_entropy"``: softmax outputs with cross-entropy, or for two
+        classes one sigmoid output with binary cross-entropy (as scikit-learn). ``"sse"``
+        (the notes' ``1/2 sum (label - out)**2``) and ``"mse"`` on one-hot targets, through a
+        softmax output (one sigmoid output for two classes), so ``predict_proba`` rows sum to 1.
+    optimizer : str, dict or Optimizer, default="adam"
+        A :mod:`chainrule.optimizers` name (``"adam"``, ``"sgd"``, ``"momentum"``,
+        ``"nesterov"``, ``"adamw"``, ``"rmsprop"``) or config dict, with learning rate
+        ``learning_rate_init``; or an :class:`~chainrule.optimizers.Optimizer`, of which each
+        ``fit`` trains a fresh copy with its own settings (``learning_rate_init`` unused).
+    alpha : float, default=1e-4
+        scikit-learn's L2 penalty: ``weight_decay = alpha / batch_size`` (see the module
+        docstring). When > 0 it replaces the optimizer's own ``weight_decay``; 0 keeps it.
+    batch_size : int or "auto", default="auto"
+        Examples per update; ``"auto"`` is ``min(200, n_samples)``; clipped to ``n_samples``.
+    learning_rate_init : float, default=1e-3
+    max_iter : int, default=200
+        Epochs at most, per ``fit``.
+    shuffle : bool, default=True
+        Shuffle the training set every epoch.
+    random_state : int, RandomState or None, default=None
+        Seeds the initial weights, dropout masks, the validation split and the shuffles.
+    tol : float, default=1e-4
+    n_iter_no_change : int, default=10
+        Training stops when the loss (or, with ``early_stopping``, the validation score) has
+        not improved by ``tol`` for more than ``n_iter_no_change`` consecutive epochs.
+    verbose : bool, default=False
+        Print the loss (and validation score) after every epoch.
+    warm_start : bool, default=False
+        ``fit`` continues from the weights of the previous fit (with a fresh optimizer).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (stratified), stop on the validation
+        accuracy and keep the weights of the best epoch.
+    validation_fraction : float, default=0.1
+    dropout : float, default=0.0
+        Dropout rate after each hidden layer, in training only.
+    dtype : {"float32", "float64"}, default="float32"
+        The network's dtype; inputs are converted to it.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels (sorted), mapped to outputs ``0 .. n_classes - 1``.
+    network_ : chainrule.Network
+        The trained network.
+    loss_curve_ : list of float
+        The loss of each epoch: the mean of the batch losses plus the L2 penalty, as
+        scikit-learn reports it.
+    loss_ : float
+        The last entry of ``loss_curve_``.
+    n_iter_ : int
+        Epochs run by the last ``fit`` (``partial_fit`` adds one per call).
+    t_ : int
+        Training examples seen over all epochs.
+    best_loss_ : float or None
+        The smallest training loss (None with ``early_stopping``).
+    validation_scores_, best_validation_score_ : list of float, float
+        With ``early_stopping``: the validation accuracy per epoch, and the best.
+    coefs_, intercepts_ : lists of ndarray
+        Views of the network's weight matrices and bias vectors, as in scikit-learn.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        When ``X`` has feature names.
+    n_outputs_, n_layers_, out_activation_ : int, int, str
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from chainrule.sklearn import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=300,
+    ...                     random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _losses = {
+        "log_loss": "cross_entropy",
+        "cross_entropy": "cross_entropy",
+        "sse": "sse",
+        "mse": "mse",
+    }
+    _stratify = True
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        loss="log_loss",
+        optimizer="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        dropout=0.0,
+        dtype="float32",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.dropout = dropout
+        self.dtype = dtype
+
+    def fit(self, X, y):
+        """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,); returns self."""
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over ``(X, y)``, continuing from the current weights and optimizer state.
+
+        ``classes`` (every label that will ever occur) is required on the first call.
+        """
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        out = self._outputs(X)
+        if out.shape[1] == 1:  # two classes, one sigmoid output p = P(classes_[1])
+            return np.concatenate([1 - out, out], axis=1)
+        return out
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """``log(predict_proba(X))``."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each row, shape (n_samples,), labels from ``classes_``."""
+        proba = self.predict_proba(X)  # checks that the model is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False  # one label per row (the default, stated)
+        tags.input_tags.sparse = False  # dense arrays only
+        return tags
+
+    def _prepare_targets(self, y, first, classes, incremental):
+        check_classification_targets(y)
+        if incremental:
+            if first and classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            if classes is not None and not first:
+                if not np.array_equal(self.classes_, np.unique(classes)):
+                    raise ValueError(
+                        f"classes={list(classes)!r} is not the same as on the first call to "
+                        f"partial_fit, {self.classes_.tolist()!r}"
+                    )
+        if first:
+            labels = np.unique(y if classes is None else np.asarray(classes))
+            if len(labels) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 classes, got 1 class: "
+                    f"{labels.tolist()!r}"
+                )
+            self.classes_ = labels
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y has labels not in classes_ {self.classes_.tolist()!r}: {unknown.tolist()!r}"
+            )
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def _output(self, loss, target):
+        n_classes = len(self.classes_)
+        if n_classes == 2:
+            if loss == "cross_entropy":
+                return 1, "sigmoid", "binary_cross_entropy"
+            return 1, "sigmoid", loss
+        return n_classes, "softmax", loss
+
+    def _validation_score(self, x_val, t_val):
+        out = self.network_.predict_proba(x_val)
+        pred = (out[:, 0] > 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
+        return float(np.mean(pred == t_val))
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """A multi-layer perceptron regressor trained by :func:`chainrule.fit`.
+
+    Identity outputs, one per target column. The parameters and attributes are those of
+    :class:`MLPClassifier` except:
+
+    Parameters
+    ----------
+    loss : {"squared_error", "sse", "mse"}, default="squared_error"
+        ``"squared_error"`` = ``"sse"``: ``1/2 sum_k (y_k - out_k)**2`` per example, the batch
+        mean (scikit-learn's "half squared error", the same gradient); ``"mse"`` divides by the
+        number of outputs instead of 2.
+
+    Attributes
+    ----------
+    validation_scores_, best_validation_score_
+        With ``early_stopping``: the validation R^2 per epoch, and the best.
+
+    ``predict`` returns shape (n_samples,) when ``y`` had one column, else (n_samples,
+    n_outputs). Targets are not scaled: scale them yourself (e.g. with
+    ``sklearn.compose.TransformedTargetRegressor``) if they are large.
+    """
+
+    _losses = {"squared_error": "sse", "sse": "sse", "mse": "mse"}
+    _validate_y_options = {"multi_output": True, "y_numeric": True}
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        loss="squared_error",
+        optimizer="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        dropout=0.0,
+        dtype="float32",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.dropout = dropout
+        self.dtype = dtype
+
+    def fit(self, X, y):
+        """Train on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples,
+        n_outputs); returns self."""
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y):
+        """One epoch over ``(X, y)``, continuing from the current weights and optimizer state."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions, float64 of shape (n_samples,) for one target column, else
+        (n_samples, n_outputs)."""
+        out = self._outputs(X).astype(np.float64)  # float64, as scikit-learn's regressors
+        return out.ravel() if out.shape[1] == 1 else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y of shape (n_samples, n_outputs)
+        tags.input_tags.sparse = False  # dense arrays only
+        return tags
+
+    def _prepare_targets(self, y, first, classes, incremental):
+        y = np.asarray(y, dtype=np.dtype(self.dtype))
+        return y.reshape(-1, 1) if y.ndim == 1 else y
+
+    def _output(self, loss, target):
+        return target.shape[1], "identity", loss
+
+    def _validation_score(self, x_val, t_val):
+        return float(r2_score(t_val, self.network_.predict_proba(x_val)))
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+
+def _hidden_sizes(value) -> list[int]:
+    if isinstance(value, numbers.Integral):
+        sizes = [value]
+    else:
+        try:
+            sizes = list(value)
+        except TypeError:
+            sizes = None
+    if sizes is None or any(
+        isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes
+    ):
+        raise ValueError(
+            f"hidden_layer_sizes must be positive integers, got hidden_layer_sizes={value!r}"
+        )
+    return [int(s) for s in sizes]
+
+
+def _check_int(label: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{label} must be a positive integer, got {label}={value!r}")
+
+
+def _check_number(
+    label: str,
+    value,
+    low: float,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high
+        )
+    if not ok:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{label} must be a number in {left}{low}, {high}{right}, got {value!r}")

@@ -1,0 +1,427 @@
+"""chainrule.sklearn: scikit-learn's estimator checks, use in Pipeline and GridSearchCV, the
+alpha -> weight_decay mapping against scikit-learn's own SGD steps, labels, partial_fit,
+warm_start, early stopping, pickling and parameter checks."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", minversion="1.6")
+
+from scipy import sparse  # noqa: E402
+from sklearn import neural_network  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_iris, make_classification, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from chainrule.optimizers import SGD, Adam, AdamW  # noqa: E402
+from chainrule.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+# Small max_iter settings trip scikit-learn's ConvergenceWarning on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+# Small settings keep each of the checks' fits to a few milliseconds.
+SMALL = dict(hidden_layer_sizes=(8,), learning_rate_init=0.01, max_iter=100)
+
+FLOAT32_ONE_ROW = (
+    "float32 products: a prediction for one row (a matrix-vector product in BLAS) and for "
+    "many rows (matrix-matrix) may differ in the last bit, about 1e-7 relative; the check's "
+    "tolerance is rtol=1e-7, below float32's resolution (eps 1.2e-7). Passes with "
+    "dtype='float64' (the float64 instances below)."
+)
+
+
+def expected_failed_checks(estimator):
+    if estimator.dtype == "float32":
+        return {"check_methods_subset_invariance": FLOAT32_ONE_ROW}
+    return {}
+
+
+@parametrize_with_checks(
+    [
+        MLPClassifier(**SMALL),
+        MLPRegressor(**SMALL),
+        MLPClassifier(**SMALL, dtype="float64"),
+        MLPRegressor(**SMALL, dtype="float64"),
+    ],
+    expected_failed_checks=expected_failed_checks,
+    xfail_strict=False,  # the float32 mismatch depends on the data and the BLAS
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+# -- data --------------------------------------------------------------------------------------
+
+
+def iris():
+    return load_iris(return_X_y=True)
+
+
+def regression(n=120, n_targets=1, seed=0):
+    X, y = make_regression(n, 6, n_informative=4, n_targets=n_targets, noise=5, random_state=seed)
+    return X, y / y.std(axis=0)
+
+
+def classification(n=150, n_classes=3, seed=0):
+    return make_classification(
+        n, 6, n_informative=4, n_classes=n_classes, n_clusters_per_class=1, random_state=seed
+    )
+
+
+# -- use inside scikit-learn -------------------------------------------------------------------
+
+
+def test_classifier_in_pipeline_and_grid_search():
+    X, y = iris()
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=150, random_state=0))
+    grid = GridSearchCV(
+        pipe,
+        {
+            "mlpclassifier__hidden_layer_sizes": [(4,), (16,)],
+            "mlpclassifier__learning_rate_init": [1e-3, 1e-2],
+        },
+        cv=3,
+    ).fit(X, y)
+    scores = grid.cv_results_["mean_test_score"]
+    assert len(scores) == 4 and grid.best_score_ > 0.9
+    assert grid.best_params_["mlpclassifier__learning_rate_init"] == 1e-2  # 150 slow epochs
+    assert scores.min() < grid.best_score_ - 0.05  # are too few at 1e-3: the search can tell
+    assert grid.score(X, y) > 0.95
+    best = grid.best_estimator_[-1]
+    assert best.n_features_in_ == 4 and list(best.classes_) == [0, 1, 2]
+
+
+def test_regressor_in_pipeline_and_grid_search():
+    X, y = regression()
+    pipe = make_pipeline(StandardScaler(), MLPRegressor(max_iter=150, random_state=0))
+    grid = GridSearchCV(
+        pipe,
+        {"mlpregressor__alpha": [1e-4, 1e-1], "mlpregressor__activation": ["relu", ["tanh"]]},
+        cv=3,
+    ).fit(X, y)
+    assert grid.best_score_ > 0.8  # R^2
+    assert grid.predict(X[:5]).shape == (5,)
+
+
+def test_get_params_set_params_and_clone():
+    opt = SGD(learning_rate=0.05, momentum=0.9)
+    est = MLPClassifier(hidden_layer_sizes=(5, 3), activation=["tanh", "relu"], optimizer=opt)
+    params = est.get_params()
+    assert params["hidden_layer_sizes"] == (5, 3) and params["optimizer"] is opt
+    assert params["dtype"] == "float32" and params["loss"] == "log_loss"
+    copy = clone(est.set_params(alpha=0.5, dropout=0.1))
+    assert copy.alpha == 0.5 and copy.dropout == 0.1
+    assert copy.optimizer is not opt and copy.optimizer.config() == opt.config()
+
+
+# -- alpha: exactly scikit-learn's L2 penalty --------------------------------------------------
+
+
+def copy_weights(ours, theirs):
+    for mine, w in zip(ours.coefs_, theirs.coefs_):
+        mine[...] = w
+    for mine, b in zip(ours.intercepts_, theirs.intercepts_):
+        mine[...] = b
+
+
+@pytest.mark.parametrize(
+    "kind, n", [("regressor", 1), ("regressor", 2), ("classifier", 2), ("classifier", 3)]
+)
+def test_alpha_matches_sklearn_sgd_steps(kind, n):
+    """An epoch of plain SGD in 3 full batches, from the same weights, in float64: the
+    weights agree with scikit-learn's to rounding, so weight_decay = alpha / batch_size is
+    scikit-learn's penalty (alpha / n_samples would not be)."""
+    common = dict(
+        hidden_layer_sizes=(7, 5),
+        activation="tanh",
+        alpha=0.3,
+        batch_size=20,
+        learning_rate_init=0.1,
+        shuffle=False,
+    )
+    sk_common = dict(common, solver="sgd", momentum=0.0, random_state=0)
+    if kind == "regressor":
+        X, y = regression(60, n_targets=n)
+        ours = MLPRegressor(**common, optimizer="sgd", dtype="float64")
+        theirs = neural_network.MLPRegressor(**sk_common)
+        fit_args = {}
+    else:
+        X, y = classification(60, n)
+        ours = MLPClassifier(**common, optimizer="sgd", dtype="float64")
+        theirs = neural_network.MLPClassifier(**sk_common)
+        fit_args = {"classes": np.unique(y)}
+    ours.partial_fit(X, y, **fit_args)  # builds both networks
+    theirs.partial_fit(X, y, **fit_args)
+    copy_weights(ours, theirs)
+    start = [a.copy() for a in theirs.coefs_ + theirs.intercepts_]
+    ours.partial_fit(X, y)
+    theirs.partial_fit(X, y)
+    for mine, w in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(mine, w, rtol=1e-10, atol=1e-12)
+    # loss_curve_ adds alpha/2 |W|^2 per batch as scikit-learn does (with end-of-epoch weights).
+    # scikit-learn reports half the squared error averaged over the outputs too, though its
+    # gradient is that of the sum over outputs (ours, "sse"): compare one output only.
+    if kind == "classifier" or n == 1:
+        np.testing.assert_allclose(ours.loss_curve_[-1], theirs.loss_curve_[-1], rtol=0.02)
+    # weight_decay = alpha / n_samples (a penalty on the whole data set's mean) is not it
+    for mine, a in zip(ours.coefs_ + ours.intercepts_, start):
+        mine[...] = a
+    ours.set_params(alpha=0.3 * 20 / 60).partial_fit(X, y)
+    assert not np.allclose(ours.coefs_[0], theirs.coefs_[0], rtol=1e-4, atol=1e-6)
+
+
+# -- labels --------------------------------------------------------------------------------------
+
+
+def test_string_labels_binary_one_sigmoid_output():
+    X, y01 = classification(100, 2)
+    y = np.where(y01 == 1, "spam", "ham")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.02, max_iter=200)
+    clf.set_params(random_state=0, n_iter_no_change=200).fit(X, y)
+    assert list(clf.classes_) == ["ham", "spam"]
+    assert clf.network_.n_out == 1 and clf.out_activation_ == "sigmoid"
+    assert clf.network_.loss_function.name == "binary_cross_entropy"
+    proba = clf.predict_proba(X)
+    assert proba.shape == (100, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_allclose(proba[:, 1], clf.network_.predict_proba(X)[:, 0], rtol=1e-6)
+    assert set(clf.predict(X)) == {"ham", "spam"}
+    assert clf.score(X, y) > 0.9
+
+
+def test_non_contiguous_integer_labels():
+    X, y = classification(150, 3)
+    labels = np.array([-5, 10, 42])[y]
+    clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.02, max_iter=200)
+    clf.set_params(random_state=0).fit(X, labels)
+    assert list(clf.classes_) == [-5, 10, 42]
+    assert clf.network_.n_out == 3 and clf.out_activation_ == "softmax"
+    assert clf.predict(X).dtype == labels.dtype
+    assert clf.score(X, labels) > 0.85
+
+
+@pytest.mark.parametrize("loss", ["sse", "mse"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_squared_losses_give_probabilities(loss, n_classes):
+    X, y = classification(120, n_classes)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), loss=loss, learning_rate_init=0.02, max_iter=150)
+    clf.set_params(random_state=0, n_iter_no_change=150).fit(X, y)
+    assert clf.network_.loss_function.name == loss
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1, rtol=1e-5)
+    assert clf.score(X, y) > 0.8
+
+
+def test_one_class_and_unknown_labels_are_refused():
+    X, y = classification(40, 2)
+    with pytest.raises(ValueError, match="at least 2 classes, got 1 class"):
+        MLPClassifier().fit(X, np.zeros(40, int))
+    clf = MLPClassifier(**SMALL).partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match=r"labels not in classes_ \[0, 1\]: \[7\]"):
+        clf.partial_fit(X, np.where(y == 1, 7, 0))
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        MLPClassifier().partial_fit(X, y)
+
+
+# -- partial_fit, warm_start, early stopping, stopping rule -------------------------------------
+
+
+def test_partial_fit_continues_exactly_like_fit():
+    """Three partial_fit calls (no shuffling) give fit's weights bit for bit: same initial
+    weights, the optimizer's state kept between calls."""
+    X, y = classification(90, 3)
+    settings = dict(hidden_layer_sizes=(8,), batch_size=32, shuffle=False, random_state=3)
+    fitted = MLPClassifier(**settings, max_iter=3, n_iter_no_change=10)
+    with pytest.warns(ConvergenceWarning):
+        fitted.fit(X, y)
+    partial = MLPClassifier(**settings)
+    for _ in range(3):
+        partial.partial_fit(X, y, classes=[0, 1, 2])
+    assert partial._optimizer.iterations == 9
+    assert partial.n_iter_ == 3 and partial.t_ == 270
+    for a, b in zip(fitted.coefs_ + fitted.intercepts_, partial.coefs_ + partial.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert partial.loss_curve_ == fitted.loss_curve_
+
+
+def test_pickle_keeps_training_state():
+    """A pickled model predicts the same and goes on training exactly as the original (Adam's
+    moments included; the layers' arrays are views of one parameter vector again)."""
+    X, y = regression(80)
+    model = MLPRegressor(hidden_layer_sizes=(6,), random_state=0).partial_fit(X, y)
+    net, optimizer = model.network_, model._optimizer
+    restored = pickle.loads(pickle.dumps(model))
+    assert model.network_ is net and model._optimizer is optimizer  # pickling changes nothing
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+    net = restored.network_
+    assert all(np.shares_memory(w, net.parameter_vector) for w in restored.coefs_)
+    model.partial_fit(X, y)
+    restored.partial_fit(X, y)
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+
+
+def test_warm_start_continues_from_the_weights():
+    X, y = regression(100)
+    model = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, warm_start=True, random_state=0)
+    model.fit(X, y)
+    net, first = model.network_, list(model.loss_curve_)
+    model.fit(X, y)
+    assert model.network_ is net and model.n_iter_ == 5
+    assert model.loss_curve_[:5] == first and len(model.loss_curve_) == 10
+    assert model.loss_curve_[-1] < first[-1]
+    cold = clone(model).set_params(warm_start=False).fit(X, y)
+    assert cold.loss_curve_ == first
+
+
+class RecordsValidationSet(MLPClassifier):
+    def _split(self, X, target, seed):
+        parts = super()._split(X, target, seed)
+        self.validation_set = parts[1], parts[3]
+        return parts
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    X, y = classification(300, 3, seed=1)
+    clf = RecordsValidationSet(
+        hidden_layer_sizes=(16,),
+        learning_rate_init=0.05,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=5,
+        max_iter=300,
+        random_state=0,
+    ).fit(X, y)
+    scores = clf.validation_scores_
+    assert clf.n_iter_ == len(scores) < 300 and clf.best_loss_ is None
+    assert clf.best_validation_score_ == max(scores)
+    best = int(np.argmax(scores))
+    assert len(scores) - 1 - best > clf.n_iter_no_change  # stopped after no improvement
+    x_val, t_val = clf.validation_set  # 60 examples, stratified
+    assert len(t_val) == 60 and np.bincount(t_val).tolist() == [20, 20, 20]
+    assert scores[-1] < clf.best_validation_score_  # so the last epoch's weights were replaced
+    assert np.mean(clf.network_.predict(x_val) == t_val) == clf.best_validation_score_
+
+
+def test_tol_stopping_rule_matches_sklearn():
+    """With a huge tol no epoch counts as an improvement: both libraries stop after the same
+    number of epochs, n_iter_no_change + 2."""
+    X, y = classification(60, 2)
+    settings = dict(hidden_layer_sizes=(4,), tol=1e9, n_iter_no_change=3, random_state=0)
+    ours = MLPClassifier(**settings).fit(X, y)
+    theirs = neural_network.MLPClassifier(**settings).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 5
+
+
+def test_convergence_warning_when_max_iter_is_reached():
+    X, y = regression(50)
+    with pytest.warns(ConvergenceWarning, match=r"maximum iterations \(3\)"):
+        MLPRegressor(hidden_layer_sizes=(4,), max_iter=3).fit(X, y)
+
+
+# -- chainrule's own parameters ------------------------------------------------------------------
+
+
+def test_chainrule_parameters_reach_the_network():
+    X, y = classification(80, 3)
+    opt = Adam(learning_rate=0.01)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(6, 5),
+        activation=["tanh", "logistic"],
+        optimizer=opt,
+        dropout=0.25,
+        dtype="float64",
+        max_iter=5,
+        random_state=0,
+    ).fit(X, y)
+    net = clf.network_
+    assert [layer.activation.name for layer in net.dense_layers] == ["tanh", "sigmoid", "softmax"]
+    assert sum(type(layer).__name__ == "Dropout" for layer in net.layers) == 2
+    assert net.dtype == np.float64 and clf.predict_proba(X).dtype == np.float64
+    assert clf.n_layers_ == 4 and [w.shape for w in clf.coefs_] == [(6, 6), (6, 5), (5, 3)]
+    assert opt.iterations == 0  # the parameter is never trained, a copy is
+    assert clf._optimizer is not opt and clf._optimizer.iterations == 5
+
+
+def test_alpha_replaces_the_optimizers_weight_decay_unless_zero():
+    X, y = classification(60, 2)
+    decoupled = AdamW(weight_decay=0.01)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), optimizer=decoupled, max_iter=2, alpha=0)
+    assert clf.fit(X, y)._optimizer.weight_decay == 0.01
+    assert clf.set_params(alpha=0.3, batch_size=20).fit(X, y)._optimizer.weight_decay == 0.015
+    assert decoupled.weight_decay == 0.01
+
+
+def test_regressor_multioutput_and_no_hidden_layer():
+    X, Y = regression(100, n_targets=3)
+    reg = MLPRegressor(hidden_layer_sizes=(), learning_rate_init=0.05, max_iter=300)
+    reg.set_params(random_state=0, loss="mse").fit(X, Y)
+    assert reg.network_.sizes == [6, 3] and reg.n_outputs_ == 3
+    pred = reg.predict(X)
+    assert pred.shape == (100, 3) and pred.dtype == np.float64
+    assert reg.score(X, Y) > 0.9
+
+
+def test_verbose_prints_only_when_asked(capsys):
+    X, y = regression(40)
+    MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, tol=1e9, n_iter_no_change=1).fit(X, y)
+    assert capsys.readouterr().out == ""
+    model = MLPRegressor(
+        hidden_layer_sizes=(4,), max_iter=5, tol=1e9, n_iter_no_change=1, verbose=True
+    ).fit(X, y)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"Iteration 1, loss = {model.loss_curve_[0]:.8f}"
+    assert out[-1].startswith("Training loss did not improve more than tol=")
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"hidden_layer_sizes": (8, 0)}, r"hidden_layer_sizes=\(8, 0\)"),
+        ({"activation": ["relu", "tanh"]}, "one name per hidden layer"),
+        ({"activation": "swish"}, "unknown activation 'swish'"),
+        ({"loss": "hinge"}, "unknown loss 'hinge'.*log_loss"),
+        ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'"),
+        ({"alpha": -1.0}, "alpha must be"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"max_iter": 2.5}, "max_iter=2.5"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"dtype": "float16"}, "dtype='float16'"),
+    ],
+)
+def test_bad_parameters_raise_naming_the_value(params, message):
+    X, y = classification(30, 2)
+    with pytest.raises(ValueError, match=message):
+        MLPClassifier(**params).fit(X, y)
+
+
+def test_bad_inputs_are_refused_with_clear_messages():
+    X, y = classification(30, 2)
+    clf = MLPClassifier(**SMALL)
+    with pytest.raises(TypeError, match="Sparse data was passed"):
+        clf.fit(sparse.csr_matrix(X), y)
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        clf.fit(bad, y)
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+        clf.fit(X[:, 0], y)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        MLPClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1])
+
+
+def test_importing_does_not_shadow_sklearn():
+    import sklearn
+
+    import chainrule.sklearn
+
+    assert sklearn.__name__ == "sklearn" and chainrule.sklearn.__name__ == "chainrule.sklearn"
+    assert "chainrule" not in sklearn.__file__
