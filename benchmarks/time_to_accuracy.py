@@ -1,0 +1,228 @@
+"""Wall-clock seconds until MNIST test accuracy >= 98.0%: chainrule vs PyTorch.
+
+The clock runs from the start of training (for chainrule: the ``fit`` call, its data checks
+included) to the end of the test-set evaluation that first reaches the target; the network is
+evaluated on the 10,000 test images after every epoch, and those evaluations are timed too.
+Runs are interleaved seed by seed in this one process, 2 threads each, a pause before each run;
+the table gives the median over the seeds (a seed that never reaches the target counts as
+infinitely slow).
+
+Recipes (both frameworks get the same data: float32 pixels in [0, 1], standardized with the
+training set's mean and standard deviation, one scalar each; the same initial weights, drawn by
+chainrule from the seed):
+
+- ``chainrule``: its best recipe found: 784-256-256-10 ReLU, softmax cross-entropy, SGD with
+  Nesterov momentum 0.9, one-cycle learning rate (linear warm-up over 20% of the steps from
+  0.004 to 0.1, cosine annealing to ~0), batch 256, 3 epochs, ``chainrule.fit``.
+- ``pytorch same``: that recipe in PyTorch (``torch.optim.SGD(nesterov=True)``,
+  ``OneCycleLR(pct_start=0.2, anneal_strategy="cos", cycle_momentum=False)``).
+- ``pytorch issue``: the issue's PyTorch recipe: 784-400-400-10 ReLU, Adam (``fused=True``),
+  one-cycle to 3e-3 over 3 epochs, batch 256.
+- ``chainrule issue`` (with ``--all``): the issue's recipe in chainrule.
+
+PyTorch's best is the faster of its two. The target: chainrule's median under 2.5 s and below
+PyTorch's best.
+
+    python benchmarks/time_to_accuracy.py            # 3 seeds
+    python benchmarks/time_to_accuracy.py --seeds 5 --all
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common  # noqa: E402
+
+import chainrule  # noqa: E402
+
+TARGET = 0.98
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    name: str
+    sizes: tuple[int, ...]
+    optimizer: str  # "nesterov" or "adam"
+    lr: float  # the one-cycle peak
+    batch: int
+    epochs: int
+    warmup: float  # fraction of the steps spent warming up
+
+
+CHAINRULE = Recipe("chainrule", (784, 256, 256, 10), "nesterov", 0.1, 256, 3, 0.2)
+ISSUE = Recipe("issue", (784, 400, 400, 10), "adam", 3e-3, 256, 3, 0.3)
+
+
+def initial_network(recipe: Recipe, seed: int) -> chainrule.Network:
+    return chainrule.Network.from_sizes(
+        list(recipe.sizes), hidden="relu", loss="cross_entropy", seed=seed
+    )
+
+
+# -- chainrule -------------------------------------------------------------------------------
+
+
+class _StopAt:
+    """Evaluate on the test set after each epoch; stop once the target is reached."""
+
+    def __init__(self, net, x_test, y_test, started):
+        self.net, self.x_test, self.y_test = net, x_test, y_test
+        self.started, self.reached, self.accuracy, self.epochs = started, None, 0.0, 0
+
+    def on_epoch_end(self, epoch, record):
+        from chainrule.training import StopTraining
+
+        self.accuracy = float(np.mean(self.net.predict(self.x_test) == self.y_test))
+        self.epochs = epoch
+        if self.accuracy >= TARGET:
+            self.reached = time.perf_counter() - self.started
+            raise StopTraining
+
+
+def run_chainrule(recipe: Recipe, seed: int, data) -> tuple[float | None, float, int]:
+    from chainrule import optimizers, schedules
+    from chainrule.training import fit
+
+    x, y, x_test, y_test = data
+    net = initial_network(recipe, seed)
+    if recipe.optimizer == "adam":
+        optimizer = optimizers.Adam(recipe.lr)
+    else:
+        optimizer = optimizers.SGD(recipe.lr, momentum=0.9, nesterov=True)
+    started = time.perf_counter()
+    stop = _StopAt(net, x_test, y_test, started)
+    fit(
+        net,
+        x,
+        y,
+        epochs=recipe.epochs,
+        batch_size=recipe.batch,
+        optimizer=optimizer,
+        schedule=schedules.OneCycle(warmup_fraction=recipe.warmup),
+        seed=seed,
+        callbacks=[stop],
+    )
+    return stop.reached, stop.accuracy, stop.epochs
+
+
+# -- PyTorch ---------------------------------------------------------------------------------
+
+
+def run_torch(recipe: Recipe, seed: int, data) -> tuple[float | None, float, int]:
+    import torch
+    from torch import nn
+
+    x, y, x_test, y_test = data
+    net = initial_network(recipe, seed)
+    modules: list = []
+    for i, layer in enumerate(net.dense_layers):
+        linear = nn.Linear(layer.n_in, layer.n_out)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(layer.weights.T.copy()))
+            linear.bias.zero_()
+        modules.append(linear)
+        if i < len(net.dense_layers) - 1:
+            modules.append(nn.ReLU())
+    model = nn.Sequential(*modules)
+    if recipe.optimizer == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, fused=True)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=0.9, nesterov=True)
+    steps = -(-len(x) // recipe.batch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=recipe.lr,
+        total_steps=steps * recipe.epochs,
+        pct_start=recipe.warmup,
+        anneal_strategy="cos",
+        cycle_momentum=False,
+        div_factor=25.0,
+        final_div_factor=1e4,
+    )
+    generator = torch.Generator().manual_seed(seed)
+    started = time.perf_counter()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xv, yv = torch.from_numpy(x_test), torch.from_numpy(y_test)
+    accuracy = 0.0
+    for epoch in range(1, recipe.epochs + 1):
+        model.train()
+        perm = torch.randperm(len(xt), generator=generator)
+        for start in range(0, len(xt), recipe.batch):
+            idx = perm[start : start + recipe.batch]
+            loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        model.eval()
+        with torch.no_grad():
+            accuracy = float((model(xv).argmax(1) == yv).float().mean())
+        if accuracy >= TARGET:
+            return time.perf_counter() - started, accuracy, epoch
+    return None, accuracy, recipe.epochs
+
+
+# -- the table -------------------------------------------------------------------------------
+
+
+def load_data():
+    x, y = _common.load_mnist("train")
+    x_test, y_test = _common.load_mnist("test")
+    mean, std = float(x.mean()), float(x.std())
+    x = (x - np.float32(mean)) / np.float32(std)
+    x_test = (x_test - np.float32(mean)) / np.float32(std)
+    return x, y, x_test, y_test
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--all", action="store_true", help="also the issue's recipe in chainrule")
+    parser.add_argument("--no-torch", action="store_true")
+    args = parser.parse_args(argv)
+    _common.set_threads(args.threads)
+    data = load_data()
+    runs = [("chainrule", run_chainrule, CHAINRULE)]
+    if args.all:
+        runs.append(("chainrule issue", run_chainrule, ISSUE))
+    if not args.no_torch:
+        runs += [("pytorch same", run_torch, CHAINRULE), ("pytorch issue", run_torch, ISSUE)]
+    print(
+        f"# seconds to {TARGET:.1%} MNIST test accuracy, evaluations included, "
+        f"{args.threads} threads"
+    )
+    print(f"# {_common.machine_line()}")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}")
+    results: dict[str, list] = {name: [] for name, _, _ in runs}
+    for seed in range(args.seeds):
+        for name, run, recipe in runs:
+            _common.pause()
+            results[name].append(run(recipe, seed, data))
+    medians = {}
+    for name, _, recipe in runs:
+        times = [r[0] if r[0] is not None else float("inf") for r in results[name]]
+        medians[name] = statistics.median(times)
+        per_seed = ", ".join(
+            f"{'-' if t is None else f'{t:.2f}'} s ({acc:.2%} at epoch {ep})"
+            for t, acc, ep in results[name]
+        )
+        label = f"{name} ({'-'.join(map(str, recipe.sizes))} {recipe.optimizer} b{recipe.batch})"
+        print(f"{label:<45} median {medians[name]:6.2f} s   seeds: {per_seed}")
+    torch_best = min((v for k, v in medians.items() if k.startswith("pytorch")), default=None)
+    if torch_best is not None:
+        ratio = medians["chainrule"] / torch_best
+        print(f"chainrule / pytorch best: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
