@@ -245,22 +245,20 @@ class _EpochTable:
         self.show_bar = show_bar and not quiet
         self.quiet = quiet
         self.bar = None
-        self._losses = 0.0
-        self._count = 0
+        self.running = None
 
     def on_train_begin(self, info=None):
+        self.running = (info or {}).get("running_metrics")
         if not self.quiet:
             _log(self.header)
 
     def on_epoch_begin(self, epoch, n_batches):
-        self._losses, self._count = 0.0, 0
         if self.show_bar:
             try:
                 from tqdm import tqdm
             except ImportError:  # the bar is optional: pip install 'chainrule[cli]'
                 self.show_bar = False
                 return
-
             self.bar = tqdm(
                 total=n_batches,
                 desc=f"epoch {epoch}",
@@ -270,16 +268,14 @@ class _EpochTable:
                 mininterval=0.25,
             )
 
-    def on_batch_end(self, epoch, batch_index, n_batches, loss, *args, **kwargs):
+    def on_batch_end(self, epoch, batch_index, n_batches, loss):
         if self.bar is not None:
-            self._losses += loss if loss is not None else 0.0
-            self._count += 1
             self.bar.update(1)
-            if self._count % 50 == 0:
-                postfix = {"loss": f"{self._losses / self._count:.4f}"}
-                acc = kwargs.get("accuracy")
-                if acc is not None:
-                    postfix["acc"] = f"{acc:.4f}"
+            if batch_index % 50 == 0 and self.running is not None:
+                metrics = self.running()
+                postfix = {"loss": f"{metrics['loss']:.4f}"}
+                if metrics.get("accuracy") is not None:
+                    postfix["acc"] = f"{metrics['accuracy']:.4f}"
                 self.bar.set_postfix(postfix, refresh=False)
 
     def on_epoch_end(self, epoch, record):

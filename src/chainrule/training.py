@@ -142,7 +142,8 @@ class Callback:
 
     def on_train_begin(self, info: dict) -> None:
         """``info``: epochs, initial_epoch, batch_size, steps_per_epoch, n_train, n_val,
-        optimizer and schedule configs, seed."""
+        optimizer and schedule configs, seed, and ``running_metrics``: a function returning
+        the current epoch's mean training loss and accuracy so far."""
 
     def on_epoch_begin(self, epoch: int, n_batches: int) -> None:
         """Before the first batch of ``epoch``."""
@@ -1078,7 +1079,14 @@ class _Trainer:
             "optimizer": self.optimizer.config(),
             "schedule": self.schedule.config(),
             "seed": self.seed,
+            "running_metrics": self._running_metrics,
         }
+
+    def _running_metrics(self) -> dict:
+        """The current epoch's mean training loss and accuracy so far (for progress bars)."""
+        seen = self.seen or 1
+        accuracy = self.correct / seen if self.labels is not None else None
+        return {"loss": self.loss_sum / seen, "accuracy": accuracy}
 
 
 def _jump_dropout(net: Network, times: int) -> None:
