@@ -322,3 +322,20 @@ def test_distributed_train_under_mpiexec(blobs, tmp_path):
     assert proc.stdout.count("test accuracy:") == 1
     assert float(proc.stdout.split("test accuracy:")[1].split()[0]) > 0.9
     assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_explain_and_trace_commands(mnist_run, tmp_path):
+    out, _ = mnist_run
+    text = run("explain", "--sizes", "6,3,2", "--seed", "1").stdout
+    assert "dE/dw_1" in text and "finite differences" in text and "\033[" not in text
+    markdown = run("explain", "--sizes", "6,3,2", "--format", "markdown").stdout
+    assert markdown.lstrip().startswith("#")
+    trace = run("trace", "--sizes", "784,100,10").stdout
+    assert "(64, 784)" in trace and "(784, 100)" in trace
+    model = run("explain", "--model", out / "model.npz", "--index", "3").stdout
+    assert "test image 3" in model and "784-64-10" in model
+    batch = run("explain", "--sizes", "4,3,2", "--batch", "5").stdout
+    assert "averag" in batch
+    assert_one_line_error(
+        run("explain", "--model", out / "model.npz", "--index", "-1", check=False), "--index"
+    )
