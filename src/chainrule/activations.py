@@ -22,6 +22,8 @@ import functools
 
 import numpy as np
 
+from chainrule._registry import build
+
 __all__ = [
     "Activation",
     "Identity",
@@ -245,23 +247,4 @@ def get_activation(spec: str | dict | Activation | None) -> Activation:
         return Identity()
     if isinstance(spec, Activation):
         return spec
-    if isinstance(spec, dict):
-        options = dict(spec)
-        name = options.pop("name", None)
-    elif isinstance(spec, str):
-        name, options = spec, {}
-    else:
-        raise ValueError(
-            f"activation must be a name, a config dict or an Activation, got {type(spec).__name__}"
-        )
-    key = str(name).lower().replace("-", "_")
-    if key == "linear":
-        key = "identity"
-    if key not in ACTIVATIONS:
-        raise ValueError(
-            f"unknown activation {name!r}; valid names: {', '.join(sorted(ACTIVATIONS))}"
-        )
-    try:
-        return ACTIVATIONS[key](**options)
-    except TypeError as exc:
-        raise ValueError(f"bad options for activation {key!r}: {options}") from exc
+    return build("activation", spec, ACTIVATIONS, {"linear": "identity"}, "Activation")

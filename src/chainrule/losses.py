@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule._registry import build
+
 __all__ = [
     "Loss",
     "SumSquaredError",
@@ -208,10 +210,4 @@ def get_loss(spec: str | Loss) -> Loss:
     """
     if isinstance(spec, Loss):
         return spec
-    if not isinstance(spec, str):
-        raise ValueError(f"loss must be a name or a Loss, got {type(spec).__name__}")
-    key = spec.lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    if key not in LOSSES:
-        raise ValueError(f"unknown loss {spec!r}; valid names: {', '.join(sorted(LOSSES))}")
-    return LOSSES[key]()
+    return build("loss", spec, LOSSES, _ALIASES, "Loss")

@@ -37,6 +37,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from chainrule._registry import build
+
 __all__ = [
     "Optimizer",
     "SGD",
@@ -536,24 +538,6 @@ def get_optimizer(
         if learning_rate is not None or kwargs:
             raise ValueError("settings cannot be combined with an Optimizer instance")
         return spec
-    if isinstance(spec, dict):
-        options = dict(spec)
-        name = options.pop("name", None)
-    elif isinstance(spec, str):
-        name, options = spec, {}
-    else:
-        raise ValueError(
-            f"optimizer must be a name, a config dict or an Optimizer, got {type(spec).__name__}"
-        )
-    key = str(name).lower().replace("-", "_")
-    if key not in OPTIMIZERS:
-        raise ValueError(
-            f"unknown optimizer {name!r}; valid names: {', '.join(sorted(OPTIMIZERS))}"
-        )
-    options.update(kwargs)
     if learning_rate is not None:
-        options["learning_rate"] = learning_rate
-    try:
-        return OPTIMIZERS[key](**options)
-    except TypeError as exc:
-        raise ValueError(f"bad settings for optimizer {key!r}: {options}") from exc
+        kwargs["learning_rate"] = learning_rate
+    return build("optimizer", spec, OPTIMIZERS, instance_name="Optimizer", **kwargs)

@@ -26,6 +26,8 @@ import dataclasses
 import math
 from typing import ClassVar
 
+from chainrule._registry import build
+
 __all__ = [
     "Schedule",
     "Constant",
@@ -275,22 +277,5 @@ def get_schedule(spec: str | dict | Schedule | None = None, **kwargs) -> Schedul
             raise ValueError("settings cannot be combined with a Schedule instance")
         return spec
     if spec is None:
-        name, options = "constant", {}
-    elif isinstance(spec, dict):
-        options = dict(spec)
-        name = options.pop("name", None)
-    elif isinstance(spec, str):
-        name, options = spec, {}
-    else:
-        raise ValueError(
-            f"schedule must be a name, a config dict or a Schedule, got {type(spec).__name__}"
-        )
-    key = str(name).lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    if key not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; valid names: {', '.join(sorted(SCHEDULES))}")
-    options.update(kwargs)
-    try:
-        return SCHEDULES[key](**options)
-    except TypeError as exc:
-        raise ValueError(f"bad settings for schedule {key!r}: {options}") from exc
+        spec = "constant"
+    return build("schedule", spec, SCHEDULES, _ALIASES, instance_name="Schedule", **kwargs)
