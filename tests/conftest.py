@@ -2,6 +2,10 @@
 
 import os
 
+# scikit-learn's estimator checks include an array-API check that runs only with this set
+# (it must be set before scipy/sklearn are imported)
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
