@@ -339,3 +339,27 @@ def test_explain_and_trace_commands(mnist_run, tmp_path):
     assert_one_line_error(
         run("explain", "--model", out / "model.npz", "--index", "-1", check=False), "--index"
     )
+
+
+def test_train_on_gpu_without_cupy_is_one_line(blobs, tmp_path):
+    """--device gpu where CuPy cannot be imported (a stand-in cupy package that raises)."""
+    fake = tmp_path / "fake"
+    (fake / "cupy").mkdir(parents=True)
+    (fake / "cupy" / "__init__.py").write_text("raise ImportError('no CuPy here')\n")
+    proc = run(
+        "train",
+        "--dataset",
+        blobs / "blobs.npz",
+        "--layers",
+        "5,4,3",
+        "--epochs",
+        "1",
+        "--device",
+        "gpu",
+        "--output",
+        tmp_path / "run",
+        check=False,
+        env={"PYTHONPATH": os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")])},
+    )
+    assert_one_line_error(proc, "device='gpu' needs CuPy", "pip install 'chainrule[gpu]'")
+    assert proc.returncode == 2

@@ -4,8 +4,9 @@
 >>> net = chainrule.Network.from_sizes([784, 100, 10], hidden="relu", loss="cross_entropy")
 """
 
-from chainrule import datasets, optimizers, schedules, serialization, training
+from chainrule import backend, datasets, optimizers, schedules, serialization, training
 from chainrule.activations import ACTIVATIONS, Activation, get_activation
+from chainrule.backend import DeviceError
 from chainrule.datasets import DatasetError
 from chainrule.errors import DivergenceError, ModelFileError, TrainingInterrupted
 from chainrule.gradcheck import GradcheckResult, gradcheck
@@ -20,10 +21,12 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "DatasetError",
+    "DeviceError",
     "DivergenceError",
     "History",
     "ModelFileError",
     "TrainingInterrupted",
+    "backend",
     "datasets",
     "fit",
     "load",

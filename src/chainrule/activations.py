@@ -14,6 +14,9 @@ Each activation has three methods, all on whole batches of shape ``(batch, units
 
 ``out=``/``delta=`` name preallocated arrays to write into (the training loop reuses them); when
 left out, a new array is returned. Dtypes are kept: float32 in, float32 out.
+
+The functions come from the arrays' own module (``xp = namespace(net)``: NumPy, or CuPy on a
+GPU, see :mod:`chainrule.backend`), so the same code runs wherever the network lives.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import functools
 import numpy as np
 
 from chainrule._registry import build
+from chainrule.backend import namespace
 
 __all__ = [
     "Activation",
@@ -64,7 +68,7 @@ class Activation:
         delta : ndarray of shape (batch, units), optional
             Where to write the result (may be ``grad_out`` itself).
         """
-        return np.multiply(grad_out, self.derivative(out), out=delta)
+        return namespace(out).multiply(grad_out, self.derivative(out), out=delta)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -80,19 +84,21 @@ class Identity(Activation):
     name = "identity"
 
     def forward(self, net, out=None):
+        xp = namespace(net)
         if out is None:
-            return net.copy()
-        np.copyto(out, net)
+            return xp.copy(net)
+        xp.copyto(out, net)
         return out
 
     def derivative(self, out):
-        return np.ones_like(out)
+        return namespace(out).ones_like(out)
 
     def backward(self, out, grad_out, delta=None):
+        xp = namespace(out)
         if delta is None:
-            return grad_out.copy()
+            return xp.copy(grad_out)
         if delta is not grad_out:
-            np.copyto(delta, grad_out)
+            xp.copyto(delta, grad_out)
         return delta
 
 
@@ -106,8 +112,9 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def forward(self, net, out=None):
-        out = np.multiply(net, 0.5, out=out)
-        np.tanh(out, out=out)
+        xp = namespace(net)
+        out = xp.multiply(net, 0.5, out=out)
+        xp.tanh(out, out=out)
         out *= 0.5
         out += 0.5
         return out
@@ -117,9 +124,10 @@ class Sigmoid(Activation):
 
     def backward(self, out, grad_out, delta=None):
         # dE/dnet = dE/dout * out * (1 - out), built in the delta buffer when there is one
-        slope = np.subtract(1, out, out=None if delta is grad_out else delta)  # 1 - out
+        xp = namespace(out)
+        slope = xp.subtract(1, out, out=None if delta is grad_out else delta)  # 1 - out
         slope *= out  # ds/dnet = out (1 - out)
-        return np.multiply(grad_out, slope, out=slope if delta is None else delta)
+        return xp.multiply(grad_out, slope, out=slope if delta is None else delta)
 
 
 class Tanh(Activation):
@@ -128,15 +136,16 @@ class Tanh(Activation):
     name = "tanh"
 
     def forward(self, net, out=None):
-        return np.tanh(net, out=out)
+        return namespace(net).tanh(net, out=out)
 
     def derivative(self, out):
         return 1 - out * out
 
     def backward(self, out, grad_out, delta=None):
-        slope = np.multiply(out, out, out=None if delta is grad_out else delta)  # out**2
-        np.subtract(1, slope, out=slope)  # ds/dnet = 1 - out**2
-        return np.multiply(grad_out, slope, out=slope if delta is None else delta)
+        xp = namespace(out)
+        slope = xp.multiply(out, out, out=None if delta is grad_out else delta)  # out**2
+        xp.subtract(1, slope, out=slope)  # ds/dnet = 1 - out**2
+        return xp.multiply(grad_out, slope, out=slope if delta is None else delta)
 
 
 class ReLU(Activation):
@@ -150,13 +159,14 @@ class ReLU(Activation):
     def forward(self, net, out=None):
         # max(net, 0), against an array of zeros: NumPy's vectorized loop takes two arrays;
         # with the scalar 0 it runs about 3x slower (NumPy 2.x).
-        return np.maximum(net, _zeros(net.shape, net.dtype), out=out)
+        xp = namespace(net)
+        return xp.maximum(net, _zeros(xp, net.shape, net.dtype), out=out)
 
     def derivative(self, out):
-        return (out > 0).astype(out.dtype)
+        return namespace(out).astype(out > 0, out.dtype)
 
     def backward(self, out, grad_out, delta=None):
-        return np.multiply(grad_out, out > 0, out=delta)
+        return namespace(out).multiply(grad_out, out > 0, out=delta)
 
 
 class LeakyReLU(Activation):
@@ -177,14 +187,16 @@ class LeakyReLU(Activation):
 
     def forward(self, net, out=None):
         # For 0 <= slope < 1, max(net, slope * net) is net for net > 0 and slope * net otherwise.
-        scaled = np.multiply(net, self.slope, out=out)
-        return np.maximum(net, scaled, out=scaled)
+        xp = namespace(net)
+        scaled = xp.multiply(net, self.slope, out=out)
+        return xp.maximum(net, scaled, out=scaled)
 
     def derivative(self, out):
-        return np.where(out > 0, 1, self.slope).astype(out.dtype)
+        xp = namespace(out)
+        return xp.where(out > 0, xp.ones_like(out), xp.full_like(out, self.slope))
 
     def backward(self, out, grad_out, delta=None):
-        return np.multiply(grad_out, self.derivative(out), out=delta)
+        return namespace(out).multiply(grad_out, self.derivative(out), out=delta)
 
     def __repr__(self) -> str:
         return f"LeakyReLU(slope={self.slope})"
@@ -206,9 +218,10 @@ class Softmax(Activation):
     name = "softmax"
 
     def forward(self, net, out=None):
-        out = np.subtract(net, net.max(axis=1, keepdims=True), out=out)
-        np.exp(out, out=out)
-        out /= out @ np.ones((out.shape[1], 1), out.dtype)  # row sums, as one matrix product
+        xp = namespace(net)
+        out = xp.subtract(net, xp.max(net, axis=1, keepdims=True), out=out)
+        xp.exp(out, out=out)
+        out /= out @ xp.ones((out.shape[1], 1), out.dtype)  # row sums, as one matrix product
         return out
 
     def derivative(self, out):
@@ -218,17 +231,20 @@ class Softmax(Activation):
         )
 
     def backward(self, out, grad_out, delta=None):
-        inner = np.sum(grad_out * out, axis=1, keepdims=True)
-        delta = np.subtract(grad_out, inner, out=delta)
+        xp = namespace(out)
+        inner = xp.sum(grad_out * out, axis=1, keepdims=True)
+        delta = xp.subtract(grad_out, inner, out=delta)
         delta *= out
         return delta
 
 
 @functools.lru_cache(maxsize=8)
-def _zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """A read-only array of zeros, one per shape (ReLU's forward compares against it)."""
-    zeros = np.zeros(shape, dtype)
-    zeros.flags.writeable = False
+def _zeros(xp, shape: tuple[int, ...], dtype):
+    """An array of zeros, one per module, shape and dtype (ReLU's forward compares against
+    it; never written to: read-only where the module can say so)."""
+    zeros = xp.zeros(shape, dtype)
+    if hasattr(zeros, "flags"):
+        zeros.flags.writeable = False
     return zeros
 
 

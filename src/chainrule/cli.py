@@ -390,12 +390,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
         except ValueError as exc:
             raise CLIError(str(exc))
+    if args.device != "cpu":
+        try:
+            net.to(args.device)
+        except chainrule.backend.DeviceError as exc:
+            raise CLIError(str(exc))
     log(f"run directory: {run_dir}")
     log(
         f"network: {'-'.join(map(str, net.sizes))} "
         f"({', '.join(layer.activation.name for layer in net.dense_layers)}), "
         f"loss {config.loss}, {config.optimizer} lr={config.lr} {config.schedule}, "
         f"batch {config.batch_size}, {config.epochs} epochs, {net.n_parameters:,} parameters"
+        + ("" if net.device == "cpu" else f", on {net.device}")
     )
     table = _EpochTable(show_bar=sys.stderr.isatty() and rank == 0, quiet=args.quiet or rank > 0)
     metrics_log = _MetricsLog(run_dir / "metrics.jsonl")
@@ -852,6 +858,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int)
     train.add_argument("--seed", type=int)
     train.add_argument("--dtype", choices=["float32", "float64"])
+    train.add_argument(
+        "--device",
+        choices=["cpu", "gpu"],
+        default="cpu",
+        help="where to train: cpu (NumPy, default) or gpu (CuPy: pip install 'chainrule[gpu]')",
+    )
     train.add_argument("--weight-decay", dest="weight_decay", type=_nonnegative_float)
     train.add_argument("--dropout", type=_fraction, help="dropout rate after each hidden layer")
     train.add_argument(

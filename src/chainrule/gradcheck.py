@@ -77,7 +77,8 @@ def numerical_gradients(
     """
     net64 = net.astype(np.float64)
     x64 = net64.check_inputs(np.asarray(x, dtype=np.float64))
-    target = net64.encode_targets(y, len(x64))
+    target = net64._on_device(net64.encode_targets(y, len(x64)))
+    x64 = net64._on_device(x64)
     rng = as_generator(seed)
 
     def loss() -> float:
@@ -88,13 +89,13 @@ def numerical_gradients(
     for layer in net64.dense_layers:
         pair, chosen = [], []
         for param in (layer.weights, layer.biases):
-            flat = param.reshape(-1)
-            idx = np.arange(flat.size)
-            if max_entries is not None and flat.size > max_entries:
-                idx = np.sort(rng.choice(flat.size, size=max_entries, replace=False))
-            numeric = np.full(flat.size, np.nan)
-            for i in idx:
-                saved = flat[i]
+            flat = net64.xp.reshape(param, (-1,))  # a view: on the network's device
+            idx = np.arange(flat.shape[0])
+            if max_entries is not None and idx.size > max_entries:
+                idx = np.sort(rng.choice(idx.size, size=max_entries, replace=False))
+            numeric = np.full(flat.shape[0], np.nan)
+            for i in map(int, idx):
+                saved = float(flat[i])
                 flat[i] = saved + eps
                 plus = loss()
                 flat[i] = saved - eps

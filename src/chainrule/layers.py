@@ -23,6 +23,9 @@ small per-batch-size workspace owned by the layer and are reused from step to st
 allocates no new arrays once the first batch has run. Consequence: an array returned by
 ``forward`` is overwritten by the next ``forward`` of the same batch size;
 :meth:`chainrule.Network.forward` returns a copy for that reason.
+
+The array functions come from ``self.xp``, the module of the layer's parameters (``numpy``, or
+``cupy`` once the network has moved to a GPU; see :mod:`chainrule.backend`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.activations import Activation, Identity, get_activation
+from chainrule.backend import namespace, to_numpy
 from chainrule.initializers import default_init, init_weights
 
 __all__ = ["Layer", "Dense", "Dropout", "as_generator"]
@@ -81,12 +85,12 @@ class Layer:
 class _Workspace:
     """The arrays one batch size needs, allocated once and reused."""
 
-    def __init__(self, batch: int, n_in: int, n_out: int, dtype, share_out: bool):
-        self.net = np.empty((batch, n_out), dtype)
-        self.out = self.net if share_out else np.empty((batch, n_out), dtype)
-        self.delta = np.empty((batch, n_out), dtype)
-        self.grad_in = np.empty((batch, n_in), dtype)
-        self.ones = np.ones(batch, dtype)  # sum over the batch = 1^T . delta
+    def __init__(self, xp, batch: int, n_in: int, n_out: int, dtype, share_out: bool):
+        self.net = xp.empty((batch, n_out), dtype)
+        self.out = self.net if share_out else xp.empty((batch, n_out), dtype)
+        self.delta = xp.empty((batch, n_out), dtype)
+        self.grad_in = xp.empty((batch, n_in), dtype)
+        self.ones = xp.ones(batch, dtype)  # sum over the batch = 1^T . delta
 
 
 class Dense(Layer):
@@ -115,6 +119,9 @@ class Dense(Layer):
         ``dE/dw`` and ``dE/db`` from the last ``backward``.
     x, net, out : ndarrays
         The last ``forward``'s input (batch, n_in), ``net`` and ``out`` (batch, n_out).
+    xp : module
+        Where the array functions come from: the module of the parameters (``numpy`` until a
+        :class:`~chainrule.network.Network` moves the layer to another device).
     """
 
     def __init__(
@@ -139,20 +146,23 @@ class Dense(Layer):
         self._biases = np.zeros(self.n_out, self.dtype)
         self.dweights = np.zeros_like(self._weights)
         self.dbiases = np.zeros_like(self._biases)
+        self.xp = np
         self._workspaces: dict[int, _Workspace] = {}
         self._ws: _Workspace | None = None
         self.x: np.ndarray | None = None
 
-    # Parameters stay in the same arrays (optimizers hold them; a Network moves them once, when
-    # it is built, see _use_storage), so assigning to .weights copies the new values in, after
-    # checking the shape.
+    # Parameters stay in the same arrays (optimizers hold them; a Network moves them when it is
+    # built or moved to a device, see _use_storage), so assigning to .weights copies the new
+    # values in, after checking the shape (from NumPy or from the layer's own device).
     @property
     def weights(self) -> np.ndarray:
         return self._weights
 
     @weights.setter
     def weights(self, value) -> None:
-        self._weights[...] = _checked_like(value, self._weights, "weights")
+        self._weights[...] = self.xp.asarray(
+            _checked(value, self._weights.shape, self.dtype, "weights")
+        )
 
     @property
     def biases(self) -> np.ndarray:
@@ -160,21 +170,35 @@ class Dense(Layer):
 
     @biases.setter
     def biases(self, value) -> None:
-        self._biases[...] = _checked_like(value, self._biases, "biases")
+        self._biases[...] = self.xp.asarray(
+            _checked(value, self._biases.shape, self.dtype, "biases")
+        )
 
     def _use_storage(self, weights, biases, dweights, dbiases) -> None:
-        """Move the parameters and their gradients into the given arrays, shaped like them.
+        """Keep the parameters and their gradients in the given arrays from now on.
 
-        :class:`~chainrule.network.Network` calls this once, when it is built, with views of
-        one parameter vector and one gradient vector, so an optimizer can update every
-        parameter of the network with a few whole-vector operations. The values are copied.
+        :class:`~chainrule.network.Network` calls this when it is built or moved to another
+        device, with views of one parameter vector and one gradient vector (already holding
+        the values), so an optimizer can update every parameter of the network with a few
+        whole-vector operations. The workspaces of the old arrays' module are dropped.
         """
-        for new, old in ((weights, self._weights), (biases, self._biases)):
-            new[...] = old
-        dweights[...] = self.dweights
-        dbiases[...] = self.dbiases
         self._weights, self._biases = weights, biases
         self.dweights, self.dbiases = dweights, dbiases
+        self.xp = namespace(weights)
+        self._workspaces.clear()
+        self._ws = None
+        self.x = None
+
+    def __getstate__(self) -> dict:
+        # For pickle: the module and the workspaces are rebuilt from the parameters.
+        state = dict(self.__dict__)
+        del state["xp"]
+        state.update(_workspaces={}, _ws=None, x=None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.xp = namespace(self._weights)
 
     @property
     def net(self) -> np.ndarray | None:
@@ -195,14 +219,14 @@ class Dense(Layer):
             if len(self._workspaces) >= _MAX_WORKSPACES:
                 self._workspaces.pop(next(iter(self._workspaces)))
             share = isinstance(self.activation, Identity)
-            ws = _Workspace(batch, self.n_in, self.n_out, self.dtype, share)
+            ws = _Workspace(self.xp, batch, self.n_in, self.n_out, self.dtype, share)
             self._workspaces[batch] = ws
         return ws
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """``out = s(x @ w + b)`` for ``x`` of shape (batch, n_in); returns (batch, n_out)."""
-        ws = self._workspace(len(x))
-        np.matmul(x, self._weights, out=ws.net)  # net = in . w
+        ws = self._workspace(x.shape[0])
+        self.xp.matmul(x, self._weights, out=ws.net)  # net = in . w
         ws.net += self._biases  #                 + b
         if ws.out is not ws.net:
             self.activation.forward(ws.net, out=ws.out)  # out = s(net)
@@ -220,13 +244,14 @@ class Dense(Layer):
 
         Used directly by fused losses, whose delta already includes the activation.
         """
-        np.matmul(self.x.T, delta, out=self.dweights)  # dE/dw = in^T . delta
+        xp = self.xp
+        xp.matmul(self.x.T, delta, out=self.dweights)  # dE/dw = in^T . delta
         # dE/db = sum over the batch of delta (dnet/db = 1), written as the product 1^T . delta
-        # with a vector of ones: one BLAS call, faster than np.sum down the columns.
-        np.matmul(self._ws.ones, delta, out=self.dbiases)
+        # with a vector of ones: one BLAS call, faster than a sum down the columns.
+        xp.matmul(self._ws.ones, delta, out=self.dbiases)
         if not input_grad:
             return None
-        return np.matmul(delta, self._weights.T, out=self._ws.grad_in)  # dE/din = delta . w^T
+        return xp.matmul(delta, self._weights.T, out=self._ws.grad_in)  # dE/din = delta . w^T
 
     def parameters(self) -> list[np.ndarray]:
         return [self._weights, self._biases]
@@ -259,9 +284,10 @@ class Dropout(Layer):
         dE/dx = dE/dout * mask
 
     ``backward`` multiplies ``dE/dout`` by the same mask. ``rng`` draws the masks (its state is
-    part of a checkpoint, so a resumed run draws the same masks). Like :class:`Dense`, the
-    arrays (mask, output, input gradient) live in a per-batch-size workspace reused from step
-    to step; the output of one ``forward`` is overwritten by the next.
+    part of a checkpoint, so a resumed run draws the same masks), on the host, so a network
+    draws the same masks on any device. Like :class:`Dense`, the arrays (mask, output, input
+    gradient) live in a per-batch-size workspace reused from step to step; the output of one
+    ``forward`` is overwritten by the next.
     """
 
     def __init__(self, rate: float, n_units: int | None = None, rng=None, dtype=np.float32):
@@ -272,35 +298,41 @@ class Dropout(Layer):
         self.rng = as_generator(rng)
         self.dtype = _float_dtype(dtype)
         self.mask: np.ndarray | None = None
-        self._workspaces: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}
+        self._workspaces: dict[tuple, tuple[np.ndarray, ...]] = {}
         self._ws: tuple[np.ndarray, ...] | None = None
 
-    def _workspace(self, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-        ws = self._workspaces.get(shape)
+    def __getstate__(self) -> dict:
+        # For pickle: the workspaces (keyed by module) are rebuilt on the next forward.
+        return {**self.__dict__, "_workspaces": {}, "_ws": None, "mask": None}
+
+    def _workspace(self, xp, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        ws = self._workspaces.get((xp, shape))
         if ws is None:
             if len(self._workspaces) >= _MAX_WORKSPACES:
                 self._workspaces.pop(next(iter(self._workspaces)))
-            # mask, kept (bool), out, grad_in
+            # u (on the host), kept (bool), mask, out, grad_in
             ws = (
                 np.empty(shape, self.dtype),
-                np.empty(shape, bool),
-                np.empty(shape, self.dtype),
-                np.empty(shape, self.dtype),
+                xp.empty(shape, bool),
+                xp.empty(shape, self.dtype),
+                xp.empty(shape, self.dtype),
+                xp.empty(shape, self.dtype),
             )
-            self._workspaces[shape] = ws
+            self._workspaces[(xp, shape)] = ws
         return ws
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if not training or self.rate == 0:
             self.mask = None
             return x
-        ws = self._ws = self._workspace(x.shape)
-        mask, kept, out, _ = ws
-        self.rng.random(dtype=self.dtype, out=mask)  # u ~ U[0, 1)
-        np.greater_equal(mask, self.rate, out=kept)  # keep where u >= rate
-        np.multiply(kept, 1 / (1 - self.rate), out=mask, dtype=self.dtype)  # mask = keep / (1 - p)
+        xp = namespace(x)
+        ws = self._ws = self._workspace(xp, x.shape)
+        u, kept, mask, out, _ = ws
+        self.rng.random(dtype=self.dtype, out=u)  # u ~ U[0, 1), drawn on the host
+        xp.greater_equal(xp.asarray(u), self.rate, out=kept)  # keep where u >= rate
+        xp.multiply(kept, 1 / (1 - self.rate), out=mask)  # mask = keep / (1 - p)
         self.mask = mask
-        return np.multiply(x, mask, out=out)  # out = x * mask
+        return xp.multiply(x, mask, out=out)  # out = x * mask
 
     def backward(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """``dE/dx = dE/dout * mask`` (the identity after an evaluation-mode forward)."""
@@ -308,7 +340,7 @@ class Dropout(Layer):
             return None
         if self.mask is None:
             return grad_out
-        return np.multiply(grad_out, self.mask, out=self._ws[3])
+        return namespace(grad_out).multiply(grad_out, self.mask, out=self._ws[4])
 
     def config(self) -> dict:
         return {"type": "dropout", "rate": self.rate, "n_units": self.n_in}
@@ -324,10 +356,12 @@ def _float_dtype(dtype) -> np.dtype:
     return dtype
 
 
-def _checked_like(value, like: np.ndarray, label: str) -> np.ndarray:
-    value = np.asarray(value)
-    if value.shape != like.shape:
-        raise ValueError(f"{label} must have shape {like.shape}, got {value.shape}")
+def _checked(value, shape: tuple[int, ...], dtype, label: str) -> np.ndarray:
+    """``value`` (NumPy, a device array, a list) as a NumPy array of ``dtype``, checked to have
+    ``shape`` and finite entries."""
+    value = to_numpy(value)
+    if value.shape != shape:
+        raise ValueError(f"{label} must have shape {shape}, got {value.shape}")
     if not np.all(np.isfinite(value)):
         raise ValueError(f"{label} contain NaN or inf")
-    return value
+    return value.astype(dtype, copy=False)

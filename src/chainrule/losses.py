@@ -16,6 +16,9 @@ Two kinds:
 ``target`` is always a float array of shape ``(batch, n_out)`` here (one-hot rows for class
 labels), except that :class:`CrossEntropy` also takes integer labels of shape ``(batch,)``.
 The :class:`~chainrule.network.Network` converts user targets before calling a loss.
+
+As in :mod:`chainrule.activations`, the functions come from the arrays' own module
+(``xp = namespace(out)``), so the same code runs on the CPU and on a GPU.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._registry import build
+from chainrule.backend import at_labels, namespace, subtract_at_labels
 
 __all__ = [
     "Loss",
@@ -78,11 +82,11 @@ class SumSquaredError(Loss):
 
     def value(self, out, target, probs=None):
         diff = out - target
-        return float(0.5 * np.vdot(diff, diff) / len(out))
+        return float(0.5 * namespace(out).vdot(diff, diff) / out.shape[0])
 
     def delta(self, out, target, probs=None, delta=None):
-        delta = np.subtract(out, target, out=delta)  # -(label - out)
-        delta *= 1 / len(out)
+        delta = namespace(out).subtract(out, target, out=delta)  # -(label - out)
+        delta *= 1 / out.shape[0]
         return delta
 
 
@@ -96,28 +100,30 @@ class MeanSquaredError(Loss):
 
     def value(self, out, target, probs=None):
         diff = out - target
-        return float(np.vdot(diff, diff) / diff.size)
+        return float(namespace(out).vdot(diff, diff) / diff.size)
 
     def delta(self, out, target, probs=None, delta=None):
-        delta = np.subtract(out, target, out=delta)
+        delta = namespace(out).subtract(out, target, out=delta)
         delta *= 2 / delta.size
         return delta
 
 
-# Below these probabilities (1e-30 float32, 1e-300 float64, both ~1e8 above the smallest
-# normal number) -log(p) is recomputed from the logits.
-_TINY = {"f": 1e-30, "d": 1e-300}
+# Below 1e8 times the smallest normal number (about 1e-30 in float32, 2e-300 in float64),
+# -log(p) is recomputed from the logits.
+_TINY = 1e8
 
 
 def _log_sum_exp(net: np.ndarray) -> np.ndarray:
     """``log(sum_j exp(net_j))`` per row, shape (batch,), without overflow."""
-    top = net.max(axis=1, keepdims=True)
-    shifted = np.subtract(net, top)
-    np.exp(shifted, out=shifted)
-    total = shifted @ np.ones(net.shape[1], net.dtype)  # row sums, as one product
-    np.log(total, out=total)
+    xp = namespace(net)
+    top = xp.max(net, axis=1, keepdims=True)
+    shifted = xp.subtract(net, top)
+    xp.exp(shifted, out=shifted)
+    total = shifted @ xp.ones(net.shape[1], net.dtype)  # row sums, as one product
+    xp.log(total, out=total)
     total += top[:, 0]
     return total
+
 
 
 class CrossEntropy(Loss):
@@ -133,31 +139,34 @@ class CrossEntropy(Loss):
     fused_activation = "softmax"
 
     def value(self, out, target, probs=None):
+        xp = namespace(out)
+        batch = out.shape[0]
         if probs is not None and target.ndim == 1:
             # E = -log(p of the labelled class), from the probabilities the softmax already
             # computed; exact while p is far from float underflow, else log-sum-exp below.
-            picked = probs[np.arange(len(out)), target]
-            if picked.min() > _TINY[picked.dtype.char]:
-                np.log(picked, out=picked)
-                return float(-picked.sum() / len(out))
+            picked = at_labels(probs, target)  # p of the labelled class, (batch,)
+            if float(xp.min(picked)) > _TINY * xp.finfo(picked.dtype).smallest_normal:
+                xp.log(picked, out=picked)
+                return float(-xp.sum(picked) / batch)
         lse = _log_sum_exp(out)
         if target.ndim == 1:
-            lse -= out[np.arange(len(out)), target]  # - net of the labelled class
-            return float(lse.sum() / len(out))
-        per_example = lse * target.sum(axis=1) - np.einsum("ij,ij->i", target, out)
-        return float(np.mean(per_example))
+            lse -= at_labels(out, target)  # - net of the labelled class
+            return float(xp.sum(lse) / batch)
+        per_example = lse * xp.sum(target, axis=1) - xp.sum(target * out, axis=1)
+        return float(xp.mean(per_example))
 
     def delta(self, out, target, probs=None, delta=None):
+        xp = namespace(out)
         if probs is None:
             from chainrule.activations import Softmax
 
             probs = Softmax().forward(out)
-        scale = 1 / len(out)  # the batch mean
+        scale = 1 / out.shape[0]  # the batch mean
         if target.ndim == 1:  # (probs - onehot(label)) / batch, written in place
-            delta = np.multiply(probs, scale, out=delta)
-            delta[np.arange(len(out)), target] -= scale
+            delta = xp.multiply(probs, scale, out=delta)
+            subtract_at_labels(delta, target, scale)  # delta[i, label_i] -= 1 / batch
         else:  # labels that may not sum to 1: probs * sum_k label_k - label
-            delta = np.multiply(probs, target.sum(axis=1, keepdims=True), out=delta)
+            delta = xp.multiply(probs, xp.sum(target, axis=1, keepdims=True), out=delta)
             delta -= target
             delta *= scale
         return delta
@@ -175,16 +184,17 @@ class BinaryCrossEntropy(Loss):
     fused_activation = "sigmoid"
 
     def value(self, out, target, probs=None):
-        softplus = np.maximum(out, 0) + np.log1p(np.exp(-np.abs(out)))
-        return float(np.sum(softplus - target * out) / len(out))
+        xp = namespace(out)
+        softplus = xp.maximum(out, 0) + xp.log1p(xp.exp(-xp.abs(out)))
+        return float(xp.sum(softplus - target * out) / out.shape[0])
 
     def delta(self, out, target, probs=None, delta=None):
         if probs is None:
             from chainrule.activations import Sigmoid
 
             probs = Sigmoid().forward(out)
-        delta = np.subtract(probs, target, out=delta)
-        delta *= 1 / len(out)
+        delta = namespace(out).subtract(probs, target, out=delta)
+        delta *= 1 / out.shape[0]
         return delta
 
 

@@ -9,6 +9,10 @@ built one layer at a time from the output back::
     dE/dw_l = in_l^T . delta_l,   dE/db_l = sum over the batch of delta_l
 
 so no code is written per layer index: any depth, any widths (docs/math.md derives it).
+
+A network lives on one device: ``Network(..., device="gpu")`` or ``net.to("gpu")`` moves its
+parameters to a GPU (CuPy; see :mod:`chainrule.backend`). The public methods take and return
+NumPy arrays wherever the network lives; each call moves its inputs to the device once.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from chainrule.activations import get_activation
+from chainrule.backend import asarray, device_name, get_namespace, to_numpy
 from chainrule.layers import Dense, Dropout, Layer, _float_dtype, as_generator
 from chainrule.losses import Loss, get_loss
 
@@ -42,13 +47,19 @@ class Network:
     loss : str or Loss
         ``"sse"`` (the notes' ``1/2 sum (label - out)**2``), ``"mse"``, ``"cross_entropy"``
         (needs a softmax output layer), ``"binary_cross_entropy"`` (needs a sigmoid output).
+    device : str or module
+        ``"cpu"`` (NumPy, the default) or ``"gpu"`` (CuPy, the ``gpu`` extra); see :meth:`to`.
 
     Attributes
     ----------
     parameter_vector, gradient_vector : ndarray of shape (n_parameters,)
         Every weight and bias, and every gradient, in the order of :meth:`parameters`: each
         layer's arrays are views of these two vectors (the network moves its layers' values
-        into them when it is built, so a layer belongs to one network).
+        into them when it is built, so a layer belongs to one network). They live on the
+        network's device.
+    xp : module
+        The array module of the parameters: ``numpy``, ``cupy``, or an adapter
+        (:mod:`chainrule.backend`).
 
     Examples
     --------
@@ -61,7 +72,7 @@ class Network:
     [(4, 8), (8, 3)]
     """
 
-    def __init__(self, layers: Sequence[Layer], loss: str | Loss = "sse"):
+    def __init__(self, layers: Sequence[Layer], loss: str | Loss = "sse", device="cpu"):
         self.layers = list(layers)
         dense = [layer for layer in self.layers if isinstance(layer, Dense)]
         if not dense:
@@ -92,7 +103,9 @@ class Network:
                 "cross_entropy needs at least 2 outputs; for one output use "
                 "binary_cross_entropy with a sigmoid output"
             )
-        self.parameter_vector, self.gradient_vector = _pack(dense, self.dtype)
+        self.xp = get_namespace(device)
+        self.parameter_vector, self.gradient_vector = _pack(dense, self.dtype, self.xp)
+        self._clear_workspaces()
 
     @classmethod
     def from_sizes(
@@ -105,6 +118,7 @@ class Network:
         seed: int | np.random.Generator | None = 0,
         dtype=np.float32,
         dropout: float = 0.0,
+        device="cpu",
     ) -> Network:
         """A network from layer widths, e.g. ``[784, 100, 10]``: one Dense layer per pair.
 
@@ -112,6 +126,7 @@ class Network:
         ``output`` defaults to what the loss expects (softmax for cross_entropy, sigmoid for
         sse and binary_cross_entropy, identity for mse). ``seed`` fixes every weight.
         ``dropout`` puts a :class:`~chainrule.layers.Dropout` after each hidden layer.
+        ``device`` is where it lives (see :meth:`to`); the weights do not depend on it.
         """
         sizes = list(sizes)
         if len(sizes) < 2:
@@ -132,7 +147,53 @@ class Network:
             layers.append(Dense(n_in, n_out, activations[i], init=init, rng=rng, dtype=dtype))
             if dropout and i < n_hidden:
                 layers.append(Dropout(dropout, n_out, rng=rng.spawn(1)[0], dtype=dtype))
-        return cls(layers, loss=loss_fn)
+        return cls(layers, loss=loss_fn, device=device)
+
+    # -- device ------------------------------------------------------------------------------
+
+    def to(self, device, array_device=None) -> Network:
+        """Move the network to ``device`` in place and return it.
+
+        ``device`` is ``"cpu"`` (NumPy) or ``"gpu"`` (CuPy: ``pip install "chainrule[gpu]"``;
+        without it, or without a visible GPU, a :class:`~chainrule.backend.DeviceError` says
+        so). It may also be an array-API module such as ``array_api_strict``, with
+        ``array_device`` one of its devices (the tests use this). The parameters and gradients
+        move as two vectors; an optimizer's state follows its parameters on its next step.
+        """
+        xp = get_namespace(device, array_device)
+        if xp is self.xp:
+            return self
+        self.xp = xp
+        self.parameter_vector, self.gradient_vector = _pack(self.dense_layers, self.dtype, xp)
+        self._clear_workspaces()
+        return self
+
+    def __getstate__(self) -> dict:
+        # For pickle (scikit-learn's clone and joblib): modules do not pickle, and the layers'
+        # views of the two vectors would come back as copies. __setstate__ rebuilds both.
+        state = dict(self.__dict__)
+        del state["xp"], state["parameter_vector"], state["gradient_vector"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        dense = self.dense_layers
+        self.xp = dense[0].xp
+        self.parameter_vector, self.gradient_vector = _pack(dense, self.dtype, self.xp)
+
+    @property
+    def device(self) -> str:
+        """``"cpu"``, ``"gpu"``, or ``"<library>:<device>"`` for another array-API library."""
+        return device_name(self.xp)
+
+    def _clear_workspaces(self) -> None:
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                layer._workspaces.clear()
+
+    def _on_device(self, array: np.ndarray):
+        """A NumPy array on the network's device (no copy on the CPU)."""
+        return asarray(self.xp, array)
 
     # -- structure -----------------------------------------------------------------------
 
@@ -191,13 +252,16 @@ class Network:
         The output is after the output activation (probabilities for softmax). Returns a new
         array (the layers' own buffers are reused by the next call).
         """
-        return self._forward(self.check_inputs(x)).copy()
+        return to_numpy(self._forward(self._on_device(self.check_inputs(x))), copy=True)
 
     def predict_proba(self, x, batch_size: int = 2048) -> np.ndarray:
         """Like :meth:`forward`, computed ``batch_size`` rows at a time to bound memory."""
         x = self.check_inputs(x)
         return np.concatenate(
-            [self._forward(x[i : i + batch_size]).copy() for i in range(0, len(x), batch_size)]
+            [
+                to_numpy(self._forward(self._on_device(x[i : i + batch_size])), copy=True)
+                for i in range(0, len(x), batch_size)
+            ]
             or [np.empty((0, self.n_out), self.dtype)]
         )
 
@@ -213,17 +277,20 @@ class Network:
         """The mean over the batch of the per-example loss, a float."""
         x = self.check_inputs(x)
         target = self.encode_targets(y, len(x))
-        self._forward(x)
-        return self._loss_value(target)
+        self._forward(self._on_device(x))
+        return self._loss_value(self._on_device(target))
 
     def gradients(self, x, y) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(dE/dweights, dE/dbiases), ...]``, one pair per Dense layer, shaped like the
         parameters: the gradients of ``self.loss(x, y)`` (the batch mean)."""
         x = self.check_inputs(x)
         target = self.encode_targets(y, len(x))
-        self._forward(x)
-        self._backward(target)
-        return [(layer.dweights.copy(), layer.dbiases.copy()) for layer in self.dense_layers]
+        self._forward(self._on_device(x))
+        self._backward(self._on_device(target))
+        return [
+            (to_numpy(layer.dweights, copy=True), to_numpy(layer.dbiases, copy=True))
+            for layer in self.dense_layers
+        ]
 
     def train_step(
         self, x: np.ndarray, target: np.ndarray, want_loss: bool = True, grad_scale: float = 1.0
@@ -236,7 +303,8 @@ class Network:
         delta, so scaling that one (batch, n_out) array scales them all.
 
         No checks: ``x`` must already be a (batch, n_in) array of the network's dtype and
-        ``target`` come from :meth:`encode_targets`. The training loop uses this.
+        ``target`` come from :meth:`encode_targets`, both on the network's device. The
+        training loop uses this.
         """
         self._forward(x, training=True)
         value = self._loss_value(target) if want_loss else None
@@ -343,7 +411,8 @@ class Network:
     # -- copies ---------------------------------------------------------------------------------
 
     def astype(self, dtype) -> Network:
-        """A copy of the network with every parameter in ``dtype`` (float32 or float64)."""
+        """A copy of the network with every parameter in ``dtype`` (float32 or float64), on
+        the same device."""
         dtype = _float_dtype(dtype)
         layers: list[Layer] = []
         for layer in self.layers:
@@ -364,23 +433,27 @@ class Network:
             else:
                 raise ValueError(f"cannot copy layer {layer!r}")
             layers.append(copy)
-        return type(self)(layers, loss=type(self.loss_function)())
+        return type(self)(layers, loss=type(self.loss_function)(), device=self.xp)
 
     def copy(self) -> Network:
-        """An independent copy (same dtype, same weights)."""
+        """An independent copy (same dtype, same weights, same device)."""
         return self.astype(self.dtype)
 
 
-def _pack(dense: list[Dense], dtype) -> tuple[np.ndarray, np.ndarray]:
-    """One parameter vector and one gradient vector holding every Dense layer's arrays, in
-    the order of :meth:`Network.parameters`; each layer keeps views of them."""
-    size = sum(layer.n_in * layer.n_out + layer.n_out for layer in dense)
-    params, grads = np.empty(size, dtype), np.zeros(size, dtype)
+def _pack(dense: list[Dense], dtype, xp) -> tuple[np.ndarray, np.ndarray]:
+    """One parameter vector and one gradient vector on ``xp``'s device, holding every Dense
+    layer's arrays in the order of :meth:`Network.parameters`; each layer keeps views of them.
+    The parameters' values are kept; the gradients start at zero."""
+    values = [to_numpy(p).reshape(-1) for layer in dense for p in layer.parameters()]
+    params = asarray(xp, np.concatenate(values).astype(dtype, copy=False))
+    grads = xp.zeros(params.shape[0], dtype)
     start = 0
     for layer in dense:
         n_w, n_b = layer.n_in * layer.n_out, layer.n_out
         w, b = slice(start, start + n_w), slice(start + n_w, start + n_w + n_b)
         shape = (layer.n_in, layer.n_out)
-        layer._use_storage(params[w].reshape(shape), params[b], grads[w].reshape(shape), grads[b])
+        layer._use_storage(
+            xp.reshape(params[w], shape), params[b], xp.reshape(grads[w], shape), grads[b]
+        )
         start += n_w + n_b
     return params, grads

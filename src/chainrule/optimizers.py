@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from chainrule._registry import build
+from chainrule.backend import asarray, namespace, to_numpy
 
 __all__ = [
     "Optimizer",
@@ -105,7 +106,7 @@ class Optimizer:
         self.iterations = 0
         self._state: dict[str, list[np.ndarray]] | None = None
         self._scratch: list[np.ndarray] = []
-        self._flat_scratch = np.empty(0)
+        self._flat_scratch = None
         self._shapes: list[tuple[tuple[int, ...], np.dtype]] = []
         self._bound: Sequence[np.ndarray] | None = None
 
@@ -164,7 +165,7 @@ class Optimizer:
             return
         for weights, grad in decay:
             scratch = self._scratch_like(weights)
-            np.multiply(weights, wd * grad_scale, out=scratch)  # g += wd * w
+            namespace(weights).multiply(weights, wd * grad_scale, out=scratch)  # g += wd * w
             grad += scratch
 
     def _scratch_like(self, array: np.ndarray) -> np.ndarray:
@@ -172,7 +173,7 @@ class Optimizer:
         flat = self._flat_scratch
         if flat.size < array.size:
             raise ValueError(f"a weight-decay array of shape {array.shape} is not a parameter")
-        return flat[: array.size].reshape(array.shape)
+        return namespace(flat).reshape(flat[: array.size], array.shape)
 
     # -- what a subclass writes ------------------------------------------------------------
 
@@ -200,20 +201,29 @@ class Optimizer:
         self.iterations = 0
 
     def _allocate(self, params: Sequence[np.ndarray]) -> None:
-        self._state = {slot: [np.zeros_like(p) for p in params] for slot in self.slots}
+        self._state = {slot: [namespace(p).zeros_like(p) for p in params] for slot in self.slots}
         self._set_shapes(params)
 
     def _set_shapes(self, params: Sequence[np.ndarray]) -> None:
-        self._shapes = [(p.shape, p.dtype) for p in params]
-        self._scratch = [np.empty_like(p) for p in params]
-        self._flat_scratch = max(self._scratch, key=np.size).reshape(-1)
+        self._shapes = [(p.shape, _dtype_name(p.dtype)) for p in params]
+        self._scratch = [namespace(p).empty_like(p) for p in params]
+        largest = max(self._scratch, key=lambda a: a.size)
+        self._flat_scratch = namespace(largest).reshape(largest, (-1,))
         self._bound = params
 
     def _bind(self, params: Sequence[np.ndarray]) -> None:
         if self._state is None:
             self._allocate(params)  # keeps iterations (restored from a checkpoint)
             return
-        shapes = [(p.shape, p.dtype) for p in params]
+        xp = namespace(params[0])
+        if namespace(self._scratch[0]) is not xp:  # the network moved: the state follows
+            self._state = {
+                slot: [asarray(xp, to_numpy(a)) for a in arrays]
+                for slot, arrays in self._state.items()
+            }
+            first = self._state[self.slots[0]] if self.slots else params
+            self._set_shapes(first)
+        shapes = [(p.shape, _dtype_name(p.dtype)) for p in params]
         if shapes != self._shapes:
             raise ValueError(
                 f"this {type(self).__name__} holds state for parameters of shapes "
@@ -229,11 +239,14 @@ class Optimizer:
         self.iterations = 0
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """The state buffers, named ``"<slot>.<index>"`` (e.g. ``"m.0"``); empty if none yet."""
+        """The state buffers as NumPy arrays (the buffers themselves on the CPU, copies from
+        another device), named ``"<slot>.<index>"`` (e.g. ``"m.0"``); empty if none yet."""
         if self._state is None:
             return {}
         return {
-            f"{slot}.{i}": a for slot, arrays in self._state.items() for i, a in enumerate(arrays)
+            f"{slot}.{i}": to_numpy(a)
+            for slot, arrays in self._state.items()
+            for i, a in enumerate(arrays)
         }
 
     def load_state(self, arrays: dict[str, np.ndarray], iterations: int) -> None:
@@ -328,7 +341,7 @@ class SGD(Optimizer):
         if rate == 1:
             step = grad  # already lr * g
         else:
-            step = np.multiply(grad, rate, out=scratch)  # lr * g
+            step = namespace(grad).multiply(grad, rate, out=scratch)  # lr * g
         if not self.momentum:
             param -= step  # w -= lr * g
             return
@@ -337,7 +350,7 @@ class SGD(Optimizer):
         velocity -= step  #          - lr * g
         if self.nesterov:
             param -= step  # w += -lr * g
-            np.multiply(velocity, self.momentum, out=scratch)
+            namespace(param).multiply(velocity, self.momentum, out=scratch)
             param += scratch  #    + momentum * v
         else:
             param += velocity  # w += v
@@ -403,16 +416,17 @@ class Adam(Optimizer):
         self._alpha = lr * (1 - self.beta_1) / ((1 - self.beta_1**t) * c)
 
     def _update(self, index, param, grad, lr, scratch, grad_scale):
+        xp = namespace(param)
         m_sum = self._state["m_sum"][index]
         v_sum = self._state["v_sum"][index]
         m_sum *= self.beta_1  # m_sum = b1 m_sum + g
         m_sum += grad
-        np.multiply(grad, grad, out=scratch)  # v_sum = b2 v_sum + g^2
+        xp.multiply(grad, grad, out=scratch)  # v_sum = b2 v_sum + g^2
         v_sum *= self.beta_2
         v_sum += scratch
-        np.sqrt(v_sum, out=scratch)  # sqrt(v_sum) + eps / c
+        xp.sqrt(v_sum, out=scratch)  # sqrt(v_sum) + eps / c
         scratch += self._eps
-        np.divide(m_sum, scratch, out=scratch)  # w -= alpha * m_sum / (sqrt(v_sum) + eps / c)
+        xp.divide(m_sum, scratch, out=scratch)  # w -= alpha * m_sum / (sqrt(v_sum) + eps / c)
         scratch *= self._alpha
         param -= scratch
 
@@ -489,19 +503,25 @@ class RMSprop(Optimizer):
         self.epsilon = _check_rate("epsilon", epsilon)
 
     def _update(self, index, param, grad, lr, scratch, grad_scale):
+        xp = namespace(param)
         v_sum = self._state["v_sum"][index]
         c = math.sqrt(1 - self.rho)  # sqrt(v) = c sqrt(v_sum)
-        np.multiply(grad, grad, out=scratch)  # v_sum = rho v_sum + g^2
+        xp.multiply(grad, grad, out=scratch)  # v_sum = rho v_sum + g^2
         v_sum *= self.rho
         v_sum += scratch
-        np.sqrt(v_sum, out=scratch)  # w -= lr / c * g / (sqrt(v_sum) + eps / c)
+        xp.sqrt(v_sum, out=scratch)  # w -= lr / c * g / (sqrt(v_sum) + eps / c)
         scratch += self.epsilon / c
-        np.divide(grad, scratch, out=scratch)
+        xp.divide(grad, scratch, out=scratch)
         scratch *= lr / c
         param -= scratch
 
     def config(self) -> dict:
         return {**super().config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+def _dtype_name(dtype) -> str:
+    """``"float32"`` for NumPy's, CuPy's or another array library's float32 dtype."""
+    return str(dtype).rsplit(".", 1)[-1]
 
 
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {

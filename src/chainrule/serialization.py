@@ -35,6 +35,7 @@ import zipfile
 import numpy as np
 
 from chainrule._atomic import atomic_writer
+from chainrule.backend import to_numpy
 from chainrule.errors import ModelFileError
 from chainrule.layers import Dense, Dropout, Layer
 from chainrule.network import Network
@@ -206,8 +207,8 @@ def _parameter_arrays(net: Network) -> dict[str, np.ndarray]:
     arrays = {}
     for i, layer in enumerate(net.layers):
         if isinstance(layer, Dense):
-            arrays[f"layers.{i}.weights"] = layer.weights
-            arrays[f"layers.{i}.biases"] = layer.biases
+            arrays[f"layers.{i}.weights"] = to_numpy(layer.weights)  # from any device
+            arrays[f"layers.{i}.biases"] = to_numpy(layer.biases)
     return arrays
 
 

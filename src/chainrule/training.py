@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from chainrule import distributed, serialization
+from chainrule.backend import copy_into, namespace, to_numpy
 from chainrule.errors import DivergenceError, TrainingInterrupted
 from chainrule.layers import Dropout
 from chainrule.network import Network
@@ -279,7 +280,7 @@ class EarlyStopping:
         """Start afresh (a resume then loads the saved state)."""
         self.best, self.best_epoch, self.wait = None, None, 0
         if self.restore_best:
-            self.best_weights = [np.empty_like(p) for p in params]
+            self.best_weights = [to_numpy(p, copy=True) for p in params]  # kept on the host
 
     def _update(self, epoch: int, record: dict, params: list[np.ndarray]) -> bool:
         """Take the epoch's record; True when training should stop."""
@@ -296,7 +297,7 @@ class EarlyStopping:
             self.best, self.best_epoch, self.wait = float(value), epoch, 0
             if self.best_weights is not None:
                 for saved, param in zip(self.best_weights, params):
-                    np.copyto(saved, param)
+                    copy_into(saved, param)
             return False
         self.wait += 1
         return self.wait > self.patience
@@ -305,7 +306,7 @@ class EarlyStopping:
         if not self.restore_best or self.best_epoch is None:
             return False
         for param, saved in zip(params, self.best_weights):
-            np.copyto(param, saved)
+            copy_into(param, saved)
         return True
 
     def state(self) -> dict:
@@ -466,6 +467,12 @@ def _class_labels(y, target: np.ndarray) -> np.ndarray | None:
     return target.argmax(axis=1) if np.all(target.sum(axis=1) == 1) else None
 
 
+def _finite(array) -> bool:
+    """Whether every entry of ``array`` (on any device) is finite."""
+    xp = namespace(array)
+    return bool(xp.all(xp.isfinite(array)))
+
+
 def _count_correct(out: np.ndarray, labels: np.ndarray, pred: np.ndarray) -> int:
     """How many rows of ``out`` (batch, n_out) predict ``labels``; ``pred`` is scratch."""
     if out.shape[1] == 1:
@@ -572,6 +579,11 @@ class _Trainer:
         self.rank, self.size = 0, 1
         if comm is not None:
             distributed.check_comm(comm)
+            if net.device != "cpu":
+                raise ValueError(
+                    f"distributed training runs networks on the CPU; this one is on "
+                    f"{net.device} (call net.to('cpu') first)"
+                )
             self.rank, self.size = distributed.rank_and_size(comm)
             seed = comm.bcast(seed, root=0)
             distributed.broadcast_parameters(net, comm)
@@ -676,7 +688,7 @@ class _Trainer:
                 f"{net.config()}"
             )
         for param, saved in zip(self.params, theirs.parameters()):
-            np.copyto(param, saved)
+            copy_into(param, saved)
         for mine, saved in zip(net.layers, theirs.layers):
             if isinstance(mine, Dropout):
                 mine.rng = saved.rng
@@ -778,6 +790,7 @@ class _Trainer:
         bs, n_batches = self.batch_size, self.n_batches
         batch_hooks = self.hooks["on_batch_end"]
         output = net.layers[-1]
+        on_device = net._on_device  # a batch moves to the network's device once per step
         for b in range(self.batch_done, n_batches):
             lo = b * bs
             x_b, t_b, l_b, pred = self.full if b < n_batches - 1 else self.last
@@ -792,6 +805,7 @@ class _Trainer:
                 np.take(target, idx, axis=0, out=t_b, mode="clip")
                 if labels is not None:
                     np.take(labels, idx, out=l_b, mode="clip")
+            x_b, t_b = on_device(x_b), on_device(t_b)  # no copy on the CPU
             lr = schedule(self.step)
             self.consistent = False
             if scaled and lr > 0:  # the backward pass gives lr * g: SGD saves a pass
@@ -809,7 +823,7 @@ class _Trainer:
             self.loss_sum += loss * k
             self.seen += k
             if labels is not None:
-                self.correct += _count_correct(output.out, l_b, pred)
+                self.correct += _count_correct(to_numpy(output.out), l_b, pred)
             self.last_lr = lr
             self.consistent = True
             for hook in batch_hooks:
@@ -905,7 +919,7 @@ class _Trainer:
             self.sigint = True
 
     def _end_epoch(self, epoch: int, started: float) -> None:
-        if not all(np.isfinite(p).all() for p in self.params):
+        if not all(_finite(p) for p in self.params):
             raise self._divergence(epoch, self.batch_done, float("nan"), self.last_lr, True)
         val_loss, val_accuracy = self._evaluate()
         seconds = self.epoch_seconds + time.perf_counter() - started
@@ -964,10 +978,10 @@ class _Trainer:
         pred = np.empty(max(min(_EVAL_CHUNK, end - first), 0), np.intp)
         for lo in range(first, end, _EVAL_CHUNK):
             hi = min(lo + _EVAL_CHUNK, end)
-            out = net._forward(self.x_val[lo:hi])
-            total += net._loss_value(self.target_val[lo:hi]) * (hi - lo)
+            out = net._forward(net._on_device(self.x_val[lo:hi]))
+            total += net._loss_value(net._on_device(self.target_val[lo:hi])) * (hi - lo)
             if labels is not None:
-                correct += _count_correct(out, labels[lo:hi], pred[: hi - lo])
+                correct += _count_correct(to_numpy(out), labels[lo:hi], pred[: hi - lo])
         return total, correct
 
     # -- ends -----------------------------------------------------------------------------

@@ -1,0 +1,305 @@
+"""The array-module seam (chainrule.backend): the math run on array-api-strict arrays.
+
+The strict arrays live on array-api-strict's non-CPU device "device1", where every attempt to
+turn them into NumPy arrays raises, and array-api-strict refuses anything the standard does not
+define (mixing in NumPy arrays, NumPy-only functions or methods). So any NumPy call left in the
+math of the activations, losses, layers, network, optimizers or training loop fails these
+tests, and the results must equal NumPy's to float64 rounding.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import pickle
+import sys
+
+import array_api_strict as xps
+import numpy as np
+import pytest
+
+import chainrule
+from chainrule import activations, backend, layers, losses, optimizers
+from chainrule.backend import ArrayAPIAdapter, DeviceError, to_numpy
+from chainrule.serialization import load, load_checkpoint, save
+from chainrule.training import Checkpoint, EarlyStopping, fit
+
+DEVICE = xps.Device("device1")
+
+CASES = [  # (loss, hidden, output or None, n_out)
+    ("cross_entropy", "relu", None, 3),
+    ("sse", "sigmoid", None, 3),
+    ("mse", "tanh", None, 2),
+    ("binary_cross_entropy", "leaky_relu", None, 1),
+    ("sse", "sigmoid", "softmax", 3),  # the softmax's own backward, not the fused one
+    ("mse", "relu", "identity", 2),
+]
+OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"]
+
+
+def _data(loss, n_out, rows=23, n_in=6, seed=0, soft=False):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, n_in))
+    if loss == "cross_entropy":
+        if soft:
+            y = rng.random((rows, n_out))
+            return x, y / y.sum(axis=1, keepdims=True)
+        return x, rng.integers(0, n_out, rows)
+    if loss == "binary_cross_entropy":
+        return x, rng.integers(0, 2, rows)
+    if loss == "sse":
+        return x, rng.random((rows, n_out))
+    return x, rng.normal(size=(rows, n_out))
+
+
+def _pair(loss, hidden, output, n_out, dtype=np.float64, dropout=0.0):
+    """A NumPy network and an identical copy on the strict device."""
+    net = chainrule.Network.from_sizes(
+        [6, 5, 4, n_out],
+        hidden=hidden,
+        output=output,
+        loss=loss,
+        dtype=dtype,
+        seed=1,
+        dropout=dropout,
+    )
+    return net, net.copy().to(xps, DEVICE)
+
+
+def test_the_strict_device_refuses_numpy():
+    """What makes these tests strict: NumPy cannot touch an array on device1."""
+    a = xps.ones((2, 2), device=DEVICE)
+    with pytest.raises((RuntimeError, TypeError)):
+        np.multiply(a, 2)
+    with pytest.raises(TypeError):
+        a * np.ones(2)
+
+
+@pytest.mark.parametrize("loss, hidden, output, n_out", CASES)
+def test_forward_loss_gradients_match_numpy(loss, hidden, output, n_out):
+    ref, net = _pair(loss, hidden, output, n_out)
+    x, y = _data(loss, n_out)
+    assert isinstance(net.parameter_vector, xps._array_object.Array)
+    assert net.parameter_vector.device == DEVICE
+    assert all(layer.weights.device == DEVICE for layer in net.dense_layers)
+    np.testing.assert_allclose(net.forward(x), ref.forward(x), rtol=1e-13, atol=1e-15)
+    assert net.loss(x, y) == pytest.approx(ref.loss(x, y), rel=1e-13)
+    for (dw, db), (rw, rb) in zip(net.gradients(x, y), ref.gradients(x, y)):
+        assert isinstance(dw, np.ndarray)
+        np.testing.assert_allclose(dw, rw, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(db, rb, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(net.predict(x), ref.predict(x))
+
+
+def test_soft_labels_cross_entropy_match_numpy():
+    ref, net = _pair("cross_entropy", "relu", None, 3)
+    x, y = _data("cross_entropy", 3, soft=True)
+    assert net.loss(x, y) == pytest.approx(ref.loss(x, y), rel=1e-13)
+    for (dw, _), (rw, _) in zip(net.gradients(x, y), ref.gradients(x, y)):
+        np.testing.assert_allclose(dw, rw, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("loss, hidden, output, n_out", CASES)
+def test_gradcheck_on_the_strict_device(loss, hidden, output, n_out):
+    """Finite differences of the loss computed on the device agree with its backward pass."""
+    _, net = _pair(loss, hidden, output, n_out)
+    x, y = _data(loss, n_out, rows=7)
+    result = chainrule.gradcheck(net, x, y)
+    assert result.ok, result.report()
+    assert result.max_error < 1e-6
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("loss", ["cross_entropy", "sse"])
+def test_fit_matches_numpy(optimizer, loss):
+    """Whole training runs (shuffling, batches with a short last one, weight decay, the
+    optimizer's state, validation) give the NumPy run's weights."""
+    n_out = 3
+    ref, net = _pair(loss, "relu" if loss == "cross_entropy" else "sigmoid", None, n_out)
+    x, y = _data(loss, n_out, rows=30)
+    kwargs = dict(
+        epochs=3,
+        batch_size=8,
+        optimizer=optimizer,
+        seed=3,
+        weight_decay=1e-3,
+        validation_split=0.2,
+    )
+    h_ref = fit(ref, x, y, **kwargs)
+    h_dev = fit(net, x, y, **kwargs)
+    np.testing.assert_allclose(
+        to_numpy(net.parameter_vector), ref.parameter_vector, rtol=1e-12, atol=1e-14
+    )
+    for a, b in zip(h_dev.epochs, h_ref.epochs):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-12)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-12)
+        assert a["accuracy"] == b["accuracy"]
+
+
+def test_dropout_on_the_device_draws_the_numpy_masks():
+    ref, net = _pair("cross_entropy", "relu", None, 3, dropout=0.3)
+    x, y = _data("cross_entropy", 3, rows=30)
+    fit(ref, x, y, epochs=2, batch_size=8, optimizer="adam", seed=5)
+    fit(net, x, y, epochs=2, batch_size=8, optimizer="adam", seed=5)
+    np.testing.assert_allclose(
+        to_numpy(net.parameter_vector), ref.parameter_vector, rtol=1e-12, atol=1e-14
+    )
+    assert net.layers[1].mask is not None and net.layers[1].mask.device == DEVICE
+
+
+def test_float32_on_the_device():
+    ref, net = _pair("cross_entropy", "relu", None, 3, dtype=np.float32)
+    x, y = _data("cross_entropy", 3)
+    assert net.parameter_vector.dtype == xps.float32
+    out = net.forward(x)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ref.forward(x), rtol=1e-6)
+
+
+def test_moving_back_and_forth_keeps_weights_and_optimizer_state():
+    """net.to(...) moves the parameters; the optimizer's state follows on its next step."""
+    ref, _ = _pair("cross_entropy", "relu", None, 3)
+    x, y = _data("cross_entropy", 3, rows=32)
+    moved = ref.copy()
+    opt_ref, opt_moved = optimizers.get_optimizer("adam"), optimizers.get_optimizer("adam")
+    fit(ref, x, y, epochs=1, batch_size=8, optimizer=opt_ref, seed=1, shuffle=False)
+    fit(moved, x, y, epochs=1, batch_size=8, optimizer=opt_moved, seed=1, shuffle=False)
+    moved.to(xps, DEVICE)
+    assert moved.device.startswith("array_api_strict")
+    fit(ref, x, y, epochs=1, batch_size=8, optimizer=opt_ref, seed=1, shuffle=False)
+    fit(moved, x, y, epochs=1, batch_size=8, optimizer=opt_moved, seed=1, shuffle=False)
+    assert opt_moved.state_arrays()["m_sum.0"].dtype == np.float64  # NumPy copies out
+    moved.to("cpu")
+    assert moved.device == "cpu" and isinstance(moved.parameter_vector, np.ndarray)
+    fit(ref, x, y, epochs=1, batch_size=8, optimizer=opt_ref, seed=1, shuffle=False)
+    fit(moved, x, y, epochs=1, batch_size=8, optimizer=opt_moved, seed=1, shuffle=False)
+    np.testing.assert_allclose(moved.parameter_vector, ref.parameter_vector, rtol=1e-12)
+    # the layers still share the moved vector
+    moved.parameter_vector[0] = 123.0
+    assert moved.dense_layers[0].weights[0, 0] == 123.0
+
+
+def test_save_load_checkpoint_and_early_stopping_from_the_device(tmp_path):
+    ref, net = _pair("cross_entropy", "relu", None, 3)
+    x, y = _data("cross_entropy", 3, rows=40)
+    kwargs = dict(epochs=4, batch_size=8, optimizer="momentum", seed=2, validation_split=0.25)
+    es_ref = EarlyStopping(patience=1, restore_best=True)
+    es_dev = EarlyStopping(patience=1, restore_best=True)
+    fit(ref, x, y, early_stopping=es_ref, **kwargs)
+    history = fit(
+        net, x, y, early_stopping=es_dev, checkpoint=Checkpoint(tmp_path / "ckpt"), **kwargs
+    )
+    np.testing.assert_allclose(to_numpy(net.parameter_vector), ref.parameter_vector, rtol=1e-12)
+    save(net, tmp_path / "m.npz")
+    loaded = load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.parameter_vector, to_numpy(net.parameter_vector))
+    assert es_dev.best_epoch == es_ref.best_epoch
+    ckpt = load_checkpoint(history.checkpoint_path)
+    assert ckpt.optimizer is not None and ckpt.optimizer.state_arrays()
+
+
+def test_setting_weights_on_the_device():
+    _, net = _pair("sse", "sigmoid", None, 3)
+    layer = net.dense_layers[0]
+    layer.weights = np.full((6, 5), 0.5)
+    assert float(xps.max(net.parameter_vector[:30])) == 0.5
+    with pytest.raises(ValueError, match="shape"):
+        layer.weights = np.zeros((5, 6))
+
+
+def test_pickle_keeps_the_shared_vector():
+    """Pickled (scikit-learn clones, joblib) networks still keep their layers' arrays as
+    views of one vector, so training after unpickling updates the layers."""
+    net = chainrule.Network.from_sizes([4, 3, 2], seed=0)
+    copy = pickle.loads(pickle.dumps(net))
+    copy.parameter_vector[0] = 7.0
+    assert copy.dense_layers[0].weights[0, 0] == 7.0
+    np.testing.assert_array_equal(copy.parameter_vector[1:], net.parameter_vector[1:])
+
+
+# -- devices by name ------------------------------------------------------------------------
+
+
+def test_gpu_without_cupy_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy -> ImportError
+    with pytest.raises(DeviceError, match=r"CuPy.*chainrule\[gpu\]"):
+        chainrule.Network.from_sizes([4, 3, 2], device="gpu")
+    net = chainrule.Network.from_sizes([4, 3, 2])
+    with pytest.raises(DeviceError, match="CuPy"):
+        net.to("cuda")
+    assert net.device == "cpu"  # unchanged
+
+
+def test_unknown_device_is_a_clear_error():
+    with pytest.raises(DeviceError, match="unknown device 'tpu'; use 'cpu' or 'gpu'"):
+        chainrule.Network.from_sizes([4, 3, 2], device="tpu")
+    with pytest.raises(DeviceError, match="not an array-API module"):
+        backend.get_namespace(pytest)
+
+
+def test_numpy_is_used_as_is():
+    """On the CPU the math gets the numpy module itself: nothing between it and NumPy."""
+    net = chainrule.Network.from_sizes([4, 3, 2])
+    assert net.xp is np and backend.namespace(net.parameter_vector) is np
+    assert all(layer.xp is np for layer in net.dense_layers)
+    assert isinstance(backend.get_namespace(xps, DEVICE), ArrayAPIAdapter)
+
+
+def test_distributed_training_refuses_a_device_network():
+    _, net = _pair("cross_entropy", "relu", None, 3)
+    x, y = _data("cross_entropy", 3)
+
+    class FakeComm:
+        def Get_rank(self):
+            return 0
+
+        def Get_size(self):
+            return 1
+
+        Allreduce = Bcast = bcast = None
+
+    with pytest.raises(ValueError, match="distributed training runs networks on the CPU"):
+        fit(net, x, y, epochs=1, comm=FakeComm())
+
+
+def test_adapter_scatter_matches_numpy():
+    rng = np.random.default_rng(0)
+    a, labels = rng.random((5, 4)), rng.integers(0, 4, 5)
+    expected = a.copy()
+    expected[np.arange(5), labels] -= 0.25
+    on_device = xps.asarray(a, device=DEVICE)
+    backend.subtract_at_labels(on_device, xps.asarray(labels, device=DEVICE), 0.25)
+    np.testing.assert_array_equal(to_numpy(on_device), expected)
+
+
+# -- a static check on top: the math names no NumPy function -----------------------------------
+
+_MATH = {
+    activations: ("forward", "derivative", "backward"),
+    losses: ("value", "delta", "_log_sum_exp"),
+    layers: ("forward", "backward", "backward_delta"),
+    optimizers: ("_update", "_decay_weights"),
+}
+
+
+@pytest.mark.parametrize("module", list(_MATH), ids=lambda m: m.__name__)
+def test_the_math_takes_its_functions_from_the_arrays(module):
+    """No ``np.`` inside the math functions of the module: they use ``xp`` (or ``self.xp``).
+
+    (Dropout draws its random numbers with a NumPy Generator on the host, by design.)"""
+    tree = ast.parse(inspect.getsource(module))
+    names = _MATH[module]
+    offenders = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name in names:
+            annotations = [a.annotation for a in node.args.args if a.annotation] + [node.returns]
+            in_annotations = {id(n) for a in annotations if a for n in ast.walk(a)}
+            for sub in ast.walk(node):
+                if (
+                    id(sub) not in in_annotations
+                    and isinstance(sub, ast.Attribute)
+                    and isinstance(sub.value, ast.Name)
+                    and sub.value.id == "np"
+                ):
+                    offenders.append(f"{node.name}: np.{sub.attr} (line {sub.lineno})")
+    assert offenders == []
