@@ -3,13 +3,13 @@
 Each measurement is a fresh subprocess; its peak RSS is the kernel's ``ru_maxrss`` for that
 child (``os.wait4``), so nothing else in this process counts.
 
-- ``chainrule train``: the command with its defaults (784-400-400-10, Adam, MNIST train and
-  test sets as float32), one epoch, writing its run directory to a temporary folder;
+- ``chainrule train``: the command with its defaults (784-400-400-10, Adam; the MNIST training
+  images kept as uint8 and scaled batch by batch by ``fit(..., input_scale=1/255)``, the test
+  set as float32), one epoch, writing its run directory to a temporary folder;
 - ``import``: Python with numpy and chainrule imported, nothing loaded;
-- ``float32 data``: the train and test sets loaded as float32 (what the command loads);
-- ``uint8 data + fit-like loop``: the images kept as uint8 (47 MB for the train set instead of
-  188 MB) and each batch scaled to float32 in a reused buffer, one epoch of the default network;
-  what ``fit`` could do with uint8 input.
+- ``float32 data``: the train and test sets loaded as float32;
+- ``fit on uint8`` / ``fit on float32``: one epoch of the default network through ``fit``
+  with the training images as uint8 (47 MB) and ``input_scale=1/255``, or as float32 (188 MB).
 
     python benchmarks/peak_rss.py            # all four
     python benchmarks/peak_rss.py --quick    # the command on a 6000-example subset
@@ -33,21 +33,13 @@ from chainrule.datasets import load_dataset
 x, y = load_dataset("mnist", "train"); xt, yt = load_dataset("mnist", "test")
 """
 
-_UINT8_LOOP = """
+_FIT = """
 import numpy as np, chainrule
 from chainrule.datasets import load_mnist
-from chainrule.optimizers import Adam
-x, y = load_mnist("train", dtype=np.uint8); xt, yt = load_mnist("test", dtype=np.uint8)
+x, y = load_mnist("train", dtype=np.{dtype}); xt, yt = load_mnist("test")
 net = chainrule.Network.from_sizes([784, 400, 400, 10], hidden="relu", loss="cross_entropy")
-opt, params, grads = Adam(3e-3), net.parameters(), net.parameter_gradients()
-batch = np.empty((256, 784), np.float32)
-perm = np.random.default_rng(0).permutation(len(x))
-for start in range(0, len(x) - 255, 256):
-    idx = perm[start : start + 256]
-    np.multiply(x[idx], np.float32(1 / 255), out=batch)  # uint8 -> [0, 1] float32, per batch
-    net.train_step(batch, y[idx])
-    opt.step(params, grads)
-acc = np.mean(net.predict(xt.astype(np.float32) / 255) == yt)
+chainrule.fit(net, x, y, epochs=1, batch_size=256, optimizer="adam", input_scale={scale})
+acc = np.mean(net.predict(xt) == yt)
 """
 
 
@@ -124,7 +116,11 @@ def main(argv=None) -> None:
     for label, code in (
         ("import numpy + chainrule", _IMPORT),
         ("MNIST train + test as float32", _FLOAT32),
-        ("uint8 data, per-batch scaling, 1 epoch", _UINT8_LOOP),
+        (
+            "fit on uint8 images, input_scale=1/255, 1 epoch",
+            _FIT.format(dtype="uint8", scale="1/255"),
+        ),
+        ("fit on float32 images, 1 epoch", _FIT.format(dtype="float32", scale=None)),
     ):
         mb, status, last = peak_rss_mb([sys.executable, "-c", code])
         tail = "" if status == 0 else f"  (failed, exit {status}: {last})"

@@ -528,3 +528,66 @@ def test_stop_training_from_a_batch_hook_finishes_the_epoch():
     history = fit(small_net(), x, y, epochs=5, batch_size=10, callbacks=[StopNow(), recorder])
     assert len(history) == 1 and history.stopped_early
     assert sum(c[0] == "batch" for c in recorder.calls) == 4
+
+
+# -- compact inputs (uint8 images scaled batch by batch) -----------------------------------------
+
+
+def _images(n=90, n_in=12, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, n_in)).astype(np.uint8), rng.integers(0, 3, n)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_uint8_inputs_with_input_scale_train_as_the_scaled_floats(shuffle, dtype):
+    """fit keeps uint8 inputs compact and scales each batch: the same weights as training on
+    the scaled float array (same rounding: the uint8 -> float cast, then one multiply)."""
+    x8, y = _images()
+    scale = 1 / 255
+    xf = x8.astype(dtype) * dtype(scale)
+    nets = [chainrule.Network.from_sizes([12, 7, 3], seed=1, dtype=dtype) for _ in range(2)]
+    kwargs = dict(epochs=3, batch_size=16, optimizer="adam", seed=4, shuffle=shuffle)
+    h8 = fit(nets[0], x8, y, input_scale=scale, validation_split=0.2, **kwargs)
+    hf = fit(nets[1], xf, y, validation_split=0.2, **kwargs)
+    np.testing.assert_array_equal(nets[0].parameter_vector, nets[1].parameter_vector)
+    assert [r["val_loss"] for r in h8.epochs] == [r["val_loss"] for r in hf.epochs]
+    assert [r["accuracy"] for r in h8.epochs] == [r["accuracy"] for r in hf.epochs]
+
+
+def test_integer_inputs_without_scale_are_their_values_and_are_not_copied():
+    x8, y = _images()
+    x_val8, y_val = _images(30, seed=1)
+    a = chainrule.Network.from_sizes([12, 5, 3], seed=2)
+    b = a.copy()
+    kwargs = dict(epochs=2, batch_size=10, optimizer="sgd", seed=1)
+    fit(a, x8.astype(np.int16), y, validation_data=(x_val8, y_val), **kwargs)
+    fit(b, x8.astype(np.float32), y, validation_data=(x_val8.astype(np.float32), y_val), **kwargs)
+    np.testing.assert_array_equal(a.parameter_vector, b.parameter_vector)
+
+
+def test_input_scale_on_float_inputs_leaves_the_callers_array_alone():
+    x8, y = _images()
+    xf = x8.astype(np.float32)
+    before = xf.copy()
+    a = chainrule.Network.from_sizes([12, 5, 3], seed=2)
+    b = a.copy()
+    fit(a, xf, y, epochs=2, batch_size=10, seed=1, input_scale=0.5, shuffle=False)
+    np.testing.assert_array_equal(xf, before)
+    fit(b, xf * np.float32(0.5), y, epochs=2, batch_size=10, seed=1, shuffle=False)
+    np.testing.assert_array_equal(a.parameter_vector, b.parameter_vector)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "1/255", float("inf")])
+def test_bad_input_scale(bad):
+    x8, y = _images()
+    net = chainrule.Network.from_sizes([12, 5, 3], seed=2)
+    with pytest.raises(ValueError, match="input_scale must be a positive number"):
+        fit(net, x8, y, epochs=1, input_scale=bad)
+
+
+def test_wrong_shape_integer_inputs_get_the_usual_message():
+    x8, y = _images()
+    net = chainrule.Network.from_sizes([10, 5, 3], seed=2)
+    with pytest.raises(ValueError, match=r"inputs must have shape \(batch, 10\)"):
+        fit(net, x8, y, epochs=1)

@@ -348,6 +348,7 @@ def fit(
     shuffle: bool = True,
     handle_sigint: bool = True,
     comm=None,
+    input_scale: float | None = None,
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent; return the :class:`History`.
 
@@ -356,7 +357,9 @@ def fit(
     net : Network
         Trained in place (its parameter arrays are updated).
     x : array of shape (n, n_in)
-        Checked and converted to the network's dtype once.
+        Checked and converted to the network's dtype once; integer arrays (such as uint8
+        images) are kept as they are, and each batch is converted when it is gathered
+        (MNIST: 47 MB instead of 188 MB in float32, and a faster gather).
     y : int labels of shape (n,), or float targets of shape (n, n_out)
         As :meth:`Network.encode_targets` takes them; encoded once.
     epochs : int
@@ -411,6 +414,10 @@ def fit(
         must then be readable by every rank (a shared file system). Dropout masks on rank
         ``r > 0`` come from the layer's generator jumped ``r`` times, so they differ between
         ranks (and from one process). See docs/scaling.md.
+    input_scale : float, optional
+        Multiply every batch of inputs (and of validation inputs) by this, e.g. ``1 / 255``
+        for uint8 images: the network trains on ``x * input_scale`` and expects inputs
+        scaled that way afterwards (``load_mnist()`` gives them so).
 
     Returns
     -------
@@ -443,7 +450,7 @@ def fit(
         shuffle=shuffle,
         comm=comm,
     )
-    trainer.prepare_data(x, y, validation_split, validation_data)
+    trainer.prepare_data(x, y, validation_split, validation_data, input_scale)
     # overflow on the way to a divergence is reported as a DivergenceError, not as warnings
     with _deferred_sigint(trainer, handle_sigint), np.errstate(over="ignore", invalid="ignore"):
         return trainer.run()
@@ -465,6 +472,15 @@ def _class_labels(y, target: np.ndarray) -> np.ndarray | None:
     if target.shape[1] == 1:
         return target[:, 0].astype(np.intp)
     return target.argmax(axis=1) if np.all(target.sum(axis=1) == 1) else None
+
+
+def _training_inputs(net: Network, x) -> np.ndarray:
+    """``x`` checked as the network's inputs; integer arrays are kept as they are (compact),
+    the rest converted to the network's dtype (:meth:`Network.check_inputs`)."""
+    arr = np.asarray(x) if isinstance(x, np.ndarray) else None
+    if arr is not None and arr.dtype.kind in "iu" and arr.ndim == 2 and arr.shape[1] == net.n_in:
+        return np.ascontiguousarray(arr)
+    return net.check_inputs(x)
 
 
 def _finite(array) -> bool:
@@ -601,9 +617,16 @@ class _Trainer:
 
     # -- set-up ---------------------------------------------------------------------------
 
-    def prepare_data(self, x, y, validation_split: float, validation_data) -> None:
+    def prepare_data(self, x, y, validation_split: float, validation_data, input_scale) -> None:
         net = self.net
-        x = net.check_inputs(x)
+        if input_scale is not None and not (
+            isinstance(input_scale, (int, float, np.floating, np.integer))
+            and math.isfinite(input_scale)
+            and input_scale > 0
+        ):
+            raise ValueError(f"input_scale must be a positive number, got {input_scale!r}")
+        self.input_scale = None if input_scale is None else net.dtype.type(input_scale)
+        x = _training_inputs(net, x)
         target = net.encode_targets(y, len(x))
         labels = _class_labels(y, target)
         self.x_val = self.target_val = self.labels_val = None
@@ -614,7 +637,7 @@ class _Trainer:
                 x_val, y_val = validation_data
             except (TypeError, ValueError) as exc:
                 raise ValueError("validation_data must be a pair (x_val, y_val)") from exc
-            self.x_val = net.check_inputs(x_val)
+            self.x_val = _training_inputs(net, x_val)
             self.target_val = net.encode_targets(y_val, len(self.x_val))
             self.labels_val = _class_labels(y_val, self.target_val)
         elif validation_split:
@@ -634,7 +657,11 @@ class _Trainer:
             labels = None if labels is None else labels[train]
         if len(x) == 0:
             raise ValueError("no training examples")
+        if labels is not None and target.ndim == 1 and target.dtype == labels.dtype:
+            labels = target  # cross-entropy's integer targets are the labels: gathered once
         self.x, self.target, self.labels = x, target, labels
+        # integer inputs stay compact, gathered as they are and converted batch by batch
+        self.compact = x.dtype != net.dtype
         self.n_train = len(x)
         if self.comm is not None:
             n_val = 0 if self.x_val is None else len(self.x_val)
@@ -668,11 +695,12 @@ class _Trainer:
 
     def _allocate_buffers(self) -> None:
         bs = min(self.batch_size, self.n_train)
-        x_buf = np.empty((bs,) + self.x.shape[1:], self.x.dtype)
+        x_buf = np.empty((bs,) + self.x.shape[1:], self.net.dtype)
         t_buf = np.empty((bs,) + self.target.shape[1:], self.target.dtype)
         l_buf = np.empty(bs, np.intp)
         pred = np.empty(bs, np.intp)
-        self.full = (x_buf, t_buf, l_buf, pred)
+        raw_buf = np.empty((bs if self.compact else 0,) + self.x.shape[1:], self.x.dtype)
+        self.full = (x_buf, t_buf, l_buf, pred, raw_buf)
         last = self.n_train - (self.n_batches - 1) * self.batch_size
         self.last = tuple(buf[:last] for buf in self.full)
         if self.comm is not None:  # this rank's share of a batch: at most ceil(bs / size) rows
@@ -786,25 +814,18 @@ class _Trainer:
         net, optimizer, schedule = self.net, self.optimizer, self.schedule
         params, grads, decay = self.opt_params, self.opt_grads, self.decay
         scaled = self.can_scale and optimizer.scaled_gradients
-        x, target, labels = self.x, self.target, self.labels
+        labels = self.labels
         bs, n_batches = self.batch_size, self.n_batches
         batch_hooks = self.hooks["on_batch_end"]
         output = net.layers[-1]
         on_device = net._on_device  # a batch moves to the network's device once per step
         for b in range(self.batch_done, n_batches):
             lo = b * bs
-            x_b, t_b, l_b, pred = self.full if b < n_batches - 1 else self.last
-            k = len(x_b)
-            if perm is None:
-                x_b, t_b = x[lo : lo + k], target[lo : lo + k]
-                if labels is not None:
-                    l_b = labels[lo : lo + k]
-            else:
-                idx = perm[lo : lo + k]
-                np.take(x, idx, axis=0, out=x_b, mode="clip")
-                np.take(target, idx, axis=0, out=t_b, mode="clip")
-                if labels is not None:
-                    np.take(labels, idx, out=l_b, mode="clip")
+            bufs = self.full if b < n_batches - 1 else self.last
+            k, pred = len(bufs[0]), bufs[3]
+            x_b, t_b, l_b = self._batch(
+                slice(lo, lo + k) if perm is None else perm[lo : lo + k], bufs
+            )
             x_b, t_b = on_device(x_b), on_device(t_b)  # no copy on the CPU
             lr = schedule(self.step)
             self.consistent = False
@@ -834,6 +855,41 @@ class _Trainer:
             if self.sigint:
                 raise KeyboardInterrupt
 
+    def _batch(self, rows, bufs) -> tuple:
+        """The inputs, targets and labels of one batch: ``rows`` is a slice of the training
+        set (no shuffling: views) or shuffled row numbers, gathered into the reused buffers
+        ``bufs`` (shaped for this batch). Compact inputs are converted into ``bufs[0]``."""
+        x_buf, t_buf, l_buf, _, raw_buf = bufs
+        x, target, labels = self.x, self.target, self.labels
+        if isinstance(rows, slice):
+            x_b, t_b = x[rows], target[rows]
+            l_b = None if labels is None else labels[rows]
+        else:
+            x_b = x.take(rows, axis=0, out=raw_buf if self.compact else x_buf, mode="clip")
+            t_b = target.take(rows, axis=0, out=t_buf, mode="clip")
+            if labels is target:
+                l_b = t_b
+            elif labels is not None:
+                l_b = labels.take(rows, out=l_buf, mode="clip")
+            else:
+                l_b = None
+        if self.compact or self.input_scale is not None:
+            x_b = self._converted(x_b, x_buf)
+        return x_b, t_b, l_b
+
+    def _converted(self, x, out=None) -> np.ndarray:
+        """Inputs ``x`` in the network's dtype, written into ``out`` if given, and times
+        ``input_scale`` if one was given (the caller's arrays are never changed)."""
+        if out is None:
+            if not self.compact and self.input_scale is None:
+                return x
+            out = np.empty(x.shape, self.net.dtype)
+        if out is not x:
+            np.copyto(out, x)  # integers -> floats for compact inputs
+        if self.input_scale is not None:
+            out *= self.input_scale
+        return out
+
     def _run_batches_distributed(self, epoch: int, perm: np.ndarray | None) -> None:
         """The loop of :meth:`_run_batches` for data-parallel training: this rank's rows of
         each global batch, forward and backward scaled by rows / batch rows, then the gradients
@@ -842,10 +898,10 @@ class _Trainer:
         params, grads, decay = self.opt_params, self.opt_grads, self.decay
         can_scale = self.can_scale
         scaled = can_scale and optimizer.scaled_gradients
-        x, target, labels = self.x, self.target, self.labels
+        labels = self.labels
         bs, n_batches, n_train = self.batch_size, self.n_batches, self.n_train
         rank, size = self.rank, self.size
-        x_buf, t_buf, l_buf, pred = self.local
+        pred = self.local[3]
         stats = self.stats
         batch_hooks = self.hooks["on_batch_end"]
         output = net.layers[-1]
@@ -861,16 +917,8 @@ class _Trainer:
             self.consistent = False
             if m:
                 rows = slice(lo + first, lo + end)
-                if perm is None:
-                    x_b, t_b = x[rows], target[rows]
-                    l_b = None if labels is None else labels[rows]
-                else:
-                    idx = perm[rows]
-                    x_b, t_b, l_b = x_buf[:m], t_buf[:m], l_buf[:m]
-                    np.take(x, idx, axis=0, out=x_b, mode="clip")
-                    np.take(target, idx, axis=0, out=t_b, mode="clip")
-                    if labels is not None:
-                        np.take(labels, idx, out=l_b, mode="clip")
+                bufs = tuple(buf[:m] for buf in self.local)
+                x_b, t_b, l_b = self._batch(rows if perm is None else perm[rows], bufs)
                 # (m / k) * (mean over this rank's rows) = (1 / k) * (sum over them)
                 if can_scale:
                     local_loss = net.train_step(x_b, t_b, True, (lr if fused else 1.0) * m / k)
@@ -978,7 +1026,7 @@ class _Trainer:
         pred = np.empty(max(min(_EVAL_CHUNK, end - first), 0), np.intp)
         for lo in range(first, end, _EVAL_CHUNK):
             hi = min(lo + _EVAL_CHUNK, end)
-            out = net._forward(net._on_device(self.x_val[lo:hi]))
+            out = net._forward(net._on_device(self._converted(self.x_val[lo:hi])))
             total += net._loss_value(net._on_device(self.target_val[lo:hi])) * (hi - lo)
             if labels is not None:
                 correct += _count_correct(to_numpy(out), labels[lo:hi], pred[: hi - lo])
