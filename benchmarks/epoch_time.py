@@ -1,4 +1,4 @@
-"""Seconds per MNIST training epoch: chainrule vs PyTorch (and scikit-learn), interleaved.
+"""Seconds per MNIST training epoch: chainrule vs careful NumPy, PyTorch, scikit-learn, interleaved.
 
 Each row of the table trains one network for ``--epochs`` timed epochs with every framework,
 alternating epoch by epoch in this one process (the 2-thread BLAS speed of a shared host drifts
@@ -7,14 +7,25 @@ timed epoch so that the other library's spinning threads go idle. Every framewor
 the same initial weights (scikit-learn: its own) and sees the same shuffles (scikit-learn: its
 own), the data in memory as float32.
 
-Printed per row: median and min-max seconds per epoch, chainrule/PyTorch, chainrule's achieved
-GFLOP/s counting only the matrix products it does (``2 m k n`` each; no input gradient for the
-first layer) and that as a fraction of a large float32 matmul timed in the same rounds; then the
-peak RSS of a separate default ``chainrule train`` process.
+The frameworks: ``chainrule`` (``chainrule.fit``, epoch times from its ``History``);
+``careful-numpy`` (:class:`NumpyRunner`: the issue's target, "chainrule faster than a careful
+whole-batch NumPy implementation on every row", measured here side by side; an independent
+NumPy implementation written in this script, checked against ``chainrule.fit`` before the
+timings: same weights after one epoch on 1999 examples, up to float32 rounding, or the script
+stops); ``pytorch``; ``sklearn`` (``MLPClassifier``, cross-entropy rows only); and with
+``--with-loop`` a minimal loop over ``Network.train_step``.
+
+Printed per row: median and min-max seconds per epoch, chainrule/PyTorch and
+chainrule/careful-NumPy (below 1: chainrule is faster), chainrule's achieved GFLOP/s counting
+only the matrix products it does (``2 m k n`` each; no input gradient for the first layer) and
+that as a fraction of a large float32 matmul timed in the same rounds, the issue's numbers for
+orientation (measured on the issue's machine, not this one); then the peak RSS of a separate
+default ``chainrule train`` process.
 
     python benchmarks/epoch_time.py              # all rows, 5 timed epochs each
     python benchmarks/epoch_time.py --quick      # smoke run on 6000 examples
     python benchmarks/epoch_time.py --rows 3,4 --epochs 7 --no-sklearn
+    python benchmarks/epoch_time.py --no-numpy   # without the careful-NumPy reference
 
 Needs ``pip install torch threadpoolctl scikit-learn`` (the ``bench`` extra).
 """
@@ -46,7 +57,7 @@ class Row:
     lr: float
     batch: int
     torch_ref: float  # seconds per epoch in the issue's table (another machine): orientation
-    numpy_ref: float
+    numpy_ref: float  # likewise, the issue's careful NumPy (NumpyRunner measures it here)
 
     @property
     def label(self) -> str:
@@ -135,6 +146,222 @@ class LoopRunner:
                 v *= MOMENTUM  # v = mu v - lr g
                 v -= s
                 p += v  # w += v
+
+
+# -- careful NumPy ---------------------------------------------------------------------------
+
+
+class NumpyRunner:
+    """The issue's reference: a careful whole-batch NumPy implementation of the row's network.
+
+    Written here from scratch, independent of chainrule's layers, losses and optimizers (only
+    the initial weights are copied from the chainrule network), as a skilled NumPy programmer
+    would write it:
+
+    - float32 throughout; parameters and gradients are views of one flat vector each, so the
+      update is one pass (SGD: ``w -= g``) or three (momentum: ``v *= 0.9; v -= g; w += v``)
+      over all of them, with the learning rate folded into the output delta along with the
+      loss's ``1 / batch`` (every gradient is linear in it);
+    - each batch gathered with ``take(idx, axis=0, out=buffer)`` into buffers allocated once
+      (inputs and targets), activation and delta buffers allocated once for the full batch
+      size, the last, smaller batch using leading views of them;
+    - elementwise work in place with ``out=``: sigmoid as ``0.5 tanh(0.5 net) + 0.5``, ReLU
+      as ``np.maximum(net, zeros)`` against a preallocated array of zeros (about 3x faster
+      than against the scalar 0 in NumPy 2) and its backward as a multiply by a preallocated
+      mask;
+    - the notes' loss ``E = 1/2 sum (label - out)^2`` (batch mean) on a sigmoid output with
+      one-hot targets for "sse" rows; softmax and cross-entropy fused for "cross_entropy"
+      rows, ``delta = (probs - onehot) / batch`` from integer labels (``1 / batch``
+      subtracted at ``[i, label_i]``);
+    - bias gradients as the column sums of delta, computed as the product ``1^T . delta``
+      (one BLAS call, faster than ``np.sum``); no input gradient for the first layer.
+
+    It computes neither the loss nor the accuracy of a batch, which ``chainrule.fit`` does at
+    every step, so the comparison is conservative (it favours this runner).
+    """
+
+    name = "careful-numpy"
+
+    def __init__(self, row: Row, x, y, net: chainrule.Network):
+        if row.activation not in ("sigmoid", "relu") or row.loss not in ("sse", "cross_entropy"):
+            raise ValueError(f"NumpyRunner has no {row.activation}/{row.loss} network")
+        self.row = row
+        self.relu, self.sse, self.sgd = (
+            row.activation == "relu",
+            row.loss == "sse",
+            row.optimizer == "sgd",
+        )
+        self.x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.sse:  # one-hot rows, gathered like the inputs
+            self.targets = np.eye(row.sizes[-1], dtype=np.float32)[y]
+        else:  # integer labels
+            self.targets = np.ascontiguousarray(y, dtype=np.intp)
+        shapes = list(zip(row.sizes, row.sizes[1:]))
+        self.params = np.empty(sum(i * o + o for i, o in shapes), np.float32)
+        self.grads = np.empty_like(self.params)  # holds lr * dE/dparam
+        self.velocity = None if self.sgd else np.zeros_like(self.params)
+        self.w, self.b, self.gw, self.gb = [], [], [], []
+        offset = 0
+        for n_in, n_out in shapes:
+            for vector, w_list, b_list in (
+                (self.params, self.w, self.b),
+                (self.grads, self.gw, self.gb),
+            ):
+                w_list.append(vector[offset : offset + n_in * n_out].reshape(n_in, n_out))
+                b_list.append(vector[offset + n_in * n_out : offset + n_in * n_out + n_out])
+            offset += n_in * n_out + n_out
+        m = min(row.batch, len(self.x))
+        self.full = (
+            np.empty((m, row.sizes[0]), np.float32),  # the batch's inputs
+            np.empty((m,) + self.targets.shape[1:], self.targets.dtype),  # and targets
+            [np.empty((m, o), np.float32) for _, o in shapes],  # net, then out, in place
+            [np.empty((m, o), np.float32) for _, o in shapes],  # delta = dE/dnet (times lr)
+            [np.empty((m, o), bool) for _, o in shapes[:-1]],  # ReLU masks
+            np.empty((m, 1), np.float32),  # softmax row maxima, then row sums
+            np.arange(m),  # row numbers, for delta[i, label_i]
+            [np.zeros((m, o), np.float32) for _, o in shapes[:-1]],  # for max(net, 0)
+            np.ones(m, np.float32),  # column sums as the product 1^T . delta
+        )
+        self.views = {m: self.full}
+        self.load_weights(net)
+
+    def load_weights(self, net: chainrule.Network) -> None:
+        """Copy the weights of ``net`` (the same sizes); zero the velocity."""
+        dense = net.dense_layers
+        if [d.n_in for d in dense] + [dense[-1].n_out] != list(self.row.sizes):
+            raise ValueError(f"network {net.sizes} is not {self.row.sizes}")
+        for w, b, layer in zip(self.w, self.b, dense):
+            w[...] = np.asarray(layer.weights)
+            b[...] = np.asarray(layer.biases)
+        if self.velocity is not None:
+            self.velocity[...] = 0
+
+    def _buffers(self, m: int) -> tuple:
+        """The buffers for a batch of ``m`` rows: leading views of the full-size ones."""
+        views = self.views.get(m)
+        if views is None:
+            xb, tb, acts, deltas, masks, rowvec, rows, zeros, ones = self.full
+            views = (
+                xb[:m],
+                tb[:m],
+                [a[:m] for a in acts],
+                [d[:m] for d in deltas],
+                [k[:m] for k in masks],
+                rowvec[:m],
+                rows[:m],
+                [z[:m] for z in zeros],
+                ones[:m],
+            )
+            self.views[m] = views
+        return views
+
+    def epoch(self, perm: np.ndarray) -> None:
+        batch = self.row.batch
+        for start in range(0, len(perm), batch):
+            self.step(perm[start : start + batch])
+
+    def step(self, idx: np.ndarray) -> None:
+        """One update on the examples ``idx``."""
+        m = len(idx)
+        xb, tb, acts, deltas, masks, rowvec, rows, zeros, ones = self._buffers(m)
+        self.x.take(idx, axis=0, out=xb)
+        self.targets.take(idx, axis=0, out=tb)
+        w, b, n_layers = self.w, self.b, len(self.w)
+        # forward: net = in . w + b, then the activation in place
+        inp = xb
+        for i in range(n_layers):
+            a = acts[i]
+            np.matmul(inp, w[i], out=a)
+            a += b[i]
+            if i < n_layers - 1 and self.relu:
+                np.maximum(a, zeros[i], out=a)  # against an array: ~3x faster than 0
+            elif i < n_layers - 1 or self.sse:  # sigmoid = 0.5 tanh(0.5 net) + 0.5
+                a *= 0.5
+                np.tanh(a, out=a)
+                a *= 0.5
+                a += 0.5
+            else:  # softmax, unnormalized: exp(net - row max); row sums left in rowvec
+                np.max(a, axis=1, keepdims=True, out=rowvec)
+                a -= rowvec
+                np.exp(a, out=a)
+                np.sum(a, axis=1, keepdims=True, out=rowvec)
+            inp = a
+        # the output delta, times lr / m (the batch mean and the learning rate folded in)
+        scale = self.row.lr / m
+        out, d = acts[-1], deltas[-1]
+        if self.sse:  # dE/dnet = (out - label) out (1 - out)
+            np.subtract(out, tb, out=d)
+            d *= out
+            np.subtract(1, out, out=out)  # out is not needed any more
+            d *= out
+            d *= scale
+        else:  # (probs - onehot(label)) lr / m
+            np.divide(scale, rowvec, out=rowvec)  # lr / (m row sum)
+            np.multiply(out, rowvec, out=d)
+            d[rows, tb] -= scale
+        # backward: gradients (times lr), deltas of the hidden layers
+        for i in range(n_layers - 1, -1, -1):
+            inp = acts[i - 1] if i else xb
+            np.matmul(inp.T, d, out=self.gw[i])
+            np.matmul(ones, d, out=self.gb[i])  # column sums: faster than np.sum
+            if i == 0:  # no input gradient for the first layer
+                break
+            h, d_prev = inp, deltas[i - 1]
+            np.matmul(d, w[i].T, out=d_prev)  # dE/dh, before w[i] is updated
+            if self.relu:  # times 1 where h > 0, else 0
+                np.greater(h, 0, out=masks[i - 1])
+                np.multiply(d_prev, masks[i - 1], out=d_prev)
+            else:  # times h (1 - h); h is not needed any more
+                d_prev *= h
+                np.subtract(1, h, out=h)
+                d_prev *= h
+            d = d_prev
+        # the update, on every parameter at once
+        if self.sgd:
+            self.params -= self.grads  # w -= lr g
+        else:
+            v = self.velocity
+            v *= MOMENTUM  # v = mu v - lr g
+            v -= self.grads
+            self.params += v  # w += v
+
+
+def check_numpy_runner(rows, x, y, n: int = 1999, seed: int = 0) -> None:
+    """Train :class:`NumpyRunner` and ``chainrule.fit`` for one epoch on ``n`` examples from the
+    same weights and shuffle, per row; print the largest weight difference and stop the script
+    if it is more than float32 rounding could explain: above 1e-4, or above 1e-4 of how far the
+    weights moved (measured: 1e-8 to 6e-7, about 1e-6 of the movement; dropping one example
+    of a batch or biases that never learn fail it).
+
+    ``n = 1999`` leaves a smaller last batch for every row's batch size.
+    """
+    from chainrule.training import fit
+
+    x, y = x[:n], y[:n]
+    for row in rows:
+        net = chainrule.Network.from_sizes(
+            list(row.sizes), hidden=row.activation, loss=row.loss, seed=seed
+        )
+        initial = [np.array(layer.weights) for layer in net.dense_layers]
+        runner = NumpyRunner(row, x, y, net)
+        fit(net, x, y, epochs=1, batch_size=row.batch, optimizer=make_optimizer(row), seed=seed)
+        runner.epoch(next(fit_shuffles(seed, len(x))))
+        diff = moved = 0.0
+        for i, layer in enumerate(net.dense_layers):
+            for mine, theirs in ((runner.w[i], layer.weights), (runner.b[i], layer.biases)):
+                diff = max(diff, float(np.max(np.abs(mine - np.asarray(theirs)))))
+            moved = max(moved, float(np.max(np.abs(runner.w[i] - initial[i]))))
+        print(
+            f"# check: careful-numpy vs chainrule.fit, 1 epoch on {len(x)} examples, "
+            f"{row.label}: max |weight difference| {diff:.1e} (weights moved up to {moved:.2f})",
+            flush=True,
+        )
+        if not (diff <= 1e-4 and diff <= 1e-4 * moved):  # float32 rounding: ~1e-6 and below
+            raise SystemExit(
+                f"careful-numpy and chainrule.fit disagree on {row.label}: weights differ by "
+                f"up to {diff:.3g} after one epoch (moved {moved:.3g}); the comparison would "
+                "not be between the same computations"
+            )
 
 
 # -- PyTorch ---------------------------------------------------------------------------------
@@ -231,6 +458,9 @@ def run_row(row: Row, x, y, args) -> dict:
     others: list = []
     if args.with_loop:
         others.append(LoopRunner(row, x, y, net.copy()))
+    numpy_runner = None if args.no_numpy else NumpyRunner(row, x, y, net)
+    if numpy_runner is not None:
+        others.append(numpy_runner)
     if not args.no_torch:
         others.append(TorchRunner(row, x, y, net))
     if not args.no_sklearn and row.loss == "cross_entropy":
@@ -242,6 +472,8 @@ def run_row(row: Row, x, y, args) -> dict:
         runner.epoch(np.random.default_rng(1).permutation(len(x))[:warm])
     if args.with_loop:
         others[0] = LoopRunner(row, x, y, net.copy())
+    if numpy_runner is not None:
+        numpy_runner.load_weights(net)  # back to the initial weights, buffers kept
     times: dict[str, list[float]] = {"chainrule": [], **{r.name: [] for r in others}}
     rates: list[float] = []
     perms = fit_shuffles(seed, len(x))
@@ -266,12 +498,19 @@ def format_row(row: Row, result: dict, n: int) -> list[str]:
     for name, values in times.items():
         m, lo, hi = _common.median_min_max(values)
         lines.append(f"    {name:<15} {m:7.3f} s  ({lo:.3f}-{hi:.3f})")
-    ratio = med / statistics.median(times["pytorch"]) if "pytorch" in times else float("nan")
+    ratios = {
+        name: med / statistics.median(times[name]) if name in times else float("nan")
+        for name in ("pytorch", NumpyRunner.name)
+    }
     gflops = _common.train_flops(list(row.sizes), n, row.batch) / med / 1e9
     lines.append(
-        f"    chainrule/pytorch {ratio:.2f}   {gflops:.0f} GFLOP/s = {gflops / rate:.0%} of "
-        f"matmul {rate:.0f} GFLOP/s   (issue, other machine: pytorch {row.torch_ref:.2f}, "
-        f"careful numpy {row.numpy_ref:.2f})"
+        f"    chainrule/pytorch {ratios['pytorch']:.2f}   "
+        f"chainrule/{NumpyRunner.name} {ratios[NumpyRunner.name]:.2f}   "
+        f"{gflops:.0f} GFLOP/s = {gflops / rate:.0%} of matmul {rate:.0f} GFLOP/s"
+    )
+    lines.append(
+        f"    issue's machine (not this one; 60000 examples): pytorch {row.torch_ref:.2f} s, "
+        f"careful numpy {row.numpy_ref:.2f} s"
     )
     lines.append(f"    fit: final training loss {result['loss']:.4f}")
     return lines
@@ -283,6 +522,11 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="6000 examples, 2 epochs")
     parser.add_argument("--rows", default=None, help="comma-separated row numbers (1-based)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--no-numpy",
+        action="store_true",
+        help="leave out the careful whole-batch NumPy reference (and its check)",
+    )
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-sklearn", action="store_true")
     parser.add_argument("--no-rss", action="store_true")
@@ -307,6 +551,8 @@ def main(argv=None) -> None:
     )
     print(f"# {_common.machine_line()}")
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, chainrule = chainrule.fit, epochs from History")
+    if not args.no_numpy:
+        check_numpy_runner(rows, x, y)
     for row in rows:
         result = run_row(row, x, y, args)
         print(row.label)

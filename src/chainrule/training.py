@@ -494,7 +494,7 @@ def _count_correct(out: np.ndarray, labels: np.ndarray, pred: np.ndarray) -> int
     if out.shape[1] == 1:
         np.greater_equal(out[:, 0], 0.5, out=pred, casting="unsafe")
     else:
-        np.argmax(out, axis=1, out=pred)
+        out.argmax(axis=1, out=pred)
     return int(np.count_nonzero(pred == labels))
 
 
@@ -818,7 +818,8 @@ class _Trainer:
         bs, n_batches = self.batch_size, self.n_batches
         batch_hooks = self.hooks["on_batch_end"]
         output = net.layers[-1]
-        on_device = net._on_device  # a batch moves to the network's device once per step
+        host = net.device == "cpu"  # else a batch moves to the network's device once per step
+        on_device = net._on_device
         for b in range(self.batch_done, n_batches):
             lo = b * bs
             bufs = self.full if b < n_batches - 1 else self.last
@@ -826,7 +827,8 @@ class _Trainer:
             x_b, t_b, l_b = self._batch(
                 slice(lo, lo + k) if perm is None else perm[lo : lo + k], bufs
             )
-            x_b, t_b = on_device(x_b), on_device(t_b)  # no copy on the CPU
+            if not host:
+                x_b, t_b = on_device(x_b), on_device(t_b)
             lr = schedule(self.step)
             self.consistent = False
             if scaled and lr > 0:  # the backward pass gives lr * g: SGD saves a pass
@@ -844,7 +846,8 @@ class _Trainer:
             self.loss_sum += loss * k
             self.seen += k
             if labels is not None:
-                self.correct += _count_correct(to_numpy(output.out), l_b, pred)
+                out = output.out if host else to_numpy(output.out)
+                self.correct += _count_correct(out, l_b, pred)
             self.last_lr = lr
             self.consistent = True
             for hook in batch_hooks:
