@@ -135,7 +135,7 @@ def _script():
     return mpi_train_script
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam"])
+@pytest.mark.parametrize("name", ["sgd", "adam", "adam_uint8"])
 def test_two_ranks_match_one_process_to_float32_rounding(mpi_run, name):
     script = _script()
     saved = np.load(mpi_run / f"{name}.npz")
@@ -161,6 +161,7 @@ def test_only_rank_zero_writes_checkpoints(mpi_run):
             assert not (mpi_run / f"ckpt-{name}-{rank}").exists()
     assert sorted(p.name for p in mpi_run.iterdir() if p.is_file()) == [
         "adam.npz",
+        "adam_uint8.npz",
         "done.json",
         "sgd-resumed.npy",
         "sgd.npz",
