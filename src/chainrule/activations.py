@@ -243,7 +243,7 @@ def _zeros(xp, shape: tuple[int, ...], dtype):
     """An array of zeros, one per module, shape and dtype (ReLU's forward compares against
     it; never written to: read-only where the module can say so)."""
     zeros = xp.zeros(shape, dtype)
-    if hasattr(zeros, "flags"):
+    if isinstance(zeros, np.ndarray):  # NumPy can say so; CuPy and others cannot
         zeros.flags.writeable = False
     return zeros
 
