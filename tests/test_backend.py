@@ -10,9 +10,13 @@ tests, and the results must equal NumPy's to float64 rounding.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
+import os
 import pickle
+import subprocess
 import sys
+from pathlib import Path
 
 import array_api_strict as xps
 import numpy as np
@@ -303,3 +307,68 @@ def test_the_math_takes_its_functions_from_the_arrays(module):
                 ):
                     offenders.append(f"{node.name}: np.{sub.attr} (line {sub.lineno})")
     assert offenders == []
+
+
+# -- device="gpu" through a stand-in CuPy (tests/fake_cupy: NumPy under CuPy's name) ------------
+
+FAKE_CUPY = Path(__file__).resolve().parent / "fake_cupy"
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    spec = importlib.util.spec_from_file_location("cupy", FAKE_CUPY / "cupy" / "__init__.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "cupy", module)
+    return module
+
+
+def test_gpu_device_dispatches_to_cupy(fake_cupy):
+    """What only runs with device="gpu": the cupy module from get_namespace and namespace(),
+    parameters and workspaces on it, NumPy results through .get(), bit-identical math."""
+    ref = chainrule.Network.from_sizes([6, 5, 4, 3], seed=1)
+    net = chainrule.Network.from_sizes([6, 5, 4, 3], seed=1, device="gpu")
+    assert net.device == "gpu" and net.xp is fake_cupy
+    assert type(net.parameter_vector) is fake_cupy.ndarray
+    assert backend.namespace(net.dense_layers[0].weights) is fake_cupy
+    x, y = _data("cross_entropy", 3)
+    out = net.forward(x)
+    assert type(out) is np.ndarray
+    np.testing.assert_array_equal(out, ref.forward(x))
+    assert type(net.dense_layers[0].out) is fake_cupy.ndarray  # the workspace lives there
+    for (dw, db), (rw, rb) in zip(net.gradients(x, y), ref.gradients(x, y)):
+        assert type(dw) is np.ndarray
+        np.testing.assert_array_equal(dw, rw)
+        np.testing.assert_array_equal(db, rb)
+
+
+def test_fit_save_and_back_on_the_gpu_device(fake_cupy, tmp_path):
+    ref = chainrule.Network.from_sizes([6, 5, 4, 3], seed=1, dropout=0.2)
+    net = ref.copy().to("gpu")
+    x, y = _data("cross_entropy", 3, rows=40)
+    kwargs = dict(epochs=3, batch_size=8, optimizer="adam", seed=2, validation_split=0.25)
+    h_ref, h_gpu = fit(ref, x, y, **kwargs), fit(net, x, y, **kwargs)
+    assert type(net.parameter_vector) is fake_cupy.ndarray
+    np.testing.assert_array_equal(to_numpy(net.parameter_vector), ref.parameter_vector)
+    assert [r["val_loss"] for r in h_gpu.epochs] == [r["val_loss"] for r in h_ref.epochs]
+    save(net, tmp_path / "m.npz")
+    np.testing.assert_array_equal(load(tmp_path / "m.npz").parameter_vector, ref.parameter_vector)
+    net.to("cpu")
+    assert type(net.parameter_vector) is np.ndarray and net.device == "cpu"
+
+
+def test_cli_trains_on_the_gpu_device(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 5)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=(x[:, 0] > 0).astype(int) + (x[:, 1] > 0))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FAKE_CUPY), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "chainrule", "train", "--dataset", tmp_path / "d.npz",
+         "--layers", "5,8,3", "--epochs", "2", "--device", "gpu", "--output", tmp_path / "run"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "on gpu" in proc.stderr
+    assert "test accuracy:" in proc.stdout
+    assert load(tmp_path / "run" / "model.npz").device == "cpu"  # model files load on the CPU

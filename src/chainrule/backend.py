@@ -69,12 +69,12 @@ def namespace(array) -> Any:
 
 
 def _namespace_of(array) -> Any:
-    if isinstance(array, (np.ndarray, np.generic)):
-        return np
-    if type(array).__module__.split(".")[0] == "cupy":
+    if type(array).__module__.split(".")[0] == "cupy":  # what cupy.get_array_module does
         import cupy
 
         return cupy
+    if isinstance(array, (np.ndarray, np.generic)):
+        return np
     get = getattr(array, "__array_namespace__", None)
     if get is None:
         raise TypeError(f"expected an array, got {type(array).__name__}")
@@ -162,10 +162,12 @@ def to_numpy(array, copy: bool = False) -> np.ndarray:
     """A NumPy array with the values of ``array``: the array itself if it is a NumPy array
     (a copy if ``copy``), else a copy on the host. Lists and scalars go through ``np.asarray``.
     """
-    if isinstance(array, np.ndarray):
+    if type(array) is np.ndarray:
         return array.copy() if copy else array
     if type(array).__module__.split(".")[0] == "cupy":
         return array.get()
+    if isinstance(array, np.ndarray):  # a subclass
+        return np.array(array) if copy else np.asarray(array)
     if hasattr(array, "__array_namespace__") and not isinstance(array, np.generic):
         return np.from_dlpack(array, device="cpu", copy=True)
     return np.asarray(array)
