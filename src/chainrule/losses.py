@@ -125,7 +125,6 @@ def _log_sum_exp(net: np.ndarray) -> np.ndarray:
     return total
 
 
-
 class CrossEntropy(Loss):
     """Softmax and cross-entropy fused, from the logits ``net`` of the output layer.
 
