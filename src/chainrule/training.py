@@ -477,9 +477,9 @@ def _class_labels(y, target: np.ndarray) -> np.ndarray | None:
 def _training_inputs(net: Network, x) -> np.ndarray:
     """``x`` checked as the network's inputs; integer arrays are kept as they are (compact),
     the rest converted to the network's dtype (:meth:`Network.check_inputs`)."""
-    arr = np.asarray(x) if isinstance(x, np.ndarray) else None
-    if arr is not None and arr.dtype.kind in "iu" and arr.ndim == 2 and arr.shape[1] == net.n_in:
-        return np.ascontiguousarray(arr)
+    compact = isinstance(x, np.ndarray) and x.dtype.kind in "iu"
+    if compact and x.ndim == 2 and x.shape[1] == net.n_in:
+        return np.ascontiguousarray(x)
     return net.check_inputs(x)
 
 
