@@ -372,3 +372,16 @@ def test_cli_trains_on_the_gpu_device(tmp_path):
     assert "on gpu" in proc.stderr
     assert "test accuracy:" in proc.stdout
     assert load(tmp_path / "run" / "model.npz").device == "cpu"  # model files load on the CPU
+
+
+def test_cupy_without_a_gpu_is_a_clear_error(fake_cupy, monkeypatch):
+    monkeypatch.setattr(fake_cupy.cuda.runtime, "getDeviceCount", lambda: 0)
+    with pytest.raises(DeviceError, match="CuPy sees no CUDA GPU"):
+        chainrule.Network.from_sizes([4, 3, 2], device="gpu")
+
+    def broken():
+        raise RuntimeError("cudaErrorInsufficientDriver")
+
+    monkeypatch.setattr(fake_cupy.cuda.runtime, "getDeviceCount", broken)
+    with pytest.raises(DeviceError, match="cannot reach a CUDA GPU.*InsufficientDriver"):
+        chainrule.Network.from_sizes([4, 3, 2]).to("gpu")
