@@ -591,3 +591,33 @@ def test_wrong_shape_integer_inputs_get_the_usual_message():
     net = chainrule.Network.from_sizes([10, 5, 3], seed=2)
     with pytest.raises(ValueError, match=r"inputs must have shape \(batch, 10\)"):
         fit(net, x8, y, epochs=1)
+
+
+@pytest.mark.parametrize("n_out, loss", [(3, "cross_entropy"), (1, "binary_cross_entropy")])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_training_accuracy_counts_every_row_once(n_out, loss, shuffle):
+    """fit counts each batch's predictions against its labels (lazily, in one comparison per
+    epoch): with a learning rate too small to move a float32 weight, the epoch's training
+    accuracy is the network's accuracy on the training set, and a progress bar's running
+    accuracy, read mid-epoch, agrees with the rows seen so far."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(101, 6)).astype(np.float32)
+    y = rng.integers(0, max(n_out, 2), 101)
+    net = chainrule.Network.from_sizes([6, 5, n_out], loss=loss, seed=3)
+    expected = float(np.mean(net.predict(x) == y))
+    seen = []
+
+    class Probe(training.Callback):
+        def on_train_begin(self, info):
+            self.metrics = info["running_metrics"]
+
+        def on_batch_end(self, epoch, batch, n_batches, loss):
+            seen.append(self.metrics()["accuracy"])
+
+    history = fit(
+        net, x, y, epochs=2, batch_size=16, optimizer=SGD(1e-30), seed=1, shuffle=shuffle,
+        callbacks=[Probe()],
+    )  # fmt: skip
+    assert [r["accuracy"] for r in history.epochs] == [pytest.approx(expected, abs=1e-12)] * 2
+    assert seen[6] == pytest.approx(expected, abs=1e-12)  # the last batch of epoch 1
+    assert all(0 <= a <= 1 for a in seen)

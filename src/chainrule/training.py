@@ -489,13 +489,16 @@ def _finite(array) -> bool:
     return bool(xp.all(xp.isfinite(array)))
 
 
+def _predict_classes(out: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """The class each row of ``out`` (batch, n_out) predicts, into ``pred`` (batch,)."""
+    if out.shape[1] == 1:
+        return np.greater_equal(out[:, 0], 0.5, out=pred, casting="unsafe")
+    return out.argmax(axis=1, out=pred)
+
+
 def _count_correct(out: np.ndarray, labels: np.ndarray, pred: np.ndarray) -> int:
     """How many rows of ``out`` (batch, n_out) predict ``labels``; ``pred`` is scratch."""
-    if out.shape[1] == 1:
-        np.greater_equal(out[:, 0], 0.5, out=pred, casting="unsafe")
-    else:
-        out.argmax(axis=1, out=pred)
-    return int(np.count_nonzero(pred == labels))
+    return int(np.count_nonzero(_predict_classes(out, pred) == labels))
 
 
 @contextlib.contextmanager
@@ -699,6 +702,8 @@ class _Trainer:
         t_buf = np.empty((bs,) + self.target.shape[1:], self.target.dtype)
         l_buf = np.empty(bs, np.intp)
         pred = np.empty(bs, np.intp)
+        # each row's predicted class, this epoch (one process; see _settle_correct)
+        self.pred_epoch = np.empty(self.n_train if self.labels is not None else 0, np.intp)
         raw_buf = np.empty((bs if self.compact else 0,) + self.x.shape[1:], self.x.dtype)
         self.full = (x_buf, t_buf, l_buf, pred, raw_buf)
         last = self.n_train - (self.n_batches - 1) * self.batch_size
@@ -773,6 +778,18 @@ class _Trainer:
         self.correct = 0
         self.seen = 0
         self.epoch_seconds = 0.0
+        self.pred_from = self.pred_to = 0  # rows predicted but not yet counted in correct
+        self.perm = None  # this epoch's shuffle
+
+    def _settle_correct(self) -> None:
+        """Count the predictions of rows ``[pred_from, pred_to)`` of this epoch into
+        ``correct``. The loop only writes each batch's predicted classes into ``pred_epoch``
+        (one call); comparing them with the labels waits until a count is needed."""
+        lo, hi = self.pred_from, self.pred_to
+        if hi > lo:
+            rows = slice(lo, hi) if self.perm is None else self.perm[lo:hi]
+            self.correct += int(np.count_nonzero(self.pred_epoch[lo:hi] == self.labels[rows]))
+            self.pred_from = hi
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -798,7 +815,8 @@ class _Trainer:
         started = time.perf_counter()
         self._call("on_epoch_begin", epoch, self.n_batches)
         self.epoch_rng_state = self.rng.bit_generator.state
-        perm = self.rng.permutation(self.n_train) if self.shuffle else None
+        perm = self.perm = self.rng.permutation(self.n_train) if self.shuffle else None
+        self.pred_from = self.pred_to = self.batch_done * self.batch_size  # resumed: counted
         try:
             if self.comm is None:
                 self._run_batches(epoch, perm)
@@ -818,12 +836,13 @@ class _Trainer:
         bs, n_batches = self.batch_size, self.n_batches
         batch_hooks = self.hooks["on_batch_end"]
         output = net.layers[-1]
+        pred_epoch = self.pred_epoch
         host = net.device == "cpu"  # else a batch moves to the network's device once per step
         on_device = net._on_device
         for b in range(self.batch_done, n_batches):
             lo = b * bs
             bufs = self.full if b < n_batches - 1 else self.last
-            k, pred = len(bufs[0]), bufs[3]
+            k = len(bufs[0])
             x_b, t_b, l_b = self._batch(
                 slice(lo, lo + k) if perm is None else perm[lo : lo + k], bufs
             )
@@ -845,9 +864,11 @@ class _Trainer:
             self.batch_done = b + 1
             self.loss_sum += loss * k
             self.seen += k
-            if labels is not None:
-                out = output.out if host else to_numpy(output.out)
-                self.correct += _count_correct(out, l_b, pred)
+            if labels is not None:  # this batch's predicted classes, counted later
+                _predict_classes(
+                    output.out if host else to_numpy(output.out), pred_epoch[lo : lo + k]
+                )
+                self.pred_to = lo + k
             self.last_lr = lr
             self.consistent = True
             for hook in batch_hooks:
@@ -970,6 +991,7 @@ class _Trainer:
             self.sigint = True
 
     def _end_epoch(self, epoch: int, started: float) -> None:
+        self._settle_correct()
         if not all(_finite(p) for p in self.params):
             raise self._divergence(epoch, self.batch_done, float("nan"), self.last_lr, True)
         val_loss, val_accuracy = self._evaluate()
@@ -1098,6 +1120,7 @@ class _Trainer:
 
     def _state(self) -> dict:
         """Everything besides the arrays that a resume needs, JSON-able."""
+        self._settle_correct()
         return {
             "epoch": self.epoch_done,
             "batch": self.batch_done,
@@ -1149,6 +1172,7 @@ class _Trainer:
 
     def _running_metrics(self) -> dict:
         """The current epoch's mean training loss and accuracy so far (for progress bars)."""
+        self._settle_correct()
         seen = self.seen or 1
         accuracy = self.correct / seen if self.labels is not None else None
         return {"loss": self.loss_sum / seen, "accuracy": accuracy}
