@@ -23,7 +23,14 @@ class ndarray(_np.ndarray):  # noqa: N801 (CuPy's name)
 
 ndarray.__module__ = "cupy"
 
-cuda = _types.SimpleNamespace(runtime=_types.SimpleNamespace(getDeviceCount=lambda: 1))
+__version__ = "0+stand-in"
+
+cuda = _types.SimpleNamespace(
+    runtime=_types.SimpleNamespace(
+        getDeviceCount=lambda: 1,
+        getDeviceProperties=lambda index: {"name": b"stand-in CuPy (NumPy on the CPU)"},
+    )
+)
 
 
 def _on_device(value):
