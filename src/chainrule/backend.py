@@ -68,8 +68,14 @@ def namespace(array) -> Any:
     return _namespace_of(array)
 
 
+def _is_cupy(array) -> bool:
+    """Whether ``array`` is a CuPy array (by its type's module, as ``cupy.get_array_module``
+    tells, without importing CuPy)."""
+    return type(array).__module__.split(".")[0] == "cupy"
+
+
 def _namespace_of(array) -> Any:
-    if type(array).__module__.split(".")[0] == "cupy":  # what cupy.get_array_module does
+    if _is_cupy(array):
         import cupy
 
         return cupy
@@ -164,7 +170,7 @@ def to_numpy(array, copy: bool = False) -> np.ndarray:
     """
     if type(array) is np.ndarray:
         return array.copy() if copy else array
-    if type(array).__module__.split(".")[0] == "cupy":
+    if _is_cupy(array):
         return array.get()
     if isinstance(array, np.ndarray):  # a subclass
         return np.array(array) if copy else np.asarray(array)

@@ -703,7 +703,8 @@ class _Trainer:
         l_buf = np.empty(bs, np.intp)
         pred = np.empty(bs, np.intp)
         # each row's predicted class, this epoch (one process; see _settle_correct)
-        self.pred_epoch = np.empty(self.n_train if self.labels is not None else 0, np.intp)
+        counted = self.labels is not None and self.comm is None
+        self.pred_epoch = np.empty(self.n_train if counted else 0, np.intp)
         raw_buf = np.empty((bs if self.compact else 0,) + self.x.shape[1:], self.x.dtype)
         self.full = (x_buf, t_buf, l_buf, pred, raw_buf)
         last = self.n_train - (self.n_batches - 1) * self.batch_size
@@ -843,8 +844,8 @@ class _Trainer:
             lo = b * bs
             bufs = self.full if b < n_batches - 1 else self.last
             k = len(bufs[0])
-            x_b, t_b, l_b = self._batch(
-                slice(lo, lo + k) if perm is None else perm[lo : lo + k], bufs
+            x_b, t_b, _ = self._batch(
+                slice(lo, lo + k) if perm is None else perm[lo : lo + k], bufs, labels=False
             )
             if not host:
                 x_b, t_b = on_device(x_b), on_device(t_b)
@@ -879,12 +880,15 @@ class _Trainer:
             if self.sigint:
                 raise KeyboardInterrupt
 
-    def _batch(self, rows, bufs) -> tuple:
+    def _batch(self, rows, bufs, labels: bool = True) -> tuple:
         """The inputs, targets and labels of one batch: ``rows`` is a slice of the training
         set (no shuffling: views) or shuffled row numbers, gathered into the reused buffers
-        ``bufs`` (shaped for this batch). Compact inputs are converted into ``bufs[0]``."""
+        ``bufs`` (shaped for this batch). Compact inputs are converted into ``bufs[0]``.
+        ``labels=False`` skips the labels (the one-process loop counts accuracy per epoch,
+        from ``self.labels``, see :meth:`_settle_correct`)."""
         x_buf, t_buf, l_buf, _, raw_buf = bufs
-        x, target, labels = self.x, self.target, self.labels
+        x, target = self.x, self.target
+        labels = self.labels if labels else None
         if isinstance(rows, slice):
             x_b, t_b = x[rows], target[rows]
             l_b = None if labels is None else labels[rows]
