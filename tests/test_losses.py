@@ -123,3 +123,25 @@ def test_delta_into_a_buffer(name):
     buf = np.full_like(out, np.nan)
     assert loss.delta(out, target, delta=buf) is buf
     np.testing.assert_allclose(buf, loss.delta(out, target), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_value_and_delta_match_value_and_delta_scaled(name):
+    """value_and_delta gives value() and delta() * scale in one call (SSE and MSE share the
+    difference out - label between them); want_value=False gives no value."""
+    loss = get_loss(name)
+    rng = np.random.default_rng(5)
+    out = rng.normal(size=(6, 4))
+    target = np.array([0, 3, 1, 1, 2, 0]) if name == "cross_entropy" else rng.random((6, 4))
+    probs = None
+    if loss.fused_activation:
+        probs = Softmax().forward(out) if name == "cross_entropy" else 1 / (1 + np.exp(-out))
+    buf = np.full_like(out, np.nan)
+    value, delta = loss.value_and_delta(out, target, probs=probs, delta=buf, scale=0.3)
+    assert delta is buf
+    assert value == pytest.approx(loss.value(out, target), rel=1e-12)
+    np.testing.assert_allclose(delta, 0.3 * loss.delta(out, target), rtol=1e-12)
+    np.testing.assert_allclose(loss.delta(out, target, scale=0.3), delta, rtol=1e-12)
+    none, again = loss.value_and_delta(out, target, probs=probs, scale=0.3, want_value=False)
+    assert none is None
+    np.testing.assert_allclose(again, delta, rtol=1e-12)

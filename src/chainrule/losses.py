@@ -59,14 +59,32 @@ class Loss:
         target: np.ndarray,
         probs: np.ndarray | None = None,
         delta: np.ndarray | None = None,
+        scale: float = 1.0,
     ) -> np.ndarray:
         """The gradient of :meth:`value`: ``dE/dout`` (plain) or ``dE/dnet`` (fused).
 
         ``probs`` (fused losses only) is the output activation already computed from ``out``,
         so it need not be computed twice. ``delta``, optional, is an array shaped like ``out``
         to write the result into (the network passes a reused buffer; it may be ``probs``).
+        ``scale`` multiplies the result (the training loop passes the learning rate, see
+        :meth:`chainrule.Network.train_step`); it joins the ``1 / batch`` in one multiply.
         """
         raise NotImplementedError
+
+    def value_and_delta(
+        self,
+        out: np.ndarray,
+        target: np.ndarray,
+        probs: np.ndarray | None = None,
+        delta: np.ndarray | None = None,
+        scale: float = 1.0,
+        want_value: bool = True,
+    ) -> tuple[float | None, np.ndarray]:
+        """``(value(...), delta(...))`` in one call (the value ``None`` unless
+        ``want_value``): a training step needs both, and some losses share work between
+        them."""
+        value = self.value(out, target, probs) if want_value else None
+        return value, self.delta(out, target, probs, delta, scale)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -84,10 +102,18 @@ class SumSquaredError(Loss):
         diff = out - target
         return float(0.5 * namespace(out).vdot(diff, diff) / out.shape[0])
 
-    def delta(self, out, target, probs=None, delta=None):
+    def delta(self, out, target, probs=None, delta=None, scale=1.0):
         delta = namespace(out).subtract(out, target, out=delta)  # -(label - out)
-        delta *= 1 / out.shape[0]
+        delta *= scale / out.shape[0]
         return delta
+
+    def value_and_delta(self, out, target, probs=None, delta=None, scale=1.0, want_value=True):
+        # both start from the difference out - label: computed once
+        xp = namespace(out)
+        diff = xp.subtract(out, target, out=delta)
+        value = float(0.5 * xp.vdot(diff, diff) / out.shape[0]) if want_value else None
+        diff *= scale / out.shape[0]
+        return value, diff
 
 
 class MeanSquaredError(Loss):
@@ -102,10 +128,18 @@ class MeanSquaredError(Loss):
         diff = out - target
         return float(namespace(out).vdot(diff, diff) / diff.size)
 
-    def delta(self, out, target, probs=None, delta=None):
+    def delta(self, out, target, probs=None, delta=None, scale=1.0):
         delta = namespace(out).subtract(out, target, out=delta)
-        delta *= 2 / delta.size
+        delta *= 2 * scale / delta.size
         return delta
+
+    def value_and_delta(self, out, target, probs=None, delta=None, scale=1.0, want_value=True):
+        # both start from the difference out - label: computed once
+        xp = namespace(out)
+        diff = xp.subtract(out, target, out=delta)
+        value = float(xp.vdot(diff, diff) / diff.size) if want_value else None
+        diff *= 2 * scale / diff.size
+        return value, diff
 
 
 # Below 1e8 times the smallest normal number (about 1e-30 in float32, 2e-300 in float64),
@@ -154,13 +188,13 @@ class CrossEntropy(Loss):
         per_example = lse * xp.sum(target, axis=1) - xp.sum(target * out, axis=1)
         return float(xp.mean(per_example))
 
-    def delta(self, out, target, probs=None, delta=None):
+    def delta(self, out, target, probs=None, delta=None, scale=1.0):
         xp = namespace(out)
         if probs is None:
             from chainrule.activations import Softmax
 
             probs = Softmax().forward(out)
-        scale = 1 / out.shape[0]  # the batch mean
+        scale = scale / out.shape[0]  # the batch mean (times scale)
         if target.ndim == 1:  # (probs - onehot(label)) / batch, written in place
             delta = xp.multiply(probs, scale, out=delta)
             subtract_at_labels(delta, target, scale)  # delta[i, label_i] -= 1 / batch
@@ -187,13 +221,13 @@ class BinaryCrossEntropy(Loss):
         softplus = xp.maximum(out, 0) + xp.log1p(xp.exp(-xp.abs(out)))
         return float(xp.sum(softplus - target * out) / out.shape[0])
 
-    def delta(self, out, target, probs=None, delta=None):
+    def delta(self, out, target, probs=None, delta=None, scale=1.0):
         if probs is None:
             from chainrule.activations import Sigmoid
 
             probs = Sigmoid().forward(out)
         delta = namespace(out).subtract(probs, target, out=delta)
-        delta *= 1 / out.shape[0]
+        delta *= scale / out.shape[0]
         return delta
 
 

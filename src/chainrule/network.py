@@ -307,9 +307,7 @@ class Network:
         training loop uses this.
         """
         self._forward(x, training=True)
-        value = self._loss_value(target) if want_loss else None
-        self._backward(target, grad_scale)
-        return value
+        return self._backward(target, grad_scale, want_loss)
 
     def _forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         for layer in self.layers:
@@ -322,21 +320,31 @@ class Network:
             return self.loss_function.value(last.net, target, probs=last.out)
         return self.loss_function.value(last.out, target)
 
-    def _backward(self, target: np.ndarray, grad_scale: float = 1.0) -> None:
-        last = self.layers[-1]
+    def _backward(
+        self, target: np.ndarray, grad_scale: float = 1.0, want_loss: bool = False
+    ) -> float | None:
+        """The chain rule from the loss down to the first layer (after a forward pass);
+        returns the loss if ``want_loss`` (computed along with the output delta)."""
+        last, loss = self.layers[-1], self.loss_function
         first = len(self.layers) - 1
-        if self.loss_function.fused_activation:  # delta = dE/dnet, written into last.delta
-            delta = self.loss_function.delta(last.net, target, probs=last.out, delta=last.delta)
-            if grad_scale != 1:
-                delta *= grad_scale
+        if loss.fused_activation:  # delta = dE/dnet, written into last.delta
+            value, delta = loss.value_and_delta(
+                last.net,
+                target,
+                probs=last.out,
+                delta=last.delta,
+                scale=grad_scale,
+                want_value=want_loss,
+            )
             grad = last.backward_delta(delta, input_grad=first > 0)
         else:  # dE/dout, then the output layer applies ds/dnet
-            dE_dout = self.loss_function.delta(last.out, target)
-            if grad_scale != 1:
-                dE_dout *= grad_scale
+            value, dE_dout = loss.value_and_delta(
+                last.out, target, scale=grad_scale, want_value=want_loss
+            )
             grad = last.backward(dE_dout, first > 0)
         for i in range(first - 1, -1, -1):
             grad = self.layers[i].backward(grad, input_grad=i > 0)
+        return value
 
     # -- input checks -------------------------------------------------------------------------
 
