@@ -11,9 +11,13 @@ Recipes (both frameworks get the same data: float32 pixels in [0, 1], standardiz
 training set's mean and standard deviation, one scalar each; the same initial weights, drawn by
 chainrule from the seed):
 
-- ``chainrule``: its best recipe found: 784-256-256-10 ReLU, softmax cross-entropy, SGD with
-  Nesterov momentum 0.9, one-cycle learning rate (linear warm-up over 20% of the steps from
-  0.004 to 0.1, cosine annealing to ~0), batch 256, 3 epochs, ``chainrule.fit``.
+- ``chainrule``: its best recipe found: 784-256-10 ReLU, softmax cross-entropy, SGD with
+  Nesterov momentum 0.9, one-cycle learning rate (linear warm-up over 10% of the steps from
+  0.008 to 0.2, cosine annealing to ~0), batch 256, 3 epochs, ``chainrule.fit``. Found by a
+  sweep of accuracy after 2 and 3 epochs (2026-11-24): one hidden layer of 256 reaches
+  98.09-98.33% over seeds 0-4 with a quarter fewer products per example than the earlier
+  784-256-256-10 (98.03-98.24%, lr 0.1, warm-up 20%); 2 epochs of any network tried, up to
+  784-1024-10 and 784-512-256-10, stayed below 98.0% on some seed.
 - ``pytorch same``: that recipe in PyTorch (``torch.optim.SGD(nesterov=True)``,
   ``OneCycleLR(pct_start=0.2, anneal_strategy="cos", cycle_momentum=False)``).
 - ``pytorch issue``: the issue's PyTorch recipe: 784-400-400-10 ReLU, Adam (``fused=True``),
@@ -58,7 +62,7 @@ class Recipe:
     warmup: float  # fraction of the steps spent warming up
 
 
-CHAINRULE = Recipe("chainrule", (784, 256, 256, 10), "nesterov", 0.1, 256, 3, 0.2)
+CHAINRULE = Recipe("chainrule", (784, 256, 10), "nesterov", 0.2, 256, 3, 0.1)
 ISSUE = Recipe("issue", (784, 400, 400, 10), "adam", 3e-3, 256, 3, 0.3)
 
 
