@@ -309,7 +309,7 @@ def test_the_math_takes_its_functions_from_the_arrays(module):
     assert offenders == []
 
 
-# -- device="gpu" through a stand-in CuPy (tests/fake_cupy: NumPy under CuPy's name) ------------
+# -- device="gpu" through a stand-in CuPy (tests/fake_cupy: NumPy behind CuPy's host rules) -----
 
 FAKE_CUPY = Path(__file__).resolve().parent / "fake_cupy"
 
@@ -385,3 +385,78 @@ def test_cupy_without_a_gpu_is_a_clear_error(fake_cupy, monkeypatch):
     monkeypatch.setattr(fake_cupy.cuda.runtime, "getDeviceCount", broken)
     with pytest.raises(DeviceError, match="cannot reach a CUDA GPU.*InsufficientDriver"):
         chainrule.Network.from_sizes([4, 3, 2]).to("gpu")
+
+
+def test_the_stand_in_keeps_cupy_s_host_rules(fake_cupy):
+    """What makes the stand-in worth running: a NumPy array where a device array belongs, or
+    a device array where a NumPy array belongs, raises as with CuPy."""
+    a = fake_cupy.asarray(np.ones((2, 3), np.float32))
+    host = np.ones((2, 3), np.float32)
+    for mix in (
+        lambda: a + host,
+        lambda: fake_cupy.multiply(a, host),
+        lambda: fake_cupy.multiply(a, 2, out=host),
+        lambda: a.argmax(axis=1, out=np.empty(2, np.intp)),
+        lambda: a.__setitem__(Ellipsis, host),
+    ):
+        with pytest.raises(TypeError, match="Unsupported type"):
+            mix()
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(a)
+    assert type(fake_cupy.sum(a)) is fake_cupy.ndarray and float(fake_cupy.sum(a)) == 6.0
+    np.testing.assert_array_equal(a.get(), host)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("loss", ["cross_entropy", "sse", "binary_cross_entropy"])
+def test_fit_on_the_gpu_device_matches_the_cpu(fake_cupy, optimizer, loss):
+    """Every optimizer and each kind of loss, through the device path (batches moved once
+    per step, predictions and the loss read back, weight decay, validation): the CPU's
+    weights and history, with no host/device mixing."""
+    n_out = 1 if loss == "binary_cross_entropy" else 3
+    ref = chainrule.Network.from_sizes([6, 5, n_out], hidden="tanh", loss=loss, seed=4)
+    net = ref.copy().to("gpu")
+    x, y = _data(loss, n_out, rows=30)
+    kwargs = dict(epochs=2, batch_size=8, optimizer=optimizer, seed=3, weight_decay=1e-3)
+    h_ref = fit(ref, x, y, validation_split=0.2, **kwargs)
+    h_gpu = fit(net, x, y, validation_split=0.2, **kwargs)
+    np.testing.assert_array_equal(to_numpy(net.parameter_vector), ref.parameter_vector)
+    assert h_gpu.epochs[-1]["loss"] == h_ref.epochs[-1]["loss"]
+    assert h_gpu.epochs[-1]["val_loss"] == h_ref.epochs[-1]["val_loss"]
+    assert h_gpu.epochs[-1]["accuracy"] == h_ref.epochs[-1]["accuracy"]
+
+
+def test_checkpoints_resume_and_early_stopping_on_the_gpu_device(fake_cupy, tmp_path):
+    ref = chainrule.Network.from_sizes([6, 5, 3], seed=1, dropout=0.2)
+    net = ref.copy().to("gpu")
+    x, y = _data("cross_entropy", 3, rows=40)
+    kwargs = dict(batch_size=8, optimizer="adam", seed=2, validation_split=0.25)
+    es_ref, es_gpu = (EarlyStopping(patience=1, restore_best=True) for _ in range(2))
+    fit(ref, x, y, epochs=4, early_stopping=es_ref, **kwargs)
+    history = fit(
+        net, x, y, epochs=2, checkpoint=Checkpoint(tmp_path / "ckpt"), early_stopping=es_gpu,
+        **kwargs,
+    )  # fmt: skip
+    resumed = chainrule.Network.from_sizes([6, 5, 3], seed=9, dropout=0.2, device="gpu")
+    fit(
+        resumed, x, y, epochs=4, resume=history.checkpoint_path, early_stopping=es_gpu,
+        **{k: v for k, v in kwargs.items() if k != "optimizer"},
+    )  # fmt: skip
+    assert es_gpu.best_epoch == es_ref.best_epoch
+    np.testing.assert_array_equal(to_numpy(resumed.parameter_vector), ref.parameter_vector)
+
+
+def test_gradcheck_loss_predict_and_pickle_on_the_gpu_device(fake_cupy):
+    ref = chainrule.Network.from_sizes([6, 5, 4, 3], hidden="sigmoid", loss="sse", seed=1,
+                                       dtype=np.float64)  # fmt: skip
+    net = ref.copy().to("gpu")
+    x, y = _data("cross_entropy", 3, rows=9)
+    result = chainrule.gradcheck(net, x, y)
+    assert result.ok and result.max_error < 1e-6, result.report()
+    assert net.loss(x, y) == ref.loss(x, y)
+    np.testing.assert_array_equal(net.predict(x), ref.predict(x))
+    np.testing.assert_array_equal(net.predict_proba(x, batch_size=4), ref.predict_proba(x, 4))
+    copy = pickle.loads(pickle.dumps(net))
+    assert copy.device == "gpu" and type(copy.parameter_vector) is fake_cupy.ndarray
+    copy.parameter_vector[0] = 7.0
+    assert float(copy.dense_layers[0].weights[0, 0]) == 7.0

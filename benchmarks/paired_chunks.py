@@ -1,0 +1,141 @@
+"""chainrule.fit against careful NumPy, timed in paired chunks of steps rather than epochs.
+
+``epoch_time.py`` alternates frameworks epoch by epoch (0.3-2 s each), as the issue asks; on a
+shared host whose speed swings by 10-30% from one second to the next, that leaves the ratio of
+two close frameworks uncertain by about as much. Here the two alternate every ~2000 examples
+(a few tens of milliseconds): a ``fit`` callback stops chainrule after each chunk of batches,
+runs the same batches (same shuffle) through :class:`epoch_time.NumpyRunner`, and lets
+``fit`` go on. Both use the same OpenBLAS threads, so no pause is needed between them. Each
+chunk gives one ratio, chainrule's seconds over NumPy's on the same examples; the table gives
+the median and quartiles of those ratios over every chunk of every epoch, and the summed
+seconds.
+
+What chainrule's chunk time includes: everything ``fit`` does between two callbacks (the
+gather, forward, loss, backward, update, accuracy bookkeeping, the schedule), plus the
+callback's own early return on the other batches (well under a microsecond a step, counted
+against chainrule). The first chunk of each epoch also holds the epoch's shuffle.
+
+    python benchmarks/paired_chunks.py                    # rows 1-6, 3 epochs each
+    python benchmarks/paired_chunks.py --rows 1,2 --epochs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common  # noqa: E402
+import epoch_time  # noqa: E402
+
+import chainrule  # noqa: E402
+
+CHUNK_EXAMPLES = 2000
+
+
+class Paired:
+    """A ``fit`` callback: after every ``k`` batches, time the same batches in ``runner``."""
+
+    def __init__(self, runner: epoch_time.NumpyRunner, perms, batch: int, k: int):
+        self.runner, self.perms, self.batch, self.k = runner, perms, batch, k
+        self.mine: list[float] = []
+        self.theirs: list[float] = []
+        self.perm = None
+        self.resumed = 0.0
+        self.done = 0  # batches of this epoch the runner has trained
+
+    def on_epoch_begin(self, epoch, n_batches):
+        self.perm = next(self.perms)
+        self.done = 0
+        self.resumed = time.perf_counter()
+
+    def on_batch_end(self, epoch, b, n_batches, loss):
+        if (b + 1) % self.k:
+            return
+        stopped = time.perf_counter()
+        self.mine.append(stopped - self.resumed)
+        start = time.perf_counter()
+        self._run_runner(b + 1)
+        self.theirs.append(time.perf_counter() - start)
+        self.resumed = time.perf_counter()
+
+    def on_epoch_end(self, epoch, record):
+        self._run_runner(len(self.perm) // self.batch + bool(len(self.perm) % self.batch))
+
+    def _run_runner(self, upto: int) -> None:
+        """Train the runner on batches ``done .. upto - 1`` of this epoch's shuffle."""
+        for i in range(self.done, upto):
+            self.runner.step(self.perm[i * self.batch : (i + 1) * self.batch])
+        self.done = upto
+
+
+def run_row(row: epoch_time.Row, x, y, epochs: int) -> dict:
+    from chainrule.training import fit
+
+    seed = 0
+    net = chainrule.Network.from_sizes(
+        list(row.sizes), hidden=row.activation, loss=row.loss, seed=seed
+    )
+    runner = epoch_time.NumpyRunner(row, x, y, net)
+    warm = min(len(x), 50 * row.batch)  # allocations, thread pools, first-call costs
+    fit(net.copy(), x[:warm], y[:warm], epochs=1, batch_size=row.batch, optimizer="sgd")
+    runner.epoch(np.random.default_rng(1).permutation(len(x))[:warm])
+    runner.load_weights(net)
+    k = max(1, round(CHUNK_EXAMPLES / row.batch))
+    paired = Paired(runner, epoch_time.fit_shuffles(seed, len(x)), row.batch, k)
+    _common.pause()
+    fit(
+        net,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=row.batch,
+        optimizer=epoch_time.make_optimizer(row),
+        seed=seed,
+        callbacks=[paired],
+    )
+    return {"mine": paired.mine, "theirs": paired.theirs, "k": k}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rows", default=None, help="comma-separated row numbers (1-based)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="use the first N examples")
+    args = parser.parse_args(argv)
+    _common.set_threads(args.threads)
+    x, y = _common.load_mnist("train")
+    if args.limit:
+        x, y = x[: args.limit], y[: args.limit]
+    rows = epoch_time.ROWS
+    if args.rows:
+        rows = [epoch_time.ROWS[int(i) - 1] for i in args.rows.split(",")]
+    print(
+        f"# chainrule.fit / careful NumPy, paired chunks of ~{CHUNK_EXAMPLES} examples, "
+        f"{len(x)} examples x {args.epochs} epochs, {args.threads} threads"
+    )
+    print(f"# {_common.machine_line()}")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}")
+    print("| row | chunks | ratio median | quartiles | chainrule s | careful-numpy s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        result = run_row(row, x, y, args.epochs)
+        mine, theirs = result["mine"], result["theirs"]
+        ratios = [a / b for a, b in zip(mine, theirs)]
+        q1, med, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        print(
+            f"| {row.label} | {len(ratios)} x {result['k']} batches | {med:.3f} | "
+            f"{q1:.3f}-{q3:.3f} | {sum(mine):.2f} | {sum(theirs):.2f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
