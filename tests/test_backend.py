@@ -460,3 +460,28 @@ def test_gradcheck_loss_predict_and_pickle_on_the_gpu_device(fake_cupy):
     assert copy.device == "gpu" and type(copy.parameter_vector) is fake_cupy.ndarray
     copy.parameter_vector[0] = 7.0
     assert float(copy.dense_layers[0].weights[0, 0]) == 7.0
+
+
+def test_explain_and_onnx_export_of_a_gpu_network(fake_cupy):
+    """The teaching tools and the export read a GPU network's weights through the host."""
+    from chainrule import explain, export
+
+    ref = chainrule.Network.from_sizes([6, 5, 3], seed=0)
+    net = ref.copy().to("gpu")
+    x, y = _data("cross_entropy", 3, rows=4)
+    mine, theirs = (
+        explain.explain_example(net, x[0], y[0]),
+        explain.explain_example(ref, x[0], y[0]),
+    )
+    for a, b in zip(mine.layers, theirs.layers):
+        np.testing.assert_array_equal(a.dE_dw, b.dE_dw)
+        np.testing.assert_array_equal(a.network_dw, b.network_dw)
+    for a, b in zip(
+        explain.explain_batch(net, x, y).layers, explain.explain_batch(ref, x, y).layers
+    ):
+        np.testing.assert_array_equal(a.mean_dw, b.mean_dw)
+    assert net.device == "gpu"  # explained on a CPU copy, not moved
+    from onnx import numpy_helper
+
+    weights = numpy_helper.to_array(export.to_onnx(net).graph.initializer[0])
+    np.testing.assert_array_equal(weights, ref.dense_layers[0].weights)

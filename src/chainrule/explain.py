@@ -450,6 +450,11 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if not a.any() and not b.any() else 0.0
 
 
+def _on_the_cpu(net: Network) -> Network:
+    """``net`` itself on the CPU, else a CPU copy: the explanations are NumPy arithmetic."""
+    return net if net.device == "cpu" else net.copy().to("cpu")
+
+
 def _dense_with_index(net: Network) -> list[tuple[int, Dense]]:
     return [(i, layer) for i, layer in enumerate(net.layers) if isinstance(layer, Dense)]
 
@@ -583,6 +588,7 @@ def explain_example(
         ``delta``, ``dE/dw = outer(in_x, delta)``, ``dE/db = delta``, the same gradients from
         :meth:`Network.gradients`, and finite differences with their relative errors.
     """
+    net = _on_the_cpu(net)
     x64 = _one_row(net, x)
     label_arr = np.asarray(label)
     y = label_arr.reshape(1) if label_arr.ndim == 0 else label_arr.reshape(1, -1)
@@ -681,6 +687,7 @@ def explain_batch(net: Network, x, y) -> BatchExplanation:
     BatchExplanation
         With ``max |difference|``, relative differences and cosines as properties.
     """
+    net = _on_the_cpu(net)
     x64 = net.check_inputs(x).astype(np.float64)
     batch = len(x64)
     if batch == 0:

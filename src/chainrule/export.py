@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from chainrule._atomic import atomic_write_bytes
+from chainrule.backend import to_numpy
 from chainrule.layers import Dense
 from chainrule.network import Network
 
@@ -43,8 +44,10 @@ def to_onnx(net: Network, name: str = "chainrule"):
     dense = [layer for layer in net.layers if isinstance(layer, Dense)]
     for i, layer in enumerate(dense):
         w, b = f"layers.{i}.weights", f"layers.{i}.biases"
-        initializers.append(numpy_helper.from_array(np.ascontiguousarray(layer.weights), w))
-        initializers.append(numpy_helper.from_array(np.ascontiguousarray(layer.biases), b))
+        for array, label in ((layer.weights, w), (layer.biases, b)):  # to the host if on a GPU
+            initializers.append(
+                numpy_helper.from_array(np.ascontiguousarray(to_numpy(array)), label)
+            )
         net_name = f"net_{i}"
         nodes.append(helper.make_node("Gemm", [current, w, b], [net_name], name=f"gemm_{i}"))
         act = layer.activation
