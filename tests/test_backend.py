@@ -485,3 +485,32 @@ def test_explain_and_onnx_export_of_a_gpu_network(fake_cupy):
 
     weights = numpy_helper.to_array(export.to_onnx(net).graph.initializer[0])
     np.testing.assert_array_equal(weights, ref.dense_layers[0].weights)
+
+
+def test_activations_and_losses_with_cupy_13_s_names(fake_cupy):
+    """Every activation's forward, derivative and backward, and every loss's value and delta,
+    on stand-in CuPy arrays (which lack NumPy 2's module-level astype, as CuPy 13 does)."""
+    rng = np.random.default_rng(0)
+    net = rng.normal(size=(4, 3))
+    for name in activations.ACTIVATIONS:
+        act = activations.get_activation(name)
+        out = act.forward(net)
+        got = act.forward(fake_cupy.asarray(net))
+        np.testing.assert_array_equal(got.get(), out)
+        grad = rng.normal(size=out.shape)
+        np.testing.assert_array_equal(
+            act.backward(fake_cupy.asarray(out), fake_cupy.asarray(grad)).get(),
+            act.backward(out, grad),
+        )
+        if name != "softmax":
+            np.testing.assert_array_equal(act.derivative(fake_cupy.asarray(out)).get(),
+                                          act.derivative(out))  # fmt: skip
+    for name in losses.LOSSES:
+        loss = losses.get_loss(name)
+        target = np.array([0, 2, 1, 1]) if name == "cross_entropy" else rng.random((4, 3))
+        value, delta = loss.value_and_delta(net, target, scale=0.5)
+        got_value, got_delta = loss.value_and_delta(
+            fake_cupy.asarray(net), fake_cupy.asarray(target), scale=0.5
+        )
+        assert got_value == pytest.approx(value, rel=1e-12)
+        np.testing.assert_allclose(got_delta.get(), delta, rtol=1e-12)

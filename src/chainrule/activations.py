@@ -163,7 +163,9 @@ class ReLU(Activation):
         return xp.maximum(net, _zeros(xp, net.shape, net.dtype), out=out)
 
     def derivative(self, out):
-        return namespace(out).astype(out > 0, out.dtype)
+        # out >= 0, so sign(out) is 1 where out > 0 and 0 elsewhere, in out's dtype (and
+        # sign exists in NumPy, CuPy 13 and the array API; a module-level astype does not)
+        return namespace(out).sign(out)
 
     def backward(self, out, grad_out, delta=None):
         return namespace(out).multiply(grad_out, out > 0, out=delta)

@@ -251,7 +251,13 @@ def get_array_module(*args):
     return sys.modules[__name__] if any(isinstance(a, ndarray) for a in args) else _np
 
 
+# NumPy 2 names that CuPy 13 (the oldest the gpu extra allows) does not have
+_NOT_IN_CUPY_13 = {"astype", "bool", "isdtype", "unstack", "vecdot", "long", "ulong"}
+
+
 def __getattr__(name):
+    if name in _NOT_IN_CUPY_13:
+        raise AttributeError(f"module 'cupy' has no attribute {name!r} (not in CuPy 13)")
     value = getattr(_np, name)
     if callable(value) and not isinstance(value, type):
 
