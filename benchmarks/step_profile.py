@@ -1,0 +1,147 @@
+"""Where an epoch of ``chainrule.fit`` goes: matrix products, optimizer, activations, loss, rest.
+
+For each row of ``epoch_time.py``, one warm-up and then ``--epochs`` timed epochs of
+``chainrule.fit`` on MNIST, with timers wrapped around the parts of a step:
+
+- ``matmul``: every ``matmul`` the layers call (forward products, weight and bias gradients,
+  input gradients), and the rate it reaches by the exact count (``2 m k n`` per product);
+- ``optimizer``: ``Optimizer.step`` (the update of the whole parameter vector);
+- ``activations``: the activations' ``forward`` and ``backward`` (elementwise);
+- ``loss``: the loss's value and output delta;
+- ``accuracy``: the argmax that records each batch's predicted classes;
+- ``rest``: everything else in the epoch: the batch gather, the bias additions, Python.
+
+The wrappers add a few microseconds a call, so the shares are for orientation (small batches
+most of all); the epoch time printed is the wrapped one. Its point is the ceiling on the
+"fraction of the matmul rate" target: the exact-count rate of a whole epoch can be no higher
+than the rate inside the products times their share of the epoch.
+
+    python benchmarks/step_profile.py --rows 5,6
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common  # noqa: E402
+import epoch_time  # noqa: E402
+
+import chainrule  # noqa: E402
+import chainrule.training  # noqa: E402
+
+PARTS = ("matmul", "optimizer", "activations", "loss", "accuracy")
+
+
+class _TimedNumpy:
+    """NumPy with a timer and a flop count on ``matmul`` (the layers' ``xp``)."""
+
+    def __init__(self, seconds, flops):
+        self._seconds, self._flops = seconds, flops
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def matmul(self, a, b, out=None):
+        start = time.perf_counter()
+        result = np.matmul(a, b, out=out)
+        self._seconds["matmul"] += time.perf_counter() - start
+        if a.ndim == 2 and b.ndim == 2:  # the bias gradients' 1^T . delta are not counted
+            self._flops[0] += 2 * a.shape[0] * a.shape[1] * b.shape[1]
+        return result
+
+
+def _timed(function, seconds, part):
+    def call(*args, **kwargs):
+        start = time.perf_counter()
+        result = function(*args, **kwargs)
+        seconds[part] += time.perf_counter() - start
+        return result
+
+    return call
+
+
+def profile_row(row: epoch_time.Row, x, y, epochs: int) -> dict:
+    from chainrule.training import fit
+
+    net = chainrule.Network.from_sizes(
+        list(row.sizes), hidden=row.activation, loss=row.loss, seed=0
+    )
+    seconds: dict[str, float] = collections.defaultdict(float)
+    flops = [0]
+    wrapped = set()
+    for layer in net.dense_layers:
+        layer.xp = _TimedNumpy(seconds, flops)
+        layer._workspaces.clear()
+        activation = layer.activation
+        if id(activation) not in wrapped:
+            wrapped.add(id(activation))
+            activation.forward = _timed(activation.forward, seconds, "activations")
+            activation.backward = _timed(activation.backward, seconds, "activations")
+    loss = net.loss_function
+    loss.value_and_delta = _timed(loss.value_and_delta, seconds, "loss")
+    optimizer = epoch_time.make_optimizer(row)
+    optimizer.step = _timed(optimizer.step, seconds, "optimizer")
+    original = chainrule.training._predict_classes
+    chainrule.training._predict_classes = _timed(original, seconds, "accuracy")
+    try:
+        fit(net, x, y, epochs=1, batch_size=row.batch, optimizer=optimizer, seed=0)  # warm-up
+        results = []
+        for epoch in range(epochs):
+            seconds.clear()
+            flops[0] = 0
+            _common.pause()
+            history = fit(net, x, y, epochs=1, batch_size=row.batch, optimizer=optimizer,
+                          seed=epoch + 1)  # fmt: skip
+            total = history.epochs[-1]["seconds"]
+            results.append((total, dict(seconds), flops[0]))
+    finally:
+        chainrule.training._predict_classes = original
+    return {"results": results, "rate": _common.matmul_rate()}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rows", default=None, help="comma-separated row numbers (1-based)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    _common.set_threads(args.threads)
+    x, y = _common.load_mnist("train")
+    rows = epoch_time.ROWS
+    if args.rows:
+        rows = [epoch_time.ROWS[int(i) - 1] for i in args.rows.split(",")]
+    print(f"# shares of a chainrule.fit epoch (median of {args.epochs}), {args.threads} threads")
+    print(f"# {_common.machine_line()}")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}")
+    header = " | ".join(PARTS)
+    print(f"| row | epoch s | {header} | rest | GFLOP/s in matmul | big matmul GFLOP/s |")
+    print("| --- | ---: |" + " ---: |" * (len(PARTS) + 3))
+    for row in rows:
+        result = profile_row(row, x, y, args.epochs)
+        runs = sorted(result["results"], key=lambda r: r[0])
+        total, parts, flops = runs[len(runs) // 2]  # the median epoch
+        shares = [parts.get(p, 0.0) / total for p in PARTS]
+        rest = 1 - sum(shares)
+        inside = flops / parts["matmul"] / 1e9
+        cells = " | ".join(f"{s:.0%}" for s in shares)
+        print(
+            f"| {row.label} | {total:.3f} | {cells} | {rest:.0%} | {inside:.0f} | "
+            f"{result['rate']:.0f} |",
+            flush=True,
+        )
+    print(
+        "\nceiling on the epoch's exact-count rate = (GFLOP/s in matmul) x (matmul share); "
+        "divided by the big-matmul rate it bounds the 'fraction of the matmul rate'."
+    )
+
+
+if __name__ == "__main__":
+    main()
