@@ -5,7 +5,10 @@ gradients and training, and epochs against PyTorch on the same GPU.
     python benchmarks/gpu.py --layers 784,800,10 --repeats 5 --cpu
 
 Where no GPU is present (CuPy not installed, or no CUDA device: the
-:class:`chainrule.backend.DeviceError` of ``net.to("gpu")``) it prints why and exits 0.
+:class:`chainrule.backend.DeviceError` of ``net.to("gpu")``) it prints why and exits 0. Where
+CuPy is installed, GPU or not, it first checks that every function chainrule's math takes from
+its arrays' module (``xp.<name>`` in the package's source) exists in that CuPy, and exits 1 if
+one is missing (checked without a GPU against CuPy 13.6 and 14.2: none missing).
 
 With a GPU, for each network (``Network.from_sizes(sizes, seed=0)``: ReLU hidden layers,
 softmax + cross-entropy, float32):
@@ -199,6 +202,24 @@ def seconds(times: list[float] | None) -> str:
     return f"{median:.3f}" if len(times) == 1 else f"{median:.3f} ({low:.3f}-{high:.3f})"
 
 
+# names the code takes only from an ArrayAPIAdapter (chainrule.backend), never from CuPy
+ADAPTER_ONLY = {"device", "module", "subtract_at_labels"}
+
+
+def missing_cupy_functions(cupy) -> tuple[int, list[str]]:
+    """How many distinct ``xp.<name>`` the package's modules use, and which of them ``cupy``
+    lacks (a static scan of the source: ``xp.``, ``self.xp.`` and ``namespace(a).``)."""
+    import pathlib
+    import re
+
+    pattern = re.compile(r"\b(?:xp|self\.xp|namespace\([a-z_]+\))\.([a-z_0-9]+)\b")
+    names = set()
+    for path in pathlib.Path(chainrule.__file__).parent.glob("*.py"):
+        names |= set(pattern.findall(path.read_text()))
+    names -= ADAPTER_ONLY
+    return len(names), sorted(n for n in names if not hasattr(cupy, n))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -223,6 +244,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     target = Target(args.device_module)
+    if args.device_module is None:
+        try:
+            import cupy
+        except ImportError:
+            pass
+        else:
+            used, missing = missing_cupy_functions(cupy)
+            if missing:
+                print(f"CuPy {cupy.__version__} lacks functions chainrule uses: {missing}")
+                return 1
+            print(f"CuPy {cupy.__version__}: all {used} array functions chainrule uses exist")
     try:
         target.move(new_network([1, 2]))  # what every network will do: CuPy and a GPU?
     except DeviceError as exc:
