@@ -195,9 +195,9 @@ class CrossEntropy(Loss):
 
             probs = Softmax().forward(out)
         scale = scale / out.shape[0]  # the batch mean (times scale)
-        if target.ndim == 1:  # (probs - onehot(label)) / batch, written in place
+        if target.ndim == 1:  # (probs - onehot(label)) * scale / batch, written in place
             delta = xp.multiply(probs, scale, out=delta)
-            subtract_at_labels(delta, target, scale)  # delta[i, label_i] -= 1 / batch
+            subtract_at_labels(delta, target, scale)  # delta[i, label_i] -= scale / batch
         else:  # labels that may not sum to 1: probs * sum_k label_k - label
             delta = xp.multiply(probs, xp.sum(target, axis=1, keepdims=True), out=delta)
             delta -= target
