@@ -514,3 +514,13 @@ def test_activations_and_losses_with_cupy_13_s_names(fake_cupy):
         )
         assert got_value == pytest.approx(value, rel=1e-12)
         np.testing.assert_allclose(got_delta.get(), delta, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(set(activations.ACTIVATIONS) - {"softmax"}))
+def test_activation_derivatives_on_the_strict_device(name):
+    """``derivative(out)`` (what explain and the generic backward use) on the strict device."""
+    act = activations.get_activation(name)
+    out = act.forward(np.random.default_rng(1).normal(size=(4, 3)))
+    got = act.derivative(xps.asarray(out, device=DEVICE))
+    assert got.device == DEVICE
+    np.testing.assert_array_equal(to_numpy(got), act.derivative(out))
