@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import chainrule
+from chainrule import activations
 from chainrule.activations import ACTIVATIONS, Softmax, get_activation
 
 ELEMENTWISE = ["identity", "sigmoid", "tanh", "relu", "leaky_relu"]
@@ -71,6 +72,32 @@ def test_softmax_rows_sum_to_one_and_derivative_is_refused():
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
     with pytest.raises(ValueError, match="Jacobian"):
         Softmax().derivative(out)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_shift_by_the_batch_max_or_the_row_max(dtype):
+    """Within a spread of 80 the batch's largest logit is subtracted (one number), beyond it each
+    row's own maximum: a row 200 below the batch's max would otherwise be exp(-200) = 0 in every
+    entry, and 0 / 0. Both give the probabilities of a float64 reference to rounding."""
+
+    def reference(z):
+        z = np.asarray(z, np.float64)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    within = np.array([[0.0, 1.0, 2.0], [-77.0, -76.0, -77.5]], dtype)  # spread 79.5
+    beyond = np.array([[0.0, 1.0, 2.0], [-200.0, -199.0, -200.5]], dtype)
+    for z in (within, beyond):
+        with np.errstate(over="raise", under="ignore", invalid="raise", divide="raise"):
+            out = Softmax().forward(z)
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, reference(z), rtol=1e-6 if dtype == np.float32 else 1e-13)
+    assert activations._softmax_shift(within) == 2.0
+    np.testing.assert_array_equal(activations._softmax_shift(beyond), [[2.0], [-199.0]])
+    nan = np.array([[0.0, np.nan], [1.0, 2.0]], dtype)
+    assert np.isnan(Softmax().forward(nan)[0]).all()  # NaN stays NaN, not a silent number
+    np.testing.assert_allclose(Softmax().forward(nan)[1], reference(nan[1:])[0], rtol=1e-6)
+    assert Softmax().forward(np.empty((0, 3), dtype)).shape == (0, 3)
 
 
 def test_forward_into_buffer_writes_there():

@@ -524,3 +524,26 @@ def test_activation_derivatives_on_the_strict_device(name):
     got = act.derivative(xps.asarray(out, device=DEVICE))
     assert got.device == DEVICE
     np.testing.assert_array_equal(to_numpy(got), act.derivative(out))
+
+
+@pytest.mark.parametrize("spread", [10.0, 200.0])
+def test_softmax_shift_off_the_host_gives_numpy_s_numbers(fake_cupy, spread):
+    """On a device the softmax picks the batch max or the row maxima without a round trip to
+    the host (``where``); the numbers are NumPy's, bit for bit, on both sides of the spread."""
+    z = np.array([[0.0, 1.0, 2.0], [-spread, 1 - spread, 0.5 - spread], [3.0, -1.0, 0.0]])
+    want = activations.Softmax().forward(z)
+    assert np.isfinite(want).all()
+    got_strict = activations.Softmax().forward(xps.asarray(z, device=DEVICE))
+    got_cupy = activations.Softmax().forward(fake_cupy.asarray(z))
+    np.testing.assert_array_equal(to_numpy(got_strict), want)
+    np.testing.assert_array_equal(got_cupy.get(), want)
+
+
+def test_total_and_smallest_match_sum_and_min():
+    rng = np.random.default_rng(3)
+    for a in (rng.normal(size=(7, 5)).astype(np.float32), rng.normal(size=11)):
+        assert backend.total(a) == float(np.sum(a)) and type(backend.total(a)) is float
+        assert backend.smallest(a) == float(np.min(a)) and type(backend.smallest(a)) is float
+        strict = xps.asarray(a, device=DEVICE)
+        assert backend.total(strict) == pytest.approx(float(np.sum(a)), rel=1e-6)
+        assert backend.smallest(strict) == float(np.min(a))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._registry import build
-from chainrule.backend import at_labels, namespace, subtract_at_labels
+from chainrule.backend import at_labels, namespace, smallest, subtract_at_labels, total
 
 __all__ = [
     "Loss",
@@ -100,7 +100,7 @@ class SumSquaredError(Loss):
 
     def value(self, out, target, probs=None):
         diff = out - target
-        return float(0.5 * namespace(out).vdot(diff, diff) / out.shape[0])
+        return 0.5 * float(namespace(out).vdot(diff, diff)) / out.shape[0]
 
     def delta(self, out, target, probs=None, delta=None, scale=1.0):
         delta = namespace(out).subtract(out, target, out=delta)  # -(label - out)
@@ -111,7 +111,7 @@ class SumSquaredError(Loss):
         # both start from the difference out - label: computed once
         xp = namespace(out)
         diff = xp.subtract(out, target, out=delta)
-        value = float(0.5 * xp.vdot(diff, diff) / out.shape[0]) if want_value else None
+        value = 0.5 * float(xp.vdot(diff, diff)) / out.shape[0] if want_value else None
         diff *= scale / out.shape[0]
         return value, diff
 
@@ -126,7 +126,7 @@ class MeanSquaredError(Loss):
 
     def value(self, out, target, probs=None):
         diff = out - target
-        return float(namespace(out).vdot(diff, diff) / diff.size)
+        return float(namespace(out).vdot(diff, diff)) / diff.size
 
     def delta(self, out, target, probs=None, delta=None, scale=1.0):
         delta = namespace(out).subtract(out, target, out=delta)
@@ -137,7 +137,7 @@ class MeanSquaredError(Loss):
         # both start from the difference out - label: computed once
         xp = namespace(out)
         diff = xp.subtract(out, target, out=delta)
-        value = float(xp.vdot(diff, diff) / diff.size) if want_value else None
+        value = float(xp.vdot(diff, diff)) / diff.size if want_value else None
         diff *= 2 * scale / diff.size
         return value, diff
 
@@ -178,9 +178,9 @@ class CrossEntropy(Loss):
             # E = -log(p of the labelled class), from the probabilities the softmax already
             # computed; exact while p is far from float underflow, else log-sum-exp below.
             picked = at_labels(probs, target)  # p of the labelled class, (batch,)
-            if float(xp.min(picked)) > _TINY * xp.finfo(picked.dtype).smallest_normal:
+            if smallest(picked) > _TINY * xp.finfo(picked.dtype).smallest_normal:
                 xp.log(picked, out=picked)
-                return float(-xp.sum(picked) / batch)
+                return -total(picked) / batch
         lse = _log_sum_exp(out)
         if target.ndim == 1:
             lse -= at_labels(out, target)  # - net of the labelled class
