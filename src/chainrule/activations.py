@@ -214,7 +214,9 @@ class Softmax(Activation):
     ``derivative`` is not elementwise; ``backward`` applies the Jacobian:
     ``dE/dnet = out * (dE/dout - sum_j dE/dout_j out_j)``. With the cross-entropy loss the two
     fuse into ``delta = out - label`` (see :class:`chainrule.losses.CrossEntropy`).
-    Stable for any finite input: the row maximum is subtracted before ``exp``.
+    Stable for any finite input: a shift that keeps every ``exp`` at most 1 is subtracted
+    first (the row maximum, or the batch's when the logits lie close together; see
+    :func:`_softmax_shift`).
     """
 
     name = "softmax"
