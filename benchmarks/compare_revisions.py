@@ -5,9 +5,13 @@ is exported with ``git archive`` into a temporary folder and renamed ``chainrule
 so both versions load into this one process; then, per row of ``epoch_time.py``, the two
 train copies of the same network epoch by epoch, alternating which goes first, with a pause
 before each epoch (2 BLAS threads). The first epoch of each is a warm-up. The table gives the
-median seconds per epoch of each and their ratio (below 1: this tree is faster).
+median seconds per epoch of each, the ratio of the medians, and the median of the per-epoch
+ratios (each epoch of this tree over the baseline's epoch next to it; below 1: this tree is
+faster). The host's speed swings by 10-30% from one second to the next, so for a change of a
+few percent prefer many short epochs (``--limit``) and the paired column.
 
     python benchmarks/compare_revisions.py --baseline HEAD --rows 1,3,5 --epochs 7
+    python benchmarks/compare_revisions.py --baseline HEAD --rows 1,3,5 --limit 6000 --epochs 41
 """
 
 from __future__ import annotations
@@ -86,21 +90,28 @@ def main() -> None:
     parser.add_argument("--rows", default="1,3,5", help="rows of epoch_time.py (1-based)")
     parser.add_argument("--epochs", type=int, default=7, help="timed epochs per version")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="use the first N examples")
     args = parser.parse_args()
     _common.set_threads(args.threads)
     x, y = _common.load_mnist("train")
+    if args.limit:
+        x, y = x[: args.limit], y[: args.limit]
     with tempfile.TemporaryDirectory() as tmp:
         baseline = load_baseline(args.baseline, Path(tmp))
         packages = {"this tree": chainrule, args.baseline: baseline}
         print(_common.machine_line())
-        print(f"| row | this tree (s) | {args.baseline} (s) | ratio |")
-        print("| --- | ---: | ---: | ---: |")
+        print(f"# {len(x)} examples, {args.epochs} timed epochs, {args.threads} threads")
+        print(f"| row | this tree (s) | {args.baseline} (s) | ratio | paired ratio |")
+        print("| --- | ---: | ---: | ---: | ---: |")
         for i in args.rows.split(","):
             row = epoch_time.ROWS[int(i) - 1]
             times = time_row(row, x, y, packages, args.epochs)
             a = statistics.median(times["this tree"])
             b = statistics.median(times[args.baseline])
-            print(f"| {row.label} | {a:.3f} | {b:.3f} | {a / b:.3f} |", flush=True)
+            paired = statistics.median(
+                p / q for p, q in zip(times["this tree"], times[args.baseline])
+            )
+            print(f"| {row.label} | {a:.4f} | {b:.4f} | {a / b:.3f} | {paired:.3f} |", flush=True)
 
 
 if __name__ == "__main__":
