@@ -251,10 +251,15 @@ def test_export_onnx_runs_in_onnxruntime(mnist_run, tmp_path):
         (["train", "--layers", "784"], ["--layers"]),
         (["train", "--dataset", "nothere.csv"], ["dataset file not found: nothere.csv"]),
         (["plot", "no-such-run"], ["run directory not found"]),
+        (["train", "--optimizer", "adamm"], ["unknown optimizer 'adamm'"]),
+        (["train", "--schedule", "cosin"], ["unknown schedule 'cosin'"]),
+        (["train", "--loss", "xent"], ["unknown loss 'xent'"]),
+        (["train", "--early-stopping", "2"], ["--early-stopping needs a validation set"]),
     ],
 )
 def test_user_mistakes_are_one_line(args, fragments, tmp_path):
     assert_one_line_error(run(*args, check=False, cwd=tmp_path), *fragments)
+    assert not (tmp_path / "runs").exists()  # a mistake leaves no run directory behind
 
 
 def test_corrupt_model_and_wrong_input_size(mnist_run, blobs, tmp_path):

@@ -177,6 +177,15 @@ def test_hand_worked_example_8_inputs_2_hidden_1_output():
     np.testing.assert_array_equal(db1, [-0.03125, -0.03125])
 
 
+def test_from_sizes_refuses_a_string_and_a_misspelt_hidden_activation():
+    with pytest.raises(ValueError, match="list of layer widths"):
+        Network.from_sizes("784,10")
+    # no hidden layer uses it, but a typo is still a mistake worth saying
+    with pytest.raises(ValueError, match="unknown activation 'relux'"):
+        Network.from_sizes([4, 3], hidden="relux")
+    assert Network.from_sizes([4, 3], hidden="tanh").sizes == [4, 3]
+
+
 def test_from_sizes_builds_any_depth_and_defaults():
     net = Network.from_sizes([784, 100, 50, 10], hidden="relu", loss="cross_entropy")
     assert net.sizes == [784, 100, 50, 10]

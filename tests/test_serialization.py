@@ -140,6 +140,13 @@ def test_failed_save_leaves_the_previous_file(saved, monkeypatch):
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.npz"]  # no temp file left
 
 
+def test_save_into_a_missing_directory_names_the_directory(tmp_path):
+    path = tmp_path / "no-such-dir" / "m.npz"
+    with pytest.raises(FileNotFoundError, match="no directory .*no-such-dir"):
+        save(make_net(), path)
+    assert not (tmp_path / "no-such-dir").exists()
+
+
 # -- refusals --------------------------------------------------------------------------------
 
 

@@ -28,6 +28,8 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    if not target.parent.is_dir():  # else open() would name the temporary file
+        raise FileNotFoundError(f"cannot write {target}: no directory {target.parent}")
     f = open(tmp, "xb")  # O_CREAT | O_EXCL; closed below, before the rename
     try:
         with f:

@@ -372,14 +372,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"--layers ends with {config.layers[-1]} outputs but the dataset has "
             f"{n_classes} classes"
         )
-    run_dir = Path(args.output or extras.get("output") or _default_run_dir())
-    if comm is not None:  # every rank uses rank 0's run directory
-        run_dir = Path(comm.bcast(str(run_dir), root=0))
-    if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "checkpoints").mkdir(exist_ok=True)
-        _write_json(run_dir / "config.json", dataclasses.asdict(config))
-
     if args.resume:
         if not os.path.exists(args.resume):
             raise CLIError(f"checkpoint not found: {args.resume}")
@@ -402,6 +394,27 @@ def cmd_train(args: argparse.Namespace) -> int:
             net.to(args.device)
         except chainrule.backend.DeviceError as exc:
             raise CLIError(str(exc))
+    # every setting is checked before anything is written or printed
+    optimizer = _make_optimizer(config)
+    try:
+        schedule = chainrule.schedules.get_schedule(config.schedule)
+    except ValueError as exc:
+        raise CLIError(str(exc))
+    early = (
+        training.EarlyStopping(monitor="val_loss", patience=config.early_stopping)
+        if config.early_stopping
+        else None
+    )
+    if early is not None and not config.val_split:
+        raise CLIError("--early-stopping needs a validation set: give --val-split too")
+    run_dir = Path(args.output or extras.get("output") or _default_run_dir())
+    if comm is not None:  # every rank uses rank 0's run directory
+        run_dir = Path(comm.bcast(str(run_dir), root=0))
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
+        _write_json(run_dir / "config.json", dataclasses.asdict(config))
+
     log(f"run directory: {run_dir}")
     log(
         f"network: {'-'.join(map(str, net.sizes))} "
@@ -413,13 +426,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     table = _EpochTable(show_bar=sys.stderr.isatty() and rank == 0, quiet=args.quiet or rank > 0)
     metrics_log = _MetricsLog(run_dir / "metrics.jsonl")
     callbacks = [table, metrics_log] if rank == 0 else []
-    early = (
-        training.EarlyStopping(monitor="val_loss", patience=config.early_stopping)
-        if config.early_stopping
-        else None
-    )
-    if early is not None and not config.val_split:
-        raise CLIError("--early-stopping needs a validation set: give --val-split too")
     started = time.perf_counter()
     try:
         history = chainrule.fit(
@@ -428,8 +434,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             y_train,
             epochs=config.epochs,
             batch_size=config.batch_size,
-            optimizer=_make_optimizer(config),
-            schedule=config.schedule,
+            optimizer=optimizer,
+            schedule=schedule,
             weight_decay=config.weight_decay,
             validation_split=config.val_split,
             seed=config.seed,

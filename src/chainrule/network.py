@@ -128,12 +128,18 @@ class Network:
         ``dropout`` puts a :class:`~chainrule.layers.Dropout` after each hidden layer.
         ``device`` is where it lives (see :meth:`to`); the weights do not depend on it.
         """
+        if isinstance(sizes, (str, bytes)):
+            raise ValueError(f"sizes must be a list of layer widths, e.g. [784, 10]; got {sizes!r}")
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"sizes needs at least an input and an output width, got {sizes}")
         loss_fn = get_loss(loss)
         n_hidden = len(sizes) - 2
-        hidden_list = [hidden] * n_hidden if isinstance(hidden, (str, dict)) else list(hidden)
+        if isinstance(hidden, (str, dict)):
+            get_activation(hidden)  # a misspelt name is an error even with no hidden layer
+            hidden_list = [hidden] * n_hidden
+        else:
+            hidden_list = list(hidden)
         if len(hidden_list) != n_hidden:
             raise ValueError(
                 f"got {len(hidden_list)} hidden activations for {n_hidden} hidden layers"
