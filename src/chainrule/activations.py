@@ -160,7 +160,7 @@ class ReLU(Activation):
         # max(net, 0), against an array of zeros: NumPy's vectorized loop takes two arrays;
         # with the scalar 0 it runs about 3x slower (NumPy 2.x).
         xp = namespace(net)
-        return xp.maximum(net, _zeros(xp, net.shape, net.dtype), out=out)
+        return xp.maximum(net, _constant(xp, net.shape, net.dtype, 0.0), out=out)
 
     def derivative(self, out):
         # out >= 0, so sign(out) is 1 where out > 0 and 0 elsewhere, in out's dtype (and
@@ -225,7 +225,7 @@ class Softmax(Activation):
         xp = namespace(net)
         out = xp.subtract(net, _softmax_shift(net), out=out)  # so that exp cannot overflow
         xp.exp(out, out=out)
-        out /= out @ _ones(xp, (out.shape[1], 1), out.dtype)  # row sums, as one matrix product
+        out /= out @ _constant(xp, (out.shape[1], 1), out.dtype, 1.0)  # row sums, as a product
         return out
 
     def derivative(self, out):
@@ -269,24 +269,15 @@ def _softmax_shift(net):
     return xp.where(top - xp.min(net) < _SOFTMAX_SPREAD, top, xp.max(net, axis=1, keepdims=True))
 
 
-@functools.lru_cache(maxsize=8)
-def _ones(xp, shape: tuple[int, ...], dtype):
-    """An array of ones, one per module, shape and dtype (softmax's row sums multiply by it;
-    never written to)."""
-    ones = xp.ones(shape, dtype)
-    if isinstance(ones, np.ndarray):
-        ones.flags.writeable = False
-    return ones
-
-
-@functools.lru_cache(maxsize=8)
-def _zeros(xp, shape: tuple[int, ...], dtype):
-    """An array of zeros, one per module, shape and dtype (ReLU's forward compares against
-    it; never written to: read-only where the module can say so)."""
-    zeros = xp.zeros(shape, dtype)
-    if isinstance(zeros, np.ndarray):  # NumPy can say so; CuPy and others cannot
-        zeros.flags.writeable = False
-    return zeros
+@functools.lru_cache(maxsize=16)
+def _constant(xp, shape: tuple[int, ...], dtype, value: float):
+    """An array filled with ``value``, one per module, shape, dtype and value (ReLU's forward
+    compares against zeros, softmax's row sums multiply by ones); never written to: read-only
+    where the module can say so."""
+    array = xp.full(shape, value, dtype=dtype)
+    if isinstance(array, np.ndarray):  # NumPy can say so; CuPy and others cannot
+        array.flags.writeable = False
+    return array
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {
