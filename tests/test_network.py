@@ -270,9 +270,9 @@ def network_and_batch(draw):
     depth = draw(st.integers(1, 3))
     sizes = draw(st.lists(st.integers(1, 6), min_size=depth + 1, max_size=depth + 1))
     loss = draw(st.sampled_from(sorted(OUTPUTS)))
-    if loss == "cross_entropy":
-        sizes[-1] = max(sizes[-1], 2)
     output = draw(st.sampled_from(OUTPUTS[loss]))
+    if loss == "cross_entropy" or output == "softmax":  # a softmax needs 2 or more outputs
+        sizes[-1] = max(sizes[-1], 2)
     hidden = draw(st.sampled_from(HIDDEN))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     batch = draw(st.integers(1, 8))
@@ -368,3 +368,108 @@ def test_inconsistent_architectures_are_refused():
         Network([Dense(3, 1, activation="softmax")], loss="cross_entropy")
     with pytest.raises(ValueError, match="share one dtype"):
         Network([Dense(3, 2, dtype="float64"), Dense(2, 2)])
+
+
+# -- a layer belongs to one network; inputs the methods refuse --------------------------------
+
+
+def test_a_layer_in_two_networks_is_refused():
+    layers = [Dense(4, 8, "relu", rng=0), Dense(8, 3, "softmax", rng=1)]
+    first = Network(layers, loss="cross_entropy")
+    with pytest.raises(ValueError, match="already belongs to another network"):
+        Network(layers, loss="cross_entropy")
+    assert np.shares_memory(first.dense_layers[0].weights, first.parameter_vector)
+    copies = Network(first.copy().layers, loss="cross_entropy")  # what the message suggests
+    assert np.array_equal(copies.parameter_vector, first.parameter_vector)
+
+
+def test_the_same_layer_twice_is_refused():
+    same = Dense(3, 3, "tanh", rng=0)
+    with pytest.raises(ValueError, match="listed twice"):
+        Network([same, same], loss="mse")
+
+
+def test_layers_of_a_network_that_is_gone_can_be_used_again():
+    layers = Network.from_sizes([4, 3, 2], loss="sse", seed=0).layers  # the network is freed
+    net = Network(layers, loss="sse")
+    assert net.dense_layers[0] is layers[0]
+
+
+def test_copies_and_pickles_keep_their_own_layers():
+    import pickle
+
+    net = Network.from_sizes([4, 3, 2], loss="sse", dropout=0.5, seed=0)
+    again = pickle.loads(pickle.dumps(net))  # scikit-learn's clone and joblib pickle
+    for other in (again, net.copy(), net.astype(np.float64)):
+        assert all(layer._owner() is other for layer in other.layers)
+        assert not np.shares_memory(other.parameter_vector, net.parameter_vector)
+
+
+def test_copy_keeps_a_dropout_generator_of_any_kind():
+    from chainrule.layers import Dropout
+
+    for bits in (np.random.MT19937(0), np.random.Philox(0)):
+        rng = np.random.Generator(bits)
+        net = Network(
+            [Dense(3, 4, "relu", rng=0), Dropout(0.5, 4, rng=rng), Dense(4, 2, "softmax", rng=1)],
+            loss="cross_entropy",
+        )
+        twin = net.copy()  # the generator's state is copied: the same masks follow
+        h = np.ones((6, 4), np.float32)
+        first = net.layers[1].forward(h, training=True).copy()
+        assert np.array_equal(first, twin.layers[1].forward(h, training=True))
+
+
+def test_a_softmax_over_one_output_is_refused():
+    with pytest.raises(ValueError, match="softmax over one output"):
+        Network.from_sizes([4, 1], output="softmax", loss="sse")
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
+def test_predict_refuses_a_bad_batch_size(batch_size):
+    net = Network.from_sizes([4, 3], loss="cross_entropy", seed=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        net.predict(np.ones((7, 4)), batch_size=batch_size)
+
+
+def test_boolean_labels_are_classes_0_and_1():
+    net = Network.from_sizes([4, 2], loss="sse", seed=0)
+    x = np.arange(12.0).reshape(3, 4) / 10
+    flags = np.array([True, False, True])
+    assert net.loss(x, flags) == net.loss(x, flags.astype(int))
+
+
+def test_the_loss_of_an_empty_batch_is_refused():
+    net = Network.from_sizes([4, 3], loss="cross_entropy", seed=0)
+    empty_x, empty_y = np.empty((0, 4)), np.empty(0, int)
+    for method in (net.loss, net.gradients):
+        with pytest.raises(ValueError, match="empty batch"):
+            method(empty_x, empty_y)
+    assert net.predict(empty_x).shape == (0,)  # predicting nothing is fine
+
+
+@pytest.mark.parametrize(
+    "loss, sizes, target, message",
+    [
+        ("cross_entropy", [4, 3], [[1.2, -0.2, 0.0]], ">= 0"),
+        ("binary_cross_entropy", [4, 1], [2.0], r"in \[0, 1\]"),
+        ("binary_cross_entropy", [4, 1], [-0.5], r"in \[0, 1\]"),
+    ],
+)
+def test_probability_targets_out_of_range_are_refused(loss, sizes, target, message):
+    net = Network.from_sizes(sizes, loss=loss, seed=0)
+    with pytest.raises(ValueError, match=message):
+        net.loss(np.ones((1, 4)), np.array(target))
+
+
+@pytest.mark.parametrize("seed", [-3, "a", 1.5, True])
+def test_from_sizes_refuses_a_bad_seed(seed):
+    with pytest.raises(ValueError, match="seed"):
+        Network.from_sizes([4, 2], seed=seed)
+
+
+def test_from_sizes_refuses_none_and_takes_hidden_none_as_identity():
+    with pytest.raises(ValueError, match="sizes must be a list"):
+        Network.from_sizes(None)
+    net = Network.from_sizes([4, 3, 2], hidden=None, loss="sse", seed=0)
+    assert net.dense_layers[0].activation.name == "identity"

@@ -621,3 +621,41 @@ def test_training_accuracy_counts_every_row_once(n_out, loss, shuffle):
     assert [r["accuracy"] for r in history.epochs] == [pytest.approx(expected, abs=1e-12)] * 2
     assert seen[6] == pytest.approx(expected, abs=1e-12)  # the last batch of epoch 1
     assert all(0 <= a <= 1 for a in seen)
+
+
+# -- settings checked before any training -----------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [-1, "a", 1.5, True])
+def test_fit_refuses_a_bad_seed(seed):
+    x, y = blobs(20)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        fit(small_net(), x, y, epochs=1, seed=seed)
+
+
+def test_numpy_scalars_are_accepted_as_settings(tmp_path):
+    x, y = blobs(40)
+    run = dict(epochs=2, batch_size=np.int64(8), optimizer=SGD(0.1), seed=np.int64(3))
+    ckpt = Checkpoint(tmp_path, every=np.int64(2), keep=np.int32(1))
+    a = fit(small_net(), x, y, weight_decay=np.float32(0.01), checkpoint=ckpt, **run)
+    b = fit(small_net(), x, y, weight_decay=0.01, **{**run, "optimizer": SGD(0.1), "seed": 3})
+    assert a["loss"] == b["loss"]
+    assert [p.name for p in tmp_path.iterdir()] == ["epoch-0002.npz"]
+    assert EarlyStopping(patience=np.int64(2)).patience == 2
+
+
+def test_a_checkpoint_directory_that_is_a_file_is_refused_before_training(tmp_path):
+    x, y = blobs(40)
+    taken = tmp_path / "taken.npz"
+    taken.write_bytes(b"not a directory")
+    seen = Recorder()
+    with pytest.raises(ValueError, match="is a file, not a directory"):
+        fit(small_net(), x, y, epochs=1, checkpoint_dir=taken, callbacks=[seen])
+    assert seen.calls == []  # refused before the first epoch
+    assert taken.read_bytes() == b"not a directory"
+
+
+def test_checkpoint_and_checkpoint_dir_together_are_refused(tmp_path):
+    x, y = blobs(20)
+    with pytest.raises(ValueError, match="not both"):
+        fit(small_net(), x, y, epochs=1, checkpoint=Checkpoint(tmp_path), checkpoint_dir=tmp_path)

@@ -13,6 +13,8 @@ errors near 1.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -66,6 +68,19 @@ class GradcheckResult(Mapping):
         return f"GradcheckResult({self._errors!r})"
 
 
+def _check_settings(eps, max_entries) -> None:
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < math.inf:
+        raise ValueError(f"eps (the finite-difference step) must be a number > 0, got eps={eps!r}")
+    if max_entries is not None and (
+        isinstance(max_entries, bool)
+        or not isinstance(max_entries, numbers.Integral)
+        or max_entries < 1
+    ):
+        raise ValueError(
+            f"max_entries must be a positive integer or None, got max_entries={max_entries!r}"
+        )
+
+
 def numerical_gradients(
     net: Network, x, y, eps: float = 1e-5, max_entries: int | None = None, seed: int = 0
 ) -> list[tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]]:
@@ -75,6 +90,7 @@ def numerical_gradients(
     ``idx`` arrays are the flat indices that were checked (all of them unless ``max_entries``
     limits each array to a random sample); unchecked entries of the numeric arrays are NaN.
     """
+    _check_settings(eps, max_entries)
     net64 = net.astype(np.float64)
     x64 = net64.check_inputs(np.asarray(x, dtype=np.float64))
     target = net64._on_device(net64.encode_targets(y, len(x64)))
@@ -137,6 +153,9 @@ def gradcheck(
     GradcheckResult
         ``{"layers[0].weights": err, "layers[0].biases": err, ...}``; prints nothing.
     """
+    _check_settings(eps, max_entries)
+    if not (isinstance(tolerance, numbers.Real) and tolerance > 0):
+        raise ValueError(f"tolerance must be a number > 0, got tolerance={tolerance!r}")
     net64 = net.astype(np.float64)
     analytic = net64.gradients(np.asarray(x, dtype=np.float64), y)
     numeric = numerical_gradients(net64, x, y, eps=eps, max_entries=max_entries, seed=seed)

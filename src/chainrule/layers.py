@@ -48,9 +48,13 @@ def as_generator(rng: int | np.random.Generator | None) -> np.random.Generator:
     """
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
-        return np.random.default_rng(rng)
-    raise ValueError(f"rng must be an int seed, a numpy Generator or None, got {rng!r}")
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+        return np.random.default_rng(int(rng))
+    raise ValueError(
+        f"the seed (rng) must be an integer >= 0, a numpy Generator or None, got {rng!r}"
+    )
 
 
 class Layer:
@@ -65,6 +69,9 @@ class Layer:
 
     n_in: int
     n_out: int
+    # The network this layer belongs to (a weak reference, set by Network): a layer's arrays
+    # are views of one network's vectors, so it cannot be in two networks, or twice in one.
+    _owner = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
@@ -193,6 +200,7 @@ class Dense(Layer):
         # For pickle: the module and the workspaces are rebuilt from the parameters.
         state = dict(self.__dict__)
         del state["xp"]
+        state.pop("_owner", None)  # the unpickled network claims its layers again
         state.update(_workspaces={}, _ws=None, x=None)
         return state
 
@@ -303,7 +311,9 @@ class Dropout(Layer):
 
     def __getstate__(self) -> dict:
         # For pickle: the workspaces (keyed by module) are rebuilt on the next forward.
-        return {**self.__dict__, "_workspaces": {}, "_ws": None, "mask": None}
+        state = {**self.__dict__, "_workspaces": {}, "_ws": None, "mask": None}
+        state.pop("_owner", None)  # the unpickled network claims its layers again
+        return state
 
     def _workspace(self, xp, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
         ws = self._workspaces.get((xp, shape))

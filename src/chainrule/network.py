@@ -17,11 +17,13 @@ NumPy arrays wherever the network lives; each call moves its inputs to the devic
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterable, Sequence
+from copy import deepcopy
 
 import numpy as np
 
-from chainrule.activations import get_activation
+from chainrule.activations import Activation, get_activation
 from chainrule.backend import asarray, device_name, get_namespace, to_numpy
 from chainrule.layers import Dense, Dropout, Layer, _float_dtype, as_generator
 from chainrule.losses import Loss, get_loss
@@ -77,6 +79,7 @@ class Network:
         dense = [layer for layer in self.layers if isinstance(layer, Dense)]
         if not dense:
             raise ValueError("a Network needs at least one Dense layer")
+        _check_unshared(self.layers)
         for below, above in zip(dense, dense[1:]):
             if below.n_out != above.n_in:
                 raise ValueError(
@@ -103,9 +106,20 @@ class Network:
                 "cross_entropy needs at least 2 outputs; for one output use "
                 "binary_cross_entropy with a sigmoid output"
             )
+        if output == "softmax" and dense[-1].n_out < 2:
+            raise ValueError(
+                "a softmax over one output is always 1, so the network cannot learn; for one "
+                "output use a sigmoid (binary_cross_entropy) or identity (mse) output"
+            )
         self.xp = get_namespace(device)
         self.parameter_vector, self.gradient_vector = _pack(dense, self.dtype, self.xp)
+        self._claim_layers()
         self._clear_workspaces()
+
+    def _claim_layers(self) -> None:
+        owner = weakref.ref(self)
+        for layer in self.layers:
+            layer._owner = owner
 
     @classmethod
     def from_sizes(
@@ -128,14 +142,14 @@ class Network:
         ``dropout`` puts a :class:`~chainrule.layers.Dropout` after each hidden layer.
         ``device`` is where it lives (see :meth:`to`); the weights do not depend on it.
         """
-        if isinstance(sizes, (str, bytes)):
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
             raise ValueError(f"sizes must be a list of layer widths, e.g. [784, 10]; got {sizes!r}")
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"sizes needs at least an input and an output width, got {sizes}")
         loss_fn = get_loss(loss)
         n_hidden = len(sizes) - 2
-        if isinstance(hidden, (str, dict)):
+        if hidden is None or isinstance(hidden, (str, dict, Activation)):
             get_activation(hidden)  # a misspelt name is an error even with no hidden layer
             hidden_list = [hidden] * n_hidden
         else:
@@ -186,6 +200,7 @@ class Network:
         dense = self.dense_layers
         self.xp = dense[0].xp
         self.parameter_vector, self.gradient_vector = _pack(dense, self.dtype, self.xp)
+        self._claim_layers()
 
     @property
     def device(self) -> str:
@@ -262,6 +277,10 @@ class Network:
 
     def predict_proba(self, x, batch_size: int = 2048) -> np.ndarray:
         """Like :meth:`forward`, computed ``batch_size`` rows at a time to bound memory."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         x = self.check_inputs(x)
         return np.concatenate(
             [
@@ -281,7 +300,7 @@ class Network:
 
     def loss(self, x, y) -> float:
         """The mean over the batch of the per-example loss, a float."""
-        x = self.check_inputs(x)
+        x = self._check_nonempty(self.check_inputs(x))
         target = self.encode_targets(y, len(x))
         self._forward(self._on_device(x))
         return self._loss_value(self._on_device(target))
@@ -289,7 +308,7 @@ class Network:
     def gradients(self, x, y) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(dE/dweights, dE/dbiases), ...]``, one pair per Dense layer, shaped like the
         parameters: the gradients of ``self.loss(x, y)`` (the batch mean)."""
-        x = self.check_inputs(x)
+        x = self._check_nonempty(self.check_inputs(x))
         target = self.encode_targets(y, len(x))
         self._forward(self._on_device(x))
         self._backward(self._on_device(target))
@@ -378,6 +397,12 @@ class Network:
             raise ValueError(f"inputs contain NaN or inf (first at row {bad[0]}, column {bad[1]})")
         return arr
 
+    @staticmethod
+    def _check_nonempty(x: np.ndarray) -> np.ndarray:
+        if not len(x):
+            raise ValueError("the loss of an empty batch is undefined: the inputs have 0 rows")
+        return x
+
     def encode_targets(self, y, batch: int | None = None) -> np.ndarray:
         """Targets in the form the loss takes, or a ValueError saying what was expected.
 
@@ -395,6 +420,8 @@ class Network:
             )
         if arr.dtype.kind in "biu":
             if arr.ndim == 1:
+                if arr.dtype.kind == "b":  # True/False: classes 1 and 0
+                    arr = arr.astype(np.intp)
                 n_classes = 2 if n_out == 1 else n_out
                 if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
                     bad = arr[(arr < 0) | (arr >= n_classes)][0]
@@ -420,6 +447,15 @@ class Network:
         arr = np.ascontiguousarray(arr, dtype=self.dtype)
         if not np.isfinite(arr).all():
             raise ValueError("targets contain NaN or inf")
+        name = self.loss_function.name
+        if arr.size and name in ("cross_entropy", "binary_cross_entropy"):  # probabilities
+            low, high = float(arr.min()), float(arr.max())
+            if low < 0 or (name == "binary_cross_entropy" and high > 1):
+                bounds = "in [0, 1]" if name == "binary_cross_entropy" else ">= 0"
+                raise ValueError(
+                    f"{name} targets are probabilities and must be {bounds}, got values from "
+                    f"{low:g} to {high:g}"
+                )
         return arr
 
     # -- copies ---------------------------------------------------------------------------------
@@ -434,7 +470,7 @@ class Network:
                 copy = Dense(
                     layer.n_in,
                     layer.n_out,
-                    get_activation(layer.activation.config()),
+                    deepcopy(layer.activation),  # the object itself: a subclass stays one
                     init="zeros",
                     dtype=dtype,
                 )
@@ -442,8 +478,7 @@ class Network:
                 copy.weights = layer.weights
                 copy.biases = layer.biases
             elif isinstance(layer, Dropout):
-                copy = Dropout(layer.rate, layer.n_in, rng=np.random.default_rng(), dtype=dtype)
-                copy.rng.bit_generator.state = layer.rng.bit_generator.state
+                copy = Dropout(layer.rate, layer.n_in, rng=deepcopy(layer.rng), dtype=dtype)
             else:
                 raise ValueError(f"cannot copy layer {layer!r}")
             layers.append(copy)
@@ -452,6 +487,26 @@ class Network:
     def copy(self) -> Network:
         """An independent copy (same dtype, same weights, same device)."""
         return self.astype(self.dtype)
+
+
+def _check_unshared(layers: list[Layer]) -> None:
+    """A ValueError if a layer is listed twice or belongs to another (live) network: a layer's
+    parameters are views of its network's vectors, and its buffers hold one forward pass."""
+    seen: set[int] = set()
+    for i, layer in enumerate(layers):
+        if id(layer) in seen:
+            raise ValueError(
+                f"layer {i}, {layer!r}, is listed twice: every position needs its own layer "
+                "object (a layer keeps the inputs of its last forward pass for backward)"
+            )
+        seen.add(id(layer))
+        owner = layer._owner() if getattr(layer, "_owner", None) is not None else None
+        if owner is not None:
+            raise ValueError(
+                f"layer {i}, {layer!r}, already belongs to another network (its parameters are "
+                "views of that network's parameter vector, which its optimizer updates); "
+                "build new layers, or take copies: other_net.copy().layers"
+            )
 
 
 def _pack(dense: list[Dense], dtype, xp) -> tuple[np.ndarray, np.ndarray]:

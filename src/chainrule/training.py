@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
+import numbers
 import os
 import re
 import signal
@@ -188,13 +189,9 @@ class Checkpoint:
     """
 
     def __init__(self, directory: str | os.PathLike, every: int = 1, keep: int | None = None):
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"Checkpoint every must be a positive integer, got every={every!r}")
-        if keep is not None and (not isinstance(keep, int) or keep < 1):
-            raise ValueError(f"Checkpoint keep must be a positive integer, got keep={keep!r}")
+        self.every = _positive_int("Checkpoint every", every)
+        self.keep = None if keep is None else _positive_int("Checkpoint keep", keep)
         self.directory = Path(directory)
-        self.every = every
-        self.keep = keep
         self.written: list[Path] = []
 
     def path_for(self, epoch: int, batch: int = 0) -> Path:
@@ -262,12 +259,12 @@ class EarlyStopping:
     ):
         if monitor not in _KEYS[1:5]:
             raise ValueError(f"cannot monitor {monitor!r}; choose one of {', '.join(_KEYS[1:5])}")
-        if not isinstance(patience, int) or patience < 0:
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got patience={patience!r}")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be 'auto', 'min' or 'max', got mode={mode!r}")
         self.monitor = monitor
-        self.patience = patience
+        self.patience = int(patience)
         self.min_delta = abs(float(min_delta))
         self.maximize = mode == "max" or (mode == "auto" and monitor.endswith("accuracy"))
         self.restore_best = restore_best
@@ -376,8 +373,9 @@ def fit(
         ``"one_cycle"``, or a :class:`~chainrule.schedules.Schedule`; settings left ``None``
         are filled from the optimizer's learning rate and the length of the run.
     weight_decay : float, optional
-        If given, replaces the optimizer's ``weight_decay`` (L2 on weight matrices, not biases:
-        coupled, except decoupled for AdamW; see docs/training.md).
+        If given, sets the optimizer's ``weight_decay`` (L2 on weight matrices, not biases:
+        coupled, except decoupled for AdamW; see docs/training.md). It is set on the
+        optimizer object, which keeps it after ``fit``, as it keeps its state.
     validation_split : float in [0, 1)
         Hold out this fraction of ``(x, y)``, chosen at random from ``seed``, for validation.
     validation_data : (x_val, y_val), optional
@@ -433,6 +431,8 @@ def fit(
     ValueError
         For bad arguments or data, or a checkpoint that does not fit the network.
     """
+    if checkpoint is not None and checkpoint_dir is not None:
+        raise ValueError("give checkpoint or checkpoint_dir, not both")
     if checkpoint is None and checkpoint_dir is not None:
         checkpoint = Checkpoint(checkpoint_dir, every=checkpoint_every)
     trainer = _Trainer(
@@ -456,8 +456,19 @@ def fit(
         return trainer.run()
 
 
+def _make_directory(directory: Path) -> None:
+    """Create ``directory`` (and its parents) if missing, or a ValueError saying why not."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"checkpoint directory {directory} is a file, not a directory") from None
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise ValueError(f"cannot create checkpoint directory {directory}: {reason}") from None
+
+
 def _positive_int(label: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{label} must be a positive integer, got {label}={value!r}")
     return int(value)
 
@@ -589,11 +600,15 @@ class _Trainer:
         else:
             self.optimizer = get_optimizer(optimizer if optimizer is not None else "sgd")
         if weight_decay is not None:
-            if not (isinstance(weight_decay, (int, float)) and 0 <= weight_decay < math.inf):
+            ok = isinstance(weight_decay, numbers.Real) and not isinstance(weight_decay, bool)
+            if not (ok and 0 <= weight_decay < math.inf):
                 raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
             self.optimizer.weight_decay = float(weight_decay)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy)
+        elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0 or None, got seed={seed!r}")
+        seed = int(seed)
         self.comm = comm
         self.rank, self.size = 0, 1
         if comm is not None:
@@ -608,6 +623,8 @@ class _Trainer:
             distributed.broadcast_parameters(net, comm)
             if self.rank:
                 _jump_dropout(net, self.rank)
+        if checkpoint is not None and not self.rank:  # before any work that it would save
+            _make_directory(checkpoint.directory)
         self.seed = seed
         self.split_rng, self.rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)

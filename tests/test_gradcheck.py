@@ -1,0 +1,71 @@
+"""gradcheck checks the network it is given, custom activations included, and its settings."""
+
+import numpy as np
+import pytest
+
+import chainrule
+from chainrule import Dense, Network
+from chainrule.activations import Activation, Sigmoid
+from chainrule.gradcheck import numerical_gradients
+
+
+class Softsign(Activation):
+    """A user's own activation, under a name chainrule does not know: s = net / (1 + |net|)."""
+
+    name = "softsign"
+
+    def forward(self, net, out=None):
+        return np.divide(net, 1 + np.abs(net), out=out)
+
+    def derivative(self, out):
+        return (1 - np.abs(out)) ** 2  # 1 / (1 + |net|)^2 written from the output
+
+
+class TwiceSigmoid(Sigmoid):
+    """A sigmoid whose backward pass is wrong by a factor of 2."""
+
+    def backward(self, out, grad_out, delta=None):
+        return np.multiply(grad_out, 2 * out * (1 - out), out=delta)
+
+
+def _batch(n_in=4, n=5, n_out=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, n_in)), rng.random((n, n_out))
+
+
+def test_a_custom_activation_is_checked_as_it_is():
+    x, y = _batch()
+    net = Network([Dense(4, 3, Softsign(), rng=0), Dense(3, 2, "sigmoid", rng=1)], loss="sse")
+    result = chainrule.gradcheck(net, x, y)
+    assert result.ok, result.report()
+    assert isinstance(net.copy().dense_layers[0].activation, Softsign)
+
+
+def test_a_wrong_backward_in_a_subclass_is_caught():
+    x, y = _batch()
+    net = Network([Dense(4, 3, TwiceSigmoid(), rng=0), Dense(3, 2, "sigmoid", rng=1)], loss="sse")
+    result = chainrule.gradcheck(net, x, y)
+    assert not result.ok
+    assert result["layers[0].weights"] > 0.1  # the factor 2 shows: relative error ~1/2
+    assert result["layers[1].weights"] < 1e-6  # the output layer is right
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"eps": 0}, "eps"),
+        ({"eps": -1e-5}, "eps"),
+        ({"eps": float("nan")}, "eps"),
+        ({"max_entries": 0}, "max_entries"),
+        ({"max_entries": 2.5}, "max_entries"),
+        ({"tolerance": 0}, "tolerance"),
+    ],
+)
+def test_bad_settings_are_refused(settings, message):
+    x, y = _batch()
+    net = Network.from_sizes([4, 3, 2], hidden="tanh", loss="sse", seed=0)
+    with pytest.raises(ValueError, match=message):
+        chainrule.gradcheck(net, x, y, **settings)
+    if "tolerance" not in settings:
+        with pytest.raises(ValueError, match=message):
+            numerical_gradients(net, x, y, **settings)
