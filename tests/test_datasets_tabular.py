@@ -58,7 +58,12 @@ MALFORMED = {
     "ragged": ("y,a,b\n1,2,3\n1,2\n", {}, 3, "ragged row: 2 cells, expected 3 (as on line 1)"),
     "too-many": ("1,2,3\n4,5,6\n7,8,9,10\n", {}, 3, "ragged row: 4 cells"),
     "non-numeric": ("y,a,b\n1,2,3\n\n0,2,abc\n", {}, 4, "column 3 ('b'): not a number: 'abc'"),
-    "empty-cell": ("1,2,3\n0,,3\n", {}, 2, "column 2: not a number: ''"),
+    "empty-cell": ("1,2,3\n0,,3\n", {}, 2, "column 2: empty cell (a missing value)"),
+    # an empty cell in the first row is a missing value too, not a sign of a header row
+    "empty-cell-row-1": ("1,,3\n0,4,5\n", {}, 1, "column 2: empty cell (a missing value)"),
+    "blank-cell-row-1": ("1, ,3\n0,4,5\n", {}, 1, "column 2: empty cell (a missing value)"),
+    "nul-row-1": ("1,\x00,3\n0,4,5\n", {}, 1, "a NUL byte: a binary file"),
+    "nul-row-3": ("1,2\n3,4\n\x005,6\n", {}, 3, "a NUL byte: a binary file"),
     "nan": ("y,a\n1,2\n0,nan\n", {}, 3, "column 2 ('a'): value nan is NaN or infinite"),
     "inf": ("1,2\n0,-inf\n", {}, 2, "value -inf is NaN or infinite"),
     "nan-label": ("1,2\nNaN,3\n", {}, 2, "column 1: value nan is NaN or infinite"),
@@ -86,6 +91,27 @@ def test_malformed_csv(tmp_path, case):
     message = str(info.value)
     assert message.startswith(f"{path}, line {line}")
     assert problem in message
+
+
+def test_header_row_with_an_empty_name_is_still_a_header(tmp_path):
+    path = write(tmp_path, "y,,b\n1,2,3\n")
+    x, y = load_csv(path)
+    np.testing.assert_array_equal(x, [[2, 3]])
+    np.testing.assert_array_equal(y, [1])
+
+
+@pytest.mark.parametrize("label_column", [1.0, True, False, None, [0]])
+def test_label_column_of_the_wrong_type_is_refused(tmp_path, label_column):
+    path = write(tmp_path, "1,2,3\n0,4,5\n")
+    with pytest.raises(TypeError, match=r"label_column must be .*an int.*a str"):
+        load_csv(path, label_column=label_column)
+
+
+def test_label_column_may_be_a_numpy_integer(tmp_path):
+    path = write(tmp_path, "1,2,3\n0,4,5\n")
+    x, y = load_csv(path, label_column=np.int64(-1))
+    np.testing.assert_array_equal(y, [3, 5])
+    np.testing.assert_array_equal(x, [[1, 2], [0, 4]])
 
 
 def test_missing_csv_is_an_os_error(tmp_path):
@@ -144,8 +170,8 @@ NPZ_CASES = {
         ),
         "not an .npz archive",
     ),
-    "text": (lambda p: p.write_text("x,y\n1,2\n"), "not a readable .npz archive"),
-    "zero-bytes": (lambda p: p.write_bytes(b""), "not a readable .npz archive"),
+    "text": (lambda p: p.write_text("x,y\n1,2\n"), "not a valid .npz archive: it is not a zip"),
+    "zero-bytes": (lambda p: p.write_bytes(b""), "not a valid .npz archive: the file is empty"),
     "truncated-zip": (
         lambda p: (
             _save(p, x=np.zeros((2, 2)), y=np.zeros(2)),
@@ -165,6 +191,8 @@ def test_malformed_npz(tmp_path, case):
         load_npz(path)
     assert str(path) in str(info.value)
     assert problem in str(info.value)
+    if case != "object-array":  # only that file holds pickled data
+        assert "pickle" not in str(info.value)
 
 
 # --- train_val_split

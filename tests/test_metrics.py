@@ -26,3 +26,51 @@ def test_hand_counted_confusion_precision_recall():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differ"):
         accuracy(np.array([1, 2]), np.array([1]))
+
+
+def test_integer_valued_floats_are_class_indices():
+    cm = confusion_matrix(np.array([0.0, 1.0, 1.0]), np.array([1, 1, 0], np.uint8), 2)
+    np.testing.assert_array_equal(cm, [[0, 1], [1, 1]])
+    assert cm.dtype == np.int64
+    # n_classes defaults to the largest class seen plus one
+    np.testing.assert_array_equal(confusion_matrix([2], [0]), [[0, 0, 0], [0, 0, 0], [1, 0, 0]])
+
+
+@pytest.mark.parametrize(
+    ("labels", "predicted", "n_classes", "problem"),
+    [
+        ([0, 1, -1], [0, 1, 1], 2, r"labels\[2\] = -1 is not a class in \[0, 2\)"),
+        ([0, 1, 1], [0, 1, -1], None, r"predictions\[2\] = -1 is not a class"),
+        ([0, 2], [0, 1], 2, r"labels\[1\] = 2 is not a class in \[0, 2\)"),
+        ([0, 1], [0, 5], 2, r"predictions\[1\] = 5 is not a class"),
+        ([0, 1.7], [0, 1], 2, r"labels\[1\] = 1.7 is not an integer class index"),
+        ([0, np.nan], [0, 1], 2, r"labels\[1\] = nan is not an integer"),
+        ([0, 1e20], [0, 1], 2, r"labels\[1\] = 1e\+20 is not a class"),
+        ([0, 1, 1], [0, 1], 2, r"labels \(3,\) and predictions \(2,\) differ"),
+        ([[0, 1]], [[0, 1]], 2, r"labels must have shape \(n,\)"),
+        ([True, False], [1, 0], 2, "labels must be integer class indices, got dtype bool"),
+        (["0", "1"], [0, 1], 2, "labels must be integer class indices"),
+        ([0, 1], [0, 1], 0, "n_classes must be >= 1"),
+        ([0, 1], [0, 1], 2.0, "n_classes must be an integer"),
+        ([0, 1], [0, 1], True, "n_classes must be an integer"),
+    ],
+)
+def test_bad_labels_are_named_not_wrapped_or_truncated(labels, predicted, n_classes, problem):
+    with pytest.raises(ValueError, match=problem):
+        confusion_matrix(labels, predicted, n_classes)
+    if n_classes == 2:  # the summary checks the same way
+        with pytest.raises(ValueError, match=problem):
+            classification_summary(labels, predicted, n_classes)
+
+
+@pytest.mark.parametrize(
+    ("cm", "problem"),
+    [
+        ([[1, 2, 3]], r"square, got shape \(1, 3\)"),
+        ([1, 2], r"square, got shape \(2,\)"),
+        ([[1, -1], [0, 2]], "counts >= 0"),
+    ],
+)
+def test_precision_recall_needs_a_confusion_matrix(cm, problem):
+    with pytest.raises(ValueError, match=problem):
+        precision_recall(cm)

@@ -81,3 +81,31 @@ def test_unreadable_file(tmp_path):
     bad.write_bytes(b"hello")
     with pytest.raises(ValueError, match="not a readable image"):
         mnist_image(str(bad))
+
+
+def test_exif_orientation_is_honoured(tmp_path, test_images):
+    """A photo stored sideways with an EXIF orientation tag reads as it is shown: upright."""
+    from chainrule.preprocess import load_image
+
+    digit = np.full((28, 40), 255, np.uint8)  # dark on light, like a photo; not square
+    digit[:, 6:34] = 255 * (1 - test_images[1])
+    upright = Image.fromarray(digit)
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # tag 6 turns it back on display
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    stored.save(tmp_path / "tagged.jpg", exif=exif, quality=95)
+    stored.save(tmp_path / "untagged.jpg", quality=95)
+    tagged = load_image(tmp_path / "tagged.jpg")
+    assert tagged.shape == digit.shape
+    assert np.abs(tagged * 255 - digit).mean() < 8  # JPEG noise only
+    assert load_image(tmp_path / "untagged.jpg").shape == digit.shape[::-1]
+    assert np.abs(mnist_image(tagged) - mnist_image(upright)).max() < 0.2
+
+
+def test_an_image_over_the_decompression_bomb_limit_is_refused(tmp_path, monkeypatch):
+    from chainrule.preprocess import load_image
+
+    Image.new("L", (200, 100)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 15_000)  # 20,000 pixels: over, not 2x over
+    with pytest.raises(ValueError, match="not a readable image.*decompression bomb"):
+        load_image(tmp_path / "big.png")

@@ -1,7 +1,9 @@
 """Schedules: values at a few steps worked by hand, binding from the run, names and configs."""
 
+import json
 import math
 
+import numpy as np
 import pytest
 
 from chainrule.schedules import (
@@ -98,6 +100,76 @@ def test_one_cycle_to_3e_3_over_3_epochs():
     assert values.index(max(values)) == 90
     assert values[0] == approx(3e-3 / 25)
     assert values[-1] == approx(3e-3 / 25 / 1e4)
+
+
+def test_one_cycle_short_runs_by_hand():
+    # start = 1 / 25 = 0.04, end = 4e-6
+    def rates(total_steps, fraction=0.3):
+        s = OneCycle(learning_rate=1.0, total_steps=total_steps, warmup_fraction=fraction)
+        return [s(k) for k in range(total_steps)]
+
+    assert rates(1) == [approx(1.0)]  # too short for a warm-up: the single step is the peak
+    assert rates(2) == [approx(1.0), approx(4e-6)]  # peak, then end
+    assert rates(3) == [approx(0.04), approx(1.0), approx(4e-6)]  # start, peak, end
+    # warm = round(0.99 * 5) = 5 is clamped to 5 - 2 = 3: warm-up over 3 steps, then the end
+    assert rates(5, 0.99) == [approx(v) for v in (0.04, 0.36, 0.68, 1.0, 4e-6)]
+    # warm = round(0 * 4) = 0 is raised to 1: the warm-up is never empty when there is room
+    assert rates(4, 0.0) == [approx(v) for v in (0.04, 1.0, 4e-6 + (1 - 4e-6) * 0.5, 4e-6)]
+
+
+@pytest.mark.parametrize("total_steps", [1, 2, 3, 4, 5, 7, 20])
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 0.5, 0.99])
+def test_one_cycle_reaches_the_peak_at_warm_and_ends_at_end(total_steps, fraction):
+    s = OneCycle(learning_rate=1.0, total_steps=total_steps, warmup_fraction=fraction)
+    warm = min(max(1, round(fraction * total_steps)), max(0, total_steps - 2))  # the docstring's
+    values = [s(k) for k in range(total_steps)]
+    assert s(warm) == approx(1.0) == max(values)
+    if total_steps >= 2:
+        assert values[-1] == approx(1 / 25 / 1e4)
+        assert warm < total_steps - 1  # the peak is not the last step
+    if total_steps >= 3:
+        assert values[0] == approx(1 / 25)
+    assert values[: warm + 1] == sorted(values[: warm + 1])  # warm-up rises
+    assert values[warm:] == sorted(values[warm:], reverse=True)  # annealing falls
+    assert s(total_steps + 5) == approx(1 / 25 / 1e4)  # held at the end
+
+
+def test_numpy_scalar_settings_are_stored_as_python_numbers():
+    schedules = [
+        Constant(learning_rate=np.float32(0.5)),
+        StepDecay(np.float64(0.1), factor=np.float32(0.5), every_steps=np.int64(3)),
+        CosineDecay(warmup_steps=np.int64(2), decay_steps=np.uint8(10), min_learning_rate=0),
+        InverseTimeDecay(decay_rate=np.float16(0.5), decay_steps=np.int32(4)),
+        OneCycle(total_steps=np.int64(10), warmup_fraction=np.float64(0.25)),
+        OneCycle(),  # total_steps from bind's NumPy integers below
+    ]
+    for s in schedules:
+        bound = s.bind(np.float32(0.1), steps_per_epoch=np.int64(5), epochs=4)
+        config = bound.config()
+        assert all(type(v) in (str, int, float, type(None)) for v in config.values()), config
+        again = get_schedule(json.loads(json.dumps(config)))
+        assert again == bound
+        assert [again(k) for k in range(12)] == [bound(k) for k in range(12)]
+    assert schedules[0].learning_rate == 0.5 and type(schedules[0].learning_rate) is float
+    assert schedules[1].every_steps == 3 and type(schedules[1].every_steps) is int
+
+
+@pytest.mark.parametrize(
+    ("make", "setting"),
+    [
+        (lambda: Constant(True), "learning_rate"),
+        (lambda: Constant(np.float64("nan")), "learning_rate"),
+        (lambda: Constant("0.1"), "learning_rate"),
+        (lambda: StepDecay(every_steps=np.float64(2.5)), "every_steps"),
+        (lambda: CosineDecay(warmup_steps=10**400), "warmup_steps"),
+        (lambda: OneCycle(warmup_fraction=np.float64(1.0)), "warmup_fraction"),
+        (lambda: OneCycle(warmup_fraction=True), "warmup_fraction"),
+        (lambda: OneCycle(warmup_fraction="0.3"), "warmup_fraction"),
+    ],
+)
+def test_bad_settings_are_named(make, setting):
+    with pytest.raises(ValueError, match=f"{setting} must be"):
+        make()
 
 
 def test_explicit_learning_rate_wins_over_the_optimizer():

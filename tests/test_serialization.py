@@ -2,6 +2,7 @@
 the file) of pickled payloads, truncated or tampered files, unknown versions, extra arrays and
 wrong shapes."""
 
+import io
 import json
 import os
 import zipfile
@@ -313,4 +314,84 @@ def test_checkpoint_optimizer_arrays_are_checked(tmp_path):
     set_metadata(arrays, meta)
     rewrite(path, arrays)
     with pytest.raises(ModelFileError, match=f"{path}.*m_sum.*numbers"):
+        load_checkpoint(path)
+
+
+def npy_header(shape, descr="<f4"):
+    """The bytes of a ``.npy`` header alone (magic, version, dict, padding)."""
+    buffer = io.BytesIO()
+    header = {"descr": descr, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue()
+
+
+def write_members(path, members: dict[str, bytes]):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(f"{name}.npy", data)
+
+
+def npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("shape", "data"),
+    [
+        ((4_000_000_000, 6), 96),  # claims 96 GB: loading would try to allocate it
+        ((4, 6), 95),  # one byte short
+        ((4, 6), 97),  # one byte of trailing garbage
+    ],
+)
+def test_array_header_must_match_the_bytes_of_its_member(saved, shape, data):
+    _, path = saved
+    arrays = read_npz(path)
+    meta = get_metadata(arrays)
+    meta["config"]["layers"][0]["n_in"] = shape[0]  # the metadata agrees with the header
+    meta["arrays"]["layers.0.weights"] = list(shape)
+    set_metadata(arrays, meta)
+    members = {name: npy_bytes(value) for name, value in arrays.items()}
+    members["layers.0.weights"] = npy_header(shape) + b"\0" * data
+    write_members(path, members)
+    with pytest.raises(ModelFileError, match=rf"{path}.*'layers.0.weights'.*header says shape"):
+        load(path)
+
+
+def test_running_out_of_memory_while_reading_is_a_model_file_error(saved, monkeypatch):
+    _, path = saved
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate")
+
+    monkeypatch.setattr(np.lib.format, "read_array", no_memory)
+    with pytest.raises(ModelFileError, match=f"{path}.*__metadata__.*too large"):
+        load(path)
+
+
+@pytest.mark.parametrize("shape", ["ab", [[5], 4], [-1, 6], [4.0, 6], [True, 6], None, {"4": 6}])
+def test_metadata_array_shapes_of_the_wrong_type(saved, shape):
+    _, path = saved
+    arrays = read_npz(path)
+    meta = get_metadata(arrays)
+    meta["arrays"]["layers.0.weights"] = shape
+    set_metadata(arrays, meta)
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*shape of 'layers.0.weights'.*integers"):
+        load(path)
+
+
+def test_checkpoint_optimizer_shapes_of_the_wrong_type(tmp_path):
+    net = make_net()
+    opt = Adam()
+    opt.step(net.parameters(), [np.ones_like(p) for p in net.parameters()])
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, net, opt)
+    arrays = read_npz(path)
+    meta = get_metadata(arrays)
+    meta["optimizer"]["arrays"]["m_sum.0"] = [4.5, 6]  # int() would have made it (4, 6)
+    set_metadata(arrays, meta)
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*shape of 'm_sum.0'.*integers"):
         load_checkpoint(path)

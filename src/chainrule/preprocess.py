@@ -10,6 +10,7 @@ resampling and reads image files.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -31,11 +32,20 @@ def _pillow():
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Read a PNG/JPEG/... file as a float array in [0, 1]: (H, W) gray or (H, W, 3/4)."""
+    """Read a PNG/JPEG/... file as a float array in [0, 1]: (H, W) gray or (H, W, 3/4).
+
+    The image is turned upright as its EXIF orientation says (phone photos are often stored
+    sideways with such a tag). Images over Pillow's decompression-bomb limit (about 89
+    million pixels) are refused.
+    """
     Image = _pillow()
+    from PIL import ImageOps
+
     try:
-        with Image.open(path) as img:
-            img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = _open_upright(Image, ImageOps, path)
+        with img:
             if img.mode not in ("L", "RGB", "RGBA", "LA"):
                 img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
             array = np.asarray(img, dtype=np.float32) / 255.0
@@ -44,6 +54,12 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     except Exception as exc:  # Pillow raises several types for bad files
         raise ValueError(f"{path}: not a readable image ({exc})") from exc
     return array
+
+
+def _open_upright(Image, ImageOps, path):
+    with Image.open(path) as img:
+        img.load()
+        return ImageOps.exif_transpose(img)  # a new image, upright
 
 
 def _to_gray(image: np.ndarray) -> np.ndarray:

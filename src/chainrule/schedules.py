@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import ClassVar
 
 from chainrule._registry import build
@@ -40,17 +41,27 @@ __all__ = [
 ]
 
 
-def _positive(label: str, value, integer: bool = False, allow_zero: bool = False):
-    """Check an optional setting: None passes; otherwise a finite number > 0 (or >= 0)."""
+def _positive(schedule: Schedule, label: str, integer: bool = False, allow_zero: bool = False):
+    """Check the optional setting ``label`` of ``schedule``: None passes; otherwise a finite
+    real number > 0 (or >= 0), not a bool. Python and NumPy numbers are accepted; the setting is
+    stored back as a plain Python ``int`` (``integer=True``) or ``float``, so the config is
+    JSON-able."""
+    value = getattr(schedule, label)
     if value is None:
         return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    try:
+        ok = ok and math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        ok = False
     if integer:
         ok = ok and float(value).is_integer()
     if not ok or value < 0 or (value == 0 and not allow_zero):
         kind = "an integer" if integer else "a finite number"
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{label} must be {kind} {bound}, got {label}={value!r}")
+    # frozen dataclass: set the plain number the way dataclasses' own __init__ does
+    object.__setattr__(schedule, label, int(value) if integer else float(value))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +75,7 @@ class Schedule:
     learning_rate: float | None = None
 
     def __post_init__(self):
-        _positive("learning_rate", self.learning_rate)
+        _positive(self, "learning_rate")
 
     def __call__(self, step: int) -> float:
         """The learning rate of update ``step`` (0-based, counted over the whole run)."""
@@ -121,9 +132,9 @@ class StepDecay(Schedule):
 
     def __post_init__(self):
         super().__post_init__()
-        _positive("factor", self.factor)
-        _positive("every_steps", self.every_steps, integer=True)
-        _positive("every_epochs", self.every_epochs, integer=True)
+        _positive(self, "factor")
+        _positive(self, "every_steps", integer=True)
+        _positive(self, "every_epochs", integer=True)
 
     def _defaults(self, steps_per_epoch, epochs):
         if self.every_steps is not None:
@@ -156,9 +167,9 @@ class CosineDecay(Schedule):
 
     def __post_init__(self):
         super().__post_init__()
-        _positive("decay_steps", self.decay_steps, integer=True)
-        _positive("warmup_steps", self.warmup_steps, integer=True, allow_zero=True)
-        _positive("min_learning_rate", self.min_learning_rate, allow_zero=True)
+        _positive(self, "decay_steps", integer=True)
+        _positive(self, "warmup_steps", integer=True, allow_zero=True)
+        _positive(self, "min_learning_rate", allow_zero=True)
 
     def _defaults(self, steps_per_epoch, epochs):
         if self.decay_steps is not None:
@@ -192,8 +203,8 @@ class InverseTimeDecay(Schedule):
 
     def __post_init__(self):
         super().__post_init__()
-        _positive("decay_rate", self.decay_rate, allow_zero=True)
-        _positive("decay_steps", self.decay_steps, integer=True)
+        _positive(self, "decay_rate", allow_zero=True)
+        _positive(self, "decay_steps", integer=True)
 
     def _defaults(self, steps_per_epoch, epochs):
         return {} if self.decay_steps is not None else {"decay_steps": steps_per_epoch}
@@ -209,14 +220,17 @@ class OneCycle(Schedule):
     """One cycle (Smith): linear warm-up to the peak, then cosine annealing to almost zero.
 
     With ``peak = learning_rate``, ``start = peak / div_factor``,
-    ``end = start / final_div_factor`` and ``warm = max(1, round(warmup_fraction *
-    total_steps))``::
+    ``end = start / final_div_factor`` and ``T = total_steps``, the warm-up takes
+    ``warm = min(max(1, round(warmup_fraction * T)), max(0, T - 2))`` steps: at least one, and
+    at least one step is left after the peak::
 
         step < warm:  lr = start + (peak - start) * step / warm
-        otherwise:    p = min(1, (step - warm) / max(1, total_steps - 1 - warm))
+        otherwise:    p = min(1, (step - warm) / max(1, T - 1 - warm))
                       lr = end + (peak - end) * (1 + cos(pi * p)) / 2
 
-    so ``lr(0) = start``, ``lr(warm) = peak`` and ``lr(total_steps - 1) = end``.
+    so for ``T >= 3``: ``lr(0) = start``, ``lr(warm) = peak`` and ``lr(T - 1) = end``. A run of
+    one or two steps is too short for a warm-up (``warm = 0``) and starts at the peak: two steps
+    get ``peak, end``, a single step gets ``peak``. Steps past the run stay at ``end``.
     ``total_steps`` defaults to the whole run.
     """
 
@@ -228,11 +242,17 @@ class OneCycle(Schedule):
 
     def __post_init__(self):
         super().__post_init__()
-        _positive("total_steps", self.total_steps, integer=True)
-        if not 0 <= self.warmup_fraction < 1:
-            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
-        _positive("div_factor", self.div_factor)
-        _positive("final_div_factor", self.final_div_factor)
+        _positive(self, "total_steps", integer=True)
+        fraction = self.warmup_fraction
+        if not (
+            isinstance(fraction, numbers.Real)
+            and not isinstance(fraction, bool)
+            and 0 <= fraction < 1
+        ):
+            raise ValueError(f"warmup_fraction must be a number in [0, 1), got {fraction!r}")
+        object.__setattr__(self, "warmup_fraction", float(fraction))  # a NumPy scalar too
+        _positive(self, "div_factor")
+        _positive(self, "final_div_factor")
 
     def _defaults(self, steps_per_epoch, epochs):
         return {} if self.total_steps is not None else {"total_steps": steps_per_epoch * epochs}
@@ -243,10 +263,12 @@ class OneCycle(Schedule):
         peak = self._lr()
         start = peak / self.div_factor
         end = start / self.final_div_factor
-        warm = max(1, round(self.warmup_fraction * self.total_steps))
+        total = self.total_steps
+        # at least one warm-up step, but at least one step after the peak (none if total <= 2)
+        warm = min(max(1, round(self.warmup_fraction * total)), max(0, total - 2))
         if step < warm:
             return start + (peak - start) * step / warm
-        progress = min(1.0, (step - warm) / max(1, self.total_steps - 1 - warm))
+        progress = min(1.0, (step - warm) / max(1, total - 1 - warm))
         return end + (peak - end) * 0.5 * (1 + math.cos(math.pi * progress))
 
 

@@ -18,17 +18,19 @@ A file is an uncompressed ``.npz`` (a zip of ``.npy`` arrays) holding:
 
 Reading never unpickles anything: every member's ``.npy`` header is read first and an object
 array is refused before a byte of it is interpreted; the data is then read with
-``allow_pickle=False``. A truncated or tampered file, an unknown format version, an array the
-format does not define, a missing array, or a shape or dtype that disagrees with the metadata
-raises :class:`~chainrule.errors.ModelFileError` (a ``ValueError``) naming the file and the
-problem. Writes are atomic (a temporary file in the same directory, fsync, rename): a failed
-save leaves the previous file as it was.
+``allow_pickle=False``. Nothing is allocated from a header alone: the shape and dtype a header
+claims must account for exactly the bytes its zip member holds. A truncated or tampered file,
+an unknown format version, an array the format does not define, a missing array, or a shape or
+dtype that disagrees with the metadata raises :class:`~chainrule.errors.ModelFileError` (a
+``ValueError``) naming the file and the problem. Writes are atomic (a temporary file in the same
+directory, fsync, rename): a failed save leaves the previous file as it was.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import zipfile
 
@@ -343,7 +345,12 @@ class _OpenZip:
 
 
 def _read_header(path, zf: zipfile.ZipFile, member: str, name: str):
-    """Shape and dtype of one ``.npy`` member, read from its header alone."""
+    """Shape and dtype of one ``.npy`` member, read from its header alone.
+
+    The header must describe exactly the bytes the member holds: ``header length + product of
+    the shape * itemsize`` equals the member's uncompressed size in the zip directory. So a
+    tampered header cannot make :func:`_read_array` allocate memory the file does not back.
+    """
     try:
         with zf.open(member) as fp:
             version = np.lib.format.read_magic(fp)
@@ -353,6 +360,7 @@ def _read_header(path, zf: zipfile.ZipFile, member: str, name: str):
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
             else:
                 raise ValueError(f"unsupported .npy version {version}")
+            header_size = fp.tell()  # the data starts right after the header
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, SyntaxError, TypeError) as exc:
         _fail(path, f"array {name!r} is unreadable (truncated or tampered): {exc}")
     if dtype.hasobject:
@@ -360,15 +368,27 @@ def _read_header(path, zf: zipfile.ZipFile, member: str, name: str):
             path,
             f"array {name!r} holds Python objects (pickled data); refused, nothing was unpickled",
         )
+    data_size = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    member_size = zf.getinfo(member).file_size
+    if header_size + data_size != member_size:
+        _fail(
+            path,
+            f"array {name!r} is tampered or truncated: its header says shape {tuple(shape)} of "
+            f"{dtype} ({data_size} bytes of data), but member {member!r} holds "
+            f"{member_size - header_size} bytes of data",
+        )
     return tuple(shape), dtype
 
 
 def _read_array(path, zf: zipfile.ZipFile, member: str, name: str) -> np.ndarray:
+    """The data of one ``.npy`` member (its header already checked by :func:`_read_header`)."""
     try:
         with zf.open(member) as fp:
             return np.lib.format.read_array(fp, allow_pickle=False)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         _fail(path, f"array {name!r} is unreadable (truncated or tampered): {exc}")
+    except MemoryError:
+        _fail(path, f"array {name!r} is too large to load into memory")
 
 
 def _read_metadata(path, zf, members) -> dict:
@@ -417,7 +437,7 @@ def _expected_arrays(path, meta: dict) -> dict[str, tuple[tuple[int, ...], np.dt
                 expected[f"{group}.{j}"] = (shape, dtype)
         if "optimizer" in meta:
             expected.update(_optimizer_arrays(meta["optimizer"], params, dtype))
-        listed = {name: tuple(shape) for name, shape in meta["arrays"].items()}
+        listed = {name: _shape(name, shape) for name, shape in meta["arrays"].items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         _fail(path, f"the metadata is invalid (tampered?): {exc!r}")
     implied = {name: shape for name, (shape, _) in expected.items()}
@@ -430,11 +450,21 @@ def _expected_arrays(path, meta: dict) -> dict[str, tuple[tuple[int, ...], np.dt
     return expected
 
 
+def _shape(name, shape) -> tuple[int, ...]:
+    """A shape listed in the metadata, as a tuple; ``ValueError`` unless it is a list of
+    non-negative integers."""
+    if not isinstance(shape, list) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+    ):
+        raise ValueError(f"the shape of {name!r} is {shape!r}, not a list of integers >= 0")
+    return tuple(shape)
+
+
 def _optimizer_arrays(info: dict, params: list[tuple[int, ...]], dtype) -> dict:
     """The optimizer's state arrays ``optimizer.<slot>.<i>``: for each slot, arrays whose sizes
     add up to the number of parameters (one per parameter, or one for the whole vector)."""
     slots = list(info["slots"])
-    listed = {name: tuple(int(n) for n in shape) for name, shape in info["arrays"].items()}
+    listed = {name: _shape(name, shape) for name, shape in info["arrays"].items()}
     n_parameters = sum(int(np.prod(shape)) for shape in params)
     for slot in slots:
         names = [name for name in listed if name.rsplit(".", 1)[0] == slot]

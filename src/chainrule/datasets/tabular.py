@@ -19,6 +19,9 @@ from chainrule.datasets.errors import DatasetError
 
 __all__ = ["load_csv", "load_npz", "train_val_split"]
 
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
+_NPY_MAGIC = b"\x93NUMPY"  # a single .npy array (refused below, with its own message)
+
 
 def load_csv(
     path: str | os.PathLike[str],
@@ -33,10 +36,11 @@ def load_csv(
     ----------
     path : a UTF-8 text file (a byte-order mark is allowed). Blank lines are skipped; quoting
         follows the ``csv`` module.
-    label_column : index of the label column (negative counts from the end), or its name in the
-        header row.
+    label_column : index of the label column, an ``int`` (negative counts from the end: ``-1``
+        is the last column), or its name in the header row.
     header : whether the first non-blank row is a header; ``None`` (default) decides by looking:
-        it is a header if any of its cells is not a number.
+        it is a header if one of its cells is neither empty nor a number (an empty cell is a
+        missing value, not a name).
     dtype : float dtype of the features.
     delimiter : the field separator.
 
@@ -48,14 +52,22 @@ def load_csv(
     Raises
     ------
     DatasetError
-        Naming the file and the line: empty file, rows with different numbers of cells, a cell
-        that is not a number, NaN or infinite values, a label that is not an integer, a label
-        column that is not there.
+        Naming the file and the line: empty file, a NUL byte (a binary file), rows with
+        different numbers of cells, an empty cell (a missing value), a cell that is not a
+        number, NaN or infinite values, a label that is not an integer, a label column that is
+        not there.
+    TypeError
+        If ``label_column`` is neither an ``int`` nor a ``str`` (a float or a bool is refused).
     """
     name = os.fspath(path)
     out_dtype = np.dtype(dtype)
     if out_dtype.kind != "f":
         raise ValueError(f"dtype must be a float dtype, got dtype={out_dtype}")
+    if isinstance(label_column, bool) or not isinstance(label_column, (int, np.integer, str)):
+        raise TypeError(
+            "label_column must be a column index (an int) or a column name (a str), got "
+            f"label_column={label_column!r}"
+        )
     with open(name, "rb") as f:
         raw = f.read()
     try:
@@ -63,6 +75,9 @@ def load_csv(
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         raise DatasetError(f"{name}, line {line}: not UTF-8 text ({e.reason})") from None
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise DatasetError(f"{name}, line {line}: a NUL byte: a binary file, not CSV text")
 
     columns: list[str] | None = None
     rows: list[list[float]] = []
@@ -76,7 +91,7 @@ def load_csv(
                 continue
             if not ncols:
                 ncols, first_line = len(row), line
-                is_header = header if header is not None else not all(map(_is_number, row))
+                is_header = header if header is not None else _looks_like_names(row)
                 if is_header:
                     columns = [cell.strip() for cell in row]
                     continue
@@ -89,9 +104,13 @@ def load_csv(
                 values = list(map(float, row))
             except ValueError:
                 col = next(i for i, cell in enumerate(row) if not _is_number(cell))
+                problem = (
+                    "empty cell (a missing value)"
+                    if not row[col].strip()
+                    else f"not a number: {row[col]!r}"
+                )
                 raise DatasetError(
-                    f"{name}, line {line}, column {_describe(col, columns)}: not a number: "
-                    f"{row[col]!r}"
+                    f"{name}, line {line}, column {_describe(col, columns)}: {problem}"
                 ) from None
             rows.append(values)
             lines.append(line)
@@ -153,6 +172,17 @@ def load_npz(
     out_dtype = np.dtype(dtype)
     if out_dtype.kind != "f":
         raise ValueError(f"dtype must be a float dtype, got dtype={out_dtype}")
+    with open(name, "rb") as f:
+        magic = f.read(len(_NPY_MAGIC))
+    # np.load takes any other file for a pickle, and with allow_pickle=False says "This file
+    # contains pickled (object) data" of a text file: a misleading message, so check first.
+    if not magic.startswith(_ZIP_MAGICS + (_NPY_MAGIC,)):
+        problem = (
+            f"it is not a zip file (it starts with {magic!r}, not the zip signature 'PK')"
+            if magic
+            else "the file is empty"
+        )
+        raise DatasetError(f"{name}: not a valid .npz archive: {problem}")
     try:
         archive = np.load(name, allow_pickle=False)
     except FileNotFoundError:
@@ -278,6 +308,12 @@ def _is_number(cell: str) -> bool:
     return True
 
 
+def _looks_like_names(row: list[str]) -> bool:
+    """Whether a first row is a header: one of its cells is neither empty nor a number. (An
+    empty cell is a missing value, which a data row may have; it is reported as such.)"""
+    return any(cell.strip() and not _is_number(cell) for cell in row)
+
+
 def _describe(col: int, columns: list[str] | None) -> str:
     """``3`` or ``3 ('petal_width')``: a 1-based column number and its header name."""
     if columns is None or not columns[col]:
@@ -302,6 +338,7 @@ def _label_index(
                 f"in the header (columns: {', '.join(columns)})"
             )
         return found[0]
+    label_column = int(label_column)  # a NumPy integer too (load_csv refused other types)
     if not -ncols <= label_column < ncols:
         raise DatasetError(
             f"{name}, line {line}: missing label column: index {label_column} is out of range "
