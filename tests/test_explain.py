@@ -398,3 +398,29 @@ def test_explain_returns_dataclasses():
     net, x, label = make_case([8, 4, 2], "sigmoid", "sigmoid", "sse", "class")
     assert isinstance(explain_example(net, x, label), Explanation)
     assert isinstance(explain_batch(net, np.stack([x, x]), [0, 1]), BatchExplanation)
+
+
+def test_fd_sampling_checks_mostly_nonzero_gradients():
+    """On an image that is mostly blank pixels most first-layer gradients are 0: the sample
+    still checks nonzero ones (three quarters of it), not a run of 0 == 0."""
+    net = Network.from_sizes([100, 8, 3], hidden="sigmoid", loss="cross_entropy", seed=0)
+    x = np.zeros(100)
+    x[[3, 40, 77]] = 1.0  # 3 lit pixels: 24 of the 800 weights have a nonzero gradient
+    e = explain_example(net.astype(np.float64), x, 1, fd_max_entries=20, seed=0)
+    first = e.layers[-1]
+    checked = ~np.isnan(first.fd_dw)
+    assert checked.sum() == 20
+    assert np.count_nonzero(first.dE_dw[checked]) == 15  # 3/4 of 20, rounded up
+    assert np.count_nonzero(first.fd_dw[checked]) == 15  # and the numbers agree on which
+    assert first.fd_error_w < 1e-6
+
+
+def test_a_random_relu_network_with_a_dead_layer_is_redrawn():
+    # seed 0 draws an 8-4-2 ReLU network whose 4 hidden units are all off for its example
+    text = explain_command(activation="relu", seed=0)
+    assert "redrawn once" in text and "FAIL" not in text
+    assert text == explain_command(activation="relu", seed=0)  # still fixed by the seed
+    first = Network.from_sizes([8, 4, 2], hidden="relu", output="relu", loss="sse", seed=0)
+    x = np.round(np.random.default_rng([0, 1]).random(8), 2)
+    assert not (x @ first.dense_layers[0].weights > 0).any()  # why it was redrawn
+    assert "redrawn" not in explain_command(activation="sigmoid", seed=0)

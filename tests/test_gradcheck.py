@@ -6,7 +6,7 @@ import pytest
 import chainrule
 from chainrule import Dense, Network
 from chainrule.activations import Activation, Sigmoid
-from chainrule.gradcheck import numerical_gradients
+from chainrule.gradcheck import numerical_gradients, sample_entries
 
 
 class Softsign(Activation):
@@ -69,3 +69,15 @@ def test_bad_settings_are_refused(settings, message):
     if "tolerance" not in settings:
         with pytest.raises(ValueError, match=message):
             numerical_gradients(net, x, y, **settings)
+
+
+@pytest.mark.parametrize("n_nonzero, expected", [(40, 15), (3, 3), (1000, 20)])
+def test_samples_take_three_quarters_from_nonzero_entries(n_nonzero, expected):
+    grad = np.zeros(1000)
+    grad[:n_nonzero] = 1.0
+    ((idx_w, idx_b),) = sample_entries([(grad.reshape(100, 10), np.zeros(5))], 20, seed=1)
+    assert len(idx_w) == 20 and len(set(idx_w)) == 20 and np.all(np.diff(idx_w) > 0)
+    assert np.count_nonzero(grad[idx_w]) == expected  # 3/4 of 20, fewer if there are fewer
+    assert list(idx_b) == [0, 1, 2, 3, 4]  # small arrays: every entry
+    ((again, _),) = sample_entries([(grad.reshape(100, 10), np.zeros(5))], 20, seed=1)
+    assert np.array_equal(again, idx_w)  # the seed fixes the sample

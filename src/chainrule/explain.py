@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from chainrule.activations import get_activation
-from chainrule.gradcheck import numerical_gradients
+from chainrule.gradcheck import numerical_gradients, sample_entries
 from chainrule.layers import Dense
 from chainrule.losses import Loss, get_loss
 from chainrule.network import Network
@@ -577,7 +577,8 @@ def explain_example(
         A class label, or a float target vector (a float for a one-output network).
     fd_max_entries : int or None
         Check at most this many randomly chosen entries of each parameter array by finite
-        differences (None: every entry). 50 keeps a 784-30-10 network well under a second.
+        differences, mostly where the gradient is nonzero (None: every entry). 50 keeps a
+        784-30-10 network well under a second.
     seed : int
         Chooses the sampled entries.
 
@@ -601,9 +602,8 @@ def explain_example(
     ins, nets, outs = _forward_one(layers, x64)
     terms = _backward_one(layers, loss, ins, outs, target[0])
     network = net.copy().gradients(x64[None, :].astype(net.dtype), target.astype(net.dtype))
-    numeric = numerical_gradients(
-        net64, x64[None, :], target, eps=FD_EPS, max_entries=fd_max_entries, seed=seed
-    )
+    entries = sample_entries([(t[4], t[5]) for t in terms], fd_max_entries, seed)
+    numeric = numerical_gradients(net64, x64[None, :], target, eps=FD_EPS, entries=entries)
     n = len(layers)
     explained = []
     for k in range(n - 1, -1, -1):
@@ -1533,7 +1533,9 @@ def explain_command(
         )
         examples = "a random example" if batch is None else "random examples"
         default_description = f"A random network (seed {seed}) on {examples}."
+        random_net = (sizes, acts, loss_fn)
     else:
+        random_net = None
         default_description = f"Model {model}." if model else "A given network."
     rng = np.random.default_rng([seed, 1])
     n_classes = 2 if net.n_out == 1 else net.n_out
@@ -1554,6 +1556,8 @@ def explain_command(
             if label is None:
                 raise ValueError("x was given without its labels")
             x, label = x[:batch], np.asarray(label)[:batch]
+        if random_net is not None:
+            net, default_description = _with_live_units(net, x, seed, random_net, examples)
         result = explain_batch(net, x, label)
     else:
         if x is None:
@@ -1561,6 +1565,46 @@ def explain_command(
             label = int(rng.integers(0, n_classes))
         elif label is None:
             raise ValueError("x was given without its label")
+        if random_net is not None:
+            net, default_description = _with_live_units(net, x, seed, random_net, examples)
         result = explain_example(net, x, label, fd_max_entries=fd_max_entries, seed=seed)
     result.description = description or default_description
     return render(result, format=format, color=color, max_items=max_items)
+
+
+def _with_live_units(net: Network, x, seed: int, spec, examples: str) -> tuple[Network, str]:
+    """The random network, or a redrawn one if all the ReLU units of a layer are off.
+
+    A ReLU unit with ``net <= 0`` passes no gradient back; when every unit of a layer is off
+    for the example, every gradient below and at it is 0, which shows nothing of the chain
+    rule. Such a network is redrawn (from the seed, so the same seed gives the same one), and
+    the description says so.
+    """
+    sizes, acts, loss_fn = spec
+    rows = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    for redraws in range(100):
+        if redraws:
+            rng = np.random.default_rng([seed, 2, redraws])
+            net = Network.from_sizes(
+                sizes, hidden=acts[:-1], output=acts[-1], loss=loss_fn, seed=rng, dtype=np.float64
+            )
+        if _units_on_in_every_relu_layer(net, rows):
+            break
+    description = f"A random network (seed {seed}) on {examples}."
+    if redraws:
+        times = "once" if redraws == 1 else f"{redraws} times"
+        description = (
+            f"A random network (seed {seed}, redrawn {times}: every ReLU unit of a layer was "
+            f"off, net <= 0, so every gradient below it was 0) on {examples}."
+        )
+    return net, description
+
+
+def _units_on_in_every_relu_layer(net: Network, rows: np.ndarray) -> bool:
+    h = rows
+    for layer in net.dense_layers:
+        z = h @ layer.weights + layer.biases
+        if layer.activation.name == "relu" and not (z > 0).any():
+            return False
+        h = layer.activation.forward(z)
+    return True
