@@ -265,6 +265,26 @@ def test_pickle_keeps_training_state():
     np.testing.assert_array_equal(restored.predict(X), model.predict(X))
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_network_file_with_classes_predicts_like_the_classifier(tmp_path, n_classes):
+    """docs/sklearn.md's pickle-free route: the network in a chainrule model file, classes_ in
+    its metadata, and the classifier's decision rule on the outputs."""
+    import chainrule
+
+    X, y = classification(90, n_classes)
+    labels = np.array(["ham", "spam", "eggs"])[y]
+    clf = MLPClassifier((6,), max_iter=20, random_state=0).fit(X, labels)
+    path = tmp_path / "clf.npz"
+    chainrule.save(clf.network_, path, metadata={"classes": clf.classes_.tolist()})
+
+    net, meta = chainrule.load(path, with_metadata=True)
+    classes = np.array(meta["classes"])
+    out = net.predict_proba(X)  # (n, 1) sigmoid for two classes, else softmax
+    pred = classes[(out[:, 0] > 0.5).astype(int) if out.shape[1] == 1 else out.argmax(axis=1)]
+    np.testing.assert_array_equal(pred, clf.predict(X))
+    np.testing.assert_array_equal(out, clf.network_.predict_proba(X))
+
+
 def test_warm_start_continues_from_the_weights():
     X, y = regression(100)
     model = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, warm_start=True, random_state=0)
@@ -276,6 +296,69 @@ def test_warm_start_continues_from_the_weights():
     assert model.loss_curve_[-1] < first[-1]
     cold = clone(model).set_params(warm_start=False).fit(X, y)
     assert cold.loss_curve_ == first
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"hidden_layer_sizes": (9, 9)},
+            r"hidden_layer_sizes=\(9, 9\) .* \(hidden_layer_sizes \(4,\)\)",
+        ),
+        ({"activation": "tanh"}, r"activation='tanh' .* \(activation \['relu'\]\)"),
+        ({"dropout": 0.5}, r"dropout=0.5 .* \(dropout 0.0\)"),
+        ({"dtype": "float64"}, r"dtype='float64' .* \(dtype 'float32'\)"),
+        ({"loss": "sse"}, r"loss='sse' .* \(loss 'cross_entropy'\)"),
+    ],
+)
+def test_continuing_refuses_a_changed_architecture(change, message):
+    """warm_start and partial_fit train the fitted network: a setting built into it that no
+    longer describes it is an error, not silently ignored; fit with warm_start=False starts
+    afresh."""
+    X, y = iris()
+    clf = MLPClassifier((4,), warm_start=True, max_iter=3, random_state=0).fit(X, y)
+    net, weights = clf.network_, clf.network_.parameter_vector.copy()
+    clf.set_params(**change)
+    with pytest.raises(ValueError, match=message + ".*set warm_start=False"):
+        clf.fit(X, y)
+    with pytest.raises(ValueError, match=message):
+        clf.partial_fit(X, y)
+    assert clf.network_ is net
+    np.testing.assert_array_equal(net.parameter_vector, weights)
+    fresh = clf.set_params(warm_start=False).fit(X, y).network_
+    assert fresh is not net and fresh.config() != net.config()
+
+
+def test_continuing_accepts_other_spellings_and_training_settings():
+    X, y = iris()
+    clf = MLPClassifier((4,), activation="logistic", warm_start=True, max_iter=2).fit(X, y)
+    net = clf.network_
+    clf.set_params(hidden_layer_sizes=4, activation=["sigmoid"], loss="cross_entropy")
+    clf.set_params(alpha=0.1, learning_rate_init=0.01, batch_size=16, optimizer="sgd")
+    assert clf.fit(X, y).network_ is net and clf.partial_fit(X, y).network_ is net
+    X, Y = regression(60, n_targets=2)
+    reg = MLPRegressor((4,), warm_start=True, max_iter=2).fit(X, Y)
+    with pytest.raises(ValueError, match="loss='mse' does not match"):
+        reg.set_params(loss="mse").fit(X, Y)
+    with pytest.raises(ValueError, match="the network has 2 outputs, the targets need 1"):
+        reg.set_params(loss="squared_error").fit(X, Y[:, 0])
+
+
+def test_warm_start_needs_the_same_classes_as_sklearn():
+    """As scikit-learn's MLPClassifier: a warm-started fit on y with other classes is refused;
+    partial_fit still takes a batch with some of the classes."""
+    X, y = iris()
+    ours = MLPClassifier((4,), warm_start=True, max_iter=2).fit(X, y)
+    theirs = neural_network.MLPClassifier((4,), warm_start=True, max_iter=2).fit(X, y)
+    for est in (ours, theirs):
+        with pytest.raises(
+            ValueError, match="warm_start can only be used where .?y.? has the same"
+        ):
+            est.fit(X[y < 2], y[y < 2])
+    with pytest.raises(ValueError, match=r"previously \[0, 1, 2\], y has \[0, 1, 5\]"):
+        ours.fit(X, np.where(y == 2, 5, y))
+    assert ours.partial_fit(X[y < 2], y[y < 2]).n_iter_ == 3
+    assert ours.set_params(warm_start=False).fit(X[y < 2], y[y < 2]).classes_.tolist() == [0, 1]
 
 
 class RecordsValidationSet(MLPClassifier):
@@ -347,6 +430,32 @@ def test_chainrule_parameters_reach_the_network():
     assert clf._optimizer is not opt and clf._optimizer.iterations == 5
 
 
+def test_optimizer_learning_rate_from_one_place():
+    """learning_rate_init is the rate of an optimizer given by name (or by a config dict
+    without one); a dict's or an instance's own rate is kept, and learning_rate_init must then
+    be left at its default or agree with it."""
+    X, y = classification(60, 3)
+
+    def rate(optimizer, **params):
+        clf = MLPClassifier((4,), optimizer=optimizer, max_iter=1, **params).fit(X, y)
+        return clf._optimizer.learning_rate
+
+    for own in (SGD(learning_rate=0.5), SGD(learning_rate=0.5).config()):
+        assert rate(own) == 0.5
+        assert rate(own, learning_rate_init=0.5) == 0.5
+        with pytest.raises(ValueError, match=r"learning_rate_init=0.01 conflicts with the "):
+            rate(own, learning_rate_init=0.01)
+    assert rate({"name": "sgd", "learning_rate": 0.5}) == 0.5
+    assert rate({"name": "momentum"}, learning_rate_init=0.02) == 0.02
+    assert rate("sgd", learning_rate_init=0.02) == 0.02
+    assert rate("sgd") == 1e-3
+    clf = MLPClassifier((4,), optimizer={"name": "sgd", "learning_rate": 0.5})
+    clf.set_params(learning_rate_init=0.1)
+    with pytest.raises(ValueError, match=r"learning_rate=0.5; set the learning rate in one"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "network_")  # refused before anything was built
+
+
 def test_alpha_replaces_the_optimizers_weight_decay_unless_zero():
     X, y = classification(60, 2)
     decoupled = AdamW(weight_decay=0.01)
@@ -389,6 +498,8 @@ def test_verbose_prints_only_when_asked(capsys):
         ({"activation": "swish"}, "unknown activation 'swish'"),
         ({"loss": "hinge"}, "unknown loss 'hinge'.*log_loss"),
         ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'"),
+        ({"optimizer": {"nam": "sgd"}}, r"config dict needs a 'name' key .*\{'nam': 'sgd'\}"),
+        ({"optimizer": {"name": "sgd", "learning_rate": -1}}, "learning_rate must be"),
         ({"alpha": -1.0}, "alpha must be"),
         ({"batch_size": 0}, "batch_size=0"),
         ({"max_iter": 2.5}, "max_iter=2.5"),

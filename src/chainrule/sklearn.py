@@ -49,6 +49,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from chainrule.activations import get_activation
+from chainrule.layers import Dropout
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer, get_optimizer
 from chainrule.training import Callback, StopTraining
@@ -60,6 +61,7 @@ _ACTIVATION_ALIASES = {"logistic": "sigmoid"}
 """scikit-learn's activation names that chainrule spells differently."""
 
 _AUTO_BATCH = 200  # scikit-learn's batch_size="auto" is min(200, n_samples)
+_DEFAULT_LEARNING_RATE = 1e-3  # learning_rate_init's default: defers to an optimizer's own
 _SEED_MAX = np.iinfo(np.int32).max
 
 
@@ -121,20 +123,40 @@ class _BaseMLP(BaseEstimator):
                 "optimizer must be a name (e.g. 'adam', 'sgd', 'momentum'), a config dict or "
                 f"a chainrule.optimizers.Optimizer, got optimizer={self.optimizer!r}"
             )
+        if isinstance(self.optimizer, dict) and "name" not in self.optimizer:
+            raise ValueError(
+                "an optimizer config dict needs a 'name' key (e.g. {'name': 'sgd', "
+                f"'learning_rate': 0.1}}), got optimizer={self.optimizer!r}"
+            )
         return {
             "sizes": sizes,
             "activations": activations,
             "loss": self._losses[self.loss],
             "dtype": dtype,
+            "optimizer": self._make_optimizer(),  # built here so that a bad one changes nothing
         }
 
     def _make_optimizer(self) -> Optimizer:
-        """A fresh optimizer: by name with ``learning_rate_init``, or a copy of the given one."""
-        if isinstance(self.optimizer, Optimizer):
-            optimizer = copy.deepcopy(self.optimizer)  # never train the parameter itself
+        """A fresh optimizer. Its learning rate is ``learning_rate_init`` for a name or a config
+        dict without ``"learning_rate"``; a dict's or an instance's own otherwise, and then
+        ``learning_rate_init`` must be left at its default or agree with it."""
+        spec = self.optimizer
+        if isinstance(spec, Optimizer):
+            optimizer = copy.deepcopy(spec)  # never train the parameter itself
             optimizer.reset()
-            return optimizer
-        return get_optimizer(self.optimizer, learning_rate=self.learning_rate_init)
+        elif isinstance(spec, dict) and "learning_rate" in spec:
+            optimizer = get_optimizer(spec)
+        else:
+            return get_optimizer(spec, learning_rate=self.learning_rate_init)
+        rate = self.learning_rate_init
+        if rate != _DEFAULT_LEARNING_RATE and rate != optimizer.learning_rate:
+            raise ValueError(
+                f"learning_rate_init={rate!r} conflicts with the optimizer's own "
+                f"learning_rate={optimizer.learning_rate!r}; set the learning rate in one place "
+                f"(leave learning_rate_init at its default, {_DEFAULT_LEARNING_RATE}, or give "
+                "the optimizer by name)"
+            )
+        return optimizer
 
     # -- training --------------------------------------------------------------------------
 
@@ -150,27 +172,24 @@ class _BaseMLP(BaseEstimator):
         )
         target = self._prepare_targets(y, first, classes, incremental)
         n_out, output, loss = self._output(settings["loss"], target)
+        if not first:
+            self._check_same_network(settings, n_out, loss)
         rng = check_random_state(self.random_state)
         init_seed, split_seed, shuffle_seed = (int(s) for s in rng.randint(_SEED_MAX, size=3))
         if first:
             self._initialize(settings, X.shape[1], n_out, output, loss, init_seed)
             self._partial_seed = shuffle_seed
-        elif self.network_.n_out != n_out:
-            raise ValueError(
-                f"the network has {self.network_.n_out} outputs, the targets need {n_out}; "
-                "set warm_start=False to start afresh"
-            )
         x_val = t_val = None
         if incremental:
             if not hasattr(self, "_optimizer"):
-                self._optimizer = self._make_optimizer()
+                self._optimizer = settings["optimizer"]
             # a different shuffle for every call, reproducible from random_state
             seq = np.random.SeedSequence([self._partial_seed, self.t_])
             shuffle_seed = int(seq.generate_state(1)[0])
             if getattr(self, "best_loss_", None) is None:
                 self.best_loss_ = math.inf
         else:
-            self._optimizer = self._make_optimizer()
+            self._optimizer = settings["optimizer"]
             self.n_iter_ = 0
             self.best_loss_ = None if self.early_stopping else math.inf
             self.validation_scores_ = [] if self.early_stopping else None
@@ -179,6 +198,35 @@ class _BaseMLP(BaseEstimator):
                 X, x_val, target, t_val = self._split(X, target, split_seed)
         self._train(X, target, x_val, t_val, incremental, shuffle_seed)
         return self
+
+    def _check_same_network(self, settings: dict, n_out: int, loss: str) -> None:
+        """Training goes on with the fitted network (``warm_start`` or ``partial_fit``): every
+        setting built into it must still describe it, or this names the first that does not."""
+        net = self.network_
+        dense = net.dense_layers
+        dropout = [layer.rate for layer in net.layers if isinstance(layer, Dropout)]
+        fitted = {
+            "hidden_layer_sizes": (tuple(net.sizes[1:-1]), tuple(settings["sizes"])),
+            "activation": (
+                [layer.activation.name for layer in dense[:-1]],
+                [get_activation(name).name for name in settings["activations"]],
+            ),
+            "loss": (net.loss_function.name, loss),
+            "dtype": (str(net.dtype), str(settings["dtype"])),
+            "dropout": (dropout[0] if dropout else 0.0, float(self.dropout)),
+        }
+        for name, (was, now) in fitted.items():
+            if was != now:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} does not match the fitted network "
+                    f"({name} {was!r}), which warm_start and partial_fit train on; set "
+                    "warm_start=False and call fit to start afresh"
+                )
+        if net.n_out != n_out:
+            raise ValueError(
+                f"the network has {net.n_out} outputs, the targets need {n_out}; "
+                "set warm_start=False and call fit to start afresh"
+            )
 
     def _initialize(self, settings: dict, n_features: int, n_out, output, loss, seed) -> None:
         """A new network (and fresh fitted attributes)."""
@@ -369,15 +417,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         softmax output (one sigmoid output for two classes), so ``predict_proba`` rows sum to 1.
     optimizer : str, dict or Optimizer, default="adam"
         A :mod:`chainrule.optimizers` name (``"adam"``, ``"sgd"``, ``"momentum"``,
-        ``"nesterov"``, ``"adamw"``, ``"rmsprop"``) or config dict, with learning rate
-        ``learning_rate_init``; or an :class:`~chainrule.optimizers.Optimizer`, of which each
-        ``fit`` trains a fresh copy with its own settings (``learning_rate_init`` unused).
+        ``"nesterov"``, ``"adamw"``, ``"rmsprop"``), with learning rate
+        ``learning_rate_init``; a config dict (``{"name": "sgd", "momentum": 0.9}``, or
+        ``Optimizer.config()``); or an :class:`~chainrule.optimizers.Optimizer`, of which each
+        ``fit`` trains a fresh copy. A dict's ``"learning_rate"`` and an instance's own are
+        kept: ``learning_rate_init`` must then be left at its default or equal it (else
+        ``ValueError``); a dict without ``"learning_rate"`` takes ``learning_rate_init``.
     alpha : float, default=1e-4
         scikit-learn's L2 penalty: ``weight_decay = alpha / batch_size`` (see the module
         docstring). When > 0 it replaces the optimizer's own ``weight_decay``; 0 keeps it.
     batch_size : int or "auto", default="auto"
         Examples per update; ``"auto"`` is ``min(200, n_samples)``; clipped to ``n_samples``.
     learning_rate_init : float, default=1e-3
+        The learning rate of an optimizer given by name (see ``optimizer``).
     max_iter : int, default=200
         Epochs at most, per ``fit``.
     shuffle : bool, default=True
@@ -391,7 +443,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     verbose : bool, default=False
         Print the loss (and validation score) after every epoch.
     warm_start : bool, default=False
-        ``fit`` continues from the weights of the previous fit (with a fresh optimizer).
+        ``fit`` continues from the weights of the previous fit (with a fresh optimizer). The
+        settings built into the network (``hidden_layer_sizes``, ``activation``, ``loss``,
+        ``dropout``, ``dtype``) and, for the classifier, the classes must not change (else
+        ``ValueError``; the same holds for ``partial_fit``).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data (stratified), stop on the validation
         accuracy and keep the weights of the best epoch.
@@ -455,7 +510,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         optimizer="adam",
         alpha=1e-4,
         batch_size="auto",
-        learning_rate_init=1e-3,
+        learning_rate_init=_DEFAULT_LEARNING_RATE,
         max_iter=200,
         shuffle=True,
         random_state=None,
@@ -523,6 +578,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _prepare_targets(self, y, first, classes, incremental):
         check_classification_targets(y)
+        if not first and not incremental:  # warm_start: scikit-learn's rule
+            labels = np.unique(y)
+            if not np.array_equal(labels, self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where y has the same classes as in the "
+                    f"previous call to fit: previously {self.classes_.tolist()!r}, y has "
+                    f"{labels.tolist()!r}; set warm_start=False to start afresh"
+                )
         if incremental:
             if first and classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")
@@ -596,7 +659,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         optimizer="adam",
         alpha=1e-4,
         batch_size="auto",
-        learning_rate_init=1e-3,
+        learning_rate_init=_DEFAULT_LEARNING_RATE,
         max_iter=200,
         shuffle=True,
         random_state=None,
