@@ -119,6 +119,18 @@ def test_preprocess_flag_applies_to_a_28x28_input(client):
     np.testing.assert_allclose(np.array(done["input"]).ravel(), mnist_image(x), atol=1e-4)
 
 
+def test_preprocess_false_needs_a_28x28_canvas(client):
+    body = {"width": 40, "height": 40, "pixels": [0] * 1600, "preprocess": False}
+    response = post(client, body)
+    assert_problem(response, 422, "preprocess=false needs", "28x28", "784 values", "40x40")
+    assert "reshape" not in response.json()["detail"]
+    # a 28x28 canvas is the network's input as it is
+    x = np.random.default_rng(3).random(784).round(3)
+    body = {"width": 28, "height": 28, "pixels": x.tolist(), "preprocess": False}
+    answer = post(client, body).json()
+    np.testing.assert_allclose(np.array(answer["input"]).ravel(), x, atol=1e-4)
+
+
 def test_largest_canvas_is_accepted(client):
     side = web_app.MAX_CANVAS_SIDE
     canvas = np.zeros((side, side), np.int64)
@@ -192,35 +204,64 @@ def test_wrong_shape_is_422_with_a_message(client, body, fragment):
         ({"width": 10.5, "height": 10, "pixels": [0] * 105}, "width"),
         ({"pixels": [0.0] * 784, "preprocess": "yes"}, "preprocess"),
         ({"pixels": [0.0] * 784, "path": "/etc/passwd"}, "path: Extra inputs are not permitted"),
-        ({}, "pixels: Field required"),
+        ({}, "missing field 'pixels'"),
+        ({"width": 1, "height": 1}, "missing field 'pixels'"),
     ],
 )
 def test_wrong_type_is_422_with_a_message(client, body, fragment):
     assert_problem(post(client, body), 422, fragment)
 
 
-@pytest.mark.parametrize("content", [b"not json", b"[1, 2, 3]", b'{"pixels": [0, 1,'])
-def test_body_that_is_not_a_json_object_is_422(client, content):
-    response = client.post(
-        "/api/predict", content=content, headers={"content-type": "application/json"}
-    )
-    assert response.status_code == 422, response.text
-    assert response.json()["detail"]
+def post_raw(client, content: bytes, content_type: str = "application/json"):
+    return client.post("/api/predict", content=content, headers={"content-type": content_type})
+
+
+@pytest.mark.parametrize("content", [b"[1, 2, 3]", b"null", b'"pixels"', b"784"])
+def test_json_that_is_not_an_object_is_422(client, content):
+    assert_problem(post_raw(client, content), 422, "the body must be a JSON object")
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        pytest.param(
+            b'{"pixels": [0,',
+            "the body is not valid JSON (expecting value at character 14)",
+            id="truncated",
+        ),
+        pytest.param(
+            b"eyJwaXhlbHMiOiBbMF19",
+            "the body is not valid JSON (expecting value at character 0)",
+            id="base64",
+        ),
+        pytest.param(b"not json", "not valid JSON", id="text"),
+        pytest.param(
+            b'{"pixels": [0]} {}', "not valid JSON (extra data at character 16)", id="two"
+        ),
+        pytest.param(b"", "the body is empty: send a JSON object with pixels", id="empty"),
+        pytest.param(b'{"pixels": [\xff]}', "not valid JSON (it is not UTF-8 text)", id="bytes"),
+        pytest.param(
+            b'{"pixels": [1' + b"0" * 5000 + b"]}",
+            "not valid JSON (a number in it has too many digits)",
+            id="digits",
+        ),
+    ],
+)
+def test_body_that_is_not_json_is_400_with_a_message(client, content, fragment):
+    response = post_raw(client, content)
+    assert_problem(response, 400, fragment)
+    assert "errors" not in response.json()
 
 
 def test_body_that_is_not_json_typed_says_so(client):
-    response = client.post(
-        "/api/predict", content=b'{"pixels": [0]}', headers={"content-type": "text/plain"}
-    )
+    response = post_raw(client, b'{"pixels": [0]}', content_type="text/plain")
     assert_problem(response, 422, "JSON object")
+    assert_problem(post_raw(client, b"", content_type="text/plain"), 400, "the body is empty")
 
 
 def test_absurdly_nested_body_is_400(client):
     body = "[" * 100_000 + "]" * 100_000
-    response = client.post(
-        "/api/predict", content=body.encode(), headers={"content-type": "application/json"}
-    )
-    assert response.status_code == 400
+    assert_problem(post_raw(client, body.encode()), 400, "not valid JSON (it is nested too deeply)")
 
 
 # -- NaN, infinity, range ----------------------------------------------------------------------
@@ -246,6 +287,28 @@ def test_nan_in_a_canvas_is_422(client):
 @pytest.mark.parametrize(("value", "shown"), [(-0.5, "-0.5"), (256, "256"), (1e30, "1e+30")])
 def test_values_out_of_range_are_422(client, value, shown):
     assert_problem(post(client, {"pixels": [0.0] * 783 + [value]}), 422, "[0, 255]", shown)
+
+
+BIG = 10**400  # a valid JSON integer that no float64 holds
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        pytest.param({"pixels": [0, BIG] + [0] * 782}, "row 0, column 1", id="flat"),
+        pytest.param({"pixels": [-BIG] + [0] * 783}, "row 0, column 0", id="negative"),
+        pytest.param(
+            {"pixels": [[0, 0, 0, BIG] + [0] * 24] + [[0] * 28] * 27}, "row 0, column 3", id="rows"
+        ),
+        pytest.param(
+            {"width": 3, "height": 2, "pixels": [0, 0, 0, 0, BIG, 0]},
+            "row 1, column 1",
+            id="canvas",
+        ),
+    ],
+)
+def test_integer_too_large_for_a_float_is_422(client, body, where):
+    assert_problem(post(client, body), 422, "[0, 1] or [0, 255]", "beyond 1e308", where)
 
 
 def test_blank_canvas_is_422(client):
@@ -355,6 +418,31 @@ def test_create_app_refuses_a_network_that_is_not_for_28x28_images():
         create_app(small)
     with pytest.raises(ValueError, match="2 class names"):
         create_app(chainrule.Network.from_sizes([784, 10], seed=0), {"classes": ["a", "b"]})
+
+
+def test_one_sigmoid_output_is_served_as_two_classes():
+    """Like Network.predict: the output p is P(class 1), and class 1 wins where p >= 0.5."""
+    net = chainrule.Network.from_sizes([784, 8, 1], loss="binary_cross_entropy", seed=0)
+    with TestClient(create_app(net)) as binary:
+        assert binary.get("/api/model").json()["classes"] == ["0", "1"]
+        rng = np.random.default_rng(4)
+        for x in [rng.random(784).round(3), np.zeros(784), np.ones(784)]:
+            answer = post(binary, {"pixels": x.tolist()}).json()
+            p = float(net.forward(x[None])[0, 0])
+            np.testing.assert_allclose(answer["probabilities"], [1 - p, p], atol=1e-5)
+            assert answer["prediction"] == net.predict(x[None])[0]
+            assert answer["label"] == str(answer["prediction"])
+    with TestClient(create_app(net, {"classes": ["cat", "dog"]})) as named:
+        assert named.get("/api/model").json()["classes"] == ["cat", "dog"]
+    with pytest.raises(ValueError, match="1 class names for a network with one sigmoid output"):
+        create_app(net, {"classes": ["dog"]})
+
+
+@pytest.mark.parametrize(("loss", "output"), [("mse", None), ("mse", "tanh"), ("sse", "relu")])
+def test_create_app_refuses_a_regression_network(loss, output):
+    net = chainrule.Network.from_sizes([784, 1], loss=loss, output=output, seed=0)
+    with pytest.raises(ValueError, match=r"one \w+ output \(a regression model\)"):
+        create_app(net)
 
 
 def test_class_names_label_the_prediction():

@@ -31,9 +31,11 @@ import numpy as np
 
 try:
     from fastapi import FastAPI, HTTPException, Request
+    from fastapi.exception_handlers import http_exception_handler
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, WithJsonSchema
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "the web page needs FastAPI and uvicorn: pip install 'chainrule[web]'"
@@ -127,7 +129,9 @@ class LayerActivations(BaseModel):
 class PredictResponse(BaseModel):
     prediction: int = Field(description="the class with the highest probability")
     label: str = Field(description="that class's name (the digit, for MNIST)")
-    probabilities: list[float] = Field(description="one per class, summing to 1 for softmax")
+    probabilities: list[float] = Field(
+        description="one per class, summing to 1 for softmax and for one sigmoid output"
+    )
     input: list[list[float]] = Field(description="the 28x28 input as the network sees it")
     activations: list[LayerActivations] = Field(description="each hidden layer's outputs")
 
@@ -168,7 +172,9 @@ class ModelResponse(BaseModel):
     layers: list[LayerInfo]
     loss: str
     n_parameters: int
-    classes: list[str] = Field(description="one name per output")
+    classes: list[str] = Field(
+        description="one name per class (two, 0 and 1, for one sigmoid output)"
+    )
     test_accuracy: float | None = Field(description="accuracy on the test set, when known")
     training_config: dict[str, Any] | None = Field(description="as `chainrule train` saved it")
     curves: list[EpochMetrics] = Field(description="one entry per epoch of training")
@@ -308,11 +314,30 @@ def _check_numbers(values: Sequence[Any], where: str) -> None:
             )
 
 
+def _as_float_array(flat: Sequence[int | float], shape: tuple[int, int]) -> np.ndarray:
+    """``flat`` (numbers only) as a float64 array of ``shape``; an :class:`InputError` for an
+    integer past float64's range (JSON integers may have any number of digits)."""
+    try:
+        return np.asarray(flat, dtype=np.float64).reshape(shape)
+    except OverflowError:
+        for i, v in enumerate(flat):
+            try:
+                float(v)
+            except OverflowError:
+                r, c = divmod(i, shape[1])
+                raise InputError(
+                    f"pixels must lie in [0, 1] or [0, 255], got an integer beyond 1e308 "
+                    f"at row {r}, column {c}"
+                ) from None
+        raise
+
+
 def parse_pixels(request: PredictRequest) -> tuple[np.ndarray, bool]:
     """The request's image as a float32 array in [0, 1], and whether to preprocess it.
 
     Returns an array of shape (28, 28) or (height, width). Raises :class:`InputError` naming
-    the problem: wrong shape, a value that is not a number, NaN/inf, out of [0, 255].
+    the problem: wrong shape, a value that is not a number, NaN/inf, out of [0, 255], or a
+    canvas other than 28x28 with preprocessing switched off.
     """
     pixels = request.pixels
     canvas = request.width is not None or request.height is not None
@@ -344,7 +369,14 @@ def parse_pixels(request: PredictRequest) -> tuple[np.ndarray, bool]:
             "pixels must be 784 numbers or 28 rows of 28 (a 28x28 image), or a flat canvas "
             f"with width and height; got a list of {len(pixels)} items"
         )
-    array = np.asarray(flat, dtype=np.float64).reshape(shape)
+    preprocess = canvas if request.preprocess is None else request.preprocess
+    if not preprocess and shape != (28, 28):
+        raise InputError(
+            "preprocess=false needs exactly the network's input, a 28x28 image (784 values); "
+            f"got a {request.width}x{request.height} canvas: send 28x28, or leave preprocess "
+            "out to scale the canvas to 28x28"
+        )
+    array = _as_float_array(flat, shape)
     if not np.isfinite(array).all():
         r, c = np.argwhere(~np.isfinite(array))[0]
         raise InputError(f"pixels must be finite, got {array[r, c]} at row {r}, column {c}")
@@ -353,7 +385,6 @@ def parse_pixels(request: PredictRequest) -> tuple[np.ndarray, bool]:
         raise InputError(f"pixels must lie in [0, 1] or [0, 255], got {bad:g}")
     if array.max() > 1:
         array = array / 255.0
-    preprocess = canvas if request.preprocess is None else request.preprocess
     return array.astype(np.float32), preprocess
 
 
@@ -466,22 +497,55 @@ def _static_text(name: str) -> str:
     return resources.files("chainrule.web").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def _describe_validation(exc: RequestValidationError) -> tuple[str, list[dict]]:
+_EMPTY_BODY = (
+    "the body is empty: send a JSON object with pixels (and width and height for a canvas)"
+)
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[int, str, list[dict]]:
+    """The status, the ``detail`` message and the listed errors for a request FastAPI refused.
+
+    A body that is empty or not JSON at all is a 400 (no errors listed); a JSON body of the
+    wrong form is a 422.
+    """
+    raw = exc.errors()
+    if raw and raw[0].get("type") == "json_invalid":
+        # FastAPI puts the offset where parsing stopped in loc and json's reason in ctx
+        first = raw[0]
+        reason = str((first.get("ctx") or {}).get("error") or "parse error")
+        offset = [part for part in first.get("loc", ()) if part != "body"]
+        where = f" at character {offset[0]}" if offset else ""
+        return 400, f"the body is not valid JSON ({reason[:1].lower()}{reason[1:]}{where})", []
     errors = []
-    for err in exc.errors()[:10]:
+    for err in raw[:10]:
         loc = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
         errors.append({"loc": loc, "msg": err.get("msg", ""), "type": err.get("type", "")})
     if not errors:
-        return "invalid request", []
+        return 422, "invalid request", []
     first = errors[0]
+    if not first["loc"] and first["type"] == "missing":  # no body: no field to miss
+        return 400, _EMPTY_BODY, []
     if not first["loc"] and first["type"] in ("model_attributes_type", "dict_type"):
         detail = "the body must be a JSON object (Content-Type: application/json)"
+    elif first["type"] == "missing":
+        detail = f"missing field {first['loc']!r}"
     else:
         detail = f"{first['loc']}: {first['msg']}" if first["loc"] else first["msg"]
-    more = len(exc.errors()) - 1
+    more = len(raw) - 1
     if more:
         detail += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return detail, errors
+    return 422, detail, errors
+
+
+def _describe_parse_failure(cause: RecursionError | ValueError) -> str:
+    """The ``detail`` for a body FastAPI's JSON parser gave up on with an exception other than
+    a syntax error (FastAPI's own message is "There was an error parsing the body")."""
+    if isinstance(cause, RecursionError):
+        return "the body is not valid JSON (it is nested too deeply)"
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid JSON (it is not UTF-8 text)"
+    # the one other ValueError json.loads raises: Python's limit on an integer's digits
+    return "the body is not valid JSON (a number in it has too many digits)"
 
 
 def create_app(
@@ -496,11 +560,13 @@ def create_app(
     Parameters
     ----------
     net : Network
-        A network with 784 inputs (28x28 images), e.g. trained by ``chainrule train``.
+        A classifier with 784 inputs (28x28 images), e.g. trained by ``chainrule train``. One
+        sigmoid output is served as two classes (0 and 1, with probabilities 1-p and p); a
+        network with one output of any other activation (a regression model) is refused.
     info : dict, optional
         What the page shows besides the architecture, as made by :func:`model_info`: ``name``,
         ``test_accuracy``, ``training_config``, ``curves`` (a list of per-epoch dicts), and
-        optionally ``classes`` (one name per output; default the digits).
+        optionally ``classes`` (one name per class; default the digits).
     max_body_bytes : int
         Larger request bodies are refused with 413.
     allowed_hosts : sequence of str, optional
@@ -512,10 +578,21 @@ def create_app(
         raise ValueError(
             f"the draw-a-digit page needs a network with 784 inputs (28x28), got n_in={net.n_in}"
         )
+    output = net.dense_layers[-1].activation.name
+    # one sigmoid output is P(class 1): two classes, as Network.predict reads it
+    binary = net.n_out == 1
+    if binary and output != "sigmoid":
+        raise ValueError(
+            f"the draw-a-digit page needs a classifier, but this network has one {output} "
+            "output (a regression model); serve a network with a softmax output, or one "
+            "sigmoid output for two classes"
+        )
+    n_classes = 2 if binary else net.n_out
     info = dict(info or {})
-    classes = [str(c) for c in info.pop("classes", range(net.n_out))]
-    if len(classes) != net.n_out:
-        raise ValueError(f"got {len(classes)} class names for a network with {net.n_out} outputs")
+    classes = [str(c) for c in info.pop("classes", range(n_classes))]
+    if len(classes) != n_classes:
+        outputs = "one sigmoid output (two classes)" if binary else f"{net.n_out} outputs"
+        raise ValueError(f"got {len(classes)} class names for a network with {outputs}")
     model = {
         "name": info.pop("name", None),
         "test_accuracy": info.pop("test_accuracy", None),
@@ -548,8 +625,18 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
-        detail, errors = _describe_validation(exc)
-        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+        status, detail, errors = _describe_validation(exc)
+        body = {"detail": detail, "errors": errors} if errors else {"detail": detail}
+        return JSONResponse(body, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's own are Starlette's
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        # FastAPI answers 400 with a vague message when its JSON parser raises anything but a
+        # syntax error (deep nesting, bytes that are not UTF-8); say which
+        if exc.status_code == 400 and isinstance(exc.__cause__, (RecursionError, ValueError)):
+            detail = _describe_parse_failure(exc.__cause__)
+            return JSONResponse({"detail": detail}, status_code=400)
+        return await http_exception_handler(request, exc)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
@@ -587,6 +674,7 @@ def create_app(
         summary="Classify a drawing",
         response_model=PredictResponse,
         responses={
+            400: {"model": Problem, "description": "the body is empty or not valid JSON"},
             413: {"model": Problem, "description": "body over the size limit"},
             422: {"model": Problem, "description": "bad shape, type or range, or a blank canvas"},
         },
@@ -606,9 +694,13 @@ def create_app(
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
         with lock:
-            probabilities = net.forward(x[None, :])[0]
+            outputs = net.forward(x[None, :])[0]
             activations = [layer.out[0].copy() for layer in hidden]
-        top = int(np.argmax(probabilities))
+        if binary:
+            p = float(outputs[0])
+            probabilities, top = np.array([1.0 - p, p]), int(p >= 0.5)
+        else:
+            probabilities, top = outputs, int(np.argmax(outputs))
         return PredictResponse(
             prediction=top,
             label=classes[top],
