@@ -17,7 +17,7 @@ import pytest
 MNIST = Path(__file__).resolve().parents[1] / "src/chainrule/datasets/mnist"
 
 
-def run(*args, cwd=None, check=True, env=None):
+def run(*args, cwd=None, check=True, env=None, timeout=300):
     full_env = dict(os.environ, **(env or {}))
     proc = subprocess.run(
         [sys.executable, "-m", "chainrule", *map(str, args)],
@@ -25,7 +25,7 @@ def run(*args, cwd=None, check=True, env=None):
         text=True,
         cwd=cwd,
         env=full_env,
-        timeout=300,
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -368,3 +368,312 @@ def test_train_on_gpu_without_cupy_is_one_line(blobs, tmp_path):
     )
     assert_one_line_error(proc, "device='gpu' needs CuPy", "pip install 'chainrule[gpu]'")
     assert proc.returncode == 2
+
+
+# -- the fixes of the command-line probe ------------------------------------------------------
+
+BLOB_FLAGS = ["--layers", "5,16,3", "--optimizer", "adam", "--lr", "0.01", "--batch-size", "16"]
+
+
+@pytest.fixture(scope="module")
+def blob_model(blobs, tmp_path_factory):
+    """A model of the blobs (features well outside [0, 1]) trained by the command line."""
+    out = tmp_path_factory.mktemp("blob_run") / "run"
+    run("train", "--dataset", blobs / "blobs.npz", *BLOB_FLAGS, "--epochs", "5", "-o", out, "-q")
+    return out / "model.npz"
+
+
+def predictions(model, *inputs):
+    result = json.loads(run("predict", model, *inputs, "--json").stdout)
+    return [r["prediction"] for r in (result if isinstance(result, list) else [result])]
+
+
+def test_predict_uses_tabular_npy_rows_as_they_are(blob_model, blobs, tmp_path):
+    import chainrule
+
+    data = np.load(blobs / "blobs.npz")
+    x = data["x"][::15]  # 20 rows, 3 classes, values up to about 10
+    assert x.max() > 1
+    np.save(tmp_path / "rows.npy", x)
+    np.save(tmp_path / "row.npy", x[4])
+    expected = chainrule.load(blob_model).predict(x).tolist()
+    assert predictions(blob_model, tmp_path / "rows.npy") == expected
+    # a row's answer does not depend on the other rows of its file
+    assert predictions(blob_model, tmp_path / "row.npy") == [expected[4]]
+    assert "input_scale" not in chainrule.serialization.load_metadata(blob_model)
+
+
+def test_predict_scales_uint8_pixels_as_training_did(mnist_run, tmp_path):
+    import chainrule
+
+    out, _ = mnist_run
+    model = out / "model.npz"
+    assert chainrule.serialization.load_metadata(model)["input_scale"] == pytest.approx(1 / 255)
+    raw = gzip.open(MNIST / "t10k-images-idx3-ubyte.gz").read()
+    images = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)[:8]
+    np.save(tmp_path / "pixels.npy", images)
+    np.save(tmp_path / "floats.npy", images.astype(np.float32) / 255)
+    expected = chainrule.load(model).predict(images.reshape(8, -1) / 255).tolist()
+    assert predictions(model, tmp_path / "pixels.npy") == expected
+    assert predictions(model, tmp_path / "floats.npy") == expected
+
+
+def test_predict_refuses_empty_text_and_complex_arrays(blob_model, tmp_path):
+    np.save(tmp_path / "empty.npy", np.zeros((0, 5), np.float32))
+    np.save(tmp_path / "text.npy", np.array([["a"] * 5]))
+    np.save(tmp_path / "complex.npy", np.ones((2, 5), complex))
+    for name, problem in (("empty", "no rows"), ("text", "expected real numbers")):
+        proc = run("predict", blob_model, tmp_path / f"{name}.npy", check=False)
+        assert_one_line_error(proc, f"{name}.npy", problem)
+    proc = run("predict", blob_model, tmp_path / "complex.npy", check=False)
+    assert_one_line_error(proc, "complex.npy", "complex128")
+
+
+def test_train_refuses_a_directory_holding_a_run(blobs, tmp_path):
+    out = tmp_path / "run"
+    common = ["train", "--dataset", blobs / "blobs.npz", "-o", out, "-q"]
+    run(*common, *BLOB_FLAGS, "--epochs", "3")
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    proc = run(*common, "--layers", "5,8,3", "--epochs", "2", check=False)
+    assert_one_line_error(proc, f"{out} already holds a run", "--overwrite")
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # --overwrite replaces the whole run: no stale checkpoints or epochs of the old one
+    run(*common, "--layers", "5,8,3", "--epochs", "2", "--overwrite")
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "epoch-0001.npz",
+        "epoch-0002.npz",
+    ]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert json.loads((out / "config.json").read_text())["layers"] == [5, 8, 3]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for target, fragment in ((afile, "is a file"), (afile / "run", f"is under {afile}")):
+        proc = run("train", *common[1:3], *BLOB_FLAGS, "-o", target, check=False)
+        assert_one_line_error(proc, fragment, "not a directory")
+
+
+def test_interrupted_run_resumes_to_its_end_bit_identically(tmp_path):
+    """Ctrl-C in the middle of a run, then the command it prints: the same weights, metrics
+    and config as the run straight through (the checkpoint's 4 epochs, not a default)."""
+    import re
+    import signal
+    import time
+
+    flags = ["--layers", "784,32,10", "--subset", "6000", "--batch-size", "16", "--epochs", "4"]
+    flags += ["--dropout", "0.2", "--quiet"]
+    run("train", *flags, "-o", "straight", cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chainrule", "train", *flags, "-o", "cut"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first = tmp_path / "cut/checkpoints/epoch-0001.npz"
+    deadline = time.monotonic() + 120
+    while not first.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    time.sleep(0.1)  # most likely in the middle of epoch 2 (any moment will do)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    command = re.search(r"resume with: (.+)", err).group(1).split()
+    assert command[:3] == ["chainrule", "train", "--resume"] and len(command) == 4
+    assert "epoch-0004" not in command[3]  # interrupted before the end
+    run(*command[1:], cwd=tmp_path)
+    a, b = np.load(tmp_path / "straight/model.npz"), np.load(tmp_path / "cut/model.npz")
+    assert sorted(a.files) == sorted(b.files)
+    for key in a.files:
+        if key != "__metadata__":
+            np.testing.assert_array_equal(a[key], b[key])
+
+    def epochs(name):
+        lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+
+    assert [r["epoch"] for r in epochs("cut")] == [1, 2, 3, 4]
+    assert epochs("cut") == epochs("straight")
+    straight = json.loads((tmp_path / "straight/config.json").read_text())
+    cut = json.loads((tmp_path / "cut/config.json").read_text())
+    assert cut.pop("activation") == ["relu", "softmax"] and straight.pop("activation") == ["relu"]
+    assert cut == straight
+    # the run is done: resuming its directory again has nothing to train
+    proc = run("train", "--resume", "cut", cwd=tmp_path, check=False)
+    assert_one_line_error(proc, "has 4 epochs done", "--epochs")
+
+
+def test_resume_takes_the_checkpoints_settings(blobs, tmp_path):
+    """A .csv run resumed without --layers (the checkpoint's network, not the default 784),
+    from a directory, into another run directory; flags that disagree are refused."""
+    flags = ["--dataset", blobs / "blobs.csv", *BLOB_FLAGS, "--schedule", "one_cycle"]
+    run("train", *flags, "--epochs", "4", "--seed", "2", "-o", tmp_path / "a", "-q")
+    (tmp_path / "part/checkpoints").mkdir(parents=True)
+    for name in ("config.json", "checkpoints/epoch-0002.npz"):
+        (tmp_path / "part" / name).write_bytes((tmp_path / "a" / name).read_bytes())
+    run("train", "--resume", tmp_path / "part", "-o", tmp_path / "b", "-q")
+    a, b = np.load(tmp_path / "a/model.npz"), np.load(tmp_path / "b/model.npz")
+    for key in a.files:
+        if key != "__metadata__":
+            np.testing.assert_array_equal(a[key], b[key])
+    config = json.loads((tmp_path / "b/config.json").read_text())
+    assert (config["epochs"], config["seed"], config["layers"]) == (4, 2, [5, 16, 3])
+    assert len((tmp_path / "b/metrics.jsonl").read_text().splitlines()) == 4
+    ckpt = tmp_path / "part/checkpoints/epoch-0002.npz"
+    for extra, fragments in (
+        (["--layers", "5,8,3"], ["--layers", "5-8-3", "5-16-3", "epoch-0002.npz"]),
+        (["--seed", "0"], ["--seed 0", "seed 2"]),
+        (["--optimizer", "sgd"], ["Adam", "SGD"]),
+    ):
+        proc = run("train", "--resume", ckpt, *extra, "-o", tmp_path / "c", check=False)
+        assert_one_line_error(proc, *fragments)
+    assert not (tmp_path / "c").exists()
+    proc = run("train", "--resume", tmp_path / "nothing", check=False)
+    assert_one_line_error(proc, "checkpoint not found")
+
+
+def test_interrupt_before_any_checkpoint_says_so(blobs, tmp_path, monkeypatch, capsys):
+    import chainrule
+    from chainrule import cli
+    from chainrule.errors import TrainingInterrupted
+
+    def interrupted(*args, **kwargs):
+        raise TrainingInterrupted("interrupted", checkpoint_path=None)
+
+    monkeypatch.setattr(chainrule, "fit", interrupted)
+    status = cli.main(
+        [
+            "train",
+            "--dataset",
+            str(blobs / "blobs.npz"),
+            *BLOB_FLAGS,
+            "-q",
+            "-o",
+            str(tmp_path / "run"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert status == 130
+    assert "None" not in err and "resume with" not in err
+    assert "before the first checkpoint" in err
+
+
+def test_serve_startup_failures_are_one_line(blob_model):
+    import socket
+
+    pytest.importorskip("uvicorn")
+    proc = run("serve", blob_model, "--port", "70000", check=False)
+    assert_one_line_error(proc, "--port", "1..65535")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = run("serve", blob_model, "--port", port, check=False, timeout=60)
+    assert_one_line_error(proc, f"cannot listen on 127.0.0.1:{port}")
+    assert proc.returncode == 2
+    proc = run("serve", blob_model, "--host", "999.1.1.1", check=False, timeout=60)
+    assert_one_line_error(proc, "--host 999.1.1.1")
+    assert proc.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "fragments"),
+    [
+        ("subset = -5", ["subset", "positive integer"]),
+        ("subset = 0", ["subset", "positive integer"]),
+        ('plot = "no"', ["plot", "true or false"]),
+        ("output = 5", ["output", "string"]),
+        ('dataset = ["mnist"]', ["dataset", "string"]),
+        ("val_split = [0.1]", ["val_split", "[0, 1)"]),
+        ("checkpoint_every = 0", ["checkpoint_every", "positive integer"]),
+        ("batch_size = [1, 2]", ["batch_size", "positive integer"]),
+        ("seed = -1", ["seed", "integer >= 0"]),
+        ("early_stopping = 1.5", ["early_stopping", "integer >= 0"]),
+        ("lr = 0", ["lr", "> 0"]),
+        ("epochs = true", ["epochs", "positive integer"]),
+        ("layers = [5, 8.5, 3]", ["layers", "list of integers"]),
+    ],
+)
+def test_every_toml_value_is_checked_before_anything_is_written(body, fragments, tmp_path):
+    (tmp_path / "run.toml").write_text(body + "\n")
+    proc = run("train", "--config", "run.toml", "-o", "out", cwd=tmp_path, check=False)
+    assert_one_line_error(proc, "run.toml", *fragments)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.toml"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["train", "--subset", "1", "--val-split", "0.5"], ["--val-split", "0 for validation"]),
+        (["train", "--seed", "-1"], ["--seed", "integer >= 0"]),
+        (["train", "--lr", "0"], ["--lr", "> 0"]),
+    ],
+)
+def test_setting_mistakes_leave_no_run_directory(args, fragments, tmp_path):
+    assert_one_line_error(run(*args, "-o", "out", check=False, cwd=tmp_path), *fragments)
+    assert not list(tmp_path.iterdir())
+
+
+def test_export_and_download_name_bad_paths(blob_model, tmp_path):
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    proc = run("export", blob_model, "-o", tmp_path / "adir", check=False)
+    assert_one_line_error(proc, "adir is a directory")
+    assert ".tmp" not in proc.stderr
+    assert_one_line_error(run("export", blob_model, "-o", "", check=False), "expected a file name")
+    proc = run("download", "mnist", "--data-dir", tmp_path / "afile", check=False)
+    assert_one_line_error(proc, "--data-dir", "afile is not a directory")
+
+
+def test_a_closed_pipe_ends_output_quietly_but_not_training(mnist_run, blobs, tmp_path):
+    out, _ = mnist_run
+    reader_gone = subprocess.Popen(
+        [sys.executable, "-m", "chainrule", "explain", "--model", out / "model.npz"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    reader_gone.stdout.close()  # before the command writes: `... | head -0`
+    err = reader_gone.stderr.read().decode()
+    assert reader_gone.wait(timeout=120) == 1
+    assert err == ""
+    training = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chainrule",
+            "train",
+            "--dataset",
+            blobs / "blobs.npz",
+            *BLOB_FLAGS,
+            "--epochs",
+            "3",
+            "-o",
+            tmp_path / "run",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    training.stdout.close()
+    training.stderr.close()
+    assert training.wait(timeout=120) == 0
+    assert (tmp_path / "run/model.npz").is_file()
+    assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_explain_a_model_refuses_network_flags_and_takes_files(blob_model, blobs):
+    proc = run("explain", "--model", blob_model, "--sizes", "5,3", check=False)
+    assert_one_line_error(proc, "--sizes", "--model")
+    text = run("explain", "--model", blob_model, "--dataset", blobs / "blobs.csv").stdout
+    assert "blobs.csv row 0 (label 0)" in text and "5-16-3" in text
+
+
+def test_odd_files_are_refused(tmp_path):
+    for command in ("info", "evaluate"):
+        proc = run(command, "/dev/zero", check=False, timeout=30)
+        assert_one_line_error(proc, "not a regular file: /dev/zero")
+    (tmp_path / "metrics.jsonl").write_text("")
+    assert_one_line_error(run("plot", tmp_path, check=False), "no epochs")
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 1, "loss": 0.5}\n[1, 2]\n')
+    assert_one_line_error(run("plot", tmp_path, check=False), "metrics.jsonl: line 2")
+    assert not (tmp_path / "plots").exists()

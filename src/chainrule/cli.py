@@ -8,6 +8,7 @@ terminal and ``--quiet`` is not given). A user mistake prints one line, ``chainr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -96,7 +97,12 @@ def _int_list(text: str) -> list[int]:
 
 
 def _name_list(text: str) -> list[str]:
-    return [v for v in str(text).replace(" ", "").split(",") if v]
+    values = [v for v in str(text).replace(" ", "").split(",") if v]
+    if not values:
+        raise argparse.ArgumentTypeError(
+            f"expected one or more comma-separated names, got {text!r}"
+        )
+    return values
 
 
 def _checked(convert, ok, expected: str):
@@ -105,30 +111,71 @@ def _checked(convert, ok, expected: str):
     def parse(text: str):
         try:
             value = convert(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             value = None
         if value is None or not ok(value):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
+    parse.expected = expected
     return parse
 
 
 _positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
+_nonnegative_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
 _fraction = _checked(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 _nonnegative_float = _checked(float, lambda v: np.isfinite(v) and v >= 0, "a finite number >= 0")
+_positive_float = _checked(float, lambda v: np.isfinite(v) and v > 0, "a finite number > 0")
+_text = _checked(str, lambda v: v.strip() != "", "a non-empty string")
+_dtype_name = _checked(str, lambda v: v in ("float32", "float64"), "float32 or float64")
 
 
+# how a value of the TOML file (or of a run's config.json) is checked: as the flag's text is
 _CONVERTERS = {
+    "dataset": _text,
     "layers": _int_list,
     "activation": _name_list,
+    "loss": _text,
+    "optimizer": _text,
+    "lr": _positive_float,
+    "schedule": _text,
     "batch_size": _positive_int,
     "epochs": _positive_int,
-    "val_split": _fraction,
-    "dropout": _fraction,
+    "seed": _nonnegative_int,
+    "dtype": _dtype_name,
     "weight_decay": _nonnegative_float,
-    "lr": _nonnegative_float,
+    "dropout": _fraction,
+    "val_split": _fraction,
+    "early_stopping": _nonnegative_int,
+    "checkpoint_every": _positive_int,
+    "subset": _positive_int,
+    "preset": _text,
+    "output": _text,
 }
+_TEXT_KEYS = ("dataset", "loss", "optimizer", "schedule", "dtype", "preset", "output")
+
+
+def _file_value(key: str, value, where: str):
+    """A value of a settings file, checked by the rules of its flag; CLIError naming it."""
+    if key == "plot":
+        if not isinstance(value, bool):
+            raise CLIError(f"{where}: plot: expected true or false, got {value!r}")
+        return value
+    convert = _CONVERTERS[key]
+    if key in ("layers", "activation") and isinstance(value, list):
+        kind, kinds = (str, "names") if key == "activation" else (int, "integers")
+        if not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+            raise CLIError(f"{where}: {key}: expected a list of {kinds}, got {value!r}")
+        value = ",".join(map(str, value))
+    elif key in _TEXT_KEYS or key == "activation":
+        if not isinstance(value, str):
+            raise CLIError(f"{where}: {key}: expected a string, got {value!r}")
+    elif isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise CLIError(f"{where}: {key}: expected {convert.expected}, got {value!r}")
+    try:
+        return convert(str(value))
+    except argparse.ArgumentTypeError as exc:
+        raise CLIError(f"{where}: {key}: {exc}")
 
 
 def _load_toml(path: str) -> dict:
@@ -141,52 +188,76 @@ def _load_toml(path: str) -> dict:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise CLIError(f"config file not found: {path}")
+    except IsADirectoryError:
+        raise CLIError(f"config file is a directory: {path}")
     except tomllib.TOMLDecodeError as exc:
         raise CLIError(f"{path}: not valid TOML ({exc})")
     data = data.get("train", data)
+    if not isinstance(data, dict):
+        raise CLIError(f"{path}: [train] must be a table of settings")
     known = {f.name for f in dataclasses.fields(TrainConfig)} | {"preset", "output", "plot"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise CLIError(
             f"{path}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
         )
-    return data
+    return {key: _file_value(key, value, path) for key, value in data.items()}
 
 
-def resolve_train_config(args: argparse.Namespace) -> tuple[TrainConfig, dict]:
-    """Defaults, then the preset, then the TOML file, then flags: later ones win."""
+def _user_settings(args: argparse.Namespace) -> tuple[dict, dict, dict]:
+    """What the user asked for: ``(values, sources, extras)`` from the preset, the TOML file
+    and the flags (later ones win); ``sources`` names where each value came from."""
     values: dict = {}
-    extras: dict = {}
+    sources: dict = {}
     file_values = _load_toml(args.config) if args.config else {}
+    extras = {key: file_values.pop(key) for key in ("output", "plot") if key in file_values}
     preset = args.preset or file_values.pop("preset", None)
+    file_values.pop("preset", None)
     if preset:
         if preset not in PRESETS:
             raise CLIError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
         values.update(PRESETS[preset])
-    for key, value in file_values.items():
-        if key in ("output", "plot"):
-            extras[key] = value
-            continue
-        convert = _CONVERTERS.get(key)
-        if convert is not None and not isinstance(value, list):
-            try:
-                value = convert(str(value))
-            except argparse.ArgumentTypeError as exc:
-                raise CLIError(f"{args.config}: {key}: {exc}")
-        elif key in ("layers",) and isinstance(value, list):
-            value = _int_list(",".join(map(str, value)))
-        elif key == "activation" and isinstance(value, str):
-            value = _name_list(value)
-        values[key] = value
+        sources.update(dict.fromkeys(PRESETS[preset], f"--preset {preset}"))
+    values.update(file_values)
+    sources.update({key: f"{args.config}: {key}" for key in file_values})
     for field in dataclasses.fields(TrainConfig):
         flag = getattr(args, field.name, None)
         if flag is not None:
             values[field.name] = flag
-    config = TrainConfig(**values)
-    return config, extras
+            sources[field.name] = "--" + field.name.replace("_", "-")
+    return values, sources, extras
+
+
+def resolve_train_config(
+    args: argparse.Namespace, base: dict | None = None
+) -> tuple[TrainConfig, dict]:
+    """Defaults (or ``base``), then the preset, then the TOML file, then flags: later ones win."""
+    values, _, extras = _user_settings(args)
+    return TrainConfig(**{**(base or {}), **values}), extras
 
 
 # -- data ------------------------------------------------------------------------------------
+
+
+def _is_data_file(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in (".csv", ".npz")
+
+
+def _regular_file(path: str, what: str) -> None:
+    """CLIError unless ``path`` is a regular file (a FIFO or device could block forever)."""
+    if not os.path.exists(path):
+        raise CLIError(f"{what} not found: {path}")
+    if not os.path.isfile(path):
+        raise CLIError(f"{what} is not a regular file: {path}")
+
+
+def load_dataset_file(name: str):
+    """``(x, y)`` of a ``.csv``/``.npz`` dataset file."""
+    from chainrule import datasets
+
+    _regular_file(name, "dataset file")
+    loader = datasets.load_npz if name.lower().endswith(".npz") else datasets.load_csv
+    return loader(name)
 
 
 def load_train_test(config: TrainConfig):
@@ -199,11 +270,8 @@ def load_train_test(config: TrainConfig):
     from chainrule import datasets
 
     name = config.dataset
-    if os.path.splitext(name)[1].lower() in (".csv", ".npz"):
-        if not os.path.exists(name):
-            raise CLIError(f"dataset file not found: {name}")
-        loader = datasets.load_npz if name.lower().endswith(".npz") else datasets.load_csv
-        x, y = loader(name)
+    if _is_data_file(name):
+        x, y = load_dataset_file(name)
         # a held-out test split (10%, stratified, seeded) for the reported test accuracy
         x_train, y_train, x_test, y_test = datasets.train_val_split(
             x, y, val_fraction=0.1, seed=config.seed
@@ -212,10 +280,13 @@ def load_train_test(config: TrainConfig):
     else:
         x_train, y_train = datasets.load_dataset(name, "train", dtype=np.uint8)
         x_test, y_test = datasets.load_dataset(name, "test")
-        input_scale = 1 / 255
+        input_scale = IMAGE_INPUT_SCALE
     if config.subset:
         x_train, y_train = x_train[: config.subset], y_train[: config.subset]
     return x_train, y_train, x_test, y_test, input_scale
+
+
+IMAGE_INPUT_SCALE = 1 / 255  # uint8 pixels -> [0, 1], recorded in the model as input_scale
 
 
 # -- output helpers ----------------------------------------------------------------------------
@@ -223,6 +294,55 @@ def load_train_test(config: TrainConfig):
 
 def _log(*parts) -> None:
     print(*parts, file=sys.stderr, flush=True)
+
+
+def _to_devnull(stream) -> None:
+    """Point ``stream``'s file descriptor at /dev/null (its reader is gone: a broken pipe), so
+    that later writes, and the flush at exit, succeed quietly (as the Python docs advise)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+
+
+class _PipeSafe:
+    """A text stream that drops what is written once its reader has gone (a broken pipe):
+    ``chainrule train ... | head`` goes on training and writing its files, just silently."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self.broken = True
+                _to_devnull(self._stream)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self.broken = True
+                _to_devnull(self._stream)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _pipe_safe_output():
+    """stdout and stderr as :class:`_PipeSafe` streams for the duration."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PipeSafe(sys.stdout), _PipeSafe(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def _fmt(value, spec: str) -> str:
@@ -329,8 +449,7 @@ def _write_json(path: Path, data) -> None:
 def _load_model(path: str):
     import chainrule
 
-    if not os.path.exists(path):
-        raise CLIError(f"model file not found: {path}")
+    _regular_file(path, "model file")
     return chainrule.load(path)
 
 
@@ -342,6 +461,223 @@ def _check_fits(net, x, what: str) -> None:
 
 
 # -- commands --------------------------------------------------------------------------------
+
+_RUN_MARKERS = ("model.npz", "config.json", "metrics.jsonl", "checkpoints")
+_RUN_FILES = _RUN_MARKERS + ("test_metrics.json", "plots")
+_NETWORK_KEYS = ("layers", "activation", "loss", "dtype", "dropout")
+
+
+@dataclasses.dataclass
+class _Resume:
+    """A checkpoint to resume: its file, its contents (``load_checkpoint``), the run directory
+    it belongs to (``RUN/checkpoints/FILE`` beside ``RUN/config.json``; else None), and the
+    run's settings: the run's config.json, overridden by what the checkpoint itself holds."""
+
+    path: Path
+    loaded: object
+    run_dir: Path | None
+    settings: dict
+
+
+def _load_resume(text: str) -> _Resume:
+    from chainrule import serialization, training
+
+    path = Path(text)
+    if path.is_dir():  # a run directory or its checkpoints/: the newest checkpoint
+        latest = training.latest_checkpoint(path) or training.latest_checkpoint(
+            path / "checkpoints"
+        )
+        if latest is None:
+            raise CLIError(f"no checkpoint in {path}")
+        path = latest
+    else:
+        _regular_file(text, "checkpoint")
+    loaded = serialization.load_checkpoint(path)
+    run_dir = path.parent.parent
+    settings = {}
+    if path.parent.name == "checkpoints" and (run_dir / "config.json").is_file():
+        settings.update(_read_run_config(run_dir / "config.json"))
+    else:
+        run_dir = None
+    settings.update(_network_settings(loaded.net))
+    if loaded.optimizer is not None:
+        settings.setdefault("optimizer", loaded.optimizer.name)
+        settings["lr"] = loaded.optimizer.learning_rate
+        settings.setdefault("weight_decay", loaded.optimizer.weight_decay or None)
+    state = loaded.state
+    spec = state.get("schedule_spec")
+    if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+        settings["schedule"] = spec["name"]
+    for key in ("epochs", "batch_size", "seed"):
+        if isinstance(state.get(key), int):
+            settings[key] = state[key]
+    return _Resume(path, loaded, run_dir, settings)
+
+
+def _read_run_config(path: Path) -> dict:
+    """The settings in a run's config.json (as ``chainrule train`` wrote it), checked."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CLIError(f"{path}: not a readable run config ({exc})")
+    if not isinstance(data, dict):
+        raise CLIError(f"{path}: not a run config (expected a JSON object)")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return {
+        k: _file_value(k, v, str(path)) for k, v in data.items() if k in known and v is not None
+    }
+
+
+def _network_settings(net) -> dict:
+    """The settings of ``TrainConfig`` that describe ``net``."""
+    from chainrule.layers import Dropout
+
+    rates = [layer.rate for layer in net.layers if isinstance(layer, Dropout)]
+    return {
+        "layers": list(net.sizes),
+        "activation": [layer.activation.name for layer in net.dense_layers],
+        "loss": net.loss_function.name,
+        "dtype": str(net.dtype),
+        "dropout": float(max(rates, default=0.0)),
+    }
+
+
+def _describe(net) -> str:
+    s = _network_settings(net)
+    text = f"{'-'.join(map(str, s['layers']))} ({', '.join(s['activation'])}), loss {s['loss']}"
+    return text + f", {s['dtype']}" + (f", dropout {s['dropout']}" if s["dropout"] else "")
+
+
+def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dict) -> None:
+    """CLIError if a setting the user gave contradicts the checkpoint to resume."""
+    import chainrule
+
+    loaded, state = resume.loaded, resume.loaded.state
+    given = [key for key in _NETWORK_KEYS if key in user]
+    if given:
+        hidden, output = config.hidden_and_output()
+        try:
+            asked = chainrule.Network.from_sizes(
+                config.layers,
+                hidden=hidden,
+                output=output,
+                loss=config.loss,
+                dtype=config.dtype,
+                dropout=config.dropout,
+            )
+        except ValueError as exc:
+            raise CLIError(str(exc))
+        if _describe(asked) != _describe(loaded.net):
+            raise CLIError(
+                f"{', '.join(sources[k] for k in given)}: a {_describe(asked)} network, but "
+                f"the checkpoint {resume.path} holds {_describe(loaded.net)}"
+            )
+    if "seed" in user and user["seed"] != state.get("seed"):
+        raise CLIError(
+            f"{sources['seed']} {user['seed']} disagrees with the seed {state.get('seed')} of "
+            f"the checkpoint {resume.path} (a resumed run keeps its seed)"
+        )
+    done = loaded.epoch
+    if config.epochs <= done:
+        raise CLIError(
+            f"the checkpoint {resume.path} has {done} epochs done and the run is of "
+            f"{config.epochs}; give --epochs N with N > {done} to train more"
+        )
+    if state.get("batch") and config.batch_size != state.get("batch_size"):
+        raise CLIError(
+            f"the checkpoint {resume.path} stopped inside an epoch in batches of "
+            f"{state.get('batch_size')}; {sources.get('batch_size', '--batch-size')} "
+            f"{config.batch_size} cannot continue it"
+        )
+    if any(key in user for key in ("optimizer", "lr", "weight_decay")) and loaded.optimizer:
+        mine = _make_optimizer(config)
+        if type(mine) is not type(loaded.optimizer) or mine.slots != loaded.optimizer.slots:
+            raise CLIError(
+                f"the checkpoint {resume.path} was trained with {loaded.optimizer!r}; "
+                f"cannot resume it with {mine!r}"
+            )
+
+
+def _check_run_dir(run_dir: Path, overwrite: bool, continuing: bool) -> None:
+    """CLIError unless ``run_dir`` can become this run's directory (before anything is written).
+
+    A directory that already holds a run is refused unless ``overwrite`` is given or this run
+    continues it (``--resume`` of one of its checkpoints)."""
+    for parent in [run_dir, *run_dir.parents]:
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                where = "is" if parent == run_dir else f"is under {parent}, which is"
+                raise CLIError(f"--output {run_dir} {where} a file, not a directory")
+            break
+    if run_dir.is_dir() and not os.access(run_dir, os.W_OK | os.X_OK):
+        raise CLIError(f"--output {run_dir}: the directory is not writable")
+    held = [name for name in _RUN_MARKERS if os.path.lexists(run_dir / name)]
+    if held and not (overwrite or continuing):
+        raise CLIError(
+            f"{run_dir} already holds a run ({', '.join(held)}); give another --output, "
+            "or --overwrite to replace it"
+        )
+
+
+def _clear_run(run_dir: Path) -> None:
+    """Delete the files of an earlier run in ``run_dir`` (``--overwrite``): all are first
+    moved into one hidden directory, so a failure leaves the old run whole, never a mix."""
+    import secrets
+    import shutil
+
+    present = [name for name in _RUN_FILES if os.path.lexists(run_dir / name)]
+    if not present:
+        return
+    trash = run_dir / f".overwritten-{secrets.token_hex(4)}"
+    trash.mkdir()
+    moved: list[str] = []
+    try:
+        for name in present:
+            os.replace(run_dir / name, trash / name)
+            moved.append(name)
+    except OSError as exc:
+        for name in moved:
+            os.replace(trash / name, run_dir / name)
+        trash.rmdir()
+        raise CLIError(f"cannot clear the earlier run in {run_dir}: {exc}")
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _prepare_run_dir(run_dir: Path, config: TrainConfig, overwrite: bool, history: list) -> bool:
+    """Create (or clear, or continue) the run directory and write its config.json and, for a
+    resumed run, the epochs so far to metrics.jsonl; True if the directory was created."""
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create the run directory {run_dir}: {exc.strerror}")
+    if overwrite:
+        _clear_run(run_dir)
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    _write_json(run_dir / "config.json", dataclasses.asdict(config))
+    if history or (run_dir / "metrics.jsonl").exists():
+        from chainrule._atomic import atomic_write_bytes
+
+        lines = "".join(json.dumps(record) + "\n" for record in history)
+        atomic_write_bytes(run_dir / "metrics.jsonl", lines.encode())
+    return created
+
+
+def _undo_run_dir(run_dir: Path, created: bool) -> None:
+    """Remove what ``_prepare_run_dir`` wrote for a run that failed before its first batch."""
+    for path in (run_dir / "metrics.jsonl", run_dir / "config.json"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+    for path in (run_dir / "checkpoints", run_dir) if created else (run_dir / "checkpoints",):
+        with contextlib.suppress(OSError):
+            path.rmdir()  # only if empty
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -358,24 +694,42 @@ def cmd_train(args: argparse.Namespace) -> int:
         comm = MPI.COMM_WORLD
     rank = 0 if comm is None else comm.Get_rank()
     log = _log if rank == 0 else (lambda *parts: None)
-    config, extras = resolve_train_config(args)
+    # every setting is checked before anything is written or printed
+    resume = _load_resume(args.resume) if args.resume else None
+    user, sources, extras = _user_settings(args)
+    config = TrainConfig(**{**(resume.settings if resume else {}), **user})
     hidden, output = config.hidden_and_output()
+    if resume is not None:
+        _check_resume(resume, config, user, sources)
     x_train, y_train, x_test, y_test, input_scale = load_train_test(config)
+    layers_from = sources.get("layers") or ("the checkpoint's network" if resume else "--layers")
     if config.layers[0] != x_train.shape[1]:
         raise CLIError(
-            f"--layers starts with {config.layers[0]} inputs but the dataset has "
-            f"{x_train.shape[1]} features"
+            f"{layers_from} starts with {config.layers[0]} inputs but the dataset "
+            f"{config.dataset} has {x_train.shape[1]} features"
         )
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     if config.layers[-1] != n_classes and not (config.layers[-1] == 1 and n_classes == 2):
         raise CLIError(
-            f"--layers ends with {config.layers[-1]} outputs but the dataset has "
-            f"{n_classes} classes"
+            f"{layers_from} ends with {config.layers[-1]} outputs but the dataset "
+            f"{config.dataset} has {n_classes} classes"
         )
-    if args.resume:
-        if not os.path.exists(args.resume):
-            raise CLIError(f"checkpoint not found: {args.resume}")
-        net = chainrule.serialization.load_checkpoint(args.resume).net
+    n_val = int(len(x_train) * config.val_split)
+    if config.val_split and not 0 < n_val < len(x_train):
+        raise CLIError(
+            f"--val-split {config.val_split} of {len(x_train)} training examples leaves {n_val} "
+            f"for validation and {len(x_train) - n_val} for training"
+        )
+    if resume is not None:
+        state = resume.loaded.state
+        if (state.get("n_train"), state.get("n_val")) != (len(x_train) - n_val, n_val):
+            raise CLIError(
+                f"the checkpoint {resume.path} was trained on {state.get('n_train')} examples "
+                f"with {state.get('n_val')} for validation; the dataset {config.dataset} "
+                f"(subset {config.subset}, val_split {config.val_split}) gives "
+                f"{len(x_train) - n_val} and {n_val}"
+            )
+        net = resume.loaded.net
     else:
         try:
             net = chainrule.Network.from_sizes(
@@ -394,12 +748,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             net.to(args.device)
         except chainrule.backend.DeviceError as exc:
             raise CLIError(str(exc))
-    # every setting is checked before anything is written or printed
-    optimizer = _make_optimizer(config)
-    try:
-        schedule = chainrule.schedules.get_schedule(config.schedule)
-    except ValueError as exc:
-        raise CLIError(str(exc))
+    # a resumed run keeps the checkpoint's optimizer and schedule unless they are given again
+    optimizer = schedule = None
+    if resume is None or any(key in user for key in ("optimizer", "lr", "weight_decay")):
+        optimizer = _make_optimizer(config)
+    if resume is None or "schedule" in user:
+        try:
+            schedule = chainrule.schedules.get_schedule(config.schedule)
+        except ValueError as exc:
+            raise CLIError(str(exc))
     early = (
         training.EarlyStopping(monitor="val_loss", patience=config.early_stopping)
         if config.early_stopping
@@ -407,15 +764,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     if early is not None and not config.val_split:
         raise CLIError("--early-stopping needs a validation set: give --val-split too")
-    run_dir = Path(args.output or extras.get("output") or _default_run_dir())
+    default_dir = resume.run_dir if resume is not None and resume.run_dir else None
+    run_dir = Path(args.output or extras.get("output") or default_dir or _default_run_dir())
     if comm is not None:  # every rank uses rank 0's run directory
         run_dir = Path(comm.bcast(str(run_dir), root=0))
+    continuing = resume is not None and resume.run_dir is not None
+    continuing = continuing and _same_dir(run_dir, resume.run_dir)
+    if continuing and args.overwrite:
+        raise CLIError(
+            f"--overwrite would delete the checkpoint being resumed ({resume.path}); "
+            "give another --output"
+        )
+    checkpoint = training.Checkpoint(run_dir / "checkpoints", every=config.checkpoint_every)
+    created = False
     if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "checkpoints").mkdir(exist_ok=True)
-        _write_json(run_dir / "config.json", dataclasses.asdict(config))
+        _check_run_dir(run_dir, args.overwrite, continuing)
+        history = resume.loaded.state.get("history", {}).get("epochs", []) if resume else []
+        created = _prepare_run_dir(run_dir, config, args.overwrite, history)
 
     log(f"run directory: {run_dir}")
+    if resume is not None:
+        log(f"resuming {resume.path} ({resume.loaded.epoch} of {config.epochs} epochs done)")
     log(
         f"network: {'-'.join(map(str, net.sizes))} "
         f"({', '.join(layer.activation.name for layer in net.dense_layers)}), "
@@ -436,23 +805,32 @@ def cmd_train(args: argparse.Namespace) -> int:
             batch_size=config.batch_size,
             optimizer=optimizer,
             schedule=schedule,
-            weight_decay=config.weight_decay,
+            weight_decay=config.weight_decay if optimizer is not None else None,
             validation_split=config.val_split,
             seed=config.seed,
             callbacks=callbacks,
             comm=comm,
-            checkpoint=training.Checkpoint(run_dir / "checkpoints", every=config.checkpoint_every),
+            checkpoint=checkpoint,
             early_stopping=early,
-            resume=args.resume,
+            resume=None if resume is None else resume.path,
             input_scale=input_scale,
         )
     except training.TrainingInterrupted as exc:
         if rank:
             return EXIT_INTERRUPTED
         table.on_train_end()
-        log(f"interrupted: checkpoint saved to {exc.checkpoint_path}")
-        log(f"resume with: chainrule train --resume {exc.checkpoint_path} ...")
+        if exc.checkpoint_path:
+            again = " --device gpu" if args.device != "cpu" else ""
+            again += " --distributed" if comm is not None else ""
+            log(f"interrupted: checkpoint saved to {exc.checkpoint_path}")
+            log(f"resume with: chainrule train --resume {exc.checkpoint_path}{again}")
+        else:
+            log(f"interrupted before the first checkpoint: nothing to resume (in {run_dir})")
         return EXIT_INTERRUPTED
+    except (ValueError, CLIError):
+        if rank == 0 and not metrics_log.began and not continuing:
+            _undo_run_dir(run_dir, created)  # refused before training began: leave nothing
+        raise
     seconds = time.perf_counter() - started
     if rank:
         return 0  # only rank 0 evaluates, saves the model, writes metrics and prints
@@ -467,11 +845,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         last = history.epochs[-1]
         final.update({k: last.get(k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")})
     model_path = run_dir / "model.npz"
-    chainrule.save(
-        net,
-        model_path,
-        metadata={"training_config": dataclasses.asdict(config), "final_metrics": final},
-    )
+    metadata = {"training_config": dataclasses.asdict(config), "final_metrics": final}
+    if input_scale is not None:
+        metadata["input_scale"] = input_scale
+    chainrule.save(net, model_path, metadata=metadata)
     _write_json(run_dir / "test_metrics.json", summary)
     _remember_latest(model_path)
     if args.plot or extras.get("plot"):
@@ -507,9 +884,10 @@ class _MetricsLog:
 
     def __init__(self, path: Path):
         self.path = path
+        self.began = False
 
     def on_train_begin(self, info=None):
-        pass
+        self.began = True
 
     def on_epoch_begin(self, epoch, n_batches):
         pass
@@ -529,13 +907,23 @@ def _read_metrics(run_dir: Path) -> list[dict]:
     path = run_dir / "metrics.jsonl"
     if not path.exists():
         raise CLIError(f"{run_dir} has no metrics.jsonl: is it a run directory of chainrule train?")
+    _regular_file(str(path), "metrics file")
     records = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CLIError(f"cannot read {path}: {exc}")
+    for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 raise CLIError(f"{path}: line {number} is not valid JSON")
+            if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+                raise CLIError(f"{path}: line {number} is not an epoch record: {line.strip()}")
+            records.append(record)
+    if not records:
+        raise CLIError(f"{path} records no epochs: nothing to plot")
     return records
 
 
@@ -555,18 +943,21 @@ def _plot_run(run_dir: Path, net, records, cm) -> None:
         print(f"wrote {path}")
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def _evaluation_data(name: str, split: str):
+    """``(x, y)`` of a named dataset's split (images as float32 in [0, 1]), or of a whole
+    ``.csv``/``.npz`` file, as the network takes them."""
     from chainrule import datasets
+
+    if _is_data_file(name):
+        return load_dataset_file(name)
+    return datasets.load_dataset(name, split)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
     from chainrule.metrics import classification_summary
 
     net = _load_model(args.model)
-    if os.path.splitext(args.dataset)[1].lower() in (".csv", ".npz"):
-        if not os.path.exists(args.dataset):
-            raise CLIError(f"dataset file not found: {args.dataset}")
-        loader = datasets.load_npz if args.dataset.lower().endswith(".npz") else datasets.load_csv
-        x, y = loader(args.dataset)
-    else:
-        x, y = datasets.load_dataset(args.dataset, args.split)
+    x, y = _evaluation_data(args.dataset, args.split)
     _check_fits(net, x, args.dataset)
     summary = classification_summary(y, net.predict(x), max(net.n_out, 2))
     if args.json:
@@ -585,29 +976,58 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_inputs(net, paths: list[str]) -> tuple[list[str], np.ndarray]:
+def _pixel_scale(model: str) -> float | None:
+    """The scale ``chainrule train`` applied to uint8 pixels for this model, or None.
+
+    Recorded as the model's ``input_scale``; models written before that was recorded: 1/255
+    when ``training_config.dataset`` names an image set (not a .csv/.npz file)."""
+    from chainrule.serialization import load_metadata
+
+    meta = load_metadata(model)
+    scale = meta.get("input_scale")
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0:
+        return float(scale)
+    dataset = (meta.get("training_config") or {}).get("dataset")
+    if isinstance(dataset, str) and not _is_data_file(dataset):
+        return IMAGE_INPUT_SCALE
+    return None
+
+
+def _read_npy(net, path: str, pixel_scale: float | None) -> np.ndarray:
+    """The rows of a .npy file: numbers used as they are, except uint8 pixels (0-255) for a
+    model trained on uint8 images, scaled as in training."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise CLIError(f"{path}: not a plain .npy array ({exc})")
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+        what = getattr(array, "dtype", type(array).__name__)
+        raise CLIError(f"{path}: holds {what} values; expected real numbers")
+    raw_pixels = array.dtype == np.uint8 and pixel_scale is not None
+    array = array.astype(np.float32)
+    if array.ndim == 1 or (array.shape == (28, 28) and net.n_in == 784):
+        array = array.reshape(1, -1)
+    elif array.ndim == 3:
+        array = array.reshape(len(array), -1)
+    if array.ndim != 2 or array.shape[1] != net.n_in:
+        raise CLIError(f"{path}: expected arrays of {net.n_in} values, got shape {array.shape}")
+    if len(array) == 0:
+        raise CLIError(f"{path}: no rows to predict (shape {array.shape})")
+    if not np.isfinite(array).all():
+        raise CLIError(f"{path}: holds NaN or infinite values")
+    if raw_pixels:
+        array *= np.float32(pixel_scale)
+    return array
+
+
+def _read_inputs(net, paths: list[str], pixel_scale: float | None) -> tuple[list[str], np.ndarray]:
     from chainrule.preprocess import mnist_image
 
     names, rows = [], []
     for path in paths:
-        if not os.path.exists(path):
-            raise CLIError(f"input file not found: {path}")
+        _regular_file(path, "input file")
         if path.lower().endswith(".npy"):
-            try:
-                array = np.load(path, allow_pickle=False)
-            except ValueError as exc:
-                raise CLIError(f"{path}: not a plain .npy array ({exc})")
-            array = np.asarray(array, dtype=np.float32)
-            if array.ndim == 1 or array.shape == (28, 28):
-                array = array.reshape(1, -1)
-            elif array.ndim == 3:
-                array = array.reshape(len(array), -1)
-            if array.ndim != 2 or array.shape[1] != net.n_in:
-                raise CLIError(
-                    f"{path}: expected arrays of {net.n_in} values, got shape {array.shape}"
-                )
-            if array.max(initial=0) > 1.0:
-                array = array / 255.0
+            array = _read_npy(net, path, pixel_scale)
             names += [path] if len(array) == 1 else [f"{path}[{i}]" for i in range(len(array))]
             rows.append(array)
         else:
@@ -623,7 +1043,7 @@ def _read_inputs(net, paths: list[str]) -> tuple[list[str], np.ndarray]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     net = _load_model(args.model)
-    names, x = _read_inputs(net, args.inputs)
+    names, x = _read_inputs(net, args.inputs, _pixel_scale(args.model))
     probs = net.predict_proba(x)
     if net.n_out == 1:
         probs = np.concatenate([1 - probs, probs], axis=1)
@@ -712,6 +1132,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from chainrule.export import export_onnx
 
+    _check_output_file(args.output, "--output")
     net = _load_model(args.model)
     try:
         export_onnx(net, args.output)
@@ -721,8 +1142,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_output_file(path: str, flag: str) -> None:
+    """CLIError unless ``path`` names a file that can be written (in an existing directory)."""
+    target = Path(path)
+    if not path or target.name in ("", ".", ".."):
+        raise CLIError(f"{flag}: expected a file name, got {path!r}")
+    if target.is_dir():
+        raise CLIError(f"{flag} {path} is a directory; give a file name such as model.onnx")
+    if not target.parent.is_dir():
+        what = "is not a directory" if target.parent.exists() else "does not exist"
+        raise CLIError(f"{flag} {path}: {target.parent} {what}")
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     from chainrule import datasets
+
+    if args.data_dir is not None:
+        for parent in [Path(args.data_dir), *Path(args.data_dir).parents]:
+            if os.path.lexists(parent):
+                if not parent.is_dir():
+                    raise CLIError(f"--data-dir {args.data_dir}: {parent} is not a directory")
+                break
 
     bars: dict = {}
 
@@ -767,20 +1207,24 @@ def cmd_explain(args: argparse.Namespace) -> int:
         color=args.format == "text" and sys.stdout.isatty() and not args.no_color,
     )
     if args.model:
-        from chainrule import datasets
-
+        given = [flag for flag in ("sizes", "activation", "loss") if getattr(args, flag)]
+        if given:
+            raise CLIError(
+                f"--{given[0]} cannot be combined with --model: the model's network is explained"
+            )
         net = _load_model(args.model)
-        x_test, y_test = datasets.load_dataset(args.dataset, "test")
+        x_test, y_test = _evaluation_data(args.dataset, "test")
         _check_fits(net, x_test, args.dataset)
         i, n = args.index, args.batch or 1
         if not 0 <= i <= len(x_test) - n:
             raise CLIError(f"--index must be in [0, {len(x_test) - n}], got {i}")
+        rows = "rows" if _is_data_file(args.dataset) else "test images"
         if args.batch:
             kwargs.update(net=net, x=x_test[i : i + n], label=y_test[i : i + n])
-            what = f"{args.dataset} test images {i}..{i + n - 1}"
+            what = f"{args.dataset} {rows} {i}..{i + n - 1}"
         else:
             kwargs.update(net=net, x=x_test[i], label=int(y_test[i]))
-            what = f"{args.dataset} test image {i} (label {int(y_test[i])})"
+            what = f"{args.dataset} {rows[:-1]} {i} (label {int(y_test[i])})"
         kwargs["description"] = f"Model {args.model}, {what}."
     try:
         text = explain.explain_command(**kwargs)
@@ -790,6 +1234,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_bind(host: str, port: int) -> None:
+    """CLIError unless a server could listen on ``host``:``port`` now (bound, then let go)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise CLIError(f"--host {host}: not an address of this machine ({exc})")
+    family, kind, proto, _, address = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            sock.bind(address)
+    except OSError as exc:
+        raise CLIError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     model = args.model or latest_model()
     if model is None:
@@ -797,15 +1258,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "no model to serve yet: train one with `chainrule train` (about a minute), "
             "or pass a model file: chainrule serve MODEL"
         )
-    if not os.path.exists(model):
-        raise CLIError(f"model file not found: {model}")
+    _regular_file(str(model), "model file")
     try:
         from chainrule import web
-
+    except ImportError as exc:
+        raise CLIError(f"{exc} (the web page needs: pip install 'chainrule[web]')")
+    _check_bind(args.host, args.port)
+    try:
         print(f"serving {model} at http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
         web.serve(str(model), host=args.host, port=args.port, log_level="warning")
     except ImportError as exc:
         raise CLIError(f"{exc} (the web page needs: pip install 'chainrule[web]')")
+    except SystemExit as exc:  # uvicorn exits when it cannot start, after logging why
+        if exc.code:
+            raise CLIError(f"the web server could not start on {args.host}:{args.port}")
+        raise
     return 0
 
 
@@ -866,11 +1333,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--loss", help="sse, mse, cross_entropy, binary_cross_entropy")
     train.add_argument("--optimizer", help="sgd, momentum, nesterov, adam, adamw, rmsprop")
-    train.add_argument("--lr", type=_nonnegative_float, help="learning rate")
+    train.add_argument("--lr", type=_positive_float, help="learning rate (a finite number > 0)")
     train.add_argument("--schedule", help="constant, step, cosine, inverse_time, one_cycle")
     train.add_argument("--batch-size", dest="batch_size", type=_positive_int)
     train.add_argument("--epochs", type=_positive_int)
-    train.add_argument("--seed", type=int)
+    train.add_argument("--seed", type=_nonnegative_int, help="an integer >= 0 (default 0)")
     train.add_argument("--dtype", choices=["float32", "float64"])
     train.add_argument(
         "--device",
@@ -886,9 +1353,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--early-stopping",
         dest="early_stopping",
-        type=_positive_int,
+        type=_nonnegative_int,
         metavar="PATIENCE",
-        help="stop after PATIENCE epochs without a better validation loss; keep the best weights",
+        help="stop after PATIENCE epochs without a better validation loss; keep the best "
+        "weights (0: off, the default)",
     )
     train.add_argument(
         "--checkpoint-every", dest="checkpoint_every", type=_positive_int, metavar="N"
@@ -900,9 +1368,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on the first N examples only (quick tries)",
     )
     train.add_argument(
-        "--output", "-o", metavar="DIR", help="the run directory (default runs/DATE-TIME)"
+        "--output",
+        "-o",
+        metavar="DIR",
+        help="the run directory (default runs/DATE-TIME; with --resume, the checkpoint's run); "
+        "one that already holds a run is refused unless --overwrite is given",
     )
-    train.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint file")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --output DIR (its model, checkpoints, metrics, plots)",
+    )
+    train.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue a run from a checkpoint file, or a run directory's newest checkpoint: "
+        "the run's settings and network come from it and its run's config.json",
+    )
     train.add_argument(
         "--distributed",
         action="store_true",
@@ -925,9 +1407,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = sub.add_parser("predict", help="classify images of digits (PNG/JPEG) or .npy arrays")
+    predict = sub.add_parser(
+        "predict",
+        help="classify images of digits (PNG/JPEG) or .npy arrays",
+        description="Classify inputs: PNG/JPEG pictures of one digit (MNIST-style "
+        "preprocessing) or .npy arrays of real numbers, one row per example (a 1-D array is "
+        "one row; 28x28 images are flattened). Array values are used as they are, except "
+        "uint8 arrays for a model trained on uint8 images (chainrule train on mnist or "
+        "fashion-mnist): those are pixels 0-255, scaled by the model's recorded input scale "
+        "(1/255) as in training. Give float images already in [0, 1].",
+    )
     predict.add_argument("model")
-    predict.add_argument("inputs", nargs="+", metavar="INPUT")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image or .npy files")
     predict.add_argument("--top", type=_positive_int, default=3, help="how many classes to show")
     predict.add_argument("--json", action="store_true")
     predict.set_defaults(func=cmd_predict)
@@ -961,7 +1452,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="a local web page: draw a digit, watch the network answer")
     serve.add_argument("model", nargs="?", help="model file (default: the latest chainrule train)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=_positive_int, default=8000)
+    serve.add_argument(
+        "--port",
+        type=_checked(int, lambda v: 1 <= v <= 65535, "a port number in 1..65535"),
+        default=8000,
+        help="port to listen on, 1..65535 (default 8000)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     for name, helptext in (
@@ -972,7 +1468,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--sizes", type=_int_list, help="layer sizes, e.g. 8,2 or 784,30,10")
         p.add_argument("--activation", help="hidden activation (default sigmoid)")
         p.add_argument("--loss", help="sse, mse, cross_entropy, binary_cross_entropy")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=_nonnegative_int, default=0)
         p.add_argument(
             "--batch",
             type=_positive_int,
@@ -981,7 +1477,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--shapes", action="store_true", help="only the shapes of every array")
         p.add_argument("--model", metavar="FILE", help="explain a trained model on one test image")
-        p.add_argument("--dataset", default="mnist")
+        p.add_argument(
+            "--dataset",
+            default="mnist",
+            help="with --model: mnist, fashion-mnist or a .csv/.npz file (default mnist)",
+        )
         p.add_argument("--index", type=int, default=0, help="which test image (with --model)")
         p.add_argument("--format", choices=["text", "markdown"], default="text")
         p.add_argument("--no-color", action="store_true")
@@ -993,7 +1493,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        if args.command == "train":  # losing stdout or stderr must not stop a training run
+            with _pipe_safe_output():
+                status = args.func(args)
+        else:
+            status = args.func(args)
+        sys.stdout.flush()  # a broken pipe shows here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:  # the reader of our output has gone (`... | head`): stop quietly
+        _to_devnull(sys.stdout)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
