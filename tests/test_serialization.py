@@ -297,13 +297,18 @@ def test_other_files(tmp_path):
         load(tmp_path / "absent.npz")
 
 
-def test_checkpoint_optimizer_arrays_are_checked(tmp_path):
+def adam_checkpoint(tmp_path):
+    """A checkpoint with Adam's state after one step: its path and its arrays."""
     net = make_net()
     opt = Adam()
     opt.step(net.parameters(), [np.ones_like(p) for p in net.parameters()])
     path = tmp_path / "c.npz"
     save_checkpoint(path, net, opt)
-    arrays = read_npz(path)
+    return path, read_npz(path)
+
+
+def test_checkpoint_optimizer_arrays_are_checked(tmp_path):
+    path, arrays = adam_checkpoint(tmp_path)
     arrays["optimizer.m_sum.0"] = np.zeros((4, 5), np.float32)  # the metadata says (4, 6)
     rewrite(path, arrays)
     with pytest.raises(ModelFileError, match=f"{path}.*optimizer.m_sum.0.*shape"):
@@ -383,12 +388,7 @@ def test_metadata_array_shapes_of_the_wrong_type(saved, shape):
 
 
 def test_checkpoint_optimizer_shapes_of_the_wrong_type(tmp_path):
-    net = make_net()
-    opt = Adam()
-    opt.step(net.parameters(), [np.ones_like(p) for p in net.parameters()])
-    path = tmp_path / "c.npz"
-    save_checkpoint(path, net, opt)
-    arrays = read_npz(path)
+    path, arrays = adam_checkpoint(tmp_path)
     meta = get_metadata(arrays)
     meta["optimizer"]["arrays"]["m_sum.0"] = [4.5, 6]  # int() would have made it (4, 6)
     set_metadata(arrays, meta)

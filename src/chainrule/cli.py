@@ -548,25 +548,32 @@ def _describe(net) -> str:
     return text + f", {s['dtype']}" + (f", dropout {s['dropout']}" if s["dropout"] else "")
 
 
+def _build_network(config: TrainConfig, seed: int = 0):
+    """The network ``config`` describes (weights drawn from ``seed``), or a CLIError."""
+    import chainrule
+
+    hidden, output = config.hidden_and_output()
+    try:
+        return chainrule.Network.from_sizes(
+            config.layers,
+            hidden=hidden,
+            output=output,
+            loss=config.loss,
+            seed=seed,
+            dtype=config.dtype,
+            dropout=config.dropout,
+        )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
 def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dict) -> None:
     """CLIError if a setting the user gave contradicts the checkpoint to resume."""
-    import chainrule
 
     loaded, state = resume.loaded, resume.loaded.state
     given = [key for key in _NETWORK_KEYS if key in user]
     if given:
-        hidden, output = config.hidden_and_output()
-        try:
-            asked = chainrule.Network.from_sizes(
-                config.layers,
-                hidden=hidden,
-                output=output,
-                loss=config.loss,
-                dtype=config.dtype,
-                dropout=config.dropout,
-            )
-        except ValueError as exc:
-            raise CLIError(str(exc))
+        asked = _build_network(config)
         if _describe(asked) != _describe(loaded.net):
             raise CLIError(
                 f"{', '.join(sources[k] for k in given)}: a {_describe(asked)} network, but "
@@ -698,7 +705,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     resume = _load_resume(args.resume) if args.resume else None
     user, sources, extras = _user_settings(args)
     config = TrainConfig(**{**(resume.settings if resume else {}), **user})
-    hidden, output = config.hidden_and_output()
+    config.hidden_and_output()  # a CLIError now if --activation does not fit --layers
     if resume is not None:
         _check_resume(resume, config, user, sources)
     x_train, y_train, x_test, y_test, input_scale = load_train_test(config)
@@ -731,18 +738,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
         net = resume.loaded.net
     else:
-        try:
-            net = chainrule.Network.from_sizes(
-                config.layers,
-                hidden=hidden,
-                output=output,
-                loss=config.loss,
-                seed=config.seed,
-                dtype=config.dtype,
-                dropout=config.dropout,
-            )
-        except ValueError as exc:
-            raise CLIError(str(exc))
+        net = _build_network(config, seed=config.seed)
     if args.device != "cpu":
         try:
             net.to(args.device)
