@@ -280,7 +280,7 @@ def test_adapter_scatter_matches_numpy():
 
 _MATH = {
     activations: ("forward", "derivative", "backward"),
-    losses: ("value", "delta", "_log_sum_exp"),
+    losses: ("value", "delta", "value_and_delta"),
     layers: ("forward", "backward", "backward_delta"),
     optimizers: ("_update", "_decay_weights"),
 }

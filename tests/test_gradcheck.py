@@ -81,3 +81,26 @@ def test_samples_take_three_quarters_from_nonzero_entries(n_nonzero, expected):
     assert list(idx_b) == [0, 1, 2, 3, 4]  # small arrays: every entry
     ((again, _),) = sample_entries([(grad.reshape(100, 10), np.zeros(5))], 20, seed=1)
     assert np.array_equal(again, idx_w)  # the seed fixes the sample
+
+
+def test_a_confident_network_passes():
+    """A trained network is confident: its loss and gradients are tiny (~1e-6 here), and the
+    finite differences must not drown them in the rounding of the loss (-log p with p ~ 1)."""
+    rng = np.random.default_rng(0)
+    net = Network.from_sizes([6, 5, 3], hidden="tanh", loss="cross_entropy", seed=0)
+    net.dense_layers[-1].weights *= 40  # logits of size ~ 20
+    x = rng.normal(size=(4, 6))
+    y = net.astype(np.float64).forward(x).argmax(axis=1)
+    assert net.astype(np.float64).loss(x, y) < 1e-5  # confident and right
+    result = chainrule.gradcheck(net, x, y)
+    assert result.ok, result.report()
+
+
+def test_a_confident_binary_network_passes():
+    net = Network.from_sizes([6, 1], loss="binary_cross_entropy", seed=0)
+    net.dense_layers[0].weights = np.full((6, 1), 2.0)
+    x = np.array([[1.0] * 6, [-1.0] * 6, [1.0] * 6])  # logits 12, -12, 12
+    y = np.array([1, 0, 1])
+    assert net.astype(np.float64).loss(x, y) < 1e-5
+    result = chainrule.gradcheck(net, x, y)
+    assert result.ok, result.report()

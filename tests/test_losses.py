@@ -1,6 +1,8 @@
 """Every loss: value against its formula, delta against finite differences of value (float64),
 stability from huge logits in float32, batch mean, and the name table."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -145,3 +147,30 @@ def test_value_and_delta_match_value_and_delta_scaled(name):
     none, again = loss.value_and_delta(out, target, probs=probs, scale=0.3, want_value=False)
     assert none is None
     np.testing.assert_allclose(again, delta, rtol=1e-12)
+
+
+def test_a_confident_examples_small_loss_keeps_its_relative_precision():
+    """lse(net) - net_label computed as written loses a small loss to rounding (|net| ~ 20
+    has an ulp of 4e-15); the value is written as a sum of terms >= 0 instead."""
+    ce, bce = get_loss("cross_entropy"), get_loss("binary_cross_entropy")
+    logits = np.array([[20.0, 0.0, 0.0], [0.0, 25.0, 0.0]])
+    exact = (math.log1p(2 * math.exp(-20)) + math.log1p(2 * math.exp(-25))) / 2
+    assert ce.value(logits, np.array([0, 1])) == pytest.approx(exact, rel=1e-13, abs=0)
+    soft = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    assert ce.value(logits, soft) == pytest.approx(exact, rel=1e-13, abs=0)
+    z = np.array([[30.0, -30.0]])  # both outputs confidently right
+    exact = 2 * math.log1p(math.exp(-30))  # ~1.9e-13
+    assert bce.value(z, np.array([[1.0, 0.0]])) == pytest.approx(exact, rel=1e-13, abs=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_value_ties_and_huge_logits(dtype):
+    """Two logits tied for the largest: only one of their exp(0) = 1 leaves the sum."""
+    ce = get_loss("cross_entropy")
+    tied = np.array([[3.0, 3.0, -1.0]], dtype)
+    expected = math.log(2 + math.exp(-4))
+    assert ce.value(tied, np.array([0])) == pytest.approx(expected, rel=1e-6)
+    huge = np.array([[1e4, -1e4, 0.0]], dtype)
+    with np.errstate(over="raise", invalid="raise"):
+        assert ce.value(huge, np.array([1])) == pytest.approx(2e4, rel=1e-6)
+        assert ce.value(huge, np.array([0])) == 0.0

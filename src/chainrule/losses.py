@@ -147,18 +147,6 @@ class MeanSquaredError(Loss):
 _TINY = 1e8
 
 
-def _log_sum_exp(net: np.ndarray) -> np.ndarray:
-    """``log(sum_j exp(net_j))`` per row, shape (batch,), without overflow."""
-    xp = namespace(net)
-    top = xp.max(net, axis=1, keepdims=True)
-    shifted = xp.subtract(net, top)
-    xp.exp(shifted, out=shifted)
-    total = shifted @ xp.ones(net.shape[1], net.dtype)  # row sums, as one product
-    xp.log(total, out=total)
-    total += top[:, 0]
-    return total
-
-
 class CrossEntropy(Loss):
     """Softmax and cross-entropy fused, from the logits ``net`` of the output layer.
 
@@ -181,12 +169,21 @@ class CrossEntropy(Loss):
             if smallest(picked) > _TINY * xp.finfo(picked.dtype).smallest_normal:
                 xp.log(picked, out=picked)
                 return -total(picked) / batch
-        lse = _log_sum_exp(out)
+        # log-sum-exp, written without subtracting nearly equal numbers: with m the row's
+        # largest logit, lse(net) - net_k = (m - net_k) + log(1 + sum of exp(net_j - m) over
+        # every j but the largest), a sum of terms >= 0. So a confident example's small loss
+        # keeps its relative precision (finite differences in float64 rely on it).
+        top = xp.max(out, axis=1, keepdims=True)
+        below = xp.subtract(top, out)  # m - net_j >= 0, 0 at the largest
         if target.ndim == 1:
-            lse -= at_labels(out, target)  # - net of the labelled class
-            return float(xp.sum(lse) / batch)
-        per_example = lse * xp.sum(target, axis=1) - xp.sum(target * out, axis=1)
-        return float(xp.mean(per_example))
+            per_example = at_labels(below, target)  # m - net of the labelled class
+        else:
+            per_example = xp.sum(target * below, axis=1)
+        rest = xp.exp(-below)
+        subtract_at_labels(rest, xp.argmax(out, axis=1), 1.0)  # the largest's exp(0): exact 0
+        log_rest = xp.log1p(xp.sum(rest, axis=1))
+        weight = 1.0 if target.ndim == 1 else xp.sum(target, axis=1)  # labels summing to 1
+        return float(xp.sum(per_example + weight * log_rest) / batch)
 
     def delta(self, out, target, probs=None, delta=None, scale=1.0):
         xp = namespace(out)
@@ -217,9 +214,13 @@ class BinaryCrossEntropy(Loss):
     fused_activation = "sigmoid"
 
     def value(self, out, target, probs=None):
+        # softplus(net) - y net = (1 - y) max(net, 0) + y max(-net, 0) + log(1 + exp(-|net|)):
+        # terms >= 0 for y in [0, 1], so a small loss keeps its relative precision
         xp = namespace(out)
-        softplus = xp.maximum(out, 0) + xp.log1p(xp.exp(-xp.abs(out)))
-        return float(xp.sum(softplus - target * out) / out.shape[0])
+        per_output = xp.log1p(xp.exp(-xp.abs(out)))
+        per_output += (1 - target) * xp.maximum(out, 0)
+        per_output += target * xp.maximum(-out, 0)
+        return float(xp.sum(per_output) / out.shape[0])
 
     def delta(self, out, target, probs=None, delta=None, scale=1.0):
         if probs is None:

@@ -339,10 +339,14 @@ class Network:
             x = layer.forward(x, training)
         return x
 
-    def _loss_value(self, target: np.ndarray) -> float:
+    def _loss_value(self, target: np.ndarray, precise: bool = False) -> float:
+        """The loss of the last forward pass. A fused loss takes the logits, and the
+        probabilities too (a faster ``-log p``) unless ``precise`` asks for the form that keeps
+        a small loss's relative precision (finite differences need it)."""
         last = self.layers[-1]
-        if self.loss_function.fused_activation:  # from the logits (and the probabilities)
-            return self.loss_function.value(last.net, target, probs=last.out)
+        if self.loss_function.fused_activation:
+            probs = None if precise else last.out
+            return self.loss_function.value(last.net, target, probs=probs)
         return self.loss_function.value(last.out, target)
 
     def _backward(
