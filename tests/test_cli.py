@@ -521,10 +521,13 @@ def test_resume_takes_the_checkpoints_settings(blobs, tmp_path):
     assert (config["epochs"], config["seed"], config["layers"]) == (4, 2, [5, 16, 3])
     assert len((tmp_path / "b/metrics.jsonl").read_text().splitlines()) == 4
     ckpt = tmp_path / "part/checkpoints/epoch-0002.npz"
+    lines = (blobs / "blobs.csv").read_text().splitlines()  # other data of the same size:
+    (tmp_path / "other.csv").write_text("\n".join(lines[:1] + lines[:0:-1]) + "\n")  # reversed
     for extra, fragments in (
         (["--layers", "5,8,3"], ["--layers", "5-8-3", "5-16-3", "epoch-0002.npz"]),
         (["--seed", "0"], ["--seed 0", "seed 2"]),
         (["--optimizer", "sgd"], ["Adam", "SGD"]),
+        (["--dataset", tmp_path / "other.csv"], ["--dataset", "other.csv", "blobs.csv"]),
     ):
         proc = run("train", "--resume", ckpt, *extra, "-o", tmp_path / "c", check=False)
         assert_one_line_error(proc, *fragments)
@@ -559,20 +562,24 @@ def test_interrupt_before_any_checkpoint_says_so(blobs, tmp_path, monkeypatch, c
     assert "before the first checkpoint" in err
 
 
-def test_serve_startup_failures_are_one_line(blob_model):
+def test_serve_startup_failures_are_one_line(blob_model, mnist_run):
     import socket
 
     pytest.importorskip("uvicorn")
-    proc = run("serve", blob_model, "--port", "70000", check=False)
+    proc = run("serve", blob_model, check=False, timeout=60)  # 5 inputs: no digits to draw
+    assert_one_line_error(proc, "cannot serve", "784 inputs")
+    assert "serving" not in proc.stdout and proc.returncode == 2
+    model = mnist_run[0] / "model.npz"
+    proc = run("serve", model, "--port", "70000", check=False)
     assert_one_line_error(proc, "--port", "1..65535")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = run("serve", blob_model, "--port", port, check=False, timeout=60)
+        proc = run("serve", model, "--port", port, check=False, timeout=60)
     assert_one_line_error(proc, f"cannot listen on 127.0.0.1:{port}")
     assert proc.returncode == 2
-    proc = run("serve", blob_model, "--host", "999.1.1.1", check=False, timeout=60)
+    proc = run("serve", model, "--host", "999.1.1.1", check=False, timeout=60)
     assert_one_line_error(proc, "--host 999.1.1.1")
     assert proc.returncode == 2
 

@@ -567,6 +567,14 @@ def _build_network(config: TrainConfig, seed: int = 0):
         raise CLIError(str(exc)) from None
 
 
+def _same_data(given: str, trained_on: str) -> bool:
+    """Whether two --dataset values name the same data: the same file, or the same name."""
+    a, b = Path(given), Path(trained_on)
+    if a.is_file() and b.is_file():
+        return a.resolve() == b.resolve()
+    return given.lower() == str(trained_on).lower()
+
+
 def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dict) -> None:
     """CLIError if a setting the user gave contradicts the checkpoint to resume."""
 
@@ -579,6 +587,12 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
                 f"{', '.join(sources[k] for k in given)}: a {_describe(asked)} network, but "
                 f"the checkpoint {resume.path} holds {_describe(loaded.net)}"
             )
+    trained_on = resume.settings.get("dataset")
+    if "dataset" in user and trained_on is not None and not _same_data(user["dataset"], trained_on):
+        raise CLIError(
+            f"{sources['dataset']} {user['dataset']}: the checkpoint {resume.path} was trained "
+            f"on {trained_on} (a resumed run keeps its data)"
+        )
     if "seed" in user and user["seed"] != state.get("seed"):
         raise CLIError(
             f"{sources['seed']} {user['seed']} disagrees with the seed {state.get('seed')} of "
@@ -1254,11 +1268,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "no model to serve yet: train one with `chainrule train` (about a minute), "
             "or pass a model file: chainrule serve MODEL"
         )
-    _regular_file(str(model), "model file")
+    net = _load_model(str(model))
     try:
         from chainrule import web
     except ImportError as exc:
         raise CLIError(f"{exc} (the web page needs: pip install 'chainrule[web]')")
+    try:
+        web.create_app(net)  # a network the page cannot serve is refused before the URL
+    except ValueError as exc:
+        raise CLIError(f"cannot serve {model}: {exc}")
     _check_bind(args.host, args.port)
     try:
         print(f"serving {model} at http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
