@@ -77,6 +77,9 @@ def test_predict_flat_28x28_input_is_used_as_it_is(client, net):
     np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-5)
     assert answer["prediction"] == int(np.argmax(expected))
     assert answer["label"] == str(answer["prediction"])
+    # a softmax output: the scores are probabilities, and say so
+    assert (answer["output"], answer["normalized"]) == ("softmax", True)
+    assert answer["scores"] == answer["probabilities"]
     assert sum(answer["probabilities"]) == pytest.approx(1, abs=1e-4)
     np.testing.assert_allclose(np.array(answer["input"]).ravel(), x, atol=1e-4)
     layers = answer["activations"]
@@ -155,6 +158,7 @@ def test_model_endpoint_describes_the_network(client, net):
     assert model["n_parameters"] == net.n_parameters
     assert [layer["activation"] for layer in model["layers"]] == ["relu", "tanh", "softmax"]
     assert model["classes"] == [str(k) for k in range(10)]
+    assert (model["output"], model["normalized"]) == ("softmax", True)
     assert model["test_accuracy"] == 0.5
     assert model["curves"][0] == {
         "epoch": 1,
@@ -396,6 +400,13 @@ def test_openapi_and_local_docs(client):
     assert {"/api/predict", "/api/model"} <= set(spec["paths"])
     predict = spec["paths"]["/api/predict"]["post"]
     assert {"200", "413", "422"} <= set(predict["responses"])
+    # the answer's schema says when the scores are probabilities, and that they may not be
+    answer = spec["components"]["schemas"]["PredictResponse"]
+    assert {"output", "normalized", "scores"} <= set(answer["required"])
+    assert "probabilities" not in answer["required"]
+    assert "not normalized" in answer["properties"]["scores"]["description"]
+    assert "present only when" in answer["properties"]["probabilities"]["description"]
+    assert "not normalized" in spec["info"]["description"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "/static/api.js" in docs.text
     assert client.get("/static/api.js").status_code == 200
@@ -430,6 +441,8 @@ def test_one_sigmoid_output_is_served_as_two_classes():
             answer = post(binary, {"pixels": x.tolist()}).json()
             p = float(net.forward(x[None])[0, 0])
             np.testing.assert_allclose(answer["probabilities"], [1 - p, p], atol=1e-5)
+            assert (answer["output"], answer["normalized"]) == ("sigmoid", True)
+            assert answer["scores"] == answer["probabilities"]
             assert answer["prediction"] == net.predict(x[None])[0]
             assert answer["label"] == str(answer["prediction"])
     with TestClient(create_app(net, {"classes": ["cat", "dog"]})) as named:
@@ -443,6 +456,65 @@ def test_create_app_refuses_a_regression_network(loss, output):
     net = chainrule.Network.from_sizes([784, 1], loss=loss, output=output, seed=0)
     with pytest.raises(ValueError, match=r"one \w+ output \(a regression model\)"):
         create_app(net)
+
+
+def test_the_notes_sigmoid_sse_network_is_served_with_its_outputs_not_probabilities():
+    """784-30-10 with ten sigmoid outputs and sse (`chainrule train --preset seed`): each output
+    is in [0, 1] but they need not sum to 1, so they are scores, not probabilities."""
+    net = chainrule.Network.from_sizes([784, 30, 10], hidden="sigmoid", loss="sse", seed=0)
+    assert net.dense_layers[-1].activation.name == "sigmoid"
+    with TestClient(create_app(net)) as notes:
+        model = notes.get("/api/model").json()
+        assert (model["output"], model["normalized"]) == ("sigmoid", False)
+        assert model["classes"] == [str(k) for k in range(10)]
+        rng = np.random.default_rng(5)
+        sums = []
+        for x in [rng.random(784).round(3), np.zeros(784), np.ones(784)]:
+            answer = post(notes, {"pixels": x.tolist()}).json()
+            assert (answer["output"], answer["normalized"]) == ("sigmoid", False)
+            assert "probabilities" not in answer
+            scores = np.array(answer["scores"])
+            assert scores.shape == (10,) and ((scores >= 0) & (scores <= 1)).all()
+            np.testing.assert_allclose(scores, net.forward(x[None])[0], atol=1e-5)
+            assert answer["prediction"] == int(np.argmax(scores)) == net.predict(x[None])[0]
+            assert answer["label"] == str(answer["prediction"])
+            sums.append(scores.sum())
+        assert max(abs(total - 1) for total in sums) > 0.1  # so not labelled probabilities
+
+
+def test_three_sigmoid_outputs_are_scores_not_probabilities():
+    net = chainrule.Network.from_sizes([784, 3], loss="sse", seed=0)
+    net.dense_layers[-1].weights[...] = 0  # every output sigmoid(0) = 0.5: sums to 1.5
+    net.dense_layers[-1].biases[...] = 0
+    with TestClient(create_app(net, {"classes": ["a", "b", "c"]})) as three:
+        answer = post(three, {"pixels": [0.5] * 784}).json()
+        assert answer["scores"] == [0.5, 0.5, 0.5]
+        assert answer["normalized"] is False and "probabilities" not in answer
+        assert (answer["prediction"], answer["label"]) == (0, "a")  # argmax: the first tie
+
+
+def test_an_identity_network_with_several_outputs_answers_raw_scores():
+    """mse with an identity output: served (a classifier trained on one-hot targets), its
+    outputs reported as they are, below 0 or above 1 included, never as probabilities."""
+    net = chainrule.Network.from_sizes([784, 16, 4], loss="mse", seed=0)
+    net.dense_layers[-1].biases[...] = [-2.0, 0.5, 3.0, 0.0]
+    with TestClient(create_app(net)) as scores:
+        model = scores.get("/api/model").json()
+        assert (model["output"], model["normalized"]) == ("identity", False)
+        x = np.random.default_rng(6).random(784)
+        answer = post(scores, {"pixels": x.tolist()}).json()
+        assert (answer["output"], answer["normalized"]) == ("identity", False)
+        assert "probabilities" not in answer
+        expected = net.forward(x[None])[0]
+        np.testing.assert_allclose(answer["scores"], expected, atol=1e-5)
+        assert min(answer["scores"]) < 0 and max(answer["scores"]) > 1
+        assert answer["prediction"] == int(np.argmax(expected)) == net.predict(x[None])[0]
+
+
+def test_the_page_labels_the_bars_by_what_they_show():
+    script = (STATIC / "app.js").read_text()
+    assert "answer.normalized" in script and "Output (not normalized)" in script
+    assert 'id="bars-caption"' in (STATIC / "index.html").read_text()
 
 
 def test_class_names_label_the_prediction():

@@ -4,8 +4,10 @@ Routes
 ------
 ``GET /``                 the page (``static/index.html``, with ``/static/app.js``, ``style.css``)
 ``GET /api/model``        the architecture, test accuracy and training curves
-``POST /api/predict``     pixels in; probabilities, prediction, the 28x28 input as the network
-                          sees it and each hidden layer's activations out
+``POST /api/predict``     pixels in; the prediction, one score per class (the class
+                          probabilities for a softmax output or one sigmoid output, the raw
+                          outputs otherwise), the 28x28 input as the network sees it and each
+                          hidden layer's activations out
 ``GET /openapi.json``     the OpenAPI description; ``GET /docs`` renders it (a local page)
 
 Safety: request bodies over :data:`MAX_BODY_BYTES` are refused with 413 (by Content-Length and
@@ -127,10 +129,36 @@ class LayerActivations(BaseModel):
 
 
 class PredictResponse(BaseModel):
-    prediction: int = Field(description="the class with the highest probability")
+    prediction: int = Field(
+        description=(
+            "the class with the highest score, as Network.predict (for one sigmoid output p: "
+            "1 where p >= 0.5)"
+        )
+    )
     label: str = Field(description="that class's name (the digit, for MNIST)")
-    probabilities: list[float] = Field(
-        description="one per class, summing to 1 for softmax and for one sigmoid output"
+    output: str = Field(
+        description='the output layer\'s activation: "softmax", "sigmoid", "identity", ...'
+    )
+    normalized: bool = Field(
+        description=(
+            "whether `scores` are class probabilities summing to 1: true for a softmax output "
+            "and for one sigmoid output, false otherwise"
+        )
+    )
+    scores: list[float] = Field(
+        description=(
+            "one per class: the network's outputs ([1 - p, p] for one sigmoid output p). "
+            "Probabilities summing to 1 when `normalized`; otherwise not normalized: each in "
+            "[0, 1] for several sigmoid outputs (they need not sum to 1), any real number for "
+            "an identity output"
+        )
+    )
+    probabilities: list[float] | None = Field(
+        None,
+        description=(
+            "the same as `scores`, present only when they are class probabilities summing "
+            "to 1 (`normalized`: a softmax output or one sigmoid output)"
+        ),
     )
     input: list[list[float]] = Field(description="the 28x28 input as the network sees it")
     activations: list[LayerActivations] = Field(description="each hidden layer's outputs")
@@ -174,6 +202,10 @@ class ModelResponse(BaseModel):
     n_parameters: int
     classes: list[str] = Field(
         description="one name per class (two, 0 and 1, for one sigmoid output)"
+    )
+    output: str = Field(description="the output layer's activation, as in predict's answers")
+    normalized: bool = Field(
+        description="whether predict's `scores` are class probabilities summing to 1"
     )
     test_accuracy: float | None = Field(description="accuracy on the test set, when known")
     training_config: dict[str, Any] | None = Field(description="as `chainrule train` saved it")
@@ -557,6 +589,13 @@ def create_app(
 ) -> FastAPI:
     """The web app for ``net``: the page, ``GET /api/model`` and ``POST /api/predict``.
 
+    ``POST /api/predict`` answers one score per class and the argmax, as
+    :meth:`Network.predict`. The scores are class probabilities (``probabilities``, summing
+    to 1, and ``normalized`` true) only for a softmax output and for one sigmoid output;
+    otherwise they are the network's raw outputs (several sigmoid outputs, e.g. the notes'
+    784-30-10 network trained with sse: each in [0, 1], not summing to 1; an identity output:
+    any real number), ``normalized`` is false and ``probabilities`` is left out.
+
     Parameters
     ----------
     net : Network
@@ -588,6 +627,8 @@ def create_app(
             "sigmoid output for two classes"
         )
     n_classes = 2 if binary else net.n_out
+    # probabilities only where the outputs are: softmax, or P(class 1) of one sigmoid
+    normalized = binary or output == "softmax"
     info = dict(info or {})
     classes = [str(c) for c in info.pop("classes", range(n_classes))]
     if len(classes) != n_classes:
@@ -601,6 +642,8 @@ def create_app(
         **info,
         **_architecture(net),
         "classes": classes,
+        "output": output,
+        "normalized": normalized,
         "limits": {"max_body_bytes": max_body_bytes, "max_canvas_side": MAX_CANVAS_SIDE},
     }
     # checked once here, so a malformed info dict fails now, not on every page load
@@ -616,8 +659,12 @@ def create_app(
         title="chainrule: draw a digit",
         version=_version(),
         description=(
-            "The JSON API behind the draw-a-digit page: send pixels, get the network's class "
-            "probabilities, the 28x28 input it saw and its hidden layers' activations."
+            "The JSON API behind the draw-a-digit page: send pixels, get the predicted class, "
+            "one score per class (`scores`: class probabilities summing to 1 for a softmax "
+            "output or one sigmoid output, also given as `probabilities` and flagged by "
+            "`normalized`; the raw, not normalized outputs otherwise, e.g. for several sigmoid "
+            "outputs or an identity output; `output` names the activation), the 28x28 input "
+            "it saw and its hidden layers' activations."
         ),
         docs_url=None,  # FastAPI's Swagger page loads from a CDN; /docs is served locally below
         redoc_url=None,
@@ -673,6 +720,7 @@ def create_app(
         "/api/predict",
         summary="Classify a drawing",
         response_model=PredictResponse,
+        response_model_exclude_none=True,  # no `probabilities` where there are none
         responses={
             400: {"model": Problem, "description": "the body is empty or not valid JSON"},
             413: {"model": Problem, "description": "body over the size limit"},
@@ -685,7 +733,9 @@ def create_app(
         or [0, 255]; the digit may be light on dark or dark on light. A canvas is preprocessed
         as `chainrule predict` does (crop, scale into 20x20, centre by mass); a 28x28 image is
         used as it is unless `preprocess` is true. Bad input gets a 422 whose `detail` says
-        what is wrong."""
+        what is wrong. The answer's `scores` are class probabilities (`normalized` true, also
+        given as `probabilities`) only for a softmax output or one sigmoid output; otherwise
+        they are the network's raw outputs and `probabilities` is left out."""
         try:
             image, preprocess = parse_pixels(request)
             x = mnist_image(image) if preprocess else image.reshape(784)
@@ -698,13 +748,17 @@ def create_app(
             activations = [layer.out[0].copy() for layer in hidden]
         if binary:
             p = float(outputs[0])
-            probabilities, top = np.array([1.0 - p, p]), int(p >= 0.5)
+            scores, top = np.array([1.0 - p, p]), int(p >= 0.5)
         else:
-            probabilities, top = outputs, int(np.argmax(outputs))
+            scores, top = outputs, int(np.argmax(outputs))
+        rounded = _rounded(scores, 6)
         return PredictResponse(
             prediction=top,
             label=classes[top],
-            probabilities=_rounded(probabilities, 6),
+            output=output,
+            normalized=normalized,
+            scores=rounded,
+            probabilities=rounded if normalized else None,
             input=[_rounded(row, 4) for row in x.reshape(28, 28)],
             activations=[
                 LayerActivations(

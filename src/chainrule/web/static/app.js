@@ -154,9 +154,37 @@ function setStatus(text, isError = false) {
 
 // ---- showing the answer ------------------------------------------------------------------
 
+// outputs that lie in [0, 1] get bars of that length; others are scaled between their extremes
+const UNIT_INTERVAL = new Set(["sigmoid", "softmax"]);
+
+// What the bars show: class probabilities (a softmax output, or one sigmoid output), or the
+// network's raw outputs, which are not normalized (several sigmoid outputs, each in [0, 1];
+// an identity output, any real number). Returns [aria-label, caption].
+function describeBars(model) {
+  if (model.normalized === true) {
+    return ["class probabilities", "Class probabilities (they sum to 1)."];
+  }
+  const what = `${model.output} outputs`;
+  if (UNIT_INTERVAL.has(model.output)) {
+    return [
+      `${what}, not normalized`,
+      `Output (not normalized): the network's ${model.output} output per class, each in ` +
+        "[0, 1]; not probabilities, they need not sum to 1. The largest one wins.",
+    ];
+  }
+  return [
+    `${what}, not normalized`,
+    `Output (not normalized): the network's raw ${model.output} output per class, any ` +
+      "number; bars span the lowest to the highest. The largest one wins.",
+  ];
+}
+
 function setupBars(classes) {
   const bars = $("bars");
   bars.replaceChildren();
+  const [ariaLabel, caption] = describeBars(state.model);
+  bars.setAttribute("aria-label", ariaLabel);
+  $("bars-caption").textContent = caption;
   classes.forEach((name, k) => {
     const label = document.createElement("span");
     label.className = "bar-label";
@@ -191,25 +219,39 @@ function showEmpty() {
 }
 
 function showPrediction(answer) {
-  const probs = answer.probabilities;
+  const scores = answer.scores || answer.probabilities;
+  const probabilities = answer.normalized === true;
   const top = answer.prediction;
   const el = $("prediction");
   el.textContent = `${answer.label} `;
   const confidence = document.createElement("span");
   confidence.className = "confidence";
-  confidence.textContent = `(${(100 * probs[top]).toFixed(1)}% sure)`;
+  // only a probability is a confidence; a raw output is shown as what it is
+  confidence.textContent = probabilities
+    ? `(${(100 * scores[top]).toFixed(1)}% sure)`
+    : `(output ${formatOutput(scores[top])})`;
   el.append(confidence);
 
-  probs.forEach((p, k) => {
+  const unit = probabilities || UNIT_INTERVAL.has(answer.output);
+  const lo = unit ? 0 : Math.min(...scores);
+  const span = unit ? 1 : Math.max(...scores) - lo || 1;
+  scores.forEach((v, k) => {
     const fill = $(`bar-${k}`);
     if (!fill) return;
-    fill.style.width = `${(100 * p).toFixed(1)}%`;
+    const length = Math.min(1, Math.max(0, (v - lo) / span));
+    fill.style.width = `${(100 * length).toFixed(1)}%`;
     fill.classList.toggle("top", k === top);
-    $(`bar-value-${k}`).textContent = `${(100 * p).toFixed(1)}%`;
+    $(`bar-value-${k}`).textContent = probabilities
+      ? `${(100 * v).toFixed(1)}%`
+      : formatOutput(v);
   });
 
   drawSeen(answer.input);
   drawStrips(answer.activations);
+}
+
+function formatOutput(v) {
+  return Math.abs(v) >= 1000 ? v.toExponential(2) : v.toFixed(3);
 }
 
 function drawSeen(rows) {
