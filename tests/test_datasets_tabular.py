@@ -35,6 +35,13 @@ def test_csv_without_header_label_first_by_default(tmp_path):
     np.testing.assert_array_equal(x, np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]], np.float32))
 
 
+def test_csv_blank_lines_of_whitespace_are_skipped_in_a_tab_separated_file(tmp_path):
+    path = write(tmp_path, "3\t0.5\n \n\r\n7\t1.5\n  \n")
+    x, y = load_csv(path, delimiter="\t")
+    np.testing.assert_array_equal(y, [3, 7])
+    np.testing.assert_array_equal(x, [[0.5], [1.5]])
+
+
 def test_csv_label_last_by_negative_index_float64_and_quotes(tmp_path):
     path = write(tmp_path, '\ufefff1;f2;y\n"1.5";2;4\n3;" 4 ";5\n', "semicolon.csv")
     x, y = load_csv(path, label_column=-1, dtype=np.float64, delimiter=";")
@@ -76,6 +83,13 @@ MALFORMED = {
     "one-column": ("1\n2\n", {}, 1, "one column only"),
     "empty": ("", {}, 1, "empty file"),
     "blank-only": ("\n\n  \n", {}, 1, "empty file"),
+    # a line of separators or empty quoted cells is a row of missing values, not a blank line
+    "empty-row": ("y,a,b\n1,2,3\n,,\n4,5,6\n", {}, 3, "column 1 ('y'): empty cell"),
+    "spaces-row": ("1,2,3\n , , \n4,5,6\n", {}, 2, "column 1: empty cell (a missing value)"),
+    "quoted-row": ('1,2,3\n"","",""\n4,5,6\n', {}, 2, "column 1: empty cell"),
+    "quoted-cell-line": ('1,2,3\n""\n4,5,6\n', {}, 2, "ragged row: 1 cells, expected 3"),
+    "empty-row-1": (",,\n1,2,3\n", {}, 1, "column 1: empty cell (a missing value)"),
+    "tabs-row": ("1\t2\n\t\n3\t4\n", {"delimiter": "\t"}, 2, "column 1: empty cell"),
     "header-only": ("y,a,b\n", {}, 2, "no data rows after the header"),
     "bad-quote": ('1,2\n3,"4\n', {}, 2, "malformed CSV"),
     "not-utf8": (b"1,2\n3,4\n5,\xff\n", {}, 3, "not UTF-8 text"),
@@ -256,3 +270,17 @@ def test_unstratified_split():
 def test_split_bad_arguments(x, y, fraction, problem):
     with pytest.raises(ValueError, match=problem):
         train_val_split(x, y, val_fraction=fraction)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True, False, np.float64(2), [1, 2], np.int64(-3)])
+def test_split_seed_must_be_an_integer_at_least_0(seed):
+    x, y = labelled([5, 5])
+    with pytest.raises(ValueError, match=r"seed must be an integer >= 0, .* got seed="):
+        train_val_split(x, y, seed=seed)
+
+
+def test_split_seed_may_be_a_numpy_integer_or_none():
+    x, y = labelled([5, 5])
+    a = train_val_split(x, y, seed=np.int64(3))
+    np.testing.assert_array_equal(a[3], train_val_split(x, y, seed=3)[3])
+    assert len(train_val_split(x, y, seed=None)[3]) == 1

@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from chainrule.metrics import accuracy, classification_summary, confusion_matrix, precision_recall
+from chainrule.metrics import (
+    MAX_INFERRED_CLASSES,
+    accuracy,
+    classification_summary,
+    confusion_matrix,
+    precision_recall,
+)
 
 
 def test_hand_counted_confusion_precision_recall():
@@ -61,6 +67,26 @@ def test_bad_labels_are_named_not_wrapped_or_truncated(labels, predicted, n_clas
     if n_classes == 2:  # the summary checks the same way
         with pytest.raises(ValueError, match=problem):
             classification_summary(labels, predicted, n_classes)
+
+
+@pytest.mark.parametrize(
+    ("labels", "predicted", "problem"),
+    [
+        ([0, 10**9], [0, 1], r"labels\[1\] = 1000000000 would make 1000000001 classes"),
+        ([0, 1], [0, 1000], r"predictions\[1\] = 1000 would make 1001 classes, more than the 1000"),
+        ([0.0, 1e20], [0, 1], r"labels\[1\] = 1e\+20 would make"),
+    ],
+)
+def test_a_huge_class_is_not_inferred(labels, predicted, problem):
+    with pytest.raises(ValueError, match=problem + ".*pass n_classes"):
+        confusion_matrix(labels, predicted)
+
+
+def test_classes_up_to_the_limit_are_inferred_and_more_may_be_passed():
+    assert MAX_INFERRED_CLASSES == 1000
+    assert confusion_matrix([0, 999], [0, 1]).shape == (1000, 1000)
+    cm = confusion_matrix([0, 1500], [0, 1500], n_classes=1501)
+    assert cm.shape == (1501, 1501) and cm[1500, 1500] == 1
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import chainrule
+import chainrule.cli
 from chainrule import Network, serialization
 from chainrule.errors import ModelFileError
 from chainrule.optimizers import Adam
@@ -92,6 +93,75 @@ def test_reserved_metadata_keys_and_non_finite_weights_are_refused(tmp_path):
     with pytest.raises(ValueError, match="NaN"):
         save(net, tmp_path / "b.npz")
     assert not (tmp_path / "b.npz").exists()
+
+
+class Cube(chainrule.Activation):
+    """A custom activation under a name the file format does not know."""
+
+    name = "cube"
+
+    def forward(self, net, out=None):
+        return np.power(net, 3, out=out)
+
+    def derivative(self, out):
+        return 3 * np.cbrt(out) ** 2
+
+
+class SteepSigmoid(chainrule.activations.Sigmoid):
+    """Keeps the built-in's name, but not its math: it would load back as the plain Sigmoid."""
+
+    def forward(self, net, out=None):
+        return super().forward(2 * net, out)
+
+
+class HalfMSE(chainrule.losses.MeanSquaredError):
+    def value(self, out, target, probs=None):
+        return super().value(out, target) / 2
+
+
+def custom_net(activation=None, loss="mse"):
+    layers = [chainrule.layers.Dense(3, 2, activation or "tanh", rng=0)]
+    return Network(layers, loss=loss)
+
+
+ACTIVATION_NAMES = "activations (identity, leaky_relu, relu, sigmoid, softmax, tanh)"
+LOSS_NAMES = "losses (binary_cross_entropy, cross_entropy, mse, sse)"
+
+
+@pytest.mark.parametrize(
+    ("net", "problem", "names"),
+    [
+        (
+            custom_net(Cube()),
+            r"layer 0 .* activation Cube \(name 'cube'\).*loading would fail",
+            ACTIVATION_NAMES,
+        ),
+        (
+            custom_net(SteepSigmoid()),
+            r"layer 0 .* SteepSigmoid \(name 'sigmoid'\).*would give the plain Sigmoid",
+            ACTIVATION_NAMES,
+        ),
+        (
+            custom_net(loss=HalfMSE()),
+            r"the loss is HalfMSE \(name 'mse'\).*would give the plain MeanSquaredError",
+            LOSS_NAMES,
+        ),
+    ],
+    ids=["new-name", "built-in-name", "loss"],
+)
+def test_custom_activations_and_losses_are_refused_and_nothing_is_written(
+    saved, net, problem, names
+):
+    _, path = saved
+    before = path.read_bytes()
+    for writer in (save, lambda net, p: save_checkpoint(p, net, Adam())):
+        for target in (path, path.parent / "new.npz"):
+            with pytest.raises(ValueError, match=problem) as info:
+                writer(net, target)
+            assert f"can only hold the built-in {names}" in str(info.value)
+            assert str(info.value).endswith(f"not saving {target}")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.npz"]  # no temp file left
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -213,6 +283,49 @@ def test_metadata_that_is_not_json(saved):
     rewrite(path, arrays)
     with pytest.raises(ModelFileError, match=f"{path}.*JSON"):
         load(path)
+
+
+def test_metadata_nested_too_deeply(saved, capsys):
+    _, path = saved
+    arrays = read_npz(path)
+    arrays["__metadata__"] = np.frombuffer(b"[" * 100_000, np.uint8)
+    rewrite(path, arrays)
+    for reader in (load, load_metadata, load_checkpoint):
+        with pytest.raises(ModelFileError, match=f"{path}.*nested too deeply"):
+            reader(path)
+    assert chainrule.cli.main(["info", str(path)]) == 2
+    assert "nested too deeply" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("format_version", True, "format version is True, not an integer"),
+        ("format_version", 1.0, "format version is 1.0, not an integer"),
+        ("format_version", "1", "format version is '1', not an integer"),
+        ("kind", 5, "kind is 5, not one of"),
+        ("kind", "weights", "kind is 'weights', not one of"),
+        ("kind", None, "kind is None, not one of"),
+        ("dtype", 3, "dtype is 3, not one of"),
+        ("dtype", ["float32"], r"dtype is \['float32'\], not one of"),
+        ("dtype", "float64", "dtype 'float64' disagrees with the config's 'float32'"),
+        ("chainrule_version", 0.1, "chainrule version is 0.1, not a string"),
+    ],
+)
+def test_top_level_metadata_fields_of_the_wrong_type(saved, key, value, problem):
+    _, path = saved
+    arrays = read_npz(path)
+    meta = get_metadata(arrays)
+    if value is None:
+        del meta[key]
+    else:
+        meta[key] = value
+    set_metadata(arrays, meta)
+    rewrite(path, arrays)
+    readers = [load] if "disagrees" in problem else [load, load_metadata]
+    for reader in readers:
+        with pytest.raises(ModelFileError, match=f"{path}.*{problem}"):
+            reader(path)
 
 
 def test_metadata_whose_architecture_was_edited(saved):

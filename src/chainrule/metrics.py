@@ -6,6 +6,9 @@ import numpy as np
 
 __all__ = ["accuracy", "confusion_matrix", "precision_recall", "classification_summary"]
 
+MAX_INFERRED_CLASSES = 1000
+"""The most classes :func:`confusion_matrix` infers from the labels (``n_classes`` not given)."""
+
 
 def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
     """The fraction of ``predicted`` equal to ``labels`` (both int arrays of shape (n,))."""
@@ -20,9 +23,11 @@ def confusion_matrix(labels, predicted, n_classes: int | None = None) -> np.ndar
 
     ``labels`` and ``predicted`` are class indices of the same shape (n,): integers, or floats
     with integer values (``3.0``), each in ``[0, n_classes)``. ``n_classes`` defaults to the
-    largest class seen plus one. Anything else (a negative or too large class, a fractional or
-    NaN value, a length mismatch) raises ``ValueError`` naming it: nothing is wrapped around or
-    truncated.
+    largest class seen plus one, up to :data:`MAX_INFERRED_CLASSES` (1000, an 8 MB matrix):
+    beyond that it must be passed, so that a stray label such as ``10**9`` is an error rather
+    than a request for an exabyte matrix. Anything else (a negative or too large class, a
+    fractional or NaN value, a length mismatch) raises ``ValueError`` naming it: nothing is
+    wrapped around or truncated.
 
     Returns an int64 array of shape (n_classes, n_classes).
     """
@@ -32,6 +37,16 @@ def confusion_matrix(labels, predicted, n_classes: int | None = None) -> np.ndar
         raise ValueError(f"labels {labels.shape} and predictions {predicted.shape} differ")
     if n_classes is None:
         n_classes = int(max(labels.max(initial=0), predicted.max(initial=0))) + 1
+        if n_classes > MAX_INFERRED_CLASSES:
+            what, values = ("labels", labels)
+            if predicted.max() > labels.max():  # both non-empty: n_classes > 1
+                what, values = ("predictions", predicted)
+            i = int(np.argmax(values))
+            raise ValueError(
+                f"{what}[{i}] = {values[i].item()!r} would make {n_classes} classes, more than "
+                f"the {MAX_INFERRED_CLASSES} inferred without n_classes (an n_classes x "
+                "n_classes matrix); pass n_classes if that many classes is meant"
+            )
     elif not isinstance(n_classes, (int, np.integer)) or isinstance(n_classes, bool):
         raise ValueError(f"n_classes must be an integer, got n_classes={n_classes!r}")
     elif n_classes < 1:

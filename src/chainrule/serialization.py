@@ -37,9 +37,11 @@ import zipfile
 import numpy as np
 
 from chainrule._atomic import atomic_writer
+from chainrule.activations import ACTIVATIONS
 from chainrule.backend import to_numpy
 from chainrule.errors import ModelFileError
 from chainrule.layers import Dense, Dropout, Layer
+from chainrule.losses import LOSSES
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer, get_optimizer
 
@@ -77,6 +79,8 @@ _RESERVED = frozenset(
         "training",
     }
 )
+_KINDS = ("model", "checkpoint")
+_DTYPES = ("float32", "float64")
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
@@ -95,7 +99,9 @@ def save(net: Network, path: str | os.PathLike, metadata: dict | None = None) ->
         ``final_metrics``); NumPy scalars and arrays are converted. Keys the format uses
         (``format``, ``config``, ...) are refused.
 
-    Raises ``ValueError`` if a parameter is NaN or infinite (nothing is written then).
+    Raises ``ValueError`` (and writes nothing) if a parameter is NaN or infinite, or if an
+    activation or the loss is not one of chainrule's own classes (:data:`ACTIVATIONS`,
+    :data:`LOSSES`): the file names them, and :func:`load` rebuilds them from those names.
     """
     _write(path, net, "model", metadata or {}, {}, {}, {})
 
@@ -157,6 +163,7 @@ def _write(
     clash = _RESERVED.intersection(user)
     if clash:
         raise ValueError(f"metadata keys {sorted(clash)} are reserved by the file format")
+    _check_rebuildable(path, net)
     arrays = _parameter_arrays(net)
     for name, param in arrays.items():
         if not np.isfinite(param).all():
@@ -193,6 +200,37 @@ def _write(
     arrays[METADATA_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     with atomic_writer(path) as fh:
         np.savez(fh, **arrays)
+
+
+def _check_rebuildable(path, net: Network) -> None:
+    """Refuse an activation or a loss that :func:`load` would not rebuild as the same class.
+
+    The file holds only names (and settings such as LeakyReLU's slope); loading looks each
+    name up in :data:`ACTIVATIONS` or :data:`LOSSES`. A custom class under a new name would
+    not load at all, and a subclass keeping a built-in name would come back as the built-in.
+    """
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, Dense):
+            where = f"layer {i} ({layer!r}) has activation"
+            _check_named(path, where, layer.activation, ACTIVATIONS, "activations")
+    _check_named(path, "the loss is", net.loss_function, LOSSES, "losses")
+
+
+def _check_named(path, where: str, obj, table: dict, what: str) -> None:
+    cls, name = type(obj), obj.name
+    built_in = table.get(name) if isinstance(name, str) else None
+    if built_in is cls:
+        return
+    outcome = (
+        f"loading would give the plain {built_in.__name__}"
+        if built_in is not None
+        else "loading would fail"
+    )
+    raise ValueError(
+        f"{where} {cls.__qualname__} (name {name!r}), not one of chainrule's own: a model file "
+        f"can only hold the built-in {what} ({', '.join(sorted(table))}), which it stores by "
+        f"name, so {outcome}; not saving {os.fspath(path)}"
+    )
 
 
 def _json_default(value):
@@ -402,15 +440,24 @@ def _read_metadata(path, zf, members) -> dict:
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         _fail(path, f"the metadata is not valid UTF-8 JSON (tampered?): {exc}")
+    except RecursionError:
+        _fail(path, "the metadata's JSON is nested too deeply to read (tampered?)")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         _fail(path, f"the metadata does not describe a {FORMAT} file")
     version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        _fail(path, f"the format version is {version!r}, not an integer (tampered?)")
     if version != FORMAT_VERSION:
         _fail(
             path,
             f"unknown format version {version!r}; this chainrule reads version {FORMAT_VERSION}"
             " (a newer chainrule may have written it)",
         )
+    for key, allowed in (("kind", _KINDS), ("dtype", _DTYPES)):
+        if meta.get(key) not in allowed:
+            _fail(path, f"the metadata's {key} is {meta.get(key)!r}, not one of {allowed}")
+    if not isinstance(meta.get("chainrule_version"), str):
+        _fail(path, f"the chainrule version is {meta.get('chainrule_version')!r}, not a string")
     return meta
 
 
@@ -421,6 +468,8 @@ def _expected_arrays(path, meta: dict) -> dict[str, tuple[tuple[int, ...], np.dt
         dtype = np.dtype(config["dtype"])
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype {dtype} is not float32 or float64")
+        if meta["dtype"] != dtype.name:
+            raise ValueError(f"dtype {meta['dtype']!r} disagrees with the config's {dtype.name!r}")
         params: list[tuple[int, ...]] = []
         expected = {}
         for i, layer in enumerate(config["layers"]):

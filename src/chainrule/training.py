@@ -624,6 +624,7 @@ class _Trainer:
             if self.rank:
                 _jump_dropout(net, self.rank)
         if checkpoint is not None and not self.rank:  # before any work that it would save
+            serialization._check_rebuildable(checkpoint.directory, net)
             _make_directory(checkpoint.directory)
         self.seed = seed
         self.split_rng, self.rng = (

@@ -34,8 +34,9 @@ def load_csv(
 
     Parameters
     ----------
-    path : a UTF-8 text file (a byte-order mark is allowed). Blank lines are skipped; quoting
-        follows the ``csv`` module.
+    path : a UTF-8 text file (a byte-order mark is allowed). Blank lines (empty, or whitespace
+        without a separator) are skipped; a line of empty cells (``,,`` or ``"",""``) is a row
+        of missing values, an error. Quoting follows the ``csv`` module.
     label_column : index of the label column, an ``int`` (negative counts from the end: ``-1``
         is the last column), or its name in the header row.
     header : whether the first non-blank row is a header; ``None`` (default) decides by looking:
@@ -83,12 +84,13 @@ def load_csv(
     rows: list[list[float]] = []
     lines: list[int] = []
     first_line = ncols = 0
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    lines_read = _Lines(text)
+    reader = csv.reader(lines_read, delimiter=delimiter, strict=True)
     try:
         for row in reader:
             line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
+            if _is_blank(lines_read.last, delimiter):
+                continue  # ",," or '"",""' is not blank: a row of empty cells, refused below
             if not ncols:
                 ncols, first_line = len(row), line
                 is_header = header if header is not None else _looks_like_names(row)
@@ -251,7 +253,8 @@ def train_val_split(
     x : ndarray of shape (N, ...), the features.
     y : ndarray of shape (N,), the labels (any values ``np.unique`` can sort).
     val_fraction : the validation share, ``0 < val_fraction < 1``.
-    seed : an int, a ``np.random.Generator`` (consumed), or None (not reproducible).
+    seed : an integer >= 0 (a NumPy integer too, not a bool), a ``np.random.Generator``
+        (consumed), or None (not reproducible); anything else raises ``ValueError``.
     stratify : keep the class proportions; if False, a plain random subset.
 
     Returns
@@ -274,6 +277,14 @@ def train_val_split(
         raise ValueError(
             f"val_fraction={val_fraction} of {n} examples leaves an empty part ({n_val} for "
             "validation)"
+        )
+    if not (
+        seed is None
+        or isinstance(seed, np.random.Generator)
+        or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0)
+    ):
+        raise ValueError(
+            f"seed must be an integer >= 0, a numpy Generator or None, got seed={seed!r}"
         )
     rng = np.random.default_rng(seed)
     val = np.zeros(n, dtype=bool)
@@ -298,6 +309,29 @@ def _shares(counts: np.ndarray, total: int) -> np.ndarray:
     order = np.argsort(-remainders, kind="stable")
     shares[order[:left]] += 1
     return shares
+
+
+class _Lines:
+    """The lines of ``text`` for ``csv.reader``, remembering the last one read: a record that
+    ends on a blank line is a blank line (a quoted field spanning lines ends with a quote)."""
+
+    def __init__(self, text: str):
+        self._lines = io.StringIO(text, newline="")
+        self.last = ""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self._lines)
+        return self.last
+
+
+def _is_blank(line: str, delimiter: str) -> bool:
+    """Whether a line is blank: empty or whitespace only, and no separator (a tab-separated
+    line of tabs is a row of empty cells)."""
+    line = line.rstrip("\r\n")
+    return not line.strip() and delimiter not in line
 
 
 def _is_number(cell: str) -> bool:
