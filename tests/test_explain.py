@@ -424,3 +424,31 @@ def test_a_random_relu_network_with_a_dead_layer_is_redrawn():
     x = np.round(np.random.default_rng([0, 1]).random(8), 2)
     assert not (x @ first.dense_layers[0].weights > 0).any()  # why it was redrawn
     assert "redrawn" not in explain_command(activation="sigmoid", seed=0)
+
+
+def test_a_leaky_relus_own_slope_and_a_custom_activation_are_shown():
+    from chainrule.activations import Activation, LeakyReLU
+
+    class Softsign(Activation):
+        name = "softsign"
+
+        def forward(self, net, out=None):
+            return np.divide(net, 1 + np.abs(net), out=out)
+
+        def derivative(self, out):
+            return (1 - np.abs(out)) ** 2
+
+    for first, formula in ((LeakyReLU(0.2), "else 0.2"), (Softsign(), "softsign'(net_2)")):
+        net = Network([Dense(4, 3, first, rng=0), Dense(3, 2, "softmax", rng=1)], "cross_entropy")
+        text = explain_command(net=net, x=np.linspace(-1, 1, 4), label=1)
+        assert formula in text and "FAIL" not in text
+        assert formula in explain_command(net=net, shapes=True)
+    assert "else 0.01" not in explain_command(net=net, shapes=True)
+
+
+def test_markdown_tables_escape_the_bars_of_their_headers():
+    text = explain_command(sizes="4,3,2", batch=3, format="markdown")
+    for line in text.splitlines():
+        if line.startswith("| example") or line.startswith("| parameter"):
+            cells = line.replace("\\|", "").strip("|").split("|")
+            assert len(cells) == 4, line

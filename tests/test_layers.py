@@ -109,3 +109,22 @@ def test_init_variance(activation, init, variance):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Dense(**kwargs)
+
+
+def test_an_activation_that_returns_a_new_array_is_used():
+    """A custom forward that ignores ``out`` (returns a new array) still sets the output."""
+    from chainrule.activations import Activation
+
+    class NewArraySoftplus(Activation):
+        name = "softplus"
+
+        def forward(self, net, out=None):
+            return np.logaddexp(0, net)  # a new array, out ignored
+
+        def derivative(self, out):
+            return 1 - np.exp(-out)
+
+    layer = Dense(3, 2, NewArraySoftplus(), rng=0)
+    x = np.array([[0.5, -1.0, 2.0]], np.float32)
+    expected = np.logaddexp(0, x @ layer.weights + layer.biases)
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-6)

@@ -15,6 +15,13 @@ Each activation has three methods, all on whole batches of shape ``(batch, units
 ``out=``/``delta=`` name preallocated arrays to write into (the training loop reuses them); when
 left out, a new array is returned. Dtypes are kept: float32 in, float32 out.
 
+Your own activation: subclass :class:`Activation`, give it a ``name``, and write ``forward``
+(into ``out`` when given) and ``derivative`` from the output (or ``backward`` itself, when the
+derivative is not a function of the output alone); pass an instance to
+:class:`~chainrule.layers.Dense` and check it with :func:`chainrule.gradcheck`. Model files
+store activations by name, so :func:`chainrule.save` holds only the built-in ones and refuses
+a network with yours (keep its weights with ``np.savez(path, *net.parameters())``).
+
 The functions come from the arrays' own module (``xp = namespace(net)``: NumPy, or CuPy on a
 GPU, see :mod:`chainrule.backend`), so the same code runs wherever the network lives.
 """
@@ -47,7 +54,9 @@ class Activation:
     name = "activation"
 
     def forward(self, net: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Return ``s(net)``, shape and dtype of ``net``."""
+        """Return ``s(net)``, shape and dtype of ``net``: written into ``out`` when it is
+        given (the layers pass their reused buffer; a subclass that returns a new array
+        instead also works, at the cost of a copy)."""
         raise NotImplementedError
 
     def derivative(self, out: np.ndarray) -> np.ndarray:

@@ -1480,7 +1480,11 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--sizes", type=_int_list, help="layer sizes, e.g. 8,2 or 784,30,10")
-        p.add_argument("--activation", help="hidden activation (default sigmoid)")
+        p.add_argument(
+            "--activation",
+            help="one activation for every layer, like the notes' s (a fused loss fixes the "
+            "output's), or comma-separated, one per layer or per hidden layer (default sigmoid)",
+        )
         p.add_argument("--loss", help="sse, mse, cross_entropy, binary_cross_entropy")
         p.add_argument("--seed", type=_nonnegative_int, default=0)
         p.add_argument(

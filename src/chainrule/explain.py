@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from chainrule.activations import get_activation
+from chainrule.activations import Activation, get_activation
 from chainrule.gradcheck import numerical_gradients, sample_entries
 from chainrule.layers import Dense
 from chainrule.losses import Loss, get_loss
@@ -157,6 +157,9 @@ class LayerTerms:
         ``max |dE_dw - fd| / max(max |dE_dw|, max |fd|)`` over the checked entries.
     fd_checked_w, fd_checked_b : int
         How many entries were checked.
+    activation_function : Activation, optional
+        The layer's activation itself (``activation`` is its name): the rendering shows its
+        derivative's formula, a Leaky ReLU's own slope included.
     """
 
     number: int
@@ -181,6 +184,7 @@ class LayerTerms:
     fd_error_b: float
     fd_checked_w: int
     fd_checked_b: int
+    activation_function: Activation | None = None
 
     @property
     def n_in(self) -> int:
@@ -633,6 +637,7 @@ def explain_example(
                 fd_error_b=_fd_error(db, fd_b, idx_b),
                 fd_checked_w=int(len(idx_w)),
                 fd_checked_b=int(len(idx_b)),
+                activation_function=layers[k].activation,
             )
         )
     return Explanation(
@@ -782,8 +787,9 @@ def _parse_sizes(sizes) -> list[int]:
     return values
 
 
-def _resolve_activations(n_dense: int, activation, loss: Loss) -> list[str]:
-    """One activation name per Dense layer, input first.
+def _resolve_activations(n_dense: int, activation, loss: Loss) -> list[Activation]:
+    """One activation per Dense layer, input first, from names or Activation objects (kept as
+    they are, so that a Leaky ReLU keeps its slope and a custom activation its class).
 
     A single name applies to every layer, except that a fused loss fixes the output's
     (softmax for cross_entropy, sigmoid for binary_cross_entropy). A list gives one per layer,
@@ -808,13 +814,13 @@ def _resolve_activations(n_dense: int, activation, loss: Loss) -> list[str]:
                 f"give one activation, or one per layer ({n_dense}) or per hidden layer "
                 f"({n_dense - 1}), got {len(names)}: {','.join(map(str, names))}"
             )
-    names = [get_activation(name).name for name in names]  # validates, canonical names
-    if fused and names[-1] != fused:
+    acts = [get_activation(name) for name in names]  # validates; objects are kept
+    if fused and acts[-1].name != fused:
         raise ValueError(
             f"loss {loss.name!r} works through a {fused} output layer, got output "
-            f"activation {names[-1]!r}"
+            f"activation {acts[-1].name!r}"
         )
-    return names
+    return acts
 
 
 def trace_shapes(
@@ -862,7 +868,7 @@ def trace_shapes(
             ShapeRow("forward", x, f"w_{x}", "weights", (n_in, n_out)),
             ShapeRow("forward", x, f"b_{x}", "biases", (n_out,)),
             ShapeRow("forward", x, f"net_{x}", f"in_{x} . w_{x} + b_{x}", (batch, n_out)),
-            ShapeRow("forward", x, f"out_{x}", f"{acts[k]}(net_{x})", (batch, n_out)),
+            ShapeRow("forward", x, f"out_{x}", f"{acts[k].name}(net_{x})", (batch, n_out)),
         ]
     n_out = sizes[-1]
     if loss_fn.name == "cross_entropy":
@@ -875,7 +881,7 @@ def trace_shapes(
     for x in range(1, n + 1):
         k = n - x
         n_in, n_out = sizes[k], sizes[k + 1]
-        act = get_activation(acts[k])
+        act = acts[k]
         jacobian = act.name == "softmax"
         if x == 1 and loss_fn.fused_activation:
             rows += [
@@ -913,7 +919,7 @@ def trace_shapes(
         ]
         if x < n:
             rows.append(ShapeRow("backward", x, f"dnet_{x}/ds_{x + 1}", f"w_{x}", (n_in, n_out)))
-    return ShapeTrace(rows, sizes, batch, acts, loss_fn.name)
+    return ShapeTrace(rows, sizes, batch, [a.name for a in acts], loss_fn.name)
 
 
 # -- rendering ------------------------------------------------------------------------------------
@@ -1059,7 +1065,7 @@ def _explanation_doc(e: Explanation, max_items: int) -> list:
     )
     for t in e.layers:
         x = t.number
-        act = get_activation(t.activation)
+        act = t.activation_function or get_activation(t.activation)
         doc.append(("heading", _layer_heading(x, t.index, t.n_in, t.n_out, t.activation, x == n)))
         source = "x (the example)" if x == n else f"out_{x + 1}"
         terms: list = [
@@ -1390,7 +1396,7 @@ def _render_markdown(doc: list) -> str:
             out += ["```", *_terms_lines(block[1], plain, indent=""), "```", ""]
         elif kind == "table":
             headers, rows = block[1], block[2]
-            out.append("| " + " | ".join(headers) + " |")
+            out.append("| " + " | ".join(h.replace("|", "\\|") for h in headers) + " |")
             out.append("|" + "|".join("---" for _ in headers) + "|")
             for row in rows:
                 cells = [str(c).replace("|", "\\|") for c in row]
@@ -1513,7 +1519,7 @@ def explain_command(
             trace = trace_shapes(
                 net.sizes,
                 batch=batch or 64,
-                activations=[layer.activation.name for layer in net.dense_layers],
+                activations=[layer.activation for layer in net.dense_layers],
                 loss=net.loss_function.name,
             )
         else:

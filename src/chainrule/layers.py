@@ -237,7 +237,9 @@ class Dense(Layer):
         self.xp.matmul(x, self._weights, out=ws.net)  # net = in . w
         ws.net += self._biases  #                 + b
         if ws.out is not ws.net:
-            self.activation.forward(ws.net, out=ws.out)  # out = s(net)
+            out = self.activation.forward(ws.net, out=ws.out)  # out = s(net)
+            if out is not ws.out:  # an activation that returned a new array instead
+                self.xp.copyto(ws.out, out)
         self.x, self._ws = x, ws
         return ws.out
 

@@ -8,7 +8,10 @@ built one layer at a time from the output back::
     delta_l = (delta_{l+1} . w_{l+1}^T) * s'(net_l)   for l = L-1, ..., 1
     dE/dw_l = in_l^T . delta_l,   dE/db_l = sum over the batch of delta_l
 
-so no code is written per layer index: any depth, any widths (docs/math.md derives it).
+so no code is written per layer index: any depth, any widths (docs/math.md derives it). Here
+layers are counted from the input (``l = 1`` is the first, ``L`` the output), the order of
+``net.layers`` and of :meth:`Network.gradients`; the notes count from the output (their layer
+1 is ``L`` here), as ``chainrule explain`` does.
 
 A network lives on one device: ``Network(..., device="gpu")`` or ``net.to("gpu")`` moves its
 parameters to a GPU (CuPy; see :mod:`chainrule.backend`). The public methods take and return
