@@ -508,3 +508,23 @@ def test_checkpoint_optimizer_shapes_of_the_wrong_type(tmp_path):
     rewrite(path, arrays)
     with pytest.raises(ModelFileError, match=f"{path}.*shape of 'm_sum.0'.*integers"):
         load_checkpoint(path)
+
+
+def test_a_full_disk_names_the_file_and_leaves_the_old_one(tmp_path, monkeypatch):
+    import errno
+
+    from chainrule import _atomic
+
+    path = tmp_path / "model.npz"
+    save(make_net(), path)
+    before = path.read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_atomic.os, "fsync", full)
+    with pytest.raises(OSError, match=f"cannot write {path}: No space left on device") as info:
+        save(make_net(), path)
+    assert info.value.errno == errno.ENOSPC and ".tmp" not in str(info.value)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["model.npz"]  # no temporary file left

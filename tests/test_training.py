@@ -279,9 +279,11 @@ def test_interrupt_mid_epoch_saves_a_checkpoint_and_resumes_exactly(tmp_path):
     assert_same_run(resumed, history, ref_net, ref_history)
 
 
-def test_sigint_is_deferred_to_the_end_of_the_batch(tmp_path, monkeypatch):
-    """SIGINT arriving in the middle of a training step: the step completes, the checkpoint
-    is written after it, and resuming from it reproduces the uninterrupted run exactly."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_is_deferred_to_the_end_of_the_batch(tmp_path, monkeypatch, signum):
+    """SIGINT (Ctrl-C) or SIGTERM (kill, timeout, docker stop) arriving in the middle of a
+    training step: the step completes, the checkpoint is written after it, and resuming from
+    it reproduces the uninterrupted run exactly."""
     ref_net, ref_history = straight_run()
     x, y = blobs(100, spread=2.0)
     net = small_net(dropout=0.3)
@@ -291,14 +293,16 @@ def test_sigint_is_deferred_to_the_end_of_the_batch(tmp_path, monkeypatch):
     def signalled(*args):
         calls.append(1)
         if len(calls) == 9:  # epoch 2 (7 batches per epoch), batch 2
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
         return real(*args)
 
     monkeypatch.setattr(net, "train_step", signalled)
     with pytest.raises(TrainingInterrupted) as info:
         fit(net, x, y, **config(), checkpoint_dir=tmp_path)
     assert info.value.checkpoint_path == str(tmp_path / "epoch-0002-batch-00002.npz")
+    assert info.value.signal_name == signal.Signals(signum).name
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     resumed = small_net(dropout=0.3)
     history = fit(resumed, x, y, **config(optimizer=Adam(learning_rate=0.01)), resume=tmp_path)
     assert_same_run(resumed, history, ref_net, ref_history)
@@ -681,3 +685,23 @@ def test_a_network_a_checkpoint_cannot_hold_is_refused_before_training(tmp_path)
         fit(net, x, y, epochs=1, checkpoint_dir=tmp_path / "ckpt", callbacks=[seen])
     assert seen.calls == [] and not (tmp_path / "ckpt").exists()
     fit(net, x, y, epochs=1)  # without checkpoints it trains
+
+
+def test_a_sigterm_handler_of_the_application_is_left_alone(monkeypatch):
+    x, y = blobs(40)
+    seen = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        net = small_net()
+        real = net.train_step
+
+        def signalled(*args):
+            if not seen:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real(*args)
+
+        monkeypatch.setattr(net, "train_step", signalled)
+        history = fit(net, x, y, epochs=2, batch_size=8)  # not interrupted
+        assert seen == [signal.SIGTERM] and not history.interrupted
+    finally:
+        signal.signal(signal.SIGTERM, previous)

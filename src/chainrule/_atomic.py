@@ -30,18 +30,30 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     if not target.parent.is_dir():  # else open() would name the temporary file
         raise FileNotFoundError(f"cannot write {target}: no directory {target.parent}")
-    f = open(tmp, "xb")  # O_CREAT | O_EXCL; closed below, before the rename
+    try:
+        f = open(tmp, "xb")  # O_CREAT | O_EXCL; closed below, before the rename
+    except OSError as exc:
+        raise _naming(exc, target) from None
     try:
         with f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full disk, no permission: say which file
+            raise _naming(exc, target) from None
         raise
     _fsync_dir(target.parent)
+
+
+def _naming(exc: OSError, target: Path) -> OSError:
+    """The same kind of error, naming the file being written instead of its temporary file."""
+    if exc.errno is None:
+        return OSError(f"cannot write {target}: {exc}")
+    return type(exc)(exc.errno, f"cannot write {target}: {exc.strerror}")
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -58,8 +58,8 @@ class DivergenceError(FloatingPointError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training was interrupted (Ctrl-C / SIGINT, or a ``KeyboardInterrupt`` raised by a
-    callback); raised by :func:`chainrule.fit` after it has saved a checkpoint.
+    """Training was interrupted (Ctrl-C / SIGINT, SIGTERM, or a ``KeyboardInterrupt`` raised by
+    a callback); raised by :func:`chainrule.fit` after it has saved a checkpoint.
 
     A subclass of ``KeyboardInterrupt``, so code that does not catch it still stops as on
     Ctrl-C; the command line catches it, prints the checkpoint path and exits with 130.
@@ -70,11 +70,22 @@ class TrainingInterrupted(KeyboardInterrupt):
         Everything trained so far (``history.interrupted`` is true).
     checkpoint_path : str or None
         The checkpoint to resume from: written at the interruption when it came between two
-        batches (always so for SIGINT, which fit defers to the end of the current batch);
-        otherwise the last one written before. ``None`` if checkpointing was off.
+        batches (always so for SIGINT and SIGTERM, which fit defers to the end of the current
+        batch); otherwise the last one written before. ``None`` if checkpointing was off.
+    signal_name : str
+        ``"SIGTERM"`` when a SIGTERM stopped training, else ``"SIGINT"`` (Ctrl-C, or a
+        ``KeyboardInterrupt`` raised by a callback).
     """
 
-    def __init__(self, message: str, *, history=None, checkpoint_path: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        history=None,
+        checkpoint_path: str | None = None,
+        signal_name: str = "SIGINT",
+    ):
         super().__init__(message)
         self.history = history
         self.checkpoint_path = checkpoint_path
+        self.signal_name = signal_name

@@ -229,8 +229,8 @@ def _check_named(path, where: str, obj, table: dict, what: str) -> None:
     raise ValueError(
         f"{where} {cls.__qualname__} (name {name!r}), not one of chainrule's own: a model file "
         f"can only hold the built-in {what} ({', '.join(sorted(table))}), which it stores by "
-        f"name, so {outcome}; not saving {os.fspath(path)} (to keep the weights: "
-        "np.savez(path, *net.parameters()))"
+        f"name, so {outcome} (to keep the weights: np.savez(path, *net.parameters())); "
+        f"not saving {os.fspath(path)}"
     )
 
 

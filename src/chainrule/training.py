@@ -25,9 +25,9 @@ Metrics of an epoch (one dict per epoch in :attr:`History.epochs`):
 Control flow, for callers such as the command line:
 
 - :class:`StopTraining` raised by a callback ends training cleanly after the current epoch;
-- a ``KeyboardInterrupt`` (Ctrl-C; fit defers SIGINT to the end of the current batch) writes a
-  checkpoint if checkpointing is on and raises :class:`TrainingInterrupted`, carrying the
-  history and the checkpoint path;
+- a ``KeyboardInterrupt`` (Ctrl-C; fit defers SIGINT, and SIGTERM, to the end of the current
+  batch) writes a checkpoint if checkpointing is on and raises :class:`TrainingInterrupted`,
+  carrying the history, the checkpoint path and which signal it was;
 - a NaN or infinite loss raises :class:`DivergenceError` naming the epoch and batch, before the
   bad batch updates anything; no checkpoint is written after it.
 
@@ -398,8 +398,10 @@ def fit(
     shuffle : bool
         Shuffle the training set every epoch (default True).
     handle_sigint : bool
-        While fit runs in the main thread, Ctrl-C (SIGINT) is deferred to the end of the
-        current batch so the checkpoint written is consistent; a second Ctrl-C does not wait.
+        While fit runs in the main thread, Ctrl-C (SIGINT) and SIGTERM (``kill``,
+        ``timeout``, ``docker stop``) are deferred to the end of the current batch so the
+        checkpoint written is consistent; a second one does not wait. Each only while it has
+        its default handler (one installed by the application is left alone).
     comm : mpi4py communicator, optional
         Data-parallel training on every rank of ``comm`` (e.g. ``MPI.COMM_WORLD`` under
         ``mpiexec -n P``); every rank calls fit with the same arguments and data. Rank 0's
@@ -514,25 +516,28 @@ def _count_correct(out: np.ndarray, labels: np.ndarray, pred: np.ndarray) -> int
 
 @contextlib.contextmanager
 def _deferred_sigint(trainer: _Trainer, enabled: bool):
-    """Turn SIGINT into a flag the training loop checks after each batch."""
-    if (
-        not enabled
-        or threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+    """Turn SIGINT (Ctrl-C), and SIGTERM (``kill``, ``timeout``, ``docker stop``), into a flag
+    the training loop checks after each batch. Each is only taken over while it has its default
+    handler, i.e. nobody else (an application, a web server) has installed one."""
+    default = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    if not enabled or threading.current_thread() is not threading.main_thread():
         yield
         return
+    taken = [signum for signum, handler in default.items() if signal.getsignal(signum) is handler]
 
     def handler(signum, frame):
-        if trainer.sigint:  # a second Ctrl-C does not wait for the batch to end
+        if trainer.sigint:  # a second signal does not wait for the batch to end
             raise KeyboardInterrupt
         trainer.sigint = True
+        trainer.signal_name = signal.Signals(signum).name
 
-    signal.signal(signal.SIGINT, handler)
+    for signum in taken:
+        signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in taken:
+            signal.signal(signum, default[signum])
 
 
 class _Trainer:
@@ -579,7 +584,8 @@ class _Trainer:
         self.last_lr = float("nan")
         self.last_checkpoint: str | None = None
         self.consistent = True
-        self.sigint = False
+        self.sigint = False  # a deferred SIGINT or SIGTERM: stop after this batch
+        self.signal_name = "SIGINT"  # which one (KeyboardInterrupt from a callback: SIGINT)
         self.stop = False
         self.hooks = {
             name: _hooks(callbacks, name)
@@ -1116,8 +1122,12 @@ class _Trainer:
         else:
             where = f"after epoch {self.epoch_done}"
         saved = f"; checkpoint: {path}" if path else ""
+        by = f" by {self.signal_name}" if self.signal_name != "SIGINT" else ""
         raise TrainingInterrupted(
-            f"training interrupted {where}{saved}", history=self.history, checkpoint_path=path
+            f"training interrupted{by} {where}{saved}",
+            history=self.history,
+            checkpoint_path=path,
+            signal_name=self.signal_name,
         ) from None
 
     # -- checkpoints ----------------------------------------------------------------------
