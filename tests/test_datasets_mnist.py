@@ -130,6 +130,18 @@ def test_package_ships_the_four_files_with_the_published_checksums():
         assert len(gzip.decompress(resource.read_bytes())) == f.nbytes
 
 
+def test_package_ships_the_notice_with_checksums_counts_and_license():
+    """The data's README travels with it: the credit its license asks for, and the same
+    checksums and label counts the loader checks."""
+    notice = BUNDLED.joinpath("README.md").read_text()
+    assert "Creative Commons" in notice and "LeCun" in notice
+    for f in DATASETS["mnist"].files:
+        assert f"| {f.name}.gz |" in notice and f.sha256 in notice
+    for split in ("train", "test"):
+        counts = np.bincount(load_mnist(split)[1], minlength=10)
+        assert f"Label counts, {split}: " + " ".join(map(str, counts)) in notice
+
+
 def copy_bundled(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for f in DATASETS["mnist"].files:
