@@ -562,6 +562,124 @@ def test_interrupt_before_any_checkpoint_says_so(blobs, tmp_path, monkeypatch, c
     assert "before the first checkpoint" in err
 
 
+def test_sigterm_saves_and_a_second_writer_of_the_run_is_refused(blobs, tmp_path):
+    """SIGTERM (``timeout``, ``kill``, ``docker stop``) stops like Ctrl-C, exit 143, and the
+    printed command finishes the run; while it trains, RUN is locked: neither --resume of it
+    nor a new run or --overwrite in it may write there (the lock comes before the contents
+    check, so two new runs in one directory cannot both pass it either)."""
+    import re
+    import signal
+    import time
+
+    flags = ["--layers", "784,32,10", "--subset", "3000", "--batch-size", "4", "--epochs", "4"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chainrule", "train", *flags, "-q", "-o", "run"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first = tmp_path / "run/checkpoints/epoch-0001.npz"
+    deadline = time.monotonic() + 120
+    while not first.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGSTOP)  # still training (in epoch 2) while the others try
+    try:
+        for others in (
+            ["--resume", "run"],
+            ["--dataset", blobs / "blobs.npz", *BLOB_FLAGS, "-o", "run"],
+            ["--dataset", blobs / "blobs.npz", *BLOB_FLAGS, "-o", "run", "--overwrite"],
+        ):
+            second = run("train", *others, cwd=tmp_path, check=False)
+            assert_one_line_error(
+                second, f"another chainrule train is writing run (pid {proc.pid})"
+            )
+        proc.send_signal(signal.SIGTERM)  # delivered as it continues: within a few batches
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "interrupted by SIGTERM: checkpoint saved to" in err
+    command = re.search(r"resume with: (.+)", err).group(1).split()
+    assert command[:3] == ["chainrule", "train", "--resume"] and len(command) == 4
+    assert re.fullmatch(r"run/checkpoints/epoch-000[234]-batch-\d{5}\.npz", command[3]), err
+    assert (tmp_path / command[3]).is_file()
+    assert not (tmp_path / "run/model.npz").exists()
+    finished = run(*command[1:], cwd=tmp_path)
+    assert "test accuracy:" in finished.stdout
+    lines = (tmp_path / "run/metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
+    assert (tmp_path / "run/model.npz").is_file() and not (tmp_path / "run/.lock").exists()
+
+
+def test_resume_finishes_a_run_whose_model_was_not_saved(blobs, tmp_path):
+    """A run killed after its last epoch, before its model was saved (or whose final save
+    failed): --resume saves the model it would have saved, removing the temporary files of
+    killed writes and ignoring the lock file of the dead process; a finished run is refused."""
+    out = tmp_path / "run"
+    run("train", "--dataset", blobs / "blobs.npz", *BLOB_FLAGS, "--epochs", "3", "-o", out, "-q")
+    whole = np.load(out / "model.npz")
+    whole = {key: whole[key] for key in whole.files if key != "__metadata__"}
+    (out / "model.npz").unlink()
+    (out / "test_metrics.json").unlink()
+    (out / ".lock").write_text("999999999\n")  # its process is gone: nothing holds the lock
+    stale = [
+        out / ".model.npz.0123456789ab.tmp",
+        out / "checkpoints/.epoch-0004.npz.cafe0123beef.tmp",
+    ]
+    kept = [
+        out / ".notes.tmp",
+        out / "checkpoints/.x.0123456789ab.tmp.bak",
+        out / "a.0123456789ab.tmp",
+    ]
+    for path in stale + kept:
+        path.write_bytes(b"x")
+    proc = run("train", "--resume", out, "-o", tmp_path / "elsewhere", check=False)
+    assert_one_line_error(proc, "has 3 epochs done", "--epochs")  # not another run's end
+    assert not (tmp_path / "elsewhere").exists()
+    proc = run("train", "--resume", out)
+    assert "test accuracy:" in proc.stdout and "finishing" in proc.stderr
+    assert "epoch  " not in proc.stderr  # nothing trained
+    saved = np.load(out / "model.npz")
+    assert sorted(saved.files) == sorted([*whole, "__metadata__"])
+    for key, value in whole.items():
+        np.testing.assert_array_equal(saved[key], value)
+    assert (out / "test_metrics.json").is_file()
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    assert not [path for path in stale if path.exists()]
+    assert all(path.exists() for path in kept) and not (out / ".lock").exists()
+    proc = run("train", "--resume", out, check=False)
+    assert_one_line_error(proc, "has 3 epochs done", "--epochs")
+
+
+def test_a_failed_metrics_append_leaves_whole_lines(tmp_path):
+    """A full disk in the middle of appending an epoch to metrics.jsonl (here: a file size
+    limit that lets half the line through) leaves the file as it was: no half line for
+    ``chainrule plot`` to trip over; the error names the file."""
+    pytest.importorskip("resource")
+    script = """
+import resource, signal, sys
+from pathlib import Path
+from chainrule.cli import _MetricsLog
+
+path = Path(sys.argv[1])
+path.write_text('{"epoch": 1}\\n')
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (100, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    _MetricsLog(path).on_epoch_end(2, {"epoch": 2, "loss": 0.5, "note": "x" * 200})
+except OSError as exc:
+    print(exc)
+"""
+    path = tmp_path / "metrics.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-c", script, path], capture_output=True, text=True, timeout=60
+    )
+    assert path.read_text() == '{"epoch": 1}\n', proc.stdout + proc.stderr
+    assert f"cannot write {path}" in proc.stdout
+
+
 def test_serve_startup_failures_are_one_line(blob_model, mnist_run):
     import socket
 
@@ -684,3 +802,28 @@ def test_odd_files_are_refused(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"epoch": 1, "loss": 0.5}\n[1, 2]\n')
     assert_one_line_error(run("plot", tmp_path, check=False), "metrics.jsonl: line 2")
     assert not (tmp_path / "plots").exists()
+
+
+def test_missing_extras_for_plot_and_distributed_are_one_line_before_any_work(
+    tmp_path, monkeypatch, capsys
+):
+    import sys
+
+    from chainrule import cli, plots
+
+    def no_matplotlib():
+        raise ImportError("plots need matplotlib: pip install 'chainrule[plot]'")
+
+    monkeypatch.setattr(plots, "_pyplot", no_matplotlib)
+    run_dir = tmp_path / "run"
+    flags = ["train", "--subset", "200", "--epochs", "1", "-q", "-o", str(run_dir)]
+    assert cli.main([*flags, "--plot"]) == 2
+    assert "chainrule[plot]" in capsys.readouterr().err
+    assert not run_dir.exists()  # refused before training, not after it
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py fails
+    assert cli.main([*flags, "--distributed"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "chainrule: error: --distributed needs mpi4py: pip install 'chainrule[mpi]'"
+    ]
+    assert not run_dir.exists()

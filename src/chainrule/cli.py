@@ -2,7 +2,8 @@
 
 Results go to stdout; progress and logs go to stderr (the progress bar only when stderr is a
 terminal and ``--quiet`` is not given). A user mistake prints one line, ``chainrule: error:
-...``, and exits with status 2 (1 for other failures); ``--debug`` shows the traceback.
+...``, and exits with status 2 (1 for other failures); ``--debug`` shows the traceback. An
+interrupted ``train`` exits with 130 after Ctrl-C (SIGINT), 143 after SIGTERM.
 """
 
 from __future__ import annotations
@@ -12,17 +13,24 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so a run directory there is not locked (see _RunLock)
+    fcntl = None
+
 __all__ = ["main", "TrainConfig"]
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class CLIError(Exception):
@@ -464,6 +472,7 @@ def _check_fits(net, x, what: str) -> None:
 
 _RUN_MARKERS = ("model.npz", "config.json", "metrics.jsonl", "checkpoints")
 _RUN_FILES = _RUN_MARKERS + ("test_metrics.json", "plots")
+_LOCK_NAME = ".lock"  # RUN/.lock: see _RunLock
 _NETWORK_KEYS = ("layers", "activation", "loss", "dtype", "dropout")
 
 
@@ -598,12 +607,8 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
             f"{sources['seed']} {user['seed']} disagrees with the seed {state.get('seed')} of "
             f"the checkpoint {resume.path} (a resumed run keeps its seed)"
         )
-    done = loaded.epoch
-    if config.epochs <= done:
-        raise CLIError(
-            f"the checkpoint {resume.path} has {done} epochs done and the run is of "
-            f"{config.epochs}; give --epochs N with N > {done} to train more"
-        )
+    if config.epochs < loaded.epoch:  # all done: finished if the final save is missing
+        raise CLIError(_nothing_to_train(resume, config))
     if state.get("batch") and config.batch_size != state.get("batch_size"):
         raise CLIError(
             f"the checkpoint {resume.path} stopped inside an epoch in batches of "
@@ -619,11 +624,21 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
             )
 
 
-def _check_run_dir(run_dir: Path, overwrite: bool, continuing: bool) -> None:
-    """CLIError unless ``run_dir`` can become this run's directory (before anything is written).
+def _nothing_to_train(resume: _Resume, config: TrainConfig) -> str:
+    done = resume.loaded.epoch
+    return (
+        f"the checkpoint {resume.path} has {done} epochs done and the run is of "
+        f"{config.epochs}; give --epochs N with N > {done} to train more"
+    )
 
-    A directory that already holds a run is refused unless ``overwrite`` is given or this run
-    continues it (``--resume`` of one of its checkpoints)."""
+
+def _finished(run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` saved its model and test metrics at its end."""
+    return all((run_dir / name).exists() for name in ("model.npz", "test_metrics.json"))
+
+
+def _check_run_dir(run_dir: Path) -> None:
+    """CLIError unless ``run_dir`` is, or can be created as, a writable directory."""
     for parent in [run_dir, *run_dir.parents]:
         if os.path.lexists(parent):
             if not parent.is_dir():
@@ -632,12 +647,112 @@ def _check_run_dir(run_dir: Path, overwrite: bool, continuing: bool) -> None:
             break
     if run_dir.is_dir() and not os.access(run_dir, os.W_OK | os.X_OK):
         raise CLIError(f"--output {run_dir}: the directory is not writable")
+
+
+def _check_run_contents(run_dir: Path, overwrite: bool, continuing: bool) -> None:
+    """CLIError if ``run_dir`` already holds a run, unless ``overwrite`` is given or this run
+    continues it (``--resume`` of one of its checkpoints). Called with the directory locked."""
     held = [name for name in _RUN_MARKERS if os.path.lexists(run_dir / name)]
     if held and not (overwrite or continuing):
         raise CLIError(
             f"{run_dir} already holds a run ({', '.join(held)}); give another --output, "
             "or --overwrite to replace it"
         )
+
+
+def _make_run_dir(run_dir: Path) -> bool:
+    """Create ``run_dir`` (and its parents) if missing; True if this call created it."""
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create the run directory {run_dir}: {exc.strerror}")
+    return created
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+class _RunLock:
+    """``RUN/.lock``, locked with ``flock`` by the one ``chainrule train`` that writes RUN: taken
+    before it looks at what RUN holds and held until the command ends, so that checking the
+    directory and writing to it are one step for other chainrule processes. The OS lets go of it
+    when the process dies, so a lock is never stale. The file holds the pid (for the message of
+    a second process) and is removed on release. Without fcntl (Windows) nothing is locked."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.path = run_dir / _LOCK_NAME
+        self.fd: int | None = None
+
+    def __enter__(self) -> _RunLock:
+        if fcntl is None:
+            return self
+        while self.fd is None:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise CLIError(f"cannot lock the run directory {self.run_dir}: {exc.strerror}")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = _pid_in(fd)
+                os.close(fd)
+                if isinstance(exc, BlockingIOError):
+                    raise CLIError(f"another chainrule train is writing {self.run_dir}{holder}")
+                raise CLIError(f"cannot lock {self.path}: {exc.strerror}")
+            if _same_file(fd, self.path):
+                self.fd = fd
+            else:  # its last holder removed it as we opened it: lock the file there now
+                os.close(fd)
+        with contextlib.suppress(OSError):  # the pid is only for a message
+            os.ftruncate(self.fd, 0)
+            os.write(self.fd, f"{os.getpid()}\n".encode())
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        if _same_file(self.fd, self.path):  # remove it while it is still locked (and ours)
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+        os.close(self.fd)
+        self.fd = None
+
+
+def _pid_in(fd: int) -> str:
+    """`` (pid N)`` as the lock file ``fd`` records it, or "" (not written yet)."""
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return f" (pid {text})" if text.isdigit() else ""
+
+
+# what ``chainrule._atomic.atomic_writer`` names its temporary files: .NAME.<12 hex digits>.tmp
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+
+
+def _remove_temporaries(run_dir: Path) -> None:
+    """Delete the temporary files that killed writes left in ``run_dir`` and its checkpoints/.
+    Called with the run directory locked: no chainrule process can be writing them."""
+    for folder in (run_dir, run_dir / "checkpoints"):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def _clear_run(run_dir: Path) -> None:
@@ -664,14 +779,9 @@ def _clear_run(run_dir: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def _prepare_run_dir(run_dir: Path, config: TrainConfig, overwrite: bool, history: list) -> bool:
-    """Create (or clear, or continue) the run directory and write its config.json and, for a
-    resumed run, the epochs so far to metrics.jsonl; True if the directory was created."""
-    created = not run_dir.exists()
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CLIError(f"cannot create the run directory {run_dir}: {exc.strerror}")
+def _prepare_run_dir(run_dir: Path, config: TrainConfig, overwrite: bool, history: list) -> None:
+    """Clear (or continue) the run directory and write its config.json and, for a resumed run,
+    the epochs so far to metrics.jsonl."""
     if overwrite:
         _clear_run(run_dir)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
@@ -681,17 +791,20 @@ def _prepare_run_dir(run_dir: Path, config: TrainConfig, overwrite: bool, histor
 
         lines = "".join(json.dumps(record) + "\n" for record in history)
         atomic_write_bytes(run_dir / "metrics.jsonl", lines.encode())
-    return created
 
 
-def _undo_run_dir(run_dir: Path, created: bool) -> None:
-    """Remove what ``_prepare_run_dir`` wrote for a run that failed before its first batch."""
+def _undo_run_dir(run_dir: Path, created: bool, lock: _RunLock) -> None:
+    """Remove what ``_prepare_run_dir`` wrote for a run that failed before its first batch, and
+    the run directory itself if ``created`` (after letting go of its lock)."""
     for path in (run_dir / "metrics.jsonl", run_dir / "config.json"):
         with contextlib.suppress(OSError):
             path.unlink()
-    for path in (run_dir / "checkpoints", run_dir) if created else (run_dir / "checkpoints",):
+    with contextlib.suppress(OSError):
+        (run_dir / "checkpoints").rmdir()  # only if empty
+    lock.release()
+    if created:
         with contextlib.suppress(OSError):
-            path.rmdir()  # only if empty
+            run_dir.rmdir()
 
 
 def _same_dir(a: Path, b: Path) -> bool:
@@ -702,6 +815,11 @@ def _same_dir(a: Path, b: Path) -> bool:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as until_done:  # holds the run directory's lock
+        return _train(args, until_done)
+
+
+def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     import chainrule
     from chainrule import training
     from chainrule.metrics import classification_summary
@@ -720,6 +838,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     user, sources, extras = _user_settings(args)
     config = TrainConfig(**{**(resume.settings if resume else {}), **user})
     config.hidden_and_output()  # a CLIError now if --activation does not fit --layers
+    if args.plot or extras.get("plot"):  # the plots come after training: their library now
+        from chainrule import plots
+
+        try:
+            plots._pyplot()
+        except ImportError as exc:
+            raise CLIError(f"--plot: {exc}") from None
     if resume is not None:
         _check_resume(resume, config, user, sources)
     x_train, y_train, x_test, y_test, input_scale = load_train_test(config)
@@ -785,15 +910,30 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"--overwrite would delete the checkpoint being resumed ({resume.path}); "
             "give another --output"
         )
+    # a run with all its epochs done whose model was not saved (a full disk, killed) is
+    # finished: no training, the usual model, test metrics and output
+    finishing = resume is not None and resume.loaded.epoch == config.epochs
+    if finishing and not continuing:
+        raise CLIError(_nothing_to_train(resume, config))
     checkpoint = training.Checkpoint(run_dir / "checkpoints", every=config.checkpoint_every)
     created = False
-    if rank == 0:
-        _check_run_dir(run_dir, args.overwrite, continuing)
+    lock = _RunLock(run_dir)
+    if rank == 0:  # the only rank that writes
+        _check_run_dir(run_dir)
+        created = _make_run_dir(run_dir)
+        # locked before looking inside: no other chainrule train writes between check and use
+        until_done.enter_context(lock)
+        _check_run_contents(run_dir, args.overwrite, continuing)
+        if finishing and _finished(run_dir):
+            raise CLIError(_nothing_to_train(resume, config))
+        _remove_temporaries(run_dir)
         history = resume.loaded.state.get("history", {}).get("epochs", []) if resume else []
-        created = _prepare_run_dir(run_dir, config, args.overwrite, history)
+        _prepare_run_dir(run_dir, config, args.overwrite, history)
 
     log(f"run directory: {run_dir}")
-    if resume is not None:
+    if finishing:
+        log(f"finishing {resume.path}: all {config.epochs} epochs done; saving the model")
+    elif resume is not None:
         log(f"resuming {resume.path} ({resume.loaded.epoch} of {config.epochs} epochs done)")
     log(
         f"network: {'-'.join(map(str, net.sizes))} "
@@ -804,7 +944,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     table = _EpochTable(show_bar=sys.stderr.isatty() and rank == 0, quiet=args.quiet or rank > 0)
     metrics_log = _MetricsLog(run_dir / "metrics.jsonl")
-    callbacks = [table, metrics_log] if rank == 0 else []
+    callbacks = [table, metrics_log] if rank == 0 and not finishing else []
     started = time.perf_counter()
     try:
         history = chainrule.fit(
@@ -826,20 +966,23 @@ def cmd_train(args: argparse.Namespace) -> int:
             input_scale=input_scale,
         )
     except training.TrainingInterrupted as exc:
+        by_sigterm = getattr(exc, "signal_name", "SIGINT") == "SIGTERM"
+        status = EXIT_TERMINATED if by_sigterm else EXIT_INTERRUPTED
         if rank:
-            return EXIT_INTERRUPTED
+            return status
         table.on_train_end()
+        interrupted = "interrupted by SIGTERM" if by_sigterm else "interrupted"
         if exc.checkpoint_path:
             again = " --device gpu" if args.device != "cpu" else ""
             again += " --distributed" if comm is not None else ""
-            log(f"interrupted: checkpoint saved to {exc.checkpoint_path}")
+            log(f"{interrupted}: checkpoint saved to {exc.checkpoint_path}")
             log(f"resume with: chainrule train --resume {exc.checkpoint_path}{again}")
         else:
-            log(f"interrupted before the first checkpoint: nothing to resume (in {run_dir})")
-        return EXIT_INTERRUPTED
+            log(f"{interrupted} before the first checkpoint: nothing to resume (in {run_dir})")
+        return status
     except (ValueError, CLIError):
         if rank == 0 and not metrics_log.began and not continuing:
-            _undo_run_dir(run_dir, created)  # refused before training began: leave nothing
+            _undo_run_dir(run_dir, created, lock)  # refused before training began: leave nothing
         raise
     seconds = time.perf_counter() - started
     if rank:
@@ -890,7 +1033,8 @@ def _make_optimizer(config: TrainConfig):
 
 
 class _MetricsLog:
-    """Appends one JSON line per epoch to ``metrics.jsonl``."""
+    """Appends one JSON line per epoch to ``metrics.jsonl``, whole or not at all: a write that
+    fails (a full disk) is cut off again, so the file never ends in half a line."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -906,8 +1050,20 @@ class _MetricsLog:
         pass
 
     def on_epoch_end(self, epoch, record):
-        with open(self.path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        line = memoryview((json.dumps(record) + "\n").encode())
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                while line:
+                    line = line[os.write(fd, line) :]
+                os.fsync(fd)  # once an epoch: cheap
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise type(exc)(exc.errno, f"cannot write {self.path}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
 
     def on_train_end(self, history=None):
         pass
@@ -1531,9 +1687,11 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc) or type(exc).__name__
         print(f"chainrule: error: {message}", file=sys.stderr)
         if getattr(args, "distributed", False):  # don't leave the other ranks waiting
-            from mpi4py import MPI
-
-            if MPI.COMM_WORLD.Get_size() > 1:
+            try:
+                from mpi4py import MPI
+            except ImportError:  # no MPI: no other ranks
+                MPI = None
+            if MPI is not None and MPI.COMM_WORLD.Get_size() > 1:
                 MPI.COMM_WORLD.Abort(EXIT_USAGE if usage else EXIT_FAILURE)
         return EXIT_USAGE if usage else EXIT_FAILURE
 
