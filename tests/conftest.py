@@ -1,4 +1,5 @@
-"""Shared test settings: hypothesis profiles sized for a 2-core CI machine."""
+"""Shared test settings: hypothesis profiles sized for a 2-core CI machine, a private cache
+for the session, and a custom activation for the tests of code that must handle one."""
 
 import atexit
 import os
@@ -9,7 +10,11 @@ import tempfile
 # (it must be set before scipy/sklearn are imported)
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
+
+from chainrule.activations import Activation
 
 # The tests (and the commands they start) keep their caches and "latest model" pointer out of
 # the user's ~/.cache/chainrule, in a directory removed at the end of the session.
@@ -22,3 +27,21 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=30, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+class Softsign(Activation):
+    """A user's own activation, under a name chainrule does not know: s = net / (1 + |net|)."""
+
+    name = "softsign"
+
+    def forward(self, net, out=None):
+        return np.divide(net, 1 + np.abs(net), out=out)
+
+    def derivative(self, out):
+        return (1 - np.abs(out)) ** 2  # 1 / (1 + |net|)^2 written from the output
+
+
+@pytest.fixture
+def softsign():
+    """A custom activation (not one of chainrule's), for the tests of what handles one."""
+    return Softsign()

@@ -454,6 +454,26 @@ def test_train_refuses_a_directory_holding_a_run(blobs, tmp_path):
         assert_one_line_error(proc, fragment, "not a directory")
 
 
+def start_training(cwd, *flags) -> subprocess.Popen:
+    """``chainrule train FLAGS`` in the background, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "chainrule", "train", *map(str, flags)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(path, proc, seconds: float = 120) -> None:
+    """Until ``path`` exists (or the process ends, or ``seconds`` pass)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+
+
 def test_interrupted_run_resumes_to_its_end_bit_identically(tmp_path):
     """Ctrl-C in the middle of a run, then the command it prints: the same weights, metrics
     and config as the run straight through (the checkpoint's 4 epochs, not a default)."""
@@ -464,17 +484,8 @@ def test_interrupted_run_resumes_to_its_end_bit_identically(tmp_path):
     flags = ["--layers", "784,32,10", "--subset", "6000", "--batch-size", "16", "--epochs", "4"]
     flags += ["--dropout", "0.2", "--quiet"]
     run("train", *flags, "-o", "straight", cwd=tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chainrule", "train", *flags, "-o", "cut"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    first = tmp_path / "cut/checkpoints/epoch-0001.npz"
-    deadline = time.monotonic() + 120
-    while not first.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.005)
+    proc = start_training(tmp_path, *flags, "-o", "cut")
+    wait_for(tmp_path / "cut/checkpoints/epoch-0001.npz", proc)
     time.sleep(0.1)  # most likely in the middle of epoch 2 (any moment will do)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -569,20 +580,10 @@ def test_sigterm_saves_and_a_second_writer_of_the_run_is_refused(blobs, tmp_path
     check, so two new runs in one directory cannot both pass it either)."""
     import re
     import signal
-    import time
 
     flags = ["--layers", "784,32,10", "--subset", "3000", "--batch-size", "4", "--epochs", "4"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chainrule", "train", *flags, "-q", "-o", "run"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    first = tmp_path / "run/checkpoints/epoch-0001.npz"
-    deadline = time.monotonic() + 120
-    while not first.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.005)
+    proc = start_training(tmp_path, *flags, "-q", "-o", "run")
+    wait_for(tmp_path / "run/checkpoints/epoch-0001.npz", proc)
     proc.send_signal(signal.SIGSTOP)  # still training (in epoch 2) while the others try
     try:
         for others in (

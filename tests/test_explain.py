@@ -426,19 +426,10 @@ def test_a_random_relu_network_with_a_dead_layer_is_redrawn():
     assert "redrawn" not in explain_command(activation="sigmoid", seed=0)
 
 
-def test_a_leaky_relus_own_slope_and_a_custom_activation_are_shown():
-    from chainrule.activations import Activation, LeakyReLU
+def test_a_leaky_relus_own_slope_and_a_custom_activation_are_shown(softsign):
+    from chainrule.activations import LeakyReLU
 
-    class Softsign(Activation):
-        name = "softsign"
-
-        def forward(self, net, out=None):
-            return np.divide(net, 1 + np.abs(net), out=out)
-
-        def derivative(self, out):
-            return (1 - np.abs(out)) ** 2
-
-    for first, formula in ((LeakyReLU(0.2), "else 0.2"), (Softsign(), "softsign'(net_2)")):
+    for first, formula in ((LeakyReLU(0.2), "else 0.2"), (softsign, "softsign'(net_2)")):
         net = Network([Dense(4, 3, first, rng=0), Dense(3, 2, "softmax", rng=1)], "cross_entropy")
         text = explain_command(net=net, x=np.linspace(-1, 1, 4), label=1)
         assert formula in text and "FAIL" not in text

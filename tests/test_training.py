@@ -665,20 +665,9 @@ def test_checkpoint_and_checkpoint_dir_together_are_refused(tmp_path):
         fit(small_net(), x, y, epochs=1, checkpoint=Checkpoint(tmp_path), checkpoint_dir=tmp_path)
 
 
-def test_a_network_a_checkpoint_cannot_hold_is_refused_before_training(tmp_path):
-    from chainrule.activations import Activation
-
-    class Softsign(Activation):
-        name = "softsign"
-
-        def forward(self, net, out=None):
-            return np.divide(net, 1 + np.abs(net), out=out)
-
-        def derivative(self, out):
-            return (1 - np.abs(out)) ** 2
-
+def test_a_network_a_checkpoint_cannot_hold_is_refused_before_training(tmp_path, softsign):
     x, y = blobs(40)
-    net = Network([chainrule.Dense(2, 4, Softsign(), rng=0), chainrule.Dense(4, 2, "softmax")],
+    net = Network([chainrule.Dense(2, 4, softsign, rng=0), chainrule.Dense(4, 2, "softmax")],
                   loss="cross_entropy")  # fmt: skip
     seen = Recorder()
     with pytest.raises(ValueError, match="softsign.*not saving"):
