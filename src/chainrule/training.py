@@ -297,7 +297,7 @@ class EarlyStopping:
                     copy_into(saved, param)
             return False
         self.wait += 1
-        return self.wait > self.patience
+        return self.wait >= self.patience  # patience epochs in a row without a better value
 
     def _restore(self, params: list[np.ndarray]) -> bool:
         if not self.restore_best or self.best_epoch is None:
