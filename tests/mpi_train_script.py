@@ -7,7 +7,8 @@ one-process training.
 For each optimizer of :data:`RUNS`, ``OUT/<name>.npz`` holds the final parameter vector, the
 largest difference between the ranks' parameters (0: they stay identical), and the epoch
 losses; rank r checkpoints into ``OUT/ckpt-<name>-<r>`` (only rank 0 must write). The ``sgd``
-run is then resumed from its epoch-EPOCHS/2 checkpoint by every rank and must end bit-identical.
+and ``sgd_dropout`` runs are then resumed from their epoch-EPOCHS/2 checkpoints by every rank
+and must end bit-identical.
 """
 
 from __future__ import annotations
@@ -35,14 +36,17 @@ def problem(seed: int = 0):
     return (x[:N_TRAIN], y[:N_TRAIN]), (x[N_TRAIN:], y[N_TRAIN:])
 
 
-def network(seed: int = 1) -> Network:
-    return Network.from_sizes(SIZES, hidden="relu", loss="cross_entropy", seed=seed)
+def network(seed: int = 1, dropout: float = 0.0) -> Network:
+    return Network.from_sizes(
+        SIZES, hidden="relu", loss="cross_entropy", seed=seed, dropout=dropout
+    )
 
 
 RUNS = {
     "sgd": lambda: SGD(0.05, momentum=0.9, weight_decay=1e-4),  # the fused lr * g path
     "adam": lambda: Adam(0.003),  # unscaled gradients
     "adam_uint8": lambda: Adam(0.003),  # compact inputs: uint8, scaled batch by batch
+    "sgd_dropout": lambda: SGD(0.01, momentum=0.9),  # masks of the whole global batch
 }
 SCALE = 1 / 32  # adam_uint8's inputs: round(32 x + 128) as uint8, times 1/32 in fit
 
@@ -56,7 +60,8 @@ def train(name: str, comm, checkpoint_dir=None, epochs: int = EPOCHS, resume=Non
     scale = None
     if name.endswith("_uint8"):
         x, val, scale = _compact(x), (_compact(val[0]), val[1]), SCALE
-    net = network(seed=1 + comm.Get_rank() if comm is not None else 1)  # rank 0's must win
+    seed = 1 + comm.Get_rank() if comm is not None else 1  # rank 0's weights (and masks) win
+    net = network(seed=seed, dropout=0.3 if name.endswith("_dropout") else 0.0)
     history = fit(
         net,
         x,
@@ -98,11 +103,11 @@ def main(out: Path) -> None:
                 val_loss=np.array(history["val_loss"]),
                 accuracy=np.array(history["accuracy"]),
             )
-        if name == "sgd":  # resume from rank 0's mid-run checkpoint, on every rank
-            middle = out / "ckpt-sgd-0" / f"epoch-{EPOCHS // 2:04d}.npz"
+        if name in ("sgd", "sgd_dropout"):  # resume from rank 0's mid-run checkpoint
+            middle = out / f"ckpt-{name}-0" / f"epoch-{EPOCHS // 2:04d}.npz"
             resumed, _ = train(name, comm, resume=middle)
             if rank == 0:
-                np.save(out / "sgd-resumed.npy", resumed.parameter_vector)
+                np.save(out / f"{name}-resumed.npy", resumed.parameter_vector)
     if rank == 0:
         (out / "done.json").write_text(json.dumps({"size": comm.Get_size()}))
 

@@ -29,7 +29,6 @@ from chainrule.distributed import (
 )
 from chainrule.layers import Dropout
 from chainrule.optimizers import SGD, Adam
-from chainrule.training import _jump_dropout
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(__file__).resolve().parent / "mpi_train_script.py"
@@ -76,13 +75,23 @@ def test_fit_rejects_a_communicator_that_is_not_one():
         fit(net, x, y, comm=object())
 
 
-def test_jumped_dropout_streams_differ_by_rank():
-    net = Network.from_sizes([4, 8, 2], dropout=0.5, seed=0)
-    other = net.copy()
-    _jump_dropout(other, 1)
-    mine = [layer.rng for layer in net.layers if isinstance(layer, Dropout)]
-    theirs = [layer.rng for layer in other.layers if isinstance(layer, Dropout)]
-    assert mine and not np.array_equal(mine[0].random(16), theirs[0].random(16))
+@pytest.mark.parametrize("splits", [[(0, 4), (4, 7)], [(0, 0), (0, 7)], [(0, 3), (3, 5), (5, 7)]])
+def test_shared_dropout_draws_the_masks_of_one_process(splits):
+    """Each rank draws the whole global batch's numbers from the same generator state and
+    keeps its rows: together, the masks one process draws for the batch (also for a rank
+    with no rows, which still draws)."""
+    whole = Dropout(0.5, 8, rng=3)
+    ones = np.ones((7, 8), np.float32)
+    expected = whole.forward(ones, training=True).copy()
+    for first, end in splits:
+        part = Dropout(0.5, 8, rng=3)
+        part.share = (7, first)
+        if end > first:
+            got = part.forward(ones[first:end], training=True)
+            np.testing.assert_array_equal(got, expected[first:end])
+        else:
+            part.rng.random((7, 8), dtype=np.float32)  # what fit does for a rank with no rows
+        assert part.rng.bit_generator.state == whole.rng.bit_generator.state
 
 
 # -- the MPI runs ------------------------------------------------------------------------------
@@ -135,7 +144,7 @@ def _script():
     return mpi_train_script
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam", "adam_uint8"])
+@pytest.mark.parametrize("name", ["sgd", "adam", "adam_uint8", "sgd_dropout"])
 def test_two_ranks_match_one_process_to_float32_rounding(mpi_run, name):
     script = _script()
     saved = np.load(mpi_run / f"{name}.npz")
@@ -165,12 +174,15 @@ def test_only_rank_zero_writes_checkpoints(mpi_run):
         "done.json",
         "sgd-resumed.npy",
         "sgd.npz",
+        "sgd_dropout-resumed.npy",
+        "sgd_dropout.npz",
     ]
 
 
-def test_resume_on_every_rank_from_a_checkpoint_is_exact(mpi_run):
-    resumed = np.load(mpi_run / "sgd-resumed.npy")
-    assert np.array_equal(resumed, np.load(mpi_run / "sgd.npz")["weights"])
+@pytest.mark.parametrize("name", ["sgd", "sgd_dropout"])
+def test_resume_on_every_rank_from_a_checkpoint_is_exact(mpi_run, name):
+    resumed = np.load(mpi_run / f"{name}-resumed.npy")
+    assert np.array_equal(resumed, np.load(mpi_run / f"{name}.npz")["weights"])
 
 
 # -- the cost model ----------------------------------------------------------------------------

@@ -295,10 +295,14 @@ class Dropout(Layer):
 
     ``backward`` multiplies ``dE/dout`` by the same mask. ``rng`` draws the masks (its state is
     part of a checkpoint, so a resumed run draws the same masks), on the host, so a network
-    draws the same masks on any device. Like :class:`Dense`, the arrays (mask, output, input
-    gradient) live in a per-batch-size workspace reused from step to step; the output of one
-    ``forward`` is overwritten by the next.
+    draws the same masks on any device. In data-parallel training, ``share = (rows, first)``
+    makes each process draw the numbers of the whole global batch of ``rows`` rows and keep its
+    own, from ``first`` on: the masks one process would draw. Like :class:`Dense`, the arrays
+    (mask, output, input gradient) live in a per-batch-size workspace reused from step to step;
+    the output of one ``forward`` is overwritten by the next.
     """
+
+    share: tuple[int, int] | None = None
 
     def __init__(self, rate: float, n_units: int | None = None, rng=None, dtype=np.float32):
         if not 0 <= rate < 1:
@@ -308,6 +312,7 @@ class Dropout(Layer):
         self.rng = as_generator(rng)
         self.dtype = _float_dtype(dtype)
         self.mask: np.ndarray | None = None
+        self.share: tuple[int, int] | None = None  # (global batch rows, this process's first)
         self._workspaces: dict[tuple, tuple[np.ndarray, ...]] = {}
         self._ws: tuple[np.ndarray, ...] | None = None
 
@@ -340,7 +345,11 @@ class Dropout(Layer):
         xp = namespace(x)
         ws = self._ws = self._workspace(xp, x.shape)
         u, kept, mask, out, _ = ws
-        self.rng.random(dtype=self.dtype, out=u)  # u ~ U[0, 1), drawn on the host
+        if self.share is None:
+            self.rng.random(dtype=self.dtype, out=u)  # u ~ U[0, 1), drawn on the host
+        else:  # data-parallel: the global batch's numbers, this process's rows of them
+            rows, first = self.share
+            u[...] = self.rng.random((rows, u.shape[1]), dtype=self.dtype)[first : first + len(u)]
         xp.greater_equal(xp.asarray(u), self.rate, out=kept)  # keep where u >= rate
         xp.multiply(kept, 1 / (1 - self.rate), out=mask)  # mask = keep / (1 - p)
         self.mask = mask

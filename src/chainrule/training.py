@@ -411,9 +411,9 @@ def fit(
         order of float additions). Losses, accuracies and validation metrics are the global
         ones, identical on every rank, and so are early-stopping decisions. Only rank 0
         writes checkpoints (``history.checkpoint_path`` names them on every rank); ``resume``
-        must then be readable by every rank (a shared file system). Dropout masks on rank
-        ``r > 0`` come from the layer's generator jumped ``r`` times, so they differ between
-        ranks (and from one process). See docs/scaling.md.
+        must then be readable by every rank (a shared file system). Dropout layers draw
+        rank 0's masks for the whole global batch on every rank and use their own rows: the
+        masks of one process. See docs/scaling.md.
     input_scale : float, optional
         Multiply every batch of inputs (and of validation inputs) by this, e.g. ``1 / 255``
         for uint8 images: the network trains on ``x * input_scale`` and expects inputs
@@ -627,8 +627,7 @@ class _Trainer:
             self.rank, self.size = distributed.rank_and_size(comm)
             seed = comm.bcast(seed, root=0)
             distributed.broadcast_parameters(net, comm)
-            if self.rank:
-                _jump_dropout(net, self.rank)
+            _share_dropout_streams(net, comm)
         if checkpoint is not None and not self.rank:  # before any work that it would save
             serialization._check_rebuildable(checkpoint.directory, net)
             _make_directory(checkpoint.directory)
@@ -945,7 +944,17 @@ class _Trainer:
     def _run_batches_distributed(self, epoch: int, perm: np.ndarray | None) -> None:
         """The loop of :meth:`_run_batches` for data-parallel training: this rank's rows of
         each global batch, forward and backward scaled by rows / batch rows, then the gradients
-        and the batch's loss sum and correct count are summed over the ranks."""
+        and the batch's loss sum and correct count are summed over the ranks. Dropout layers
+        draw the masks of each whole global batch (the same on every rank) and use their rows."""
+        net = self.net
+        dropouts = _dropout_widths(net)
+        try:
+            self._distributed_steps(epoch, perm, dropouts)
+        finally:
+            for layer, _ in dropouts:
+                layer.share = None
+
+    def _distributed_steps(self, epoch: int, perm: np.ndarray | None, dropouts: list) -> None:
         net, optimizer, schedule, comm = self.net, self.optimizer, self.schedule, self.comm
         params, grads, decay = self.opt_params, self.opt_grads, self.decay
         can_scale = self.can_scale
@@ -964,6 +973,8 @@ class _Trainer:
             k = min(bs, n_train - lo)  # rows in this global batch
             first, end = distributed.local_rows(k, rank, size)
             m = end - first  # rows of this rank, maybe 0
+            for layer, _ in dropouts:  # every rank draws the global batch's masks
+                layer.share = (k, first)
             lr = schedule(self.step)
             fused = scaled and lr > 0  # the backward pass gives lr * g (see _run_batches)
             self.consistent = False
@@ -984,6 +995,8 @@ class _Trainer:
                 for grad in grads:
                     grad.fill(0)
                 stats[0] = stats[1] = 0
+                for layer, width in dropouts:  # the draws the other ranks make, all the same
+                    layer.rng.random((k, width), dtype=layer.dtype)
             stats[2] = self.sigint
             for grad in grads:  # one message: the network's gradient vector
                 comm.Allreduce(in_place, grad, op=sum_op)
@@ -1210,16 +1223,28 @@ class _Trainer:
         return {"loss": self.loss_sum / seen, "accuracy": accuracy}
 
 
-def _jump_dropout(net: Network, times: int) -> None:
-    """Give each Dropout layer a generator ``times`` jumps ahead of its own: rank ``r`` draws
-    its masks from a stream no other rank uses."""
+def _share_dropout_streams(net: Network, comm) -> None:
+    """Give every rank's Dropout layers rank 0's generators (their states, broadcast): each
+    rank then draws the masks of the whole global batch and keeps its own rows of them (see
+    :attr:`Dropout.share`), the masks one process would draw, whatever the number of ranks."""
     for layer in net.layers:
         if isinstance(layer, Dropout):
-            bits = layer.rng.bit_generator
-            if hasattr(bits, "jumped"):
-                layer.rng = np.random.Generator(bits.jumped(times))
-            else:
-                layer.rng = np.random.default_rng([times, int(layer.rng.integers(2**63))])
+            state = comm.bcast(layer.rng.bit_generator.state, root=0)
+            bits = getattr(np.random, state["bit_generator"])()
+            bits.state = state
+            layer.rng = np.random.Generator(bits)
+
+
+def _dropout_widths(net: Network) -> list[tuple[Dropout, int]]:
+    """Each Dropout layer with dropping to do, and its width (the layer before it)."""
+    widths, width = [], net.n_in
+    for layer in net.layers:
+        if isinstance(layer, Dropout):
+            if layer.rate > 0:
+                widths.append((layer, width))
+        else:
+            width = layer.n_out
+    return widths
 
 
 def _resolve(resume) -> str:
