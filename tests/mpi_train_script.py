@@ -108,8 +108,27 @@ def main(out: Path) -> None:
             resumed, _ = train(name, comm, resume=middle)
             if rank == 0:
                 np.save(out / f"{name}-resumed.npy", resumed.parameter_vector)
+    refusals = {}
+    (x, y), _ = problem()
+    for case in ("batch_size", "labels", "bad_label"):
+        # wrong usage on rank 1 only: every rank must refuse at once, none may hang
+        kwargs = dict(epochs=1, batch_size=BATCH, seed=7, comm=comm)
+        labels = y
+        if rank == 1 and case == "batch_size":
+            kwargs["batch_size"] = BATCH + 1
+        if rank == 1 and case == "labels":
+            labels = (y + 1) % SIZES[-1]  # same shape, other data
+        if rank == 1 and case == "bad_label":
+            labels = y.copy()
+            labels[0] = 99  # fails rank 1's own checks
+        try:
+            fit(network(), x, labels, **kwargs)
+            refusals[case] = None
+        except ValueError as exc:
+            refusals[case] = str(exc)
+    everyone = comm.gather(refusals, root=0)
     if rank == 0:
-        (out / "done.json").write_text(json.dumps({"size": comm.Get_size()}))
+        (out / "done.json").write_text(json.dumps({"size": comm.Get_size(), "refusals": everyone}))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ variable set), where they fail: ``pip install -e '.[mpi]'`` provides both.
 """
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -177,6 +178,20 @@ def test_only_rank_zero_writes_checkpoints(mpi_run):
         "sgd_dropout-resumed.npy",
         "sgd_dropout.npz",
     ]
+
+
+def test_ranks_given_different_data_or_settings_all_refuse(mpi_run):
+    """Rank 1 alone with another batch size, other labels, or a label its own checks refuse:
+    every rank raises a ValueError before the first step (none is left waiting)."""
+    refusals = json.loads((mpi_run / "done.json").read_text())["refusals"]
+    assert len(refusals) == N_RANKS
+    for rank, seen in enumerate(refusals):
+        assert "batch_size by rank: [50, 51]" in seen["batch_size"]
+        assert "data (a checksum" in seen["labels"]
+        if rank == 1:
+            assert "class labels must be in [0, 3]" in seen["bad_label"]
+        else:
+            assert "rank 1 could not start training: class labels" in seen["bad_label"]
 
 
 @pytest.mark.parametrize("name", ["sgd", "sgd_dropout"])

@@ -47,6 +47,7 @@ import re
 import signal
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -469,6 +470,14 @@ def _make_directory(directory: Path) -> None:
         raise ValueError(f"cannot create checkpoint directory {directory}: {reason}") from None
 
 
+def _fingerprint(x: np.ndarray, target: np.ndarray, x_val) -> tuple[int, int, int]:
+    """CRC-32s of the targets, of every 64th training input row and of every 64th validation
+    row: cheap, and different when ranks were given different data."""
+    rows = np.ascontiguousarray(x[::64])
+    val = 0 if x_val is None else zlib.crc32(np.ascontiguousarray(x_val[::64]).tobytes())
+    return zlib.crc32(np.ascontiguousarray(target).tobytes()), zlib.crc32(rows.tobytes()), val
+
+
 def _positive_int(label: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{label} must be a positive integer, got {label}={value!r}")
@@ -644,6 +653,48 @@ class _Trainer:
     # -- set-up ---------------------------------------------------------------------------
 
     def prepare_data(self, x, y, validation_split: float, validation_data, input_scale) -> None:
+        """Check and hold the data; with ``comm``, every rank learns whether every other rank
+        could, and that all were given the same data and settings, before any step (a rank
+        that failed alone, or that trains differently, would leave the others waiting)."""
+        if self.comm is None:
+            self._prepare_data(x, y, validation_split, validation_data, input_scale)
+            return
+        try:
+            self._prepare_data(x, y, validation_split, validation_data, input_scale)
+            failure = None
+        except Exception as exc:
+            failure = exc
+        failures = self.comm.allgather(None if failure is None else str(failure))
+        if failure is not None:
+            raise failure
+        for rank, message in enumerate(failures):
+            if message is not None:
+                raise ValueError(f"rank {rank} could not start training: {message}")
+        self._check_ranks_agree()
+
+    def _check_ranks_agree(self) -> None:
+        n_val = 0 if self.x_val is None else len(self.x_val)
+        mine = {
+            "(n_train, n_val, row shape)": (self.n_train, n_val, self.x.shape[1:]),
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "shuffle": self.shuffle,
+            "optimizer": repr(self.optimizer.config()),
+            "schedule": repr(self.schedule_spec),
+            "data (a checksum of the targets and of every 64th input row)": _fingerprint(
+                self.x, self.target, self.x_val
+            ),
+        }
+        everyone = self.comm.allgather(mine)
+        for name in mine:
+            values = [theirs[name] for theirs in everyone]
+            if any(v != values[0] for v in values):
+                raise ValueError(
+                    f"every rank must call fit with the same data and settings; {name} by "
+                    f"rank: {values}"
+                )
+
+    def _prepare_data(self, x, y, validation_split, validation_data, input_scale) -> None:
         net = self.net
         if input_scale is not None and not (
             isinstance(input_scale, (int, float, np.floating, np.integer))
@@ -689,14 +740,6 @@ class _Trainer:
         # integer inputs stay compact, gathered as they are and converted batch by batch
         self.compact = x.dtype != net.dtype
         self.n_train = len(x)
-        if self.comm is not None:
-            n_val = 0 if self.x_val is None else len(self.x_val)
-            shapes = self.comm.allgather((self.n_train, n_val, x.shape[1:]))
-            if len(set(shapes)) > 1:
-                raise ValueError(
-                    "every rank must call fit with the same data; (n_train, n_val, row shape) "
-                    f"by rank: {shapes}"
-                )
         self.n_batches = -(-self.n_train // self.batch_size)
         self.schedule = self.schedule_spec.bind(
             self.optimizer.learning_rate, self.n_batches, self.epochs
