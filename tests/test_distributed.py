@@ -246,3 +246,19 @@ def test_docs_scaling_table_is_the_models():
 
 def test_public_names():
     assert set(distributed.__all__) <= set(dir(distributed))
+
+
+def test_a_divergence_under_mpiexec_is_reported_once(tmp_path):
+    """Every rank finds the divergence at once: one error line (rank 0's), no MPI abort."""
+    _need_mpi(command=True)
+    env = dict(os.environ)
+    src = str(Path(chainrule.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    flags = ["--layers", "784,16,10", "--subset", "1000", "--epochs", "1", "--lr", "1e30"]
+    command = [_mpiexec(), "-n", "2", sys.executable, "-m", "chainrule", "train"]
+    command += ["--distributed", *flags, "--optimizer", "sgd", "-q", "-o", str(tmp_path / "run")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    assert done.returncode == 1, done.stderr
+    assert len(errors) == 1 and "training diverged" in errors[0], done.stderr
+    assert "Abort" not in done.stderr

@@ -976,7 +976,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             again = " --device gpu" if args.device != "cpu" else ""
             again += " --distributed" if comm is not None else ""
             log(f"{interrupted}: checkpoint saved to {exc.checkpoint_path}")
-            log(f"resume with: chainrule train --resume {exc.checkpoint_path}{again}")
+            launch = "" if comm is None else f"mpiexec -n {comm.Get_size()} "
+            log(f"resume with: {launch}chainrule train --resume {exc.checkpoint_path}{again}")
         else:
             log(f"{interrupted} before the first checkpoint: nothing to resume (in {run_dir})")
         return status
@@ -1663,6 +1664,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _mpi_rank(args) -> int:
+    """This process's MPI rank with --distributed (0 without it, or without mpi4py)."""
+    if not getattr(args, "distributed", False):
+        return 0
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return 0
+    return MPI.COMM_WORLD.Get_rank()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1685,8 +1697,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         usage = isinstance(exc, (CLIError, ValueError, FileNotFoundError, ImportError))
         message = str(exc) or type(exc).__name__
-        print(f"chainrule: error: {message}", file=sys.stderr)
-        if getattr(args, "distributed", False):  # don't leave the other ranks waiting
+        from chainrule.errors import DivergenceError
+
+        # a divergence is found on every rank at once: rank 0 reports it, none need abort
+        collective = isinstance(exc, DivergenceError)
+        if not (collective and _mpi_rank(args)):
+            print(f"chainrule: error: {message}", file=sys.stderr)
+        if getattr(args, "distributed", False) and not collective:  # don't leave ranks waiting
             try:
                 from mpi4py import MPI
             except ImportError:  # no MPI: no other ranks
