@@ -828,3 +828,18 @@ def test_missing_extras_for_plot_and_distributed_are_one_line_before_any_work(
         "chainrule: error: --distributed needs mpi4py: pip install 'chainrule[mpi]'"
     ]
     assert not run_dir.exists()
+
+
+def test_flags_that_would_be_ignored_are_refused(blobs, blob_model, tmp_path):
+    """A misspelt activation with no hidden layer to use it, --split with a data file (used
+    whole), and --index or --dataset without --model: one line, exit 2, nothing written."""
+    proc = run("train", "--layers", "784,10", "--activation", "foo", "--subset", "100",
+               "-o", tmp_path / "run", check=False)  # fmt: skip
+    assert_one_line_error(proc, "--activation", "unknown activation 'foo'")
+    assert not (tmp_path / "run").exists()
+    proc = run("evaluate", blob_model, "--dataset", blobs / "blobs.npz", "--split", "train",
+               check=False)  # fmt: skip
+    assert_one_line_error(proc, "--split", "evaluated whole")
+    assert "on 300 examples" in run("evaluate", blob_model, "--dataset", blobs / "blobs.npz").stdout
+    for flag, value in (("--index", "3"), ("--dataset", str(blobs / "blobs.csv"))):
+        assert_one_line_error(run("explain", flag, value, check=False), flag, "with --model")

@@ -838,6 +838,11 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     user, sources, extras = _user_settings(args)
     config = TrainConfig(**{**(resume.settings if resume else {}), **user})
     config.hidden_and_output()  # a CLIError now if --activation does not fit --layers
+    for name in config.activation:  # also where no layer would use it (no hidden layer)
+        try:
+            chainrule.activations.get_activation(name)
+        except ValueError as exc:
+            raise CLIError(f"--activation: {exc}") from None
     if args.plot or extras.get("plot"):  # the plots come after training: their library now
         from chainrule import plots
 
@@ -1124,7 +1129,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from chainrule.metrics import classification_summary
 
     net = _load_model(args.model)
-    x, y = _evaluation_data(args.dataset, args.split)
+    if args.split is not None and _is_data_file(args.dataset):
+        raise CLIError(
+            f"--split picks a split of mnist or fashion-mnist; {args.dataset} is evaluated whole"
+        )
+    x, y = _evaluation_data(args.dataset, args.split or "test")
     _check_fits(net, x, args.dataset)
     summary = classification_summary(y, net.predict(x), max(net.n_out, 2))
     if args.json:
@@ -1373,7 +1382,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
         format=args.format,
         color=args.format == "text" and sys.stdout.isatty() and not args.no_color,
     )
-    if args.model:
+    if not args.model:
+        given = [flag for flag in ("dataset", "index") if getattr(args, flag) is not None]
+        if given:
+            raise CLIError(f"--{given[0]} goes with --model (the random network has its own)")
+    else:
+        args.dataset = args.dataset or "mnist"
+        args.index = args.index or 0
         given = [flag for flag in ("sizes", "activation", "loss") if getattr(args, flag)]
         if given:
             raise CLIError(
@@ -1574,7 +1589,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--dataset", default="mnist", help="mnist, fashion-mnist or a .csv/.npz file"
     )
-    evaluate.add_argument("--split", default="test", choices=["train", "test"])
+    evaluate.add_argument(
+        "--split",
+        choices=["train", "test"],
+        help="the split of mnist or fashion-mnist (default test); a .csv/.npz file is used whole",
+    )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -1654,10 +1673,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", metavar="FILE", help="explain a trained model on one test image")
         p.add_argument(
             "--dataset",
-            default="mnist",
             help="with --model: mnist, fashion-mnist or a .csv/.npz file (default mnist)",
         )
-        p.add_argument("--index", type=int, default=0, help="which test image (with --model)")
+        p.add_argument("--index", type=int, help="which test image (with --model; default 0)")
         p.add_argument("--format", choices=["text", "markdown"], default="text")
         p.add_argument("--no-color", action="store_true")
         p.set_defaults(func=cmd_explain)
