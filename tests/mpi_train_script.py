@@ -110,7 +110,7 @@ def main(out: Path) -> None:
                 np.save(out / f"{name}-resumed.npy", resumed.parameter_vector)
     refusals = {}
     (x, y), _ = problem()
-    for case in ("batch_size", "labels", "bad_label"):
+    for case in ("batch_size", "labels", "bad_label", "optimizer"):
         # wrong usage on rank 1 only: every rank must refuse at once, none may hang
         kwargs = dict(epochs=1, batch_size=BATCH, seed=7, comm=comm)
         labels = y
@@ -121,6 +121,8 @@ def main(out: Path) -> None:
         if rank == 1 and case == "bad_label":
             labels = y.copy()
             labels[0] = 99  # fails rank 1's own checks
+        if rank == 1 and case == "optimizer":
+            kwargs["optimizer"] = "no_such_optimizer"  # fails before the ranks first talk
         try:
             fit(network(), x, labels, **kwargs)
             refusals[case] = None

@@ -181,8 +181,9 @@ def test_only_rank_zero_writes_checkpoints(mpi_run):
 
 
 def test_ranks_given_different_data_or_settings_all_refuse(mpi_run):
-    """Rank 1 alone with another batch size, other labels, or a label its own checks refuse:
-    every rank raises a ValueError before the first step (none is left waiting)."""
+    """Rank 1 alone with another batch size, other labels, a label its own checks refuse, or
+    an optimizer that does not exist: every rank raises a ValueError before the first step
+    (none is left waiting)."""
     refusals = json.loads((mpi_run / "done.json").read_text())["refusals"]
     assert len(refusals) == N_RANKS
     for rank, seen in enumerate(refusals):
@@ -191,7 +192,14 @@ def test_ranks_given_different_data_or_settings_all_refuse(mpi_run):
         if rank == 1:
             assert "class labels must be in [0, 3]" in seen["bad_label"]
         else:
-            assert "rank 1 could not start training: class labels" in seen["bad_label"]
+            assert "rank 1 could not start training: ValueError: class labels" in seen["bad_label"]
+        if rank == 1:
+            assert "unknown optimizer" in seen["optimizer"]
+        else:  # rank 1 failed before the ranks first talk: rank 0 hears of it, not a hang
+            assert (
+                "rank 1 could not start training: ValueError: unknown optimizer"
+                in (seen["optimizer"])
+            )
 
 
 @pytest.mark.parametrize("name", ["sgd", "sgd_dropout"])

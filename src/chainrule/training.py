@@ -438,25 +438,49 @@ def fit(
         raise ValueError("give checkpoint or checkpoint_dir, not both")
     if checkpoint is None and checkpoint_dir is not None:
         checkpoint = Checkpoint(checkpoint_dir, every=checkpoint_every)
-    trainer = _Trainer(
-        net,
-        epochs=epochs,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        schedule=schedule,
-        weight_decay=weight_decay,
-        seed=seed,
-        callbacks=list(callbacks),
-        checkpoint=checkpoint,
-        early_stopping=early_stopping,
-        resume=resume,
-        shuffle=shuffle,
-        comm=comm,
-    )
+    if comm is not None:
+        distributed.check_comm(comm)
+    with contextlib.nullcontext() if comm is None else _all_or_none(comm):
+        trainer = _Trainer(
+            net,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            schedule=schedule,
+            weight_decay=weight_decay,
+            seed=seed,
+            callbacks=list(callbacks),
+            checkpoint=checkpoint,
+            early_stopping=early_stopping,
+            resume=resume,
+            shuffle=shuffle,
+            comm=comm,
+        )
+    if comm is not None:
+        trainer.start()
     trainer.prepare_data(x, y, validation_split, validation_data, input_scale)
     # overflow on the way to a divergence is reported as a DivergenceError, not as warnings
     with _deferred_sigint(trainer, handle_sigint), np.errstate(over="ignore", invalid="ignore"):
         return trainer.run()
+
+
+@contextlib.contextmanager
+def _all_or_none(comm):
+    """Run the body on every rank of ``comm``; then every rank learns whether every other one
+    got through it, and a failure anywhere is raised everywhere (the failing rank's own error,
+    on the others a ValueError naming it), so that no rank is left waiting in a collective
+    call for one that gave up."""
+    failure = None
+    try:
+        yield
+    except Exception as exc:
+        failure = exc
+    failures = comm.allgather(None if failure is None else f"{type(failure).__name__}: {failure}")
+    if failure is not None:
+        raise failure
+    for rank, message in enumerate(failures):
+        if message is not None:
+            raise ValueError(f"rank {rank} could not start training: {message}")
 
 
 def _make_directory(directory: Path) -> None:
@@ -627,28 +651,35 @@ class _Trainer:
         self.comm = comm
         self.rank, self.size = 0, 1
         if comm is not None:
-            distributed.check_comm(comm)
             if net.device != "cpu":
                 raise ValueError(
                     f"distributed training runs networks on the CPU; this one is on "
                     f"{net.device} (call net.to('cpu') first)"
                 )
             self.rank, self.size = distributed.rank_and_size(comm)
-            seed = comm.bcast(seed, root=0)
-            distributed.broadcast_parameters(net, comm)
-            _share_dropout_streams(net, comm)
         if checkpoint is not None and not self.rank:  # before any work that it would save
             serialization._check_rebuildable(checkpoint.directory, net)
             _make_directory(checkpoint.directory)
         self.seed = seed
-        self.split_rng, self.rng = (
-            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)
-        )
-        self.epoch_rng_state = self.rng.bit_generator.state  # before this epoch's shuffle
         self.schedule_spec = get_schedule(schedule)
         self.loaded = loaded
-        if early_stopping is not None:
-            early_stopping._begin(self.params)
+        if comm is None:
+            self.start()
+
+    def start(self) -> None:
+        """The set-up that takes every rank (with ``comm``, after they all got this far):
+        rank 0's seed, parameters and dropout generators; then the shuffling generators."""
+        comm, net = self.comm, self.net
+        if comm is not None:
+            self.seed = comm.bcast(self.seed, root=0)
+            distributed.broadcast_parameters(net, comm)
+            _share_dropout_streams(net, comm)
+        self.split_rng, self.rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(2)
+        )
+        self.epoch_rng_state = self.rng.bit_generator.state  # before this epoch's shuffle
+        if self.early_stopping is not None:
+            self.early_stopping._begin(self.params)
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -659,17 +690,8 @@ class _Trainer:
         if self.comm is None:
             self._prepare_data(x, y, validation_split, validation_data, input_scale)
             return
-        try:
+        with _all_or_none(self.comm):
             self._prepare_data(x, y, validation_split, validation_data, input_scale)
-            failure = None
-        except Exception as exc:
-            failure = exc
-        failures = self.comm.allgather(None if failure is None else str(failure))
-        if failure is not None:
-            raise failure
-        for rank, message in enumerate(failures):
-            if message is not None:
-                raise ValueError(f"rank {rank} could not start training: {message}")
         self._check_ranks_agree()
 
     def _check_ranks_agree(self) -> None:
