@@ -262,6 +262,9 @@ def test_distributed_training_refuses_a_device_network():
 
         Allreduce = Bcast = bcast = None
 
+        def allgather(self, value):
+            return [value]
+
     with pytest.raises(ValueError, match="distributed training runs networks on the CPU"):
         fit(net, x, y, epochs=1, comm=FakeComm())
 

@@ -105,7 +105,7 @@ def check_comm(comm) -> None:
     """A ValueError unless ``comm`` looks like an mpi4py intracommunicator."""
     missing = [
         name
-        for name in ("Get_rank", "Get_size", "Allreduce", "Bcast", "bcast")
+        for name in ("Get_rank", "Get_size", "Allreduce", "Bcast", "bcast", "allgather")
         if not hasattr(comm, name)
     ]
     if missing:
