@@ -1607,10 +1607,11 @@ def _with_live_units(net: Network, x, seed: int, spec, examples: str) -> tuple[N
 
 
 def _units_on_in_every_relu_layer(net: Network, rows: np.ndarray) -> bool:
-    h = rows
-    for layer in net.dense_layers:
-        z = h @ layer.weights + layer.biases
-        if layer.activation.name == "relu" and not (z > 0).any():
-            return False
-        h = layer.activation.forward(z)
-    return True
+    """Whether every ReLU layer has a unit with ``net > 0`` for at least one of ``rows``."""
+    dense = net.dense_layers
+    nets = [_forward_one(dense, row)[1] for row in rows]  # per row, per layer
+    return all(
+        any((per_row[k] > 0).any() for per_row in nets)
+        for k, layer in enumerate(dense)
+        if layer.activation.name == "relu"
+    )

@@ -302,7 +302,7 @@ class Dropout(Layer):
     the output of one ``forward`` is overwritten by the next.
     """
 
-    share: tuple[int, int] | None = None
+    share: tuple[int, int] | None = None  # (global batch rows, this process's first row)
 
     def __init__(self, rate: float, n_units: int | None = None, rng=None, dtype=np.float32):
         if not 0 <= rate < 1:
@@ -312,7 +312,6 @@ class Dropout(Layer):
         self.rng = as_generator(rng)
         self.dtype = _float_dtype(dtype)
         self.mask: np.ndarray | None = None
-        self.share: tuple[int, int] | None = None  # (global batch rows, this process's first)
         self._workspaces: dict[tuple, tuple[np.ndarray, ...]] = {}
         self._ws: tuple[np.ndarray, ...] | None = None
 

@@ -280,9 +280,11 @@ class Network:
 
     def predict_proba(self, x, batch_size: int = 2048) -> np.ndarray:
         """Like :meth:`forward`, computed ``batch_size`` rows at a time to bound memory."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if batch_size < 1:
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         x = self.check_inputs(x)
         return np.concatenate(

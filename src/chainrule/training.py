@@ -456,8 +456,7 @@ def fit(
             shuffle=shuffle,
             comm=comm,
         )
-    if comm is not None:
-        trainer.start()
+    trainer.start()
     trainer.prepare_data(x, y, validation_split, validation_data, input_scale)
     # overflow on the way to a divergence is reported as a DivergenceError, not as warnings
     with _deferred_sigint(trainer, handle_sigint), np.errstate(over="ignore", invalid="ignore"):
@@ -663,12 +662,11 @@ class _Trainer:
         self.seed = seed
         self.schedule_spec = get_schedule(schedule)
         self.loaded = loaded
-        if comm is None:
-            self.start()
 
     def start(self) -> None:
-        """The set-up that takes every rank (with ``comm``, after they all got this far):
-        rank 0's seed, parameters and dropout generators; then the shuffling generators."""
+        """The set-up that takes every rank (with ``comm``, called once they all got through
+        ``__init__``): rank 0's seed, parameters and dropout generators; then the shuffling
+        generators."""
         comm, net = self.comm, self.net
         if comm is not None:
             self.seed = comm.bcast(self.seed, root=0)
@@ -687,12 +685,10 @@ class _Trainer:
         """Check and hold the data; with ``comm``, every rank learns whether every other rank
         could, and that all were given the same data and settings, before any step (a rank
         that failed alone, or that trains differently, would leave the others waiting)."""
-        if self.comm is None:
+        with contextlib.nullcontext() if self.comm is None else _all_or_none(self.comm):
             self._prepare_data(x, y, validation_split, validation_data, input_scale)
-            return
-        with _all_or_none(self.comm):
-            self._prepare_data(x, y, validation_split, validation_data, input_scale)
-        self._check_ranks_agree()
+        if self.comm is not None:
+            self._check_ranks_agree()
 
     def _check_ranks_agree(self) -> None:
         n_val = 0 if self.x_val is None else len(self.x_val)
