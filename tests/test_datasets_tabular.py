@@ -93,6 +93,17 @@ MALFORMED = {
     "header-only": ("y,a,b\n", {}, 2, "no data rows after the header"),
     "bad-quote": ('1,2\n3,"4\n', {}, 2, "malformed CSV"),
     "not-utf8": (b"1,2\n3,4\n5,\xff\n", {}, 3, "not UTF-8 text"),
+    # a missing-value mark in the first row is a missing value, not a sign of a header row
+    "na-row-1": ("1,NA,3\n0,4,5\n", {}, 1, "column 2: missing value 'NA'"),
+    "question-mark-row-1": ("1,2,?\n0,4,5\n", {}, 1, "column 3: missing value '?'"),
+    "negative-label": ("1,2\n-1,3\n", {}, 2, "label -1 is negative (labels are class indices"),
+    "class-name-label": (
+        "a,species\n1.5,setosa\n",
+        {"label_column": "species"},
+        2,
+        "column 2 ('species'): not a number: 'setosa' (labels must be class indices",
+    ),
+    "other-separator": ("1;2;3\n0;4;5\n", {"header": False}, 1, "separated by ';', not ','?"),
 }
 
 
@@ -105,6 +116,13 @@ def test_malformed_csv(tmp_path, case):
     message = str(info.value)
     assert message.startswith(f"{path}, line {line}")
     assert problem in message
+
+
+@pytest.mark.parametrize("delimiter", [";;", "", '"', "\n"])
+def test_a_delimiter_that_is_not_one_plain_character_is_refused(tmp_path, delimiter):
+    path = write(tmp_path, "1,2\n")
+    with pytest.raises(ValueError, match=r"delimiter must be one character"):
+        load_csv(path, delimiter=delimiter)
 
 
 def test_header_row_with_an_empty_name_is_still_a_header(tmp_path):
@@ -177,6 +195,10 @@ NPZ_CASES = {
         "y[1] = 2.5 is not an integer",
     ),
     "empty": (lambda p: _save(p, x=np.zeros((0, 3)), y=np.zeros(0)), "no examples"),
+    "negative-y": (
+        lambda p: _save(p, x=np.zeros((3, 1)), y=np.array([1, -1, 0])),
+        "y[1] = -1 is negative",
+    ),
     "npy": (
         lambda p: (
             np.save(p.with_suffix(".npy"), np.zeros(3))

@@ -443,3 +443,23 @@ def test_markdown_tables_escape_the_bars_of_their_headers():
         if line.startswith("| example") or line.startswith("| parameter"):
             cells = line.replace("\\|", "").strip("|").split("|")
             assert len(cells) == 4, line
+
+
+def net_and_example_deep():
+    net = Network.from_sizes(
+        [32] * 10 + [10], hidden="sigmoid", output="sigmoid", loss="sse", seed=0, dtype=np.float64
+    )
+    x = np.random.default_rng(0).normal(size=32)
+    return net, x, 3
+
+
+def test_vanishing_gradients_are_not_reported_as_failures():
+    """docs/math.md (F13): in a 10-layer sigmoid network the bottom gradients are ~1e-6 of the
+    top ones, so their finite-difference relative error is rounding noise, not a mistake."""
+    text = explain_command(sizes=[32] * 10 + [10], fd_max_entries=20)
+    e = explain_example(*net_and_example_deep())
+    assert e.max_fd_error > 1e-6  # relative to tiny gradients, the noise shows...
+    assert e.fd_ok  # ...but every difference is within it
+    assert all(max(t.fd_diff_w, t.fd_diff_b) <= e.fd_noise for t in e.layers[-3:])
+    assert "FAIL" not in text
+    assert "the rounding noise of finite differences)  ok" in text

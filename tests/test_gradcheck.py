@@ -92,3 +92,74 @@ def test_a_confident_binary_network_passes():
     assert net.astype(np.float64).loss(x, y) < 1e-5
     result = chainrule.gradcheck(net, x, y)
     assert result.ok, result.report()
+
+
+def _deep_sigmoid(first_activation="sigmoid"):
+    """The 10-layer sigmoid network of docs/math.md (F13): its bottom gradients are ~1e-6 of the
+    top ones, below what finite differences resolve relative to the array."""
+    sizes = [32] * 10 + [10]
+    layers = [
+        Dense(a, b, first_activation if i == 0 else "sigmoid", rng=i, dtype=np.float64)
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:]))
+    ]
+    rng = np.random.default_rng(0)
+    return Network(layers, loss="sse"), rng.normal(size=(4, 32)), rng.integers(0, 10, 4)
+
+
+def test_vanishing_gradients_within_the_rounding_noise_pass():
+    net, x, y = _deep_sigmoid()
+    result = chainrule.gradcheck(net, x, y, max_entries=20)
+    assert result.max_error > 1e-6  # the bottom arrays: noise relative to tiny gradients
+    assert result.ok, result.report()
+    assert max(result.differences.values()) <= result.noise < 1e-8
+    assert "ok (noise)" in result.report() and "FAIL" not in result.report()
+
+
+class _OnePercentSigmoid(Sigmoid):
+    """A sigmoid whose backward pass is wrong by 1%."""
+
+    def backward(self, out, grad_out, delta=None):
+        return np.multiply(grad_out, 1.01 * out * (1 - out), out=delta)
+
+
+def test_a_small_mistake_in_a_vanishing_layer_still_fails():
+    net, x, y = _deep_sigmoid(first_activation=_OnePercentSigmoid())
+    result = chainrule.gradcheck(net, x, y, max_entries=20)
+    assert not result.ok
+    assert not result.passed("layers[0].weights") and result["layers[0].weights"] > 1e-3
+    assert result.passed("layers[9].weights")
+    assert "layers[0].weights       20    9.81e-03  FAIL" in result.report()
+
+
+def test_a_relu_unit_at_its_kink_is_named_in_the_report():
+    """A dead ReLU layer with zero biases puts the next layer's net exactly at 0, where E has
+    no slope: the differences disagree with any gradient, and the report says why."""
+    net = Network(
+        [
+            Dense(3, 2, "relu", rng=0, dtype=np.float64),
+            Dense(2, 1, "relu", rng=1, dtype=np.float64),
+        ],
+        loss="sse",
+    )
+    net.dense_layers[0].biases = [-10.0, -10.0]  # every unit of layer 0 off: layer 1's net = 0
+    x, y = np.ones((2, 3)), np.array([[0.5], [-0.5]])
+    result = chainrule.gradcheck(net, x, y)
+    assert not result.ok and result.kinks == 2
+    assert "2 ReLU net value(s)" in result.report() and "kink" in result.report()
+    net.dense_layers[1].biases = [0.1]  # off the kink: the same network passes
+    result = chainrule.gradcheck(net, x, y)
+    assert result.ok and result.kinks == 0, result.report()
+    assert "kink" not in result.report()
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [("abc", "inputs must be numeric"), ([[1.0, 2.0]], r"shape \(batch, 4\)")],
+)
+def test_bad_inputs_get_the_networks_own_error(x, message):
+    _, y = _batch(n=1)
+    net = Network.from_sizes([4, 3, 2], hidden="tanh", loss="sse", seed=0)
+    with pytest.raises(ValueError, match=message):
+        chainrule.gradcheck(net, x, y)
+    with pytest.raises(ValueError, match=message):
+        numerical_gradients(net, x, y)

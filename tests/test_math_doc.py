@@ -325,12 +325,12 @@ def test_F13_each_sigmoid_layer_shrinks_the_error():
             bound = 0.25 * np.linalg.norm(above.weights, 2) * np.linalg.norm(above.delta)
             assert np.linalg.norm(below.delta) <= bound * (1 + 1e-12)
         ratio = np.linalg.norm(e.layers[-1].delta) / np.linalg.norm(e.layers[0].delta)
-        assert ratio < 1e-4
+        assert 1e-7 < ratio < 1e-5  # "about 1e-6"
 
         relu_net, x, label, _ = net_and_example([32] * 10 + [10], hidden="relu", seed=seed)
         e = explain_example(relu_net, x, label, fd_max_entries=1)
         ratio = np.linalg.norm(e.layers[-1].delta) / np.linalg.norm(e.layers[0].delta)
-        assert ratio > 0.1
+        assert 1 / 4 < ratio < 4  # "within a factor of about 3"
 
 
 # -- initialization -------------------------------------------------------------------------------

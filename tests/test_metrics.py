@@ -1,5 +1,8 @@
 """Accuracy, confusion matrix, precision and recall against hand-counted examples."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -100,3 +103,23 @@ def test_classes_up_to_the_limit_are_inferred_and_more_may_be_passed():
 def test_precision_recall_needs_a_confusion_matrix(cm, problem):
     with pytest.raises(ValueError, match=problem):
         precision_recall(cm)
+
+
+def test_the_helper_modules_are_attributes_of_the_package_after_import_chainrule():
+    code = (
+        "import sys, chainrule\n"
+        "assert 'chainrule.metrics' not in sys.modules  # imported on first use\n"
+        "for name in ('explain', 'export', 'initializers', 'metrics', 'preprocess'):\n"
+        "    assert getattr(chainrule, name).__name__ == 'chainrule.' + name\n"
+        "print(chainrule.metrics.confusion_matrix([0, 1], [0, 1]).tolist())\n"
+        "try:\n"
+        "    chainrule.no_such_thing\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "[[1, 0], [0, 1]]",
+        "module 'chainrule' has no attribute 'no_such_thing'",
+    ]

@@ -2,6 +2,7 @@
 differences), batch correctness against the notes' per-example outer-product rule, a
 hand-worked example, property tests over shapes and dtypes, and bad input."""
 
+import warnings
 import zlib
 
 import numpy as np
@@ -232,6 +233,27 @@ def test_astype_and_copy_are_independent():
     assert np.abs(net.layers[0].weights).sum() > 0
 
 
+def test_copy_keeps_a_custom_loss_with_its_settings():
+    class Weighted(chainrule.losses.SumSquaredError):
+        name = "weighted_sse"
+
+        def __init__(self, weight):
+            self.weight = weight
+
+        def value(self, out, target, probs=None):
+            return self.weight * super().value(out, target, probs)
+
+        def delta(self, out, target, probs=None, delta=None, scale=1.0):
+            return super().delta(out, target, probs, delta, scale * self.weight)
+
+    net = Network([Dense(3, 2, "sigmoid", rng=0)], loss=Weighted(3.0))
+    x, y = np.ones((2, 3)), np.array([[0.0, 1.0], [1.0, 0.0]])
+    for twin in (net.copy(), net.astype("float64")):
+        assert type(twin.loss_function) is Weighted and twin.loss_function.weight == 3.0
+        assert twin.loss_function is not net.loss_function
+        assert twin.loss(x, y) == pytest.approx(net.loss(x, y), rel=1e-6)
+
+
 def test_parameters_are_views_of_one_vector():
     """The update of a whole network can be one operation on parameter_vector."""
     first = Dense(3, 4, activation="relu", rng=0)
@@ -368,6 +390,32 @@ def test_inconsistent_architectures_are_refused():
         Network([Dense(3, 1, activation="softmax")], loss="cross_entropy")
     with pytest.raises(ValueError, match="share one dtype"):
         Network([Dense(3, 2, dtype="float64"), Dense(2, 2)])
+
+
+def test_what_is_not_a_list_of_layers_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"layers must be a list of layers.*got Dense\(3, 2"):
+        Network(Dense(3, 2))
+    with pytest.raises(ValueError, match="layer 1 must be a Layer .*got 'relu'"):
+        Network([Dense(3, 2), "relu", Dense(2, 2)])
+
+
+def test_a_dropout_of_the_wrong_width_is_refused():
+    with pytest.raises(ValueError, match=r"layer 1, Dropout\(0.5\), expects 7 inputs .* gives 4"):
+        Network([Dense(3, 4), chainrule.Dropout(0.5, 7), Dense(4, 2)])
+    net = Network([Dense(3, 4), chainrule.Dropout(0.5, 4), Dense(4, 2)])  # the right width
+    assert net.config()["layers"][1]["n_units"] == 4
+
+
+def test_a_value_too_large_for_float32_is_named_without_a_warning(classifier):
+    x = np.ones((2, 4))
+    x[1, 3] = 1e300  # finite in float64, inf once cast to the network's float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from the cast
+        with pytest.raises(ValueError, match=r"too large for float32 \(1e\+300\).*row 1, col"):
+            classifier.forward(x)
+        with pytest.raises(ValueError, match=r"targets contain a value too large for float32"):
+            classifier.loss(np.ones((1, 4)), np.array([[0.5, 0.5, 1e300]]))
+    assert classifier.astype(np.float64).forward(x[:1]).shape == (1, 3)  # float64 takes it
 
 
 # -- a layer belongs to one network; inputs the methods refuse --------------------------------

@@ -70,6 +70,14 @@ def test_transparent_background_counts_as_background(test_images):
 def test_blank_and_bad_images():
     with pytest.raises(BlankImageError, match="blank"):
         mnist_image(np.zeros((50, 50)))
+    for shade in (0.3, 128 / 255, 0.8):  # a gray page, e.g. a photo of blank paper
+        with pytest.raises(BlankImageError, match="one shade"):
+            mnist_image(np.full((40, 40), shade))
+    with pytest.raises(BlankImageError, match="one shade"):
+        mnist_image([128] * 784)  # 8-bit values, as the web page would send them
+    faint = np.full((40, 40), 0.5)
+    faint[10:30, 18:22] = 0.9  # a light stroke on the gray page is still a digit
+    assert mnist_image(faint).max() > 0.5
     with pytest.raises(ValueError, match="expected a 2-D gray or RGB"):
         mnist_image(np.zeros((2, 3, 4, 5)))
     with pytest.raises(ValueError, match="NaN"):

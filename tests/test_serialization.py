@@ -339,6 +339,44 @@ def test_metadata_whose_architecture_was_edited(saved):
         load(path)
 
 
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("sizes", [4, 6, 2]),
+        ("activations", ["relu", "identity"]),
+        ("loss", "sse"),
+    ],
+)
+def test_top_level_fields_that_contradict_the_config_are_refused(saved, key, value):
+    _, path = saved
+    arrays = read_npz(path)
+    meta = get_metadata(arrays)
+    meta[key] = value  # what a reader of the metadata alone (load_metadata) would believe
+    set_metadata(arrays, meta)
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*'{key}'.*contradicts its config"):
+        load(path)
+
+
+@pytest.mark.parametrize("init", ["magic", 3])
+def test_metadata_with_an_unknown_init(saved, init):
+    _, path = saved
+    arrays = read_npz(path)
+    meta = get_metadata(arrays)
+    meta["config"]["layers"][0]["init"] = init
+    set_metadata(arrays, meta)
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*unknown init {init!r}"):
+        load(path)
+
+
+def test_a_path_of_bytes_gets_a_type_error_naming_it(saved):
+    _, path = saved
+    for reader in (load, load_metadata):
+        with pytest.raises(TypeError, match="path must be a str or os.PathLike, got bytes"):
+            reader(bytes(path))
+
+
 def test_metadata_with_a_bad_activation(saved):
     _, path = saved
     arrays = read_npz(path)
@@ -528,3 +566,53 @@ def test_a_full_disk_names_the_file_and_leaves_the_old_one(tmp_path, monkeypatch
     assert info.value.errno == errno.ENOSPC and ".tmp" not in str(info.value)
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["model.npz"]  # no temporary file left
+
+
+def test_save_refuses_what_is_not_a_network_or_a_metadata_dict(tmp_path):
+    path = tmp_path / "model.npz"
+    net = make_net()
+    with pytest.raises(TypeError, match=r"got str \(the arguments are save\(net, path\)\)"):
+        save(str(path), net)  # not AttributeError: 'str' object has no attribute 'layers'
+    with pytest.raises(TypeError, match=r"the arguments are save_checkpoint\(path, net"):
+        save_checkpoint(net, str(path))
+    for metadata in ("notes", [("a", 1)]):  # not "'str' object is not a mapping"
+        with pytest.raises(TypeError, match="metadata must be a dict or None, got"):
+            save(net, path, metadata=metadata)
+    assert not os.listdir(tmp_path)
+
+
+def test_a_path_naming_a_directory_is_refused_not_written_as_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for path in (f"{tmp_path}/new/", "new/", "", ".", "..", "sub/.."):
+        with pytest.raises(IsADirectoryError, match="names a directory, not a file"):
+            save(make_net(), path)  # "new/" was written as a file named "new"
+    assert not os.listdir(tmp_path)
+
+
+# -- ONNX export ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_onnx_export_of_every_activation_runs_in_onnxruntime(tmp_path, dtype):
+    """Every activation, in both dtypes, in onnxruntime (a float64 LeakyRelu node has no
+    onnxruntime kernel at opset 13: the export writes max(net, slope * net) instead)."""
+    import onnxruntime
+
+    from chainrule.export import export_onnx
+
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(dtype)
+    activations = ["identity", "sigmoid", "tanh", "relu", {"name": "leaky_relu", "slope": 0.2}]
+    for activation in [*activations, "softmax"]:
+        net = Network(
+            [
+                chainrule.Dense(4, 6, activation, dtype=dtype, rng=1),
+                chainrule.Dense(6, 3, activation, dtype=dtype, rng=2),
+            ],
+            loss="mse",
+        )
+        path = tmp_path / "model.onnx"
+        export_onnx(net, path)
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        (out,) = session.run(None, {"input": x})
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, net.forward(x), rtol=1e-6, atol=1e-6, err_msg=activation)

@@ -529,6 +529,17 @@ def test_bad_inputs_are_refused_with_clear_messages():
         MLPClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1])
 
 
+def test_regressor_targets_the_network_cannot_hold_are_refused():
+    X, y = regression(30, n_targets=2)
+    reg = MLPRegressor(**SMALL)
+    with pytest.raises(TypeError, match="Sparse data was passed for y"):
+        reg.fit(X, sparse.csr_matrix(y))  # not NumPy's "setting an array element with a ..."
+    big = y[:, 0] * 1e39  # finite in float64, inf in the network's float32
+    with pytest.raises(ValueError, match=r"y has values too large for float32.*\d\.\d+e\+39"):
+        reg.fit(X, big)  # not fit's "targets contain NaN or inf": y has neither
+    assert MLPRegressor(**SMALL, dtype="float64").fit(X, big / 1e30).n_iter_ > 0
+
+
 def test_importing_does_not_shadow_sklearn():
     import sklearn
 

@@ -146,6 +146,11 @@ def test_bad_arguments():
         fit(small_net(), x, y, batch_size=0)
     with pytest.raises(ValueError, match="not both"):
         fit(small_net(), x, y, validation_split=0.2, validation_data=(x, y))
+    n_out = small_net().n_out
+    with pytest.raises(ValueError, match=f"^validation_data: class labels .* got label {n_out}"):
+        fit(small_net(), x, y, validation_data=(x, np.full(len(x), n_out)))
+    with pytest.raises(ValueError, match=r"^validation_data: inputs must have shape"):
+        fit(small_net(), x, y, validation_data=(x[:, :1], y))
     with pytest.raises(ValueError, match="no validation set"):
         fit(small_net(), x, y, early_stopping=EarlyStopping())
     with pytest.raises(ValueError, match="shape"):

@@ -182,6 +182,10 @@ def test_model_endpoint_describes_the_network(client, net):
         ({"pixels": [[0.0] * 28] * 27}, "28 rows of 28, got 27 rows"),
         ({"pixels": [[0.0] * 28] * 27 + [[0.0] * 27]}, "pixels[27] must have 28 numbers"),
         ({"pixels": [[[0.0] * 28] * 28] * 28}, "pixels[0][0] must be a number, got list"),
+        ({"pixels": [[0.0] * 28] * 27 + [0.0]}, "pixels[27] is not a row: float"),
+        ({"pixels": [0.0] + [[0.0] * 28] * 27}, "pixels[0] is not a row: float"),
+        ({"pixels": [[0.0] * 28] * 27 + ["x" * 28]}, "pixels[27] is not a row: str"),
+        ({"pixels": [0.0] * 783 + [[0.0]]}, "pixels[783] must be a number, got list"),
         ({"width": 10, "pixels": [0] * 100}, "both width and height"),
         ({"width": 10, "height": 10, "pixels": [0] * 99}, "10*10 = 100 numbers, got 99"),
         ({"width": 0, "height": 10, "pixels": []}, "width"),
@@ -525,6 +529,28 @@ def test_class_names_label_the_prediction():
         assert answer["activations"] == []
 
 
+def test_a_gpu_network_answers_from_host_copies(monkeypatch):
+    """A network on a GPU (the stand-in CuPy of tests/fake_cupy, which refuses implicit
+    conversion to NumPy as CuPy does) answers as its CPU copy."""
+    import importlib.util
+    import sys
+
+    fake = Path(__file__).resolve().parent / "fake_cupy" / "cupy" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("cupy", fake)
+    cupy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cupy)
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    cpu = chainrule.Network.from_sizes([784, 16, 10], seed=0)
+    x = mnist_image(digit_one())
+    with TestClient(create_app(cpu.copy().to("gpu"))) as on_gpu:
+        response = post(on_gpu, {"pixels": x.tolist()})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    expected = cpu.forward(x[None, :])[0]
+    np.testing.assert_allclose(answer["scores"], expected, atol=1e-6)
+    np.testing.assert_allclose(answer["activations"][0]["values"], cpu.layers[0].out[0], atol=1e-5)
+
+
 # -- model_info and serve ------------------------------------------------------------------------
 
 
@@ -558,6 +584,22 @@ def test_model_info_reads_the_model_metadata(tmp_path, net):
     assert info["test_accuracy"] == 0.9
     assert info["training_config"]["optimizer"] == "adam"
     assert info["curves"][0]["loss"] == 0.5
+
+
+def test_model_info_reads_class_names_saved_with_the_model(tmp_path):
+    """docs/sklearn.md saves a classifier's classes_ in the metadata; the page labels by them."""
+    net = chainrule.Network.from_sizes([784, 8, 3], seed=0)
+    path = tmp_path / "model.npz"
+    save(net, path, metadata={"classes": ["cat", "dog", 7]})
+    info = model_info(net, path)
+    assert info["classes"] == ["cat", "dog", 7]
+    with TestClient(create_app(net, info)) as named:
+        assert named.get("/api/model").json()["classes"] == ["cat", "dog", "7"]
+        answer = post(named, {"pixels": [0.5] * 784}).json()
+        assert answer["label"] == ["cat", "dog", "7"][answer["prediction"]]
+    for wrong in (["cat", "dog"], "cat", [["cat"], "dog", "eel"]):  # not one name per class
+        save(net, path, metadata={"classes": wrong})
+        assert "classes" not in model_info(net, path)
 
 
 def test_serve_loads_the_model_and_binds_localhost(tmp_path, net, monkeypatch):

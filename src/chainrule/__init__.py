@@ -4,6 +4,8 @@
 >>> net = chainrule.Network.from_sizes([784, 100, 10], hidden="relu", loss="cross_entropy")
 """
 
+import importlib
+
 from chainrule import backend, datasets, optimizers, schedules, serialization, training
 from chainrule.activations import ACTIVATIONS, Activation, get_activation
 from chainrule.backend import DeviceError
@@ -17,6 +19,17 @@ from chainrule.serialization import load, save
 from chainrule.training import History, fit
 
 __version__ = "0.1.0"
+
+# Modules imported on first use, so that `import chainrule` stays quick: `chainrule.metrics`
+# works without `import chainrule.metrics` (PEP 562).
+_LAZY_MODULES = frozenset({"explain", "export", "initializers", "metrics", "preprocess"})
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"chainrule.{name}")
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
 
 __all__ = [
     "ACTIVATIONS",

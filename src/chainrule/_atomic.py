@@ -26,7 +26,10 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     half-written file under the final name. The file gets the usual ``0o666 & ~umask`` mode;
     its ``name`` attribute is the temporary path (to re-read what was written before it counts).
     """
+    name = os.fspath(path)
     target = Path(path)
+    if target.name in ("", "..") or name.endswith(("/", os.sep)):  # Path() drops a final "/"
+        raise IsADirectoryError(f"cannot write {name!r}: it names a directory, not a file")
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     if not target.parent.is_dir():  # else open() would name the temporary file
         raise FileNotFoundError(f"cannot write {target}: no directory {target.parent}")

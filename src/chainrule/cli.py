@@ -45,6 +45,7 @@ class TrainConfig:
     """Everything ``chainrule train`` needs; TOML keys and flags share these names."""
 
     dataset: str = "mnist"
+    label_column: int | str = 0
     layers: list[int] = dataclasses.field(default_factory=lambda: [784, 400, 400, 10])
     activation: list[str] = dataclasses.field(default_factory=lambda: ["relu"])
     loss: str = "cross_entropy"
@@ -138,9 +139,24 @@ _text = _checked(str, lambda v: v.strip() != "", "a non-empty string")
 _dtype_name = _checked(str, lambda v: v in ("float32", "float64"), "float32 or float64")
 
 
+def _label_column(text: str) -> int | str:
+    """A CSV label column: an index (``-1`` is the last column) or a name from the header."""
+    text = str(text).strip()
+    if not text:
+        raise argparse.ArgumentTypeError("expected a column index or name, got ''")
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+_label_column.expected = "a column index or name"
+
+
 # how a value of the TOML file (or of a run's config.json) is checked: as the flag's text is
 _CONVERTERS = {
     "dataset": _text,
+    "label_column": _label_column,
     "layers": _int_list,
     "activation": _name_list,
     "loss": _text,
@@ -259,13 +275,19 @@ def _regular_file(path: str, what: str) -> None:
         raise CLIError(f"{what} is not a regular file: {path}")
 
 
-def load_dataset_file(name: str):
-    """``(x, y)`` of a ``.csv``/``.npz`` dataset file."""
+def load_dataset_file(name: str, label_column: int | str = 0):
+    """``(x, y)`` of a ``.csv``/``.npz`` dataset file (a CSV's labels in ``label_column``)."""
     from chainrule import datasets
 
     _regular_file(name, "dataset file")
-    loader = datasets.load_npz if name.lower().endswith(".npz") else datasets.load_csv
-    return loader(name)
+    if name.lower().endswith(".npz"):
+        if label_column != 0:
+            raise CLIError(
+                f"--label-column {label_column}: {name} is an .npz file, whose labels are its "
+                "array 'y'; the option is for .csv files"
+            )
+        return datasets.load_npz(name)
+    return datasets.load_csv(name, label_column=label_column)
 
 
 def load_train_test(config: TrainConfig):
@@ -279,13 +301,22 @@ def load_train_test(config: TrainConfig):
 
     name = config.dataset
     if _is_data_file(name):
-        x, y = load_dataset_file(name)
+        x, y = load_dataset_file(name, config.label_column)
+        if len(x) < 5:  # 10% of fewer rounds to no test example at all
+            raise CLIError(
+                f"the dataset {name} has {len(x)} example{'s' * (len(x) != 1)}: too few to hold "
+                "out 10% of them as the test set (at least 5 are needed)"
+            )
         # a held-out test split (10%, stratified, seeded) for the reported test accuracy
         x_train, y_train, x_test, y_test = datasets.train_val_split(
             x, y, val_fraction=0.1, seed=config.seed
         )
         input_scale = None
     else:
+        if config.label_column != 0:
+            raise CLIError(
+                f"--label-column {config.label_column}: the dataset {name} is not a .csv file"
+            )
         x_train, y_train = datasets.load_dataset(name, "train", dtype=np.uint8)
         x_test, y_test = datasets.load_dataset(name, "test")
         input_scale = IMAGE_INPUT_SCALE
@@ -294,6 +325,7 @@ def load_train_test(config: TrainConfig):
     return x_train, y_train, x_test, y_test, input_scale
 
 
+LARGE_FEATURE = 100.0  # |x| above which `train` suggests standardizing a file's features
 IMAGE_INPUT_SCALE = 1 / 255  # uint8 pixels -> [0, 1], recorded in the model as input_scale
 
 
@@ -602,6 +634,12 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
             f"{sources['dataset']} {user['dataset']}: the checkpoint {resume.path} was trained "
             f"on {trained_on} (a resumed run keeps its data)"
         )
+    label_column = resume.settings.get("label_column", 0)
+    if "label_column" in user and user["label_column"] != label_column:
+        raise CLIError(
+            f"{sources['label_column']} {user['label_column']}: the checkpoint {resume.path} was "
+            f"trained with the labels in column {label_column!r} (a resumed run keeps its data)"
+        )
     if "seed" in user and user["seed"] != state.get("seed"):
         raise CLIError(
             f"{sources['seed']} {user['seed']} disagrees with the seed {state.get('seed')} of "
@@ -853,6 +891,14 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     if resume is not None:
         _check_resume(resume, config, user, sources)
     x_train, y_train, x_test, y_test, input_scale = load_train_test(config)
+    if _is_data_file(config.dataset):  # recorded so that --resume finds it from anywhere
+        largest = float(np.abs(x_train).max()) if x_train.size else 0.0
+        if largest > LARGE_FEATURE and not args.quiet:
+            log(
+                f"note: the features of {config.dataset} reach |x| = {largest:.3g}; networks "
+                "train best on inputs of order 1: standardize the columns first (docs/data.md)"
+            )
+        config.dataset = os.path.abspath(config.dataset)
     layers_from = sources.get("layers") or ("the checkpoint's network" if resume else "--layers")
     if config.layers[0] != x_train.shape[1]:
         raise CLIError(
@@ -863,7 +909,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     if config.layers[-1] != n_classes and not (config.layers[-1] == 1 and n_classes == 2):
         raise CLIError(
             f"{layers_from} ends with {config.layers[-1]} outputs but the dataset "
-            f"{config.dataset} has {n_classes} classes"
+            f"{config.dataset} has {n_classes} classes (labels are class indices: its "
+            f"largest label is {n_classes - 1})"
         )
     n_val = int(len(x_train) * config.val_split)
     if config.val_split and not 0 < n_val < len(x_train):
@@ -1115,13 +1162,21 @@ def _plot_run(run_dir: Path, net, records, cm) -> None:
         print(f"wrote {path}")
 
 
-def _evaluation_data(name: str, split: str):
+def _evaluation_data(name: str, split: str, model: str, label_column: int | str | None = None):
     """``(x, y)`` of a named dataset's split (images as float32 in [0, 1]), or of a whole
-    ``.csv``/``.npz`` file, as the network takes them."""
+    ``.csv``/``.npz`` file, as the network takes them. A CSV's labels are in ``label_column``,
+    by default the column ``chainrule train`` took them from for ``model``."""
     from chainrule import datasets
+    from chainrule.serialization import load_metadata
 
     if _is_data_file(name):
-        return load_dataset_file(name)
+        if label_column is None:
+            trained = (load_metadata(model).get("training_config") or {}).get("label_column", 0)
+            ok = isinstance(trained, (int, str)) and not isinstance(trained, bool)
+            label_column = trained if ok and name.lower().endswith(".csv") else 0
+        return load_dataset_file(name, label_column)
+    if label_column is not None:
+        raise CLIError(f"--label-column {label_column}: the dataset {name} is not a .csv file")
     return datasets.load_dataset(name, split)
 
 
@@ -1133,9 +1188,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CLIError(
             f"--split picks a split of mnist or fashion-mnist; {args.dataset} is evaluated whole"
         )
-    x, y = _evaluation_data(args.dataset, args.split or "test")
+    x, y = _evaluation_data(args.dataset, args.split or "test", args.model, args.label_column)
     _check_fits(net, x, args.dataset)
-    summary = classification_summary(y, net.predict(x), max(net.n_out, 2))
+    n_classes = max(net.n_out, 2)
+    if y.max() >= n_classes:
+        i = int(np.argmax(y >= n_classes))
+        raise CLIError(
+            f"{args.dataset}: example {i} has label {int(y[i])}, but the model tells "
+            f"{n_classes} classes apart (labels 0 to {n_classes - 1})"
+        )
+    summary = classification_summary(y, net.predict(x), n_classes)
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -1206,6 +1268,11 @@ def _read_inputs(net, paths: list[str], pixel_scale: float | None) -> tuple[list
             array = _read_npy(net, path, pixel_scale)
             names += [path] if len(array) == 1 else [f"{path}[{i}]" for i in range(len(array))]
             rows.append(array)
+        elif os.path.splitext(path)[1].lower() in (".csv", ".npz", ".txt", ".tsv"):
+            raise CLIError(
+                f"{path}: predict reads images (PNG, JPEG, ...) and .npy arrays of feature rows; "
+                "save the rows with numpy.save (without the labels) and give the .npy file"
+            )
         else:
             try:
                 rows.append(mnist_image(path)[None, :])
@@ -1395,7 +1462,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 f"--{given[0]} cannot be combined with --model: the model's network is explained"
             )
         net = _load_model(args.model)
-        x_test, y_test = _evaluation_data(args.dataset, "test")
+        x_test, y_test = _evaluation_data(args.dataset, "test", args.model)
         _check_fits(net, x_test, args.dataset)
         i, n = args.index, args.batch or 1
         if not 0 <= i <= len(x_test) - n:
@@ -1511,6 +1578,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--dataset", help="mnist, fashion-mnist, or a .csv/.npz file (default mnist)"
     )
+    train.add_argument(
+        "--label-column",
+        dest="label_column",
+        type=_label_column,
+        metavar="COLUMN",
+        help="the label column of a .csv dataset: an index (0, the default, is the first; -1 "
+        "the last) or its name in the header row",
+    )
     train.add_argument("--layers", type=_int_list, help="layer sizes, e.g. 784,256,10")
     train.add_argument(
         "--activation",
@@ -1588,6 +1663,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", help="a model file written by chainrule train")
     evaluate.add_argument(
         "--dataset", default="mnist", help="mnist, fashion-mnist or a .csv/.npz file"
+    )
+    evaluate.add_argument(
+        "--label-column",
+        dest="label_column",
+        type=_label_column,
+        metavar="COLUMN",
+        help="the label column of a .csv dataset, an index or a name (default: the one the "
+        "model was trained with)",
     )
     evaluate.add_argument(
         "--split",

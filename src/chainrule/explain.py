@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from chainrule.activations import Activation, get_activation
-from chainrule.gradcheck import numerical_gradients, sample_entries
+from chainrule.gradcheck import fd_noise, numerical_gradients, sample_entries
 from chainrule.layers import Dense
 from chainrule.losses import Loss, get_loss
 from chainrule.network import Network
@@ -67,7 +67,8 @@ DEFAULT_LOSS = "sse"
 FD_EPS = 1e-5
 """The finite-difference step ``h`` of ``(E(w + h) - E(w - h)) / 2h``, in float64."""
 FD_TOLERANCE = 1e-6
-"""A finite-difference relative error at or below this is reported ``ok``."""
+"""A finite-difference relative error at or below this is reported ``ok`` (so is a difference
+within the rounding noise of the finite differences, :func:`chainrule.gradcheck.fd_noise`)."""
 
 _FUSED_NOTES = {
     "softmax": (
@@ -195,6 +196,16 @@ class LayerTerms:
         return self.weights.shape[1]
 
     @property
+    def fd_diff_w(self) -> float:
+        """``max |dE_dw - fd_dw|`` over the checked entries."""
+        return _max_abs(np.nan_to_num(self.dE_dw - self.fd_dw))
+
+    @property
+    def fd_diff_b(self) -> float:
+        """``max |dE_db - fd_db|`` over the checked entries."""
+        return _max_abs(np.nan_to_num(self.dE_db - self.fd_db))
+
+    @property
     def network_max_diff(self) -> float:
         """``max |explained - net.gradients|`` over the weights and biases of this layer."""
         return max(_max_abs(self.dE_dw - self.network_dw), _max_abs(self.dE_db - self.network_db))
@@ -255,6 +266,22 @@ class Explanation:
     def max_fd_error(self) -> float:
         """The worst finite-difference relative error over every parameter array."""
         return max(max(t.fd_error_w, t.fd_error_b) for t in self.layers)
+
+    @property
+    def fd_noise(self) -> float:
+        """The rounding noise of the finite differences at this loss (``fd_noise``): a
+        difference below it says nothing."""
+        return fd_noise(self.loss_value, self.fd_eps)
+
+    @property
+    def fd_ok(self) -> bool:
+        """Whether every array passes: relative error within :data:`FD_TOLERANCE`, or every
+        difference within :attr:`fd_noise`."""
+        return all(
+            error <= FD_TOLERANCE or diff <= self.fd_noise
+            for t in self.layers
+            for error, diff in ((t.fd_error_w, t.fd_diff_w), (t.fd_error_b, t.fd_diff_b))
+        )
 
     @property
     def network_max_diff(self) -> float:
@@ -1013,10 +1040,19 @@ def _term(name, formula, a, max_items) -> _Term:
     return _Term(name, formula, _shape(a), _value_lines(a, max_items))
 
 
-def _fd_check(what: str, error: float, checked: int, total: int, kink: bool) -> _Check:
+def _fd_check(
+    what: str, error: float, checked: int, total: int, kink: bool, diff: float, noise: float
+) -> _Check:
     sample = f"{checked} of {total}" if checked < total else f"all {total}"
-    ok = error <= FD_TOLERANCE
-    hint = "" if ok or not kink else " (a ReLU unit sits at its kink net = 0, where E has no slope)"
+    ok = error <= FD_TOLERANCE or diff <= noise
+    if error > FD_TOLERANCE and ok:
+        hint = f" (every difference <= {noise:.0e}, the rounding noise of finite differences)"
+    else:
+        hint = (
+            ""
+            if ok or not kink
+            else " (a ReLU unit sits at its kink net = 0, where E has no slope)"
+        )
     return _Check(
         f"finite differences on {what}: rel. error {error:.1e} ({sample} entries){hint}", ok
     )
@@ -1063,6 +1099,7 @@ def _explanation_doc(e: Explanation, max_items: int) -> list:
         t.activation in ("relu", "leaky_relu") and np.abs(t.net).min() <= 10 * e.fd_eps
         for t in e.layers
     )
+    noise = e.fd_noise
     for t in e.layers:
         x = t.number
         act = t.activation_function or get_activation(t.activation)
@@ -1100,9 +1137,13 @@ def _explanation_doc(e: Explanation, max_items: int) -> list:
             _term(f"dnet_{x}/dw_{x}", f"in_{x}", t.in_x, max_items),
             _term(f"dnet_{x}/db_{x}", "1", np.ones_like(t.biases), max_items),
             _term(f"dE/dw_{x}", f"outer(in_{x}, delta_{x})", t.dE_dw, max_items),
-            _fd_check(f"dE/dw_{x}", t.fd_error_w, t.fd_checked_w, t.dE_dw.size, kink),
+            _fd_check(
+                f"dE/dw_{x}", t.fd_error_w, t.fd_checked_w, t.dE_dw.size, kink, t.fd_diff_w, noise
+            ),
             _term(f"dE/db_{x}", f"delta_{x} * dnet_{x}/db_{x}", t.dE_db, max_items),
-            _fd_check(f"dE/db_{x}", t.fd_error_b, t.fd_checked_b, t.dE_db.size, kink),
+            _fd_check(
+                f"dE/db_{x}", t.fd_error_b, t.fd_checked_b, t.dE_db.size, kink, t.fd_diff_b, noise
+            ),
             _Check(
                 f"net.gradients ({e.dtype}): max |difference| {t.network_max_diff:.1e}",
                 t.network_max_diff <= (1e-10 if e.dtype == "float64" else 1e-4),
@@ -1122,7 +1163,7 @@ def _explanation_doc(e: Explanation, max_items: int) -> list:
             doc.append(("note", _FUSED_NOTES[e.fused]))
         elif x == 1 and t.activation == "sigmoid" and e.loss in ("sse", "mse"):
             doc.append(("note", _SIGMOID_SSE_NOTE))
-    ok = e.max_fd_error <= FD_TOLERANCE
+    ok = e.fd_ok
     doc.append(("heading", "summary"))
     doc.append(
         (

@@ -2,9 +2,11 @@
 
 Each Dense layer becomes a ``Gemm`` node (``Y = X . W + b``, the layer's own weights as
 initializers) followed by its activation node (``Sigmoid``, ``Tanh``, ``Relu``, ``LeakyRelu``,
-``Softmax`` over axis 1; identity adds nothing). Dropout is the identity at inference and is
-left out. The graph takes ``input`` of shape (batch, n_in) and gives ``output`` of shape
-(batch, n_out): the same numbers as :meth:`chainrule.Network.forward`.
+``Softmax`` over axis 1, ``Identity``). In a float64 network, leaky ReLU is
+``Max(net, Mul(net, slope))`` instead, since onnxruntime has no float64 ``LeakyRelu`` at opset
+13. Dropout is the identity at inference and is left out. The graph takes ``input`` of shape
+(batch, n_in) and gives ``output`` of shape (batch, n_out): the same numbers as
+:meth:`chainrule.Network.forward`.
 """
 
 from __future__ import annotations
@@ -63,7 +65,16 @@ def to_onnx(net: Network, name: str = "chainrule"):
         }.get(act.name)
         if op is None:
             raise ValueError(f"activation {act.name!r} has no ONNX export")
-        nodes.append(helper.make_node(op[0], [net_name], [out_name], name=f"act_{i}", **op[1]))
+        if op[0] == "LeakyRelu" and elem == TensorProto.DOUBLE:
+            # onnxruntime has no float64 LeakyRelu before opset 16: max(net, slope * net),
+            # the same for 0 <= slope < 1
+            slope = f"layers.{i}.slope"
+            initializers.append(numpy_helper.from_array(np.array(op[1]["alpha"]), slope))
+            scaled = f"scaled_{i}"
+            nodes.append(helper.make_node("Mul", [net_name, slope], [scaled], name=f"mul_{i}"))
+            nodes.append(helper.make_node("Max", [net_name, scaled], [out_name], name=f"act_{i}"))
+        else:
+            nodes.append(helper.make_node(op[0], [net_name], [out_name], name=f"act_{i}", **op[1]))
         current = out_name
     graph = helper.make_graph(
         nodes,

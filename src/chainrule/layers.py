@@ -8,12 +8,14 @@ A :class:`Dense` layer is the notes' layer, for a batch of examples at once::
 and its backward pass is the notes' chain of terms, one batch at a time::
 
     delta   = dE/dnet = dE/dout * ds/dnet                       (batch, n_out)
-    dE/dw   = in^T . delta    = sum over the batch of np.outer(in_x, delta_x)   (n_in, n_out)
+    dE/dw   = in^T . delta    = sum over n of np.outer(in^(n), delta^(n))       (n_in, n_out)
     dE/db   = sum over the batch of delta        (dnet/db = 1)                  (n_out,)
     dE/din  = delta . w^T     (dnet/din = w: what the layer below receives)     (batch, n_in)
 
-The loss already divides ``delta`` by the batch size, so these sums are the *means* of the
-per-example gradients.
+where ``in^(n)`` and ``delta^(n)`` are row n, example n (docs/math.md (F7); there, as in the
+notes, a subscript ``in_x`` names layer x). ``dE/din`` is the notes' ``dE/ds`` of the layer
+below. The loss already divides ``delta`` by the batch size, so these sums are the *means* of
+the per-example gradients.
 
 Where the inputs and outputs are kept (the notes' "push io storage up to net class"): each layer
 keeps *references* to what its own backward needs, its input ``x`` and its output ``out``

@@ -8,6 +8,9 @@ built one layer at a time from the output back::
     delta_l = (delta_{l+1} . w_{l+1}^T) * s'(net_l)   for l = L-1, ..., 1
     dE/dw_l = in_l^T . delta_l,   dE/db_l = sum over the batch of delta_l
 
+with one row per example, and ``dE/dout`` (so every delta) divided by the batch size: the
+gradients are the batch means of the per-example ones (docs/math.md (F7)).
+
 so no code is written per layer index: any depth, any widths (docs/math.md derives it). Here
 layers are counted from the input (``l = 1`` is the first, ``L`` the output), the order of
 ``net.layers`` and of :meth:`Network.gradients`; the notes count from the output (their layer
@@ -78,7 +81,14 @@ class Network:
     """
 
     def __init__(self, layers: Sequence[Layer], loss: str | Loss = "sse", device="cpu"):
+        if isinstance(layers, Layer) or not isinstance(layers, Iterable):
+            raise ValueError(
+                f"layers must be a list of layers, e.g. [Dense(784, 10)]; got {layers!r}"
+            )
         self.layers = list(layers)
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise ValueError(f"layer {i} must be a Layer (Dense or Dropout), got {layer!r}")
         dense = [layer for layer in self.layers if isinstance(layer, Dense)]
         if not dense:
             raise ValueError("a Network needs at least one Dense layer")
@@ -89,6 +99,15 @@ class Network:
                     f"layer widths do not chain: {below!r} gives {below.n_out} outputs but the "
                     f"next layer {above!r} expects n_in={above.n_in}"
                 )
+        width = None
+        for i, layer in enumerate(self.layers):  # a Dropout's n_units, when given, must fit too
+            n_in, n_out = getattr(layer, "n_in", None), getattr(layer, "n_out", None)
+            if width is not None and n_in is not None and n_in != width:
+                raise ValueError(
+                    f"layer widths do not chain: layer {i}, {layer!r}, expects {n_in} "
+                    f"inputs but the layer below gives {width}"
+                )
+            width = n_out if n_out is not None else width
         dtypes = {layer.dtype for layer in dense}
         if len(dtypes) > 1:
             raise ValueError(f"all layers must share one dtype, got {sorted(map(str, dtypes))}")
@@ -297,7 +316,8 @@ class Network:
 
     def predict(self, x, batch_size: int = 2048) -> np.ndarray:
         """Class labels, shape (batch,): the argmax of the outputs (for one output,
-        1 where it is >= 0.5)."""
+        1 where it is >= 0.5). A regression network's outputs themselves come from
+        :meth:`forward`, or :meth:`predict_proba` for many rows."""
         out = self.predict_proba(x, batch_size)
         if self.n_out == 1:
             return (out[:, 0] >= 0.5).astype(np.int64)
@@ -395,7 +415,9 @@ class Network:
             raise ValueError(
                 f"inputs must have shape (batch, {self.n_in}), got shape {arr.shape}{hint}"
             )
-        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        given = arr
+        with np.errstate(over="ignore"):  # too large for float32: an error below, no warning
+            arr = np.ascontiguousarray(arr, dtype=self.dtype)
         # Any NaN or inf entry makes the sum NaN or inf, so a finite sum (one pass, no temporary
         # array the size of the data, unlike np.isfinite(arr)) proves every entry finite. A sum
         # can also overflow from finite entries: then min and max decide exactly.
@@ -403,7 +425,8 @@ class Network:
             total = arr.sum() if arr.size else 0.0
         if not np.isfinite(total) and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
             bad = np.argwhere(~np.isfinite(arr))[0]
-            raise ValueError(f"inputs contain NaN or inf (first at row {bad[0]}, column {bad[1]})")
+            what = _what_is_not_finite(given[tuple(bad)], self.dtype)
+            raise ValueError(f"inputs contain {what} (first at row {bad[0]}, column {bad[1]})")
         return arr
 
     @staticmethod
@@ -453,9 +476,12 @@ class Network:
                 f"targets must be integer class labels of shape (batch,) or floats of shape "
                 f"(batch, {n_out}), got {arr.dtype} of shape {arr.shape}"
             )
-        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        given = arr
+        with np.errstate(over="ignore"):  # too large for float32: an error below, no warning
+            arr = np.ascontiguousarray(arr, dtype=self.dtype)
         if not np.isfinite(arr).all():
-            raise ValueError("targets contain NaN or inf")
+            bad = tuple(np.argwhere(~np.isfinite(arr))[0])
+            raise ValueError(f"targets contain {_what_is_not_finite(given[bad], self.dtype)}")
         name = self.loss_function.name
         if arr.size and name in ("cross_entropy", "binary_cross_entropy"):  # probabilities
             low, high = float(arr.min()), float(arr.max())
@@ -491,11 +517,18 @@ class Network:
             else:
                 raise ValueError(f"cannot copy layer {layer!r}")
             layers.append(copy)
-        return type(self)(layers, loss=type(self.loss_function)(), device=self.xp)
+        return type(self)(layers, loss=deepcopy(self.loss_function), device=self.xp)
 
     def copy(self) -> Network:
         """An independent copy (same dtype, same weights, same device)."""
         return self.astype(self.dtype)
+
+
+def _what_is_not_finite(value, dtype) -> str:
+    """What a non-finite entry was before the cast to ``dtype``: NaN or inf, or too large."""
+    if np.isfinite(value):
+        return f"a value too large for {np.dtype(dtype)} ({value:g})"
+    return "NaN or inf"
 
 
 def _check_unshared(layers: list[Layer]) -> None:

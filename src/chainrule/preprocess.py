@@ -116,6 +116,8 @@ def mnist_image(image, threshold: float = 0.1) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         image = load_image(image)
     gray = _to_gray(image)
+    if gray.max() - gray.min() <= threshold:  # one flat shade (a gray page): no strokes
+        raise BlankImageError("the image is blank: one shade, no digit found")
     rows = np.flatnonzero((gray > threshold).any(axis=1))
     cols = np.flatnonzero((gray > threshold).any(axis=0))
     if rows.size == 0:

@@ -40,6 +40,7 @@ from chainrule._atomic import atomic_writer
 from chainrule.activations import ACTIVATIONS
 from chainrule.backend import to_numpy
 from chainrule.errors import ModelFileError
+from chainrule.initializers import INITIALIZERS
 from chainrule.layers import Dense, Dropout, Layer
 from chainrule.losses import LOSSES
 from chainrule.network import Network
@@ -103,6 +104,7 @@ def save(net: Network, path: str | os.PathLike, metadata: dict | None = None) ->
     activation or the loss is not one of chainrule's own classes (:data:`ACTIVATIONS`,
     :data:`LOSSES`): the file names them, and :func:`load` rebuilds them from those names.
     """
+    _check_arguments(net, metadata, path, "save(net, path)")
     _write(path, net, "model", metadata or {}, {}, {}, {})
 
 
@@ -131,6 +133,7 @@ def save_checkpoint(
     metadata : dict, optional
         As for :func:`save`.
     """
+    _check_arguments(net, metadata, path, "save_checkpoint(path, net, ...)")
     extra: dict = {"training": state or {}}
     named: dict[str, np.ndarray] = {}
     if optimizer is not None:
@@ -153,6 +156,14 @@ def save_checkpoint(
         if isinstance(layer, Dropout)
     }
     _write(path, net, "checkpoint", metadata or {}, extra, all_groups, named)
+
+
+def _check_arguments(net, metadata, path, order: str) -> None:
+    if not isinstance(net, Network):
+        swapped = f" (the arguments are {order})" if isinstance(path, Network) else ""
+        raise TypeError(f"net must be a chainrule Network, got {type(net).__name__}{swapped}")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict or None, got {type(metadata).__name__}")
 
 
 def _write(
@@ -361,6 +372,8 @@ class _OpenZip:
 
     def __enter__(self):
         path = self.path
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
         try:
             self.zf = zipfile.ZipFile(os.fspath(path))
         except FileNotFoundError:
@@ -560,7 +573,10 @@ def _build_network(path, meta: dict, arrays: dict[str, np.ndarray]) -> Network:
         for i, lc in enumerate(config["layers"]):
             if lc["type"] == "dense":
                 layer = Dense(lc["n_in"], lc["n_out"], lc["activation"], init="zeros", dtype=dtype)
-                layer.init = lc.get("init", layer.init)
+                init = lc.get("init", layer.init)
+                if not isinstance(init, str) or init.lower() not in INITIALIZERS:
+                    raise ValueError(f"layer {i} has an unknown init {init!r}")
+                layer.init = init
                 layer.weights = arrays[f"layers.{i}.weights"]
                 layer.biases = arrays[f"layers.{i}.biases"]
             elif lc["type"] == "dropout":
@@ -568,6 +584,15 @@ def _build_network(path, meta: dict, arrays: dict[str, np.ndarray]) -> Network:
             else:
                 raise ValueError(f"unknown layer type {lc['type']!r}")
             layers.append(layer)
-        return Network(layers, loss=config["loss"])
+        net = Network(layers, loss=config["loss"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         _fail(path, f"cannot rebuild the network: {exc}")
+    described = {  # what the file says at its top level, for readers of the metadata alone
+        "sizes": list(net.sizes),
+        "activations": [layer.activation.name for layer in net.dense_layers],
+        "loss": net.loss_function.name,
+    }  # (the dtype is checked with the arrays)
+    for key, value in described.items():
+        if key in meta and meta[key] != value:
+            _fail(path, f"its {key!r} ({meta[key]!r}) contradicts its config ({value!r})")
+    return net

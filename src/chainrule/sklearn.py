@@ -41,6 +41,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "chainrule.sklearn needs scikit-learn >= 1.6: pip install 'chainrule[sklearn]'"
     ) from exc
+from scipy import sparse  # a dependency of scikit-learn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
@@ -713,8 +714,21 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return tags
 
     def _prepare_targets(self, y, first, classes, incremental):
-        y = np.asarray(y, dtype=np.dtype(self.dtype))
-        return y.reshape(-1, 1) if y.ndim == 1 else y
+        if sparse.issparse(y):  # validate_data lets a sparse y through
+            raise TypeError(
+                "Sparse data was passed for y, but dense data is required. Use '.toarray()' "
+                "to convert to a dense numpy array."
+            )
+        dtype = np.dtype(self.dtype)
+        with np.errstate(over="ignore"):
+            target = np.asarray(y, dtype=dtype)
+        if not np.isfinite(target).all():  # validate_data checked y finite in float64
+            raise ValueError(
+                f"y has values too large for {dtype} (the network's dtype), largest "
+                f"|y| = {np.max(np.abs(y)):g}; scale the targets (e.g. "
+                "sklearn.compose.TransformedTargetRegressor) or use dtype='float64'"
+            )
+        return target.reshape(-1, 1) if target.ndim == 1 else target
 
     def _output(self, loss, target):
         return target.shape[1], "identity", loss

@@ -732,8 +732,11 @@ class _Trainer:
                 x_val, y_val = validation_data
             except (TypeError, ValueError) as exc:
                 raise ValueError("validation_data must be a pair (x_val, y_val)") from exc
-            self.x_val = _training_inputs(net, x_val)
-            self.target_val = net.encode_targets(y_val, len(self.x_val))
+            try:
+                self.x_val = _training_inputs(net, x_val)
+                self.target_val = net.encode_targets(y_val, len(self.x_val))
+            except ValueError as exc:
+                raise ValueError(f"validation_data: {exc}") from None
             self.labels_val = _class_labels(y_val, self.target_val)
         elif validation_split:
             if not 0 < validation_split < 1:

@@ -64,6 +64,10 @@ def load_csv(
     out_dtype = np.dtype(dtype)
     if out_dtype.kind != "f":
         raise ValueError(f"dtype must be a float dtype, got dtype={out_dtype}")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"':
+        raise ValueError(
+            f"delimiter must be one character (not a quote or newline), got {delimiter!r}"
+        )
     if isinstance(label_column, bool) or not isinstance(label_column, (int, np.integer, str)):
         raise TypeError(
             "label_column must be a column index (an int) or a column name (a str), got "
@@ -106,11 +110,15 @@ def load_csv(
                 values = list(map(float, row))
             except ValueError:
                 col = next(i for i, cell in enumerate(row) if not _is_number(cell))
-                problem = (
-                    "empty cell (a missing value)"
-                    if not row[col].strip()
-                    else f"not a number: {row[col]!r}"
-                )
+                cell = row[col]
+                if not cell.strip():
+                    problem = "empty cell (a missing value)"
+                elif _is_missing(cell):
+                    problem = f"missing value {cell!r}"
+                else:
+                    problem = f"not a number: {cell!r}" + _hint(
+                        row, col, label_column, columns, delimiter
+                    )
                 raise DatasetError(
                     f"{name}, line {line}, column {_describe(col, columns)}: {problem}"
                 ) from None
@@ -142,12 +150,17 @@ def load_csv(
             f"overflows {out_dtype}"
         )
     y = table[:, label]
-    bad = np.flatnonzero((y != np.round(y)) | (np.abs(y) >= 2.0**63))
+    bad = np.flatnonzero((y != np.round(y)) | (np.abs(y) >= 2.0**63) | (y < 0))
     if bad.size:
         r = bad[0]
+        value = float(y[r])
+        if value.is_integer() and abs(value) < 2.0**63:  # a negative class index
+            value, problem = int(value), "is negative"
+        else:
+            problem = "is not an integer"
         raise DatasetError(
-            f"{name}, line {lines[r]}, column {_describe(label, columns)}: label "
-            f"{float(y[r])!r} is not an integer"
+            f"{name}, line {lines[r]}, column {_describe(label, columns)}: label {value!r} "
+            f"{problem} (labels are class indices 0, 1, 2, ...)"
         )
     return x, y.astype(np.int64)
 
@@ -230,6 +243,11 @@ def load_npz(
             )
     elif y.dtype == np.uint64 and (y >= 2**63).any():
         raise DatasetError(f"{name}: labels in 'y' do not fit in int64")
+    if y.size and y.min() < 0:
+        i = int(np.argmax(y < 0))
+        raise DatasetError(
+            f"{name}: y[{i}] = {y[i].item()!r} is negative (labels are class indices 0, 1, 2, ...)"
+        )
     return xf, y.astype(np.int64)
 
 
@@ -342,10 +360,39 @@ def _is_number(cell: str) -> bool:
     return True
 
 
+# the usual marks of a missing value (compared lower-case, stripped): not column names
+_MISSING = frozenset({"na", "n/a", "#n/a", "null", "none", "?"})
+
+
+def _is_missing(cell: str) -> bool:
+    return cell.strip().lower() in _MISSING
+
+
 def _looks_like_names(row: list[str]) -> bool:
-    """Whether a first row is a header: one of its cells is neither empty nor a number. (An
-    empty cell is a missing value, which a data row may have; it is reported as such.)"""
-    return any(cell.strip() and not _is_number(cell) for cell in row)
+    """Whether a first row is a header: one of its cells is neither empty, nor a number, nor a
+    mark of a missing value (``NA``, ``?``, ...). (A data row may have missing values; they
+    are reported as such, not taken for names.)"""
+    return any(cell.strip() and not _is_number(cell) and not _is_missing(cell) for cell in row)
+
+
+def _hint(
+    row: list[str], col: int, label_column: int | str, columns: list[str] | None, delimiter: str
+) -> str:
+    """Why a cell may not be a number: a file with another separator (every line one cell),
+    or a label given as a class name."""
+    if len(row) == 1:
+        for sep in (";", "\t", ",", "|"):
+            if sep != delimiter and sep in row[0]:
+                return (
+                    f" (one cell per line: are the cells separated by {sep!r}, not {delimiter!r}?)"
+                )
+    if isinstance(label_column, str):
+        is_label = columns is not None and columns[col] == label_column
+    else:
+        is_label = -len(row) <= label_column < len(row) and col == label_column % len(row)
+    if not is_label:
+        return ""
+    return " (labels must be class indices 0, 1, 2, ...: replace class names by numbers)"
 
 
 def _describe(col: int, columns: list[str] | None) -> str:

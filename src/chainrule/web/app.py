@@ -43,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "the web page needs FastAPI and uvicorn: pip install 'chainrule[web]'"
     ) from exc
 
+from chainrule.backend import to_numpy
 from chainrule.network import Network
 from chainrule.preprocess import BlankImageError, mnist_image
 
@@ -284,7 +285,9 @@ def model_info(
     ``test_metrics.json``); by default the model file's directory, when it holds a
     ``metrics.jsonl``. The test accuracy comes from the model's metadata
     (``final_metrics.test_accuracy``) or else the run's ``test_metrics.json``. Missing pieces
-    are ``None`` / empty: a model made any other way still gets a page.
+    are ``None`` / empty: a model made any other way still gets a page. A ``classes`` list in
+    the metadata (one name per class, as docs/sklearn.md saves a classifier's ``classes_``)
+    becomes ``info["classes"]``, the labels of the predictions.
     """
     info: dict[str, Any] = {
         "name": None,
@@ -309,6 +312,14 @@ def model_info(
         config = meta.get("training_config") or nested.get("training_config")
         if isinstance(config, dict):
             info["training_config"] = config
+        classes = meta.get("classes")  # e.g. an sklearn classifier's classes_ (docs/sklearn.md)
+        n_classes = 2 if net.n_out == 1 else net.n_out
+        if (
+            isinstance(classes, list)
+            and len(classes) == n_classes
+            and all(isinstance(c, (str, int, float)) for c in classes)
+        ):
+            info["classes"] = classes
         if run_dir is None and (model_path.parent / "metrics.jsonl").is_file():
             run_dir = model_path.parent
     if run_dir is not None:
@@ -385,7 +396,15 @@ def parse_pixels(request: PredictRequest) -> tuple[np.ndarray, bool]:
         _check_numbers(pixels, "pixels")
         shape = (request.height, request.width)
         flat = pixels
-    elif pixels and all(isinstance(row, list) for row in pixels):
+    elif any(rows := [isinstance(row, list) for row in pixels]) and (
+        all(rows) or len(pixels) != 784  # 784 items with a list among them: flat, one wrong
+    ):
+        for r, row in enumerate(pixels):
+            if not isinstance(row, list):
+                raise InputError(
+                    f"pixels given as rows must be 28 rows of 28 numbers, but pixels[{r}] is "
+                    f"not a row: {type(row).__name__} {str(row)[:20]!r}"
+                )
         if len(pixels) != 28:
             raise InputError(f"pixels given as rows must be 28 rows of 28, got {len(pixels)} rows")
         for r, row in enumerate(pixels):
@@ -743,9 +762,9 @@ def create_app(
             raise HTTPException(422, f"{exc}: draw something first") from exc
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
-        with lock:
-            outputs = net.forward(x[None, :])[0]
-            activations = [layer.out[0].copy() for layer in hidden]
+        with lock:  # to the host (a copy) if the network is on a GPU
+            outputs = to_numpy(net.forward(x[None, :])[0], copy=True)
+            activations = [to_numpy(layer.out[0], copy=True) for layer in hidden]
         if binary:
             p = float(outputs[0])
             scores, top = np.array([1.0 - p, p]), int(p >= 0.5)
