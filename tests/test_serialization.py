@@ -2,6 +2,7 @@
 the file) of pickled payloads, truncated or tampered files, unknown versions, extra arrays and
 wrong shapes."""
 
+import contextlib
 import io
 import json
 import os
@@ -40,6 +41,16 @@ def set_metadata(arrays, meta):
 
 def get_metadata(arrays):
     return json.loads(arrays["__metadata__"].tobytes().decode())
+
+
+@contextlib.contextmanager
+def edited_metadata(path):
+    """``with edited_metadata(path) as meta:`` changes a saved file's metadata in place."""
+    arrays = read_npz(path)
+    meta = get_metadata(arrays)
+    yield meta
+    set_metadata(arrays, meta)
+    rewrite(path, arrays)
 
 
 @pytest.fixture
@@ -349,11 +360,8 @@ def test_metadata_whose_architecture_was_edited(saved):
 )
 def test_top_level_fields_that_contradict_the_config_are_refused(saved, key, value):
     _, path = saved
-    arrays = read_npz(path)
-    meta = get_metadata(arrays)
-    meta[key] = value  # what a reader of the metadata alone (load_metadata) would believe
-    set_metadata(arrays, meta)
-    rewrite(path, arrays)
+    with edited_metadata(path) as meta:
+        meta[key] = value  # what a reader of the metadata alone (load_metadata) would believe
     with pytest.raises(ModelFileError, match=f"{path}.*'{key}'.*contradicts its config"):
         load(path)
 
@@ -361,11 +369,8 @@ def test_top_level_fields_that_contradict_the_config_are_refused(saved, key, val
 @pytest.mark.parametrize("init", ["magic", 3])
 def test_metadata_with_an_unknown_init(saved, init):
     _, path = saved
-    arrays = read_npz(path)
-    meta = get_metadata(arrays)
-    meta["config"]["layers"][0]["init"] = init
-    set_metadata(arrays, meta)
-    rewrite(path, arrays)
+    with edited_metadata(path) as meta:
+        meta["config"]["layers"][0]["init"] = init
     with pytest.raises(ModelFileError, match=f"{path}.*unknown init {init!r}"):
         load(path)
 
@@ -379,22 +384,16 @@ def test_a_path_of_bytes_gets_a_type_error_naming_it(saved):
 
 def test_metadata_with_a_bad_activation(saved):
     _, path = saved
-    arrays = read_npz(path)
-    meta = get_metadata(arrays)
-    meta["config"]["layers"][0]["activation"] = {"name": "swish"}
-    set_metadata(arrays, meta)
-    rewrite(path, arrays)
+    with edited_metadata(path) as meta:
+        meta["config"]["layers"][0]["activation"] = {"name": "swish"}
     with pytest.raises(ModelFileError, match=f"{path}.*swish"):
         load(path)
 
 
 def test_unknown_format_version(saved):
     _, path = saved
-    arrays = read_npz(path)
-    meta = get_metadata(arrays)
-    meta["format_version"] = 99
-    set_metadata(arrays, meta)
-    rewrite(path, arrays)
+    with edited_metadata(path) as meta:
+        meta["format_version"] = 99
     for reader in (load, load_metadata):
         with pytest.raises(ModelFileError, match=f"{path}.*format version 99"):
             reader(path)
