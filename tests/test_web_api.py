@@ -417,6 +417,21 @@ def test_openapi_and_local_docs(client):
     assert client.get("/redoc").status_code == 404
 
 
+def test_the_documented_error_schema_matches_the_errors_answered(client):
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    predict = spec["paths"]["/api/predict"]["post"]["responses"]
+    ref = predict["422"]["content"]["application/json"]["schema"]["$ref"]
+    documented = schemas[ref.rsplit("/", 1)[-1]]
+    # a field error answers detail and errors (loc, msg, type): both are in the schema
+    answer = post(client, {"pixels": [0] * 4, "width": "2", "height": 2}).json()
+    assert set(answer) == {"detail", "errors"}
+    assert set(answer) <= set(documented["properties"])
+    assert documented["required"] == ["detail"]
+    item = schemas[documented["properties"]["errors"]["anyOf"][0]["items"]["$ref"].split("/")[-1]]
+    assert set(answer["errors"][0]) == set(item["properties"])
+
+
 def test_host_check_refuses_other_hosts(net):
     app = create_app(net, allowed_hosts=web_app.LOOPBACK_HOSTS)
     with TestClient(app, base_url="http://127.0.0.1:8000") as local:

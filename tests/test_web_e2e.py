@@ -13,6 +13,7 @@ where that is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -100,11 +101,9 @@ def train_small_net(n: int = 20000, epochs: int = 2, batch_size: int = 128, seed
     return net, info
 
 
-@pytest.fixture(scope="module")
-def base_url():
-    net, info = train_small_net()
-    assert info["test_accuracy"] > 0.9
-    app = create_app(net, info)
+@contextlib.contextmanager
+def serving(app):
+    """Run ``app`` with uvicorn on a free port of 127.0.0.1; yields its URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -115,10 +114,40 @@ def base_url():
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    net, info = train_small_net()
+    assert info["test_accuracy"] > 0.9
+    with serving(create_app(net, info)) as url:
+        yield url
+
+
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"]
+FASHION += ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+@pytest.fixture(scope="module")
+def named_url():
+    """An untrained network whose classes have names (as a model's metadata may give them), a
+    tanh hidden layer, and one epoch of curves from a run of ``chainrule train`` (which saves
+    the learning rate as ``lr``)."""
+    net = chainrule.Network.from_sizes([784, 32, 16, 10], hidden=["relu", "tanh"], seed=0)
+    info = {
+        "name": "named.npz",
+        "classes": FASHION,
+        "training_config": {"optimizer": "adam", "lr": 0.003, "epochs": 1},
+        "curves": [{"epoch": 1, "loss": 0.32, "accuracy": 0.91}],
+    }
+    with serving(create_app(net, info)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +162,16 @@ def browser():
 def page(browser, base_url):
     """The page, loaded; fails the test if it requests anything from another host or logs an
     error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, has_touch=True)
+    with open_page(browser, base_url) as page:
+        yield page
+
+
+@contextlib.contextmanager
+def open_page(browser, base_url, **options):
+    """The page at ``base_url`` in a new context (``options`` as Playwright's ``new_context``),
+    loaded; fails if it requests anything from another host or logs an error."""
+    options = {"viewport": {"width": 1280, "height": 900}, "has_touch": True, **options}
+    context = browser.new_context(**options)
     page = context.new_page()
     foreign, errors = [], []
     page.on(
@@ -144,8 +182,10 @@ def page(browser, base_url):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(base_url + "/")
     page.wait_for_selector("body[data-ready=true]", timeout=10000)
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
     assert not foreign, f"the page loaded from other hosts: {foreign}"
     assert not errors, f"the page logged errors: {errors}"
 
@@ -253,3 +293,148 @@ def test_draw_digits_with_the_mouse(page):
 def test_draw_a_digit_with_a_finger(page):
     draw_with_finger(page, SEVEN)
     expect_prediction(page, "7")
+
+
+def test_a_phone_draws_with_a_finger_on_a_square_pad(browser, base_url):
+    """A 320-pixel-wide phone screen at twice the pixel density: the page fits the width and the
+    pad shrinks to a square, so a finger's strokes keep their shape."""
+    phone = {"width": 320, "height": 568}
+    with open_page(browser, base_url, viewport=phone, device_scale_factor=2) as page:
+        width, scroll_width = page.evaluate(
+            "() => [document.documentElement.clientWidth, document.documentElement.scrollWidth]"
+        )
+        assert scroll_width <= width, "the page scrolls sideways on a phone"
+        box = page.locator("#pad").bounding_box()
+        assert box["x"] + box["width"] <= width
+        assert box["width"] == pytest.approx(box["height"], abs=0.5), box
+        draw_with_finger(page, SEVEN)
+        expect_prediction(page, "7")
+
+
+def test_class_names_tanh_layers_and_a_one_epoch_run_are_shown_as_they_are(browser, named_url):
+    with open_page(browser, named_url) as page:
+        assert page.inner_text("#intro").startswith(
+            "Draw one of the model's 10 classes (T-shirt/top, Trouser, Pullover, Dress, ...)"
+        )
+        answers = []
+        page.on("response", lambda r: answers.append(r) if r.url.endswith("/predict") else None)
+        draw_with_mouse(page, SEVEN)
+        page.wait_for_function("() => document.getElementById('prediction').textContent !== '–'")
+        page.wait_for_timeout(500)  # the answer to the whole stroke, shown last
+        answer = answers[-1].json()
+        assert page.inner_text("#prediction").startswith(answer["label"])
+        shown = page.locator(".bar-value").all_inner_texts()
+        assert shown == [f"{100 * p:.1f}%" for p in answer["probabilities"]]
+        # the bars are a group, not an image: ARIA makes an image's children presentational,
+        # which would hide the names and values from a screen reader
+        spoken = page.locator("#bars").aria_snapshot()
+        assert spoken.startswith('- group "class probabilities"'), spoken
+        assert "Ankle boot" in spoken and shown[-1] in spoken, spoken
+        # every class name is shown whole, beside its bar and not under it
+        labels = page.locator(".bar-label")
+        tracks = page.locator(".bar-track")
+        assert labels.all_inner_texts() == FASHION
+        for k in range(len(FASHION)):
+            label, track = labels.nth(k).bounding_box(), tracks.nth(k).bounding_box()
+            assert label["x"] + label["width"] <= track["x"] + 0.5, FASHION[k]
+            assert labels.nth(k).evaluate("e => e.scrollWidth <= e.clientWidth"), FASHION[k]
+        # a tanh layer's values may be negative: the caption gives its range
+        tanh = answer["activations"][1]["values"]
+        caption = page.locator("#strips .caption").nth(1).inner_text()
+        assert f"min {js_precision(min(tanh))}, max {js_precision(max(tanh))}" in caption
+        # the learning rate as chainrule train saves it (lr), and axes that stay in range
+        assert "learning rate 0.003" in page.inner_text("#model")
+        loss, accuracy = (
+            [float(c.get_attribute(k)) for k in ("data-y-min", "data-y-max")]
+            for c in page.locator(".curve canvas").all()
+        )
+        assert 0 <= loss[0] < 0.32 < loss[1]
+        assert 0 <= accuracy[0] < 0.91 < accuracy[1] <= 1
+
+
+def js_precision(value: float) -> str:
+    """``value.toPrecision(3)`` as JavaScript writes it (for numbers between 1e-3 and 1e3)."""
+    return f"{value:#.3g}".rstrip(".")
+
+
+def test_server_errors_are_shown_as_readable_messages(browser, base_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    # the model cannot be read: the server's own message, not a script error
+    page.route(
+        "**/api/model",
+        lambda route: route.fulfill(
+            status=400, json={"detail": "unexpected Host header 'example.org'"}
+        ),
+    )
+    page.goto(base_url + "/")
+    page.wait_for_function(
+        "() => document.getElementById('status').textContent.includes('Host')", timeout=10000
+    )
+    assert page.inner_text("#status") == (
+        "could not read the model from the server: unexpected Host header 'example.org'"
+    )
+    page.unroute("**/api/model")
+    page.goto(base_url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+
+    def status_after_drawing(handler) -> str:
+        page.route("**/api/predict", handler)
+        page.click("#clear")
+        draw_with_mouse(page, ONE)
+        page.wait_for_function(
+            "() => document.getElementById('status').textContent !== ''", timeout=10000
+        )
+        page.unroute("**/api/predict")
+        return page.inner_text("#status")
+
+    # an answer that is not the API's JSON (a proxy's error page): its status, not a parse error
+    text = status_after_drawing(
+        lambda route: route.fulfill(status=502, content_type="text/html", body="<h1>Bad</h1>")
+    )
+    assert text.startswith("the server answered 502"), text
+    # no answer at all (the server stopped)
+    text = status_after_drawing(lambda route: route.abort("connectionrefused"))
+    assert text == "no answer from the server: is chainrule serve still running?"
+    # the server stops while a drawing that had an answer goes on: the earlier answer is not
+    # left beside the error, as if it were this drawing's
+    page.click("#clear")
+    draw_with_mouse(page, ONE)
+    expect_prediction(page, "1")
+    page.route("**/api/predict", lambda route: route.abort("connectionrefused"))
+    draw_with_mouse(page, [[(100, 140), (180, 140)]])  # one more stroke on the same drawing
+    page.wait_for_function("() => document.getElementById('status').textContent !== ''")
+    page.unroute("**/api/predict")
+    assert page.inner_text("#status").startswith("no answer from the server")
+    assert page.inner_text("#prediction") == "–"
+    assert set(page.locator(".bar-value").all_inner_texts()) == {"–"}
+    assert page.inner_text("#intro").startswith("Draw one digit (0-9)")  # an MNIST model
+    # once the server answers again, so does the page
+    draw_with_mouse(page, ONE)
+    expect_prediction(page, "1")
+    page.wait_for_function("() => document.getElementById('status').textContent === ''")
+    context.close()
+    assert not errors
+
+
+def test_a_second_finger_on_the_pad_draws_nothing(page):
+    """A finger (or a palm) resting on the pad while another draws is ignored: no line joins
+    the two."""
+    x0, y0, scale = pad_box(page)
+    cdp = page.context.new_cdp_session(page)
+    resting = {"x": x0 + 40 * scale, "y": y0 + 240 * scale, "id": 2}
+    for i in range(11):
+        drawing = {"x": x0 + 140 * scale, "y": y0 + (45 + 19 * i) * scale, "id": 1}
+        kind = "touchStart" if i == 0 else "touchMove"
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [drawing, resting]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+    expect_prediction(page, "1")
+    # the pad is black between the fingers and where the second one rests
+    ink = page.evaluate(
+        "() => { const ctx = document.getElementById('pad').getContext('2d');"
+        " return [[90, 142], [40, 240]].map(([x, y]) => ctx.getImageData(x, y, 1, 1).data[0]); }"
+    )
+    assert ink == [0, 0]

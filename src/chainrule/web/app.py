@@ -165,8 +165,21 @@ class PredictResponse(BaseModel):
     activations: list[LayerActivations] = Field(description="each hidden layer's outputs")
 
 
+class FieldProblem(BaseModel):
+    loc: str = Field(description='the field, e.g. "width" (empty for the body as a whole)')
+    msg: str
+    type: str
+
+
 class Problem(BaseModel):
     detail: str = Field(description="what was wrong, in words")
+    errors: list[FieldProblem] | None = Field(
+        None,
+        description=(
+            "for errors in the fields of a JSON object only: each one (at most ten), with "
+            "`loc`, `msg` and `type`"
+        ),
+    )
 
 
 class LayerInfo(BaseModel):

@@ -7,6 +7,7 @@ const INK_WIDTH = 20; // stroke width on the 280x280 pad
 
 const state = {
   drawing: false,
+  pointer: null, // the pointer drawing: a second finger (or a palm) meanwhile is ignored
   last: null,
   hasInk: false,
   inFlight: false,
@@ -53,22 +54,24 @@ function setupPad() {
   // pointer events cover a mouse, a finger and a pen alike
   pad.addEventListener("pointerdown", (event) => {
     event.preventDefault();
+    if (state.drawing) return;
     pad.setPointerCapture(event.pointerId);
     state.drawing = true;
+    state.pointer = event.pointerId;
     state.last = point(event);
     dot(state.last); // a zero-length line would draw nothing
     requestPrediction();
   });
   pad.addEventListener("pointermove", (event) => {
-    if (!state.drawing) return;
+    if (!state.drawing || event.pointerId !== state.pointer) return;
     event.preventDefault();
     const p = point(event);
     stroke(state.last, p);
     state.last = p;
     requestPrediction();
   });
-  const end = () => {
-    if (!state.drawing) return;
+  const end = (event) => {
+    if (!state.drawing || event.pointerId !== state.pointer) return;
     state.drawing = false;
     state.last = null;
     requestPrediction();
@@ -125,25 +128,50 @@ async function send() {
   const generation = state.generation;
   const body = JSON.stringify({ width: SEND_SIDE, height: SEND_SIDE, pixels: padPixels() });
   try {
-    const response = await fetch("/api/predict", {
+    const answer = await fetchAnswer("/api/predict", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body,
     });
-    const answer = await response.json();
     if (generation !== state.generation) return;
-    if (!response.ok) {
-      setStatus(answer.detail || `error ${response.status}`, true);
-    } else {
-      showPrediction(answer);
-      setStatus("");
-    }
+    showPrediction(answer);
+    setStatus("");
   } catch (error) {
-    if (generation === state.generation) setStatus(`no answer from the server: ${error}`, true);
+    if (generation !== state.generation) return;
+    showEmpty(); // no answer to this drawing: the last one is not shown beside the error
+    setStatus(error.message, true);
   } finally {
     state.inFlight = false;
     if (state.pending && state.hasInk) send();
   }
+}
+
+const NO_ANSWER = "no answer from the server: is chainrule serve still running?";
+
+// The JSON of a good answer; otherwise an Error whose message is for the user: the server's
+// `detail`, or its status when the answer is not the API's JSON (a proxy's error page, say).
+async function readAnswer(response) {
+  let answer = null;
+  try {
+    answer = await response.json();
+  } catch {
+    // not JSON: said below
+  }
+  if (response.ok && answer) return answer;
+  if (answer && typeof answer.detail === "string") throw new Error(answer.detail);
+  const status = `${response.status} ${response.statusText}`.trim();
+  throw new Error(`the server answered ${status}, not the API's JSON`);
+}
+
+// fetch() itself fails (TypeError) only when no answer came: the server is down or unreachable
+async function fetchAnswer(url, options) {
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch {
+    throw new Error(NO_ANSWER);
+  }
+  return readAnswer(response);
 }
 
 function setStatus(text, isError = false) {
@@ -223,14 +251,18 @@ function showPrediction(answer) {
   const probabilities = answer.normalized === true;
   const top = answer.prediction;
   const el = $("prediction");
-  el.textContent = `${answer.label} `;
-  const confidence = document.createElement("span");
-  confidence.className = "confidence";
   // only a probability is a confidence; a raw output is shown as what it is
-  confidence.textContent = probabilities
+  const sure = probabilities
     ? `(${(100 * scores[top]).toFixed(1)}% sure)`
     : `(output ${formatOutput(scores[top])})`;
-  el.append(confidence);
+  // written only when it changes: a screen reader announces every change of this live region
+  if (el.textContent !== `${answer.label} ${sure}`) {
+    el.textContent = `${answer.label} `;
+    const confidence = document.createElement("span");
+    confidence.className = "confidence";
+    confidence.textContent = sure;
+    el.append(confidence);
+  }
 
   const unit = probabilities || UNIT_INTERVAL.has(answer.output);
   const lo = unit ? 0 : Math.min(...scores);
@@ -311,6 +343,11 @@ function drawStrips(layers) {
     const signed = !NONNEGATIVE.has(layer.activation);
     const scale = Math.max(1e-6, ...values.map(Math.abs));
     const active = values.filter((v) => v > 1e-6).length;
+    const max = Math.max(...values);
+    // a signed layer's colours span -scale..scale; its caption gives both ends
+    const range = signed
+      ? `min ${Math.min(...values).toPrecision(3)}, max ${max.toPrecision(3)}`
+      : `max ${max.toPrecision(3)}`;
 
     const wrap = document.createElement("div");
     wrap.className = "strip";
@@ -318,7 +355,7 @@ function drawStrips(layers) {
     caption.className = "caption";
     caption.textContent =
       `hidden layer ${i + 1}: ${n} ${layer.activation} units, ` +
-      `${active} above zero, max ${scale.toPrecision(3)}`;
+      `${active} above zero, ${range}`;
     const canvas = document.createElement("canvas");
     canvas.width = cols;
     canvas.height = rows;
@@ -364,9 +401,10 @@ function showModel(model) {
   );
   const config = model.training_config;
   if (config) {
-    const parts = ["optimizer", "learning_rate", "epochs", "batch_size"]
+    // chainrule train saves the learning rate as `lr`
+    const parts = ["optimizer", "learning_rate", "lr", "epochs", "batch_size"]
       .filter((k) => config[k] != null)
-      .map((k) => `${k.replace("_", " ")} ${config[k]}`);
+      .map((k) => `${k === "lr" ? "learning rate" : k.replace("_", " ")} ${config[k]}`);
     if (parts.length) fact(list, "training", parts.join(", "));
   }
 
@@ -381,18 +419,28 @@ function showModel(model) {
   }
   const series = (key) => epochs.filter((r) => r[key] != null).map((r) => [r.epoch, r[key]]);
   curves.append(
-    chart("loss", [
-      { name: "train", cls: "train", points: series("loss") },
-      { name: "validation", cls: "val", points: series("val_loss") },
-    ]),
-    chart("accuracy", [
-      { name: "train", cls: "train", points: series("accuracy") },
-      { name: "validation", cls: "val", points: series("val_accuracy") },
-    ]),
+    chart(
+      "loss",
+      [
+        { name: "train", cls: "train", points: series("loss") },
+        { name: "validation", cls: "val", points: series("val_loss") },
+      ],
+      [0, Infinity],
+    ),
+    chart(
+      "accuracy",
+      [
+        { name: "train", cls: "train", points: series("accuracy") },
+        { name: "validation", cls: "val", points: series("val_accuracy") },
+      ],
+      [0, 1],
+    ),
   );
 }
 
-function chart(title, allSeries) {
+// a line chart per epoch; the y axis stays within `bounds` (a loss is never below 0, an
+// accuracy never above 1), even around a single epoch's point
+function chart(title, allSeries, bounds) {
   const series = allSeries.filter((s) => s.points.length);
   const W = 360;
   const H = 210;
@@ -413,11 +461,15 @@ function chart(title, allSeries) {
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const [lo, hi] = [Math.min(...ys), Math.max(...ys)];
+  let [y0, y1] = [lo, hi];
   if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
   if (y0 === y1) [y0, y1] = [y0 - 0.5, y1 + 0.5];
   const margin = 0.08 * (y1 - y0);
-  [y0, y1] = [y0 - margin, y1 + margin];
+  y0 = Math.max(Math.min(bounds[0], lo), y0 - margin);
+  y1 = Math.min(Math.max(bounds[1], hi), y1 + margin);
+  canvas.dataset.yMin = y0; // the axis, for tests
+  canvas.dataset.yMax = y1;
   const px = (x) => pad.left + ((x - x0) / (x1 - x0)) * (W - pad.left - pad.right);
   const py = (y) => H - pad.bottom - ((y - y0) / (y1 - y0)) * (H - pad.top - pad.bottom);
 
@@ -468,17 +520,26 @@ function chart(title, allSeries) {
 
 // ---- start ---------------------------------------------------------------------------------
 
+// The page's first line names what to draw: digits, or the model's own classes.
+function showIntro(classes) {
+  if (classes.join(",") === "0,1,2,3,4,5,6,7,8,9") return; // the page's text as it is
+  const names = classes.length > 4 ? `${classes.slice(0, 4).join(", ")}, ...` : classes.join(", ");
+  $("intro").textContent =
+    `Draw one of the model's ${classes.length} classes (${names}) in the box. ` +
+    "The network classifies it as you draw.";
+}
+
 async function start() {
   setupPad();
   try {
-    const response = await fetch("/api/model");
-    state.model = await response.json();
+    state.model = await fetchAnswer("/api/model");
     setupBars(state.model.classes);
+    showIntro(state.model.classes);
     showModel(state.model);
     showEmpty();
     document.body.dataset.ready = "true";
   } catch (error) {
-    setStatus(`could not read the model from the server: ${error}`, true);
+    setStatus(`could not read the model from the server: ${error.message}`, true);
   }
 }
 
