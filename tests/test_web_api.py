@@ -22,6 +22,7 @@ if not os.environ.get("CI"):
 from fastapi.testclient import TestClient  # noqa: E402
 
 import chainrule  # noqa: E402
+from chainrule.explain import explain_example  # noqa: E402
 from chainrule.preprocess import mnist_image  # noqa: E402
 from chainrule.serialization import save  # noqa: E402
 from chainrule.web import app as web_app  # noqa: E402
@@ -564,6 +565,251 @@ def test_a_gpu_network_answers_from_host_copies(monkeypatch):
     expected = cpu.forward(x[None, :])[0]
     np.testing.assert_allclose(answer["scores"], expected, atol=1e-6)
     np.testing.assert_allclose(answer["activations"][0]["values"], cpu.layers[0].out[0], atol=1e-5)
+
+
+# -- POST /api/explain ----------------------------------------------------------------------------
+
+
+def explain(client, body, **kwargs):
+    return client.post("/api/explain", json=body, **kwargs)
+
+
+def canvas_body(image: np.ndarray, **fields) -> dict:
+    height, width = image.shape
+    return {
+        "width": width,
+        "height": height,
+        "pixels": image.ravel().astype(int).tolist(),
+        **fields,
+    }
+
+
+def parameters(net) -> list[np.ndarray]:
+    return [p.copy() for layer in net.dense_layers for p in (layer.weights, layer.biases)]
+
+
+def test_explain_answers_the_terms_of_explain_example(client, net):
+    canvas = digit_one()
+    answer = explain(client, canvas_body(canvas)).json()
+    x = mnist_image(canvas)
+    label = int(net.predict(x[None])[0])
+    expected = explain_example(net, x, label, fd_max_entries=web_app.EXPLAIN_FD_ENTRIES)
+    assert (answer["label"], answer["prediction"], answer["label_name"]) == (
+        label,
+        label,
+        str(label),
+    )
+    assert answer["loss"] == "cross_entropy"
+    assert answer["loss_formula"] == "E = -sum label log(out)"
+    assert answer["loss_value"] == pytest.approx(expected.loss_value, rel=1e-5)
+    # from the output back, the notes' numbering, with explain's shapes
+    assert [(t["number"], t["index"], t["activation"]) for t in answer["layers"]] == [
+        (1, 2, "softmax"),
+        (2, 1, "tanh"),
+        (3, 0, "relu"),
+    ]
+    assert answer["layers"][0]["shapes"] == {
+        "in": [16],
+        "net": [10],
+        "out": [10],
+        "weights": [16, 10],
+        "biases": [10],
+        "ds_dnet": [10, 10],
+    }
+    assert answer["layers"][0]["formulas"]["delta"] == "dE/ds . ds/dnet = out - label"
+    assert answer["layers"][2]["formulas"]["dE_dw"] == "outer(in_3, delta_3)"
+    for sent, terms in zip(answer["layers"], expected.layers):
+        np.testing.assert_allclose(sent["delta"]["values"], terms.delta, rtol=1e-5, atol=1e-9)
+        assert sent["dE_dw"]["norm"] == pytest.approx(np.linalg.norm(terms.dE_dw), rel=1e-5)
+        assert sent["dE_dw"]["max_abs"] == pytest.approx(np.abs(terms.dE_dw).max(), rel=1e-5)
+        assert sent["dE_db"]["norm"] == pytest.approx(np.linalg.norm(terms.dE_db), rel=1e-5)
+        assert sent["dE_dw"]["shape"] == list(terms.dE_dw.shape)
+        assert sent["dE_dw"]["checked"] == terms.fd_checked_w == web_app.EXPLAIN_FD_ENTRIES
+        assert sent["dE_db"]["checked"] == terms.fd_checked_b == min(20, terms.dE_db.size)
+        assert sent["dE_dw"]["rel_error"] == pytest.approx(terms.fd_error_w, rel=1e-2, abs=1e-15)
+        assert sent["dE_dw"]["ok"] and sent["dE_db"]["ok"]
+    assert answer["fd_ok"] is expected.fd_ok is True
+    assert answer["fd_max_entries"] == web_app.EXPLAIN_FD_ENTRIES
+
+
+def test_explain_gradients_equal_network_gradients(client, net):
+    """Independently of explain: dE/dw, dE/db from Network.gradients on the same input, and
+    dE/dx = w . delta of the bottom layer against finite differences of the loss in x."""
+    x = np.random.default_rng(5).random(784).round(3)
+    for label in (None, 4):
+        body = {"pixels": x.tolist()} if label is None else {"pixels": x.tolist(), "label": 4}
+        answer = explain(client, body).json()
+        label = answer["label"] if label is None else label
+        grads = net.gradients(x[None].astype(np.float32), [label])
+        for sent, (dw, db) in zip(answer["layers"], reversed(grads)):
+            assert sent["dE_dw"]["norm"] == pytest.approx(np.linalg.norm(dw), rel=1e-4)
+            np.testing.assert_allclose(sent["delta"]["values"], db, rtol=1e-3, atol=1e-6)
+        dE_dx = np.array(answer["input_gradient"])
+        assert dE_dx.shape == (28, 28)
+        np.testing.assert_allclose(
+            dE_dx.ravel(), net.layers[0].weights @ grads[0][1], rtol=1e-3, atol=1e-6
+        )
+        assert answer["input_gradient_max_abs"] == pytest.approx(np.abs(dE_dx).max(), rel=1e-5)
+        net64, h = net.astype(np.float64), 1e-6
+        for i in np.argsort(-np.abs(dE_dx.ravel()))[:10]:
+            step = np.zeros(784)
+            step[i] = h
+            numeric = (net64.loss([x + step], [label]) - net64.loss([x - step], [label])) / (2 * h)
+            assert dE_dx.ravel()[i] == pytest.approx(numeric, rel=1e-4, abs=1e-8)
+
+
+def test_explain_label_defaults_to_the_prediction_and_can_be_chosen(client, net):
+    x = mnist_image(digit_one())
+    probabilities = net.forward(x[None])[0]
+    default = explain(client, {"pixels": x.tolist()}).json()
+    assert default["label"] == default["prediction"] == int(np.argmax(probabilities))
+    other = (default["prediction"] + 3) % 10
+    chosen = explain(client, {"pixels": x.tolist(), "label": other}).json()
+    assert (chosen["label"], chosen["prediction"]) == (other, default["prediction"])
+    # cross-entropy of a one-hot label: -log p_label
+    assert default["loss_value"] == pytest.approx(-np.log(probabilities.max()), rel=1e-4)
+    assert chosen["loss_value"] == pytest.approx(-np.log(probabilities[other]), rel=1e-4)
+    # at the output delta = out - label: the chosen class's entry is p - 1, the others p
+    delta = chosen["layers"][0]["delta"]["values"]
+    np.testing.assert_allclose(delta, probabilities - np.eye(10)[other], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("label", "fragments"),
+    [
+        (10, ["label", "0 to 9", "got label=10"]),
+        (10**30, ["label", "0 to 9"]),
+        (-1, ["label", "greater than or equal to 0"]),
+        (True, ["label", "integer"]),
+        ("3", ["label", "integer"]),
+        (2.5, ["label", "integer"]),
+    ],
+)
+def test_explain_label_out_of_range_is_422_naming_it(client, label, fragments):
+    body = {"pixels": mnist_image(digit_one()).tolist(), "label": label}
+    assert_problem(explain(client, body), 422, *fragments)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"width": 50, "height": 50, "pixels": [0] * 2500},  # blank
+        {"width": 50, "height": 50, "pixels": [0] * 2500, "label": 3},
+        {"pixels": [0.0] * 783},
+        {"pixels": [0.5] * 783 + [300]},
+        {"width": 10, "pixels": [0] * 100},
+        {"pixels": [0.0] * 784, "colour": "red"},
+        {"label": 3},
+    ],
+)
+def test_explain_refuses_bad_pixels_as_predict_does(client, body):
+    expected = post(client, {k: v for k, v in body.items() if k != "label"})
+    response = explain(client, body)
+    assert response.status_code == expected.status_code == 422
+    assert response.json() == expected.json()
+    if body.get("width") == 50:
+        assert "blank" in response.json()["detail"]
+
+
+def test_explain_leaves_the_network_unchanged(client, net):
+    before = parameters(net)
+    x = mnist_image(digit_one())
+    predicted = post(client, {"pixels": x.tolist()}).json()
+    assert explain(client, {"pixels": x.tolist(), "label": 2}).json()["label"] == 2
+    for a, b in zip(before, parameters(net)):
+        np.testing.assert_array_equal(a, b)
+    assert post(client, {"pixels": x.tolist()}).json() == predicted
+
+
+def test_explain_leaves_a_float64_network_unchanged():
+    """explain_example's finite differences perturb the weights of its float64 copy: a float64
+    network must not be that copy."""
+    net64 = chainrule.Network.from_sizes([784, 12, 10], seed=1, dtype="float64")
+    before = parameters(net64)
+    with TestClient(create_app(net64)) as client64:
+        answer = explain(client64, canvas_body(digit_one())).json()
+    assert answer["fd_ok"] is True
+    for a, b in zip(before, parameters(net64)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_explain_and_predict_together_get_their_own_answers(client):
+    rng = np.random.default_rng(6)
+    inputs = [rng.random(784).round(3).tolist() for _ in range(6)]
+
+    def both(x):
+        return post(client, {"pixels": x}).json(), explain(client, {"pixels": x}).json()
+
+    alone = [both(x) for x in inputs]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(both, inputs))
+    assert all(len(explained["layers"]) == 3 for _, explained in alone)
+    assert together == alone
+
+
+def test_explain_summarizes_a_layer_of_many_units():
+    net = chainrule.Network.from_sizes([784, 40, 10], seed=2)
+    with TestClient(create_app(net)) as wide:
+        answer = explain(wide, canvas_body(digit_one())).json()
+    x = mnist_image(digit_one())
+    expected = explain_example(net, x, answer["label"], fd_max_entries=20)
+    output, hidden = answer["layers"]
+    assert len(output["delta"]["values"]) == 10
+    summary = hidden["delta"]
+    delta = expected.layers[1].delta
+    assert "values" not in summary and summary["size"] == 40
+    assert summary["norm"] == pytest.approx(np.linalg.norm(delta), rel=1e-5)
+    assert (summary["min"], summary["max"]) == pytest.approx((delta.min(), delta.max()), rel=1e-5)
+    top = [u["unit"] for u in summary["top"]]
+    assert top == list(np.argsort(-np.abs(delta))[: web_app.EXPLAIN_TOP_UNITS])
+    assert hidden["formulas"]["ds_dnet"] == "1 if net_2 > 0 else 0"  # ReLU, as explain writes it
+
+
+def test_explain_one_sigmoid_output_has_two_classes():
+    net = chainrule.Network.from_sizes([784, 8, 1], output="sigmoid", loss="binary_cross_entropy")
+    with TestClient(create_app(net)) as binary:
+        body = {"pixels": mnist_image(digit_one()).tolist()}
+        answer = explain(binary, {**body, "label": 1}).json()
+        assert answer["label"] == 1 and answer["loss"] == "binary_cross_entropy"
+        p = float(net.forward(mnist_image(digit_one())[None])[0, 0])
+        assert answer["loss_value"] == pytest.approx(-np.log(p), rel=1e-4)
+        assert_problem(explain(binary, {**body, "label": 2}), 422, "label", "0 to 1")
+
+
+def test_explain_of_a_gpu_network_answers_as_its_cpu_copy(monkeypatch):
+    import importlib.util
+    import sys
+
+    fake = Path(__file__).resolve().parent / "fake_cupy" / "cupy" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("cupy", fake)
+    cupy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cupy)
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    cpu = chainrule.Network.from_sizes([784, 16, 10], seed=0)
+    on_gpu = cpu.copy().to("gpu")
+    body = {"pixels": mnist_image(digit_one()).tolist(), "label": 3}
+    with TestClient(create_app(on_gpu)) as gpu_client:
+        response = explain(gpu_client, body)
+        assert on_gpu.device == "gpu"  # the served network stays where it is
+    assert response.status_code == 200, response.text
+    with TestClient(create_app(cpu)) as cpu_client:
+        expected = explain(cpu_client, body).json()
+    assert response.json() == expected
+
+
+def test_openapi_lists_explain_with_its_schema(client):
+    spec = client.get("/openapi.json").json()
+    route = spec["paths"]["/api/explain"]["post"]
+    assert {"200", "400", "413", "422"} <= set(route["responses"])
+    schemas = spec["components"]["schemas"]
+    request = schemas["ExplainRequest"]
+    assert {"pixels", "width", "height", "preprocess", "label"} <= set(request["properties"])
+    assert request["additionalProperties"] is False
+    answer = schemas["ExplainResponse"]
+    assert {"loss_value", "label", "layers", "input_gradient", "fd_ok"} <= set(answer["required"])
+    assert "more ink" in answer["properties"]["input_gradient"]["description"]
+    assert {"delta", "dE_dw", "dE_db", "shapes"} <= set(schemas["ExplainLayer"]["properties"])
+    assert "/api/explain" in spec["info"]["description"]
 
 
 # -- model_info and serve ------------------------------------------------------------------------

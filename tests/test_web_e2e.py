@@ -438,3 +438,108 @@ def test_a_second_finger_on_the_pad_draws_nothing(page):
         " return [[90, 142], [40, 240]].map(([x, y]) => ctx.getImageData(x, y, 1, 1).data[0]); }"
     )
     assert ink == [0, 0]
+
+
+def test_the_chain_rule_panel_explains_the_drawing(browser, base_url):
+    """When a stroke ends, the panel shows the chain rule for the drawing: the loss, a table per
+    layer from the output back with the finite-difference checks, and dE/dx as a heat map; the
+    selector explains the loss for another class, Clear empties the panel, and a phone shows
+    it without scrolling sideways."""
+    with open_page(browser, base_url) as page:
+        assert page.inner_text("#explain-status") == "Draw a digit to see the chain rule for it."
+        assert page.locator("#explain-body").is_hidden()
+        requests, answers = [], []
+        page.on("request", lambda r: requests.append(r) if r.url.endswith("/explain") else None)
+        page.on("response", lambda r: answers.append(r) if r.url.endswith("/explain") else None)
+        draw_with_mouse(page, SEVEN)
+        expect_prediction(page, "7")
+        page.wait_for_selector("#explain-panel[data-label='7']", timeout=10000)
+        assert len(requests) == 1, "one explanation per stroke, not one per move"
+        answer = answers[-1].json()
+        assert "label" not in answers[-1].request.post_data_json  # the default: the prediction
+        assert page.inner_text("#explain-loss").startswith(
+            f"{answer['loss_formula']} = {js_number(answer['loss_value'])} for label 7 "
+            "(the prediction;"
+        )
+        # the selector is labelled (so keyboard and screen-reader users find it) and says
+        # which class the prediction is
+        select = page.get_by_label("If the answer should be")
+        assert select.evaluate("e => e.id") == "explain-label"
+        assert select.locator("option").all_inner_texts() == [
+            "the prediction (7)",
+            *[str(k) for k in range(10)],
+        ]
+        # a table per layer from the output back; every check of this network passes
+        captions = page.locator(".explain-table caption").all_inner_texts()
+        assert captions == [
+            "layer 1: output layer, 64 → 10 softmax (net.layers[2])",
+            "layer 2: hidden layer, 128 → 64 relu (net.layers[1])",
+            "layer 3: hidden layer, 784 → 128 relu (net.layers[0])",
+        ]
+        output = page.locator(".explain-table").first
+        assert "outer(in_1, delta_1)" in output.inner_text()
+        assert "(64,) x (10,) → (64, 10), 640" in output.inner_text()
+        assert page.locator(".explain-table strong.ok").count() == 6  # dE/dw and dE/db, 3 layers
+        assert page.locator(".explain-table strong.fail").count() == 0
+        delta_row = output.locator("tr", has_text="delta_1").first
+        shown = delta_row.inner_text()
+        values = answer["layers"][0]["delta"]["values"]
+        assert js_number(values[7]) in shown and js_number(values[0]) in shown
+        # dE/dx as a heat map: red where more ink raises the loss, blue where it lowers it
+        grad = np.array(answer["input_gradient"])
+        red_rc = np.unravel_index(np.argmax(grad), grad.shape)
+        blue_rc = np.unravel_index(np.argmin(grad), grad.shape)
+        red, blue = page.evaluate(
+            "points => points.map(([r, c]) => Array.from(document.getElementById('explain-map')"
+            ".getContext('2d').getImageData(c, r, 1, 1).data))",
+            [[int(i) for i in red_rc], [int(i) for i in blue_rc]],
+        )
+        assert red[0] > red[2] + 50 and blue[2] > blue[0] + 50, (red, blue)
+        assert "more ink would raise the loss" in page.inner_text("#explain-map-caption")
+
+        # another class: the loss and every table are for that label now
+        page.select_option("#explain-label", "3")
+        page.wait_for_selector("#explain-panel[data-label='3']", timeout=10000)
+        assert answers[-1].request.post_data_json["label"] == 3
+        answer3 = answers[-1].json()
+        assert answer3["loss_value"] > answer["loss_value"]
+        assert "for label 3 (the prediction is 7;" in page.inner_text("#explain-loss")
+        assert output.locator("tr", has_text="delta_1").first.inner_text() != shown
+        # another stroke is explained for the chosen label too
+        with page.expect_response(lambda r: r.url.endswith("/explain")) as more:
+            draw_with_mouse(page, [[(150, 150), (170, 150)]])
+        assert more.value.request.post_data_json["label"] == 3
+        page.wait_for_timeout(300)  # let the last answer settle before the picture
+        page.screenshot(path=str(SCREENSHOT.with_name("web-explain.png")), full_page=True)
+        page.click("#clear")
+        assert page.inner_text("#explain-status") == "Draw a digit to see the chain rule for it."
+        assert page.locator("#explain-body").is_hidden()
+        assert select.input_value() == ""
+        # the local API page lists the endpoint
+        page.goto(base_url + "/docs")
+        page.get_by_role("heading", name="POST /api/explain").wait_for(timeout=10000)
+        assert "ExplainResponse" in page.inner_text("#api")
+
+    phone = {"width": 320, "height": 568}
+    with open_page(browser, base_url, viewport=phone, device_scale_factor=2) as page:
+        draw_with_finger(page, SEVEN)
+        page.wait_for_selector("#explain-panel[data-label='7']", timeout=10000)
+        width, scroll_width = page.evaluate(
+            "() => [document.documentElement.clientWidth, document.documentElement.scrollWidth]"
+        )
+        assert scroll_width <= width, "the chain rule panel makes the page scroll sideways"
+        heat_map = page.locator("#explain-map").bounding_box()
+        assert heat_map["x"] + heat_map["width"] <= width
+        assert heat_map["width"] == pytest.approx(heat_map["height"], abs=0.5)
+        page.screenshot(path=str(SCREENSHOT.with_name("web-explain-phone.png")), full_page=True)
+
+
+def js_number(value: float) -> str:
+    """A number as the panel writes it (``num`` in app.js): 4 significant digits, exponents
+    below 1e-3."""
+    if value == 0:
+        return "0"
+    if abs(value) < 1e-3 or abs(value) >= 1e4:
+        mantissa, exponent = f"{value:.2e}".split("e")
+        return f"{mantissa}e{int(exponent):+d}"
+    return f"{float(f'{value:.4g}'):g}"

@@ -43,6 +43,8 @@ from chainrule.losses import Loss, get_loss
 from chainrule.network import Network
 
 __all__ = [
+    "LOSS_FORMULA",
+    "OUTPUT_ERROR_FORMULA",
     "DEFAULT_ACTIVATION",
     "DEFAULT_LOSS",
     "DEFAULT_SIZES",
@@ -55,6 +57,8 @@ __all__ = [
     "explain_batch",
     "explain_command",
     "explain_example",
+    "derivative_formula",
+    "fd_passed",
     "render",
     "trace_shapes",
 ]
@@ -91,13 +95,14 @@ _SIGMOID_SSE_NOTE = (
     "cross-entropy it would cancel instead (docs/math.md (F9), (F12))."
 )
 
-_LOSS_FORMULA = {
+#: Each loss's formula, and its ``dE/dout`` (the output error), as explain prints them.
+LOSS_FORMULA = {
     "sse": "E = 1/2 sum (label - out)^2",
     "mse": "E = 1/n_out sum (label - out)^2",
     "cross_entropy": "E = -sum label log(out)",
     "binary_cross_entropy": "E = -sum [label log(out) + (1 - label) log(1 - out)]",
 }
-_OUTPUT_ERROR_FORMULA = {
+OUTPUT_ERROR_FORMULA = {
     "sse": "-(label - out)",
     "mse": "2 (out - label) / n_out",
     "cross_entropy": "-label / out",
@@ -105,7 +110,8 @@ _OUTPUT_ERROR_FORMULA = {
 }
 
 
-def _derivative_formula(activation, x: int) -> str:
+def derivative_formula(activation, x: int) -> str:
+    """``ds_x/dnet_x`` of ``activation`` in the notes' terms (layer number ``x``)."""
     name = activation.name
     return {
         "sigmoid": f"out_{x} (1 - out_{x})",
@@ -275,12 +281,20 @@ class Explanation:
 
     @property
     def fd_ok(self) -> bool:
-        """Whether every array passes: relative error within :data:`FD_TOLERANCE`, or every
-        difference within :attr:`fd_noise`."""
+        """Whether every array passes (:func:`fd_passed`)."""
         return all(
-            error <= FD_TOLERANCE or diff <= self.fd_noise
+            fd_passed(error, diff, self.fd_noise)
             for t in self.layers
             for error, diff in ((t.fd_error_w, t.fd_diff_w), (t.fd_error_b, t.fd_diff_b))
+        )
+
+    @property
+    def at_kink(self) -> bool:
+        """Whether a ReLU-family unit's ``net`` lies within a finite-difference step of its
+        kink at 0, where E has no slope (a failed check there says nothing)."""
+        return any(
+            t.activation in ("relu", "leaky_relu") and np.abs(t.net).min() <= 10 * self.fd_eps
+            for t in self.layers
         )
 
     @property
@@ -903,7 +917,7 @@ def trace_shapes(
     else:
         rows.append(ShapeRow("loss", 1, "label", "one-hot rows or targets", (batch, n_out)))
     rows.append(
-        ShapeRow("loss", 1, "E", _LOSS_FORMULA.get(loss_fn.name, "E") + ", mean over batch", ())
+        ShapeRow("loss", 1, "E", LOSS_FORMULA.get(loss_fn.name, "E") + ", mean over batch", ())
     )
     for x in range(1, n + 1):
         k = n - x
@@ -923,10 +937,10 @@ def trace_shapes(
             ]
         else:
             if x == 1:
-                error = _OUTPUT_ERROR_FORMULA.get(loss_fn.name, "dE/dout") + " / batch"
+                error = OUTPUT_ERROR_FORMULA.get(loss_fn.name, "dE/dout") + " / batch"
             else:
                 error = f"delta_{x - 1} . w_{x - 1}^T"
-            slope = _derivative_formula(act, x)
+            slope = derivative_formula(act, x)
             combine = "dE/ds . ds/dnet, per row" if jacobian else "dE/ds * ds/dnet"
             rows += [
                 ShapeRow("backward", x, f"dE/ds_{x}", error, (batch, n_out)),
@@ -1040,11 +1054,17 @@ def _term(name, formula, a, max_items) -> _Term:
     return _Term(name, formula, _shape(a), _value_lines(a, max_items))
 
 
+def fd_passed(error: float, diff: float, noise: float) -> bool:
+    """An array's finite-difference check passes: relative error within
+    :data:`FD_TOLERANCE`, or its largest difference ``diff`` within the rounding ``noise``."""
+    return error <= FD_TOLERANCE or diff <= noise
+
+
 def _fd_check(
     what: str, error: float, checked: int, total: int, kink: bool, diff: float, noise: float
 ) -> _Check:
     sample = f"{checked} of {total}" if checked < total else f"all {total}"
-    ok = error <= FD_TOLERANCE or diff <= noise
+    ok = fd_passed(error, diff, noise)
     if error > FD_TOLERANCE and ok:
         hint = f" (every difference <= {noise:.0e}, the rounding noise of finite differences)"
     else:
@@ -1091,14 +1111,11 @@ def _explanation_doc(e: Explanation, max_items: int) -> list:
                 _term("x", "the example (in_" + str(n) + ")", e.x, max_items),
                 _term("label", label, e.target, max_items),
                 _term("out", f"out_1, prediction {e.prediction}", e.out, max_items),
-                _Term("E", _LOSS_FORMULA.get(e.loss, "E"), "()", [f"{e.loss_value:.6f}"]),
+                _Term("E", LOSS_FORMULA.get(e.loss, "E"), "()", [f"{e.loss_value:.6f}"]),
             ],
         )
     )
-    kink = any(
-        t.activation in ("relu", "leaky_relu") and np.abs(t.net).min() <= 10 * e.fd_eps
-        for t in e.layers
-    )
+    kink = e.at_kink
     noise = e.fd_noise
     for t in e.layers:
         x = t.number
@@ -1113,13 +1130,13 @@ def _explanation_doc(e: Explanation, max_items: int) -> list:
             _term(f"out_{x}", f"{t.activation}(net_{x})", t.out, max_items),
         ]
         if x == 1:
-            error = _OUTPUT_ERROR_FORMULA.get(e.loss, "dE/dout")
+            error = OUTPUT_ERROR_FORMULA.get(e.loss, "dE/dout")
         else:
             error = f"w_{x - 1} . delta_{x - 1}"
         combine = "dE/ds . ds/dnet" if t.ds_dnet.ndim == 2 else "dE/ds * ds/dnet"
         terms += [
             _term(f"dE/ds_{x}", error, t.dE_ds, max_items),
-            _term(f"ds_{x}/dnet_{x}", _derivative_formula(act, x), t.ds_dnet, max_items),
+            _term(f"ds_{x}/dnet_{x}", derivative_formula(act, x), t.ds_dnet, max_items),
         ]
         if t.chain_delta is not None:
             terms += [
@@ -1214,7 +1231,7 @@ def _batch_doc(b: BatchExplanation, max_items: int) -> list:
             [
                 _Term(
                     "E",
-                    _LOSS_FORMULA.get(b.loss, "E") + ", mean over batch",
+                    LOSS_FORMULA.get(b.loss, "E") + ", mean over batch",
                     "()",
                     [f"{b.loss_value:.6f}"],
                 ),
@@ -1334,7 +1351,7 @@ def _batch_doc(b: BatchExplanation, max_items: int) -> list:
 def _mean_error_formula(loss: str) -> str:
     if loss in ("cross_entropy", "binary_cross_entropy"):
         return "mean_n (out - label)"
-    return "mean_n " + _OUTPUT_ERROR_FORMULA.get(loss, "dE/dout")
+    return "mean_n " + OUTPUT_ERROR_FORMULA.get(loss, "dE/dout")
 
 
 def _averaged_delta_formula(b: BatchExplanation, x: int) -> str:

@@ -1,5 +1,6 @@
 // The draw-a-digit page: draw on #pad, send the pixels to POST /api/predict while drawing,
-// show the answer. Plain JS, no libraries; everything comes from this server.
+// show the answer; when a stroke ends, send them to POST /api/explain and show the chain rule
+// for them. Plain JS, no libraries; everything comes from this server.
 "use strict";
 
 const SEND_SIDE = 140; // the pad is sent downscaled to 140x140 gray levels (about 60 kB)
@@ -14,6 +15,15 @@ const state = {
   pending: false,
   generation: 0, // bumped by Clear, so an answer to an older drawing is dropped
   model: null,
+};
+
+// POST /api/explain, sent when a stroke ends or the label changes: one request at a time, as
+// for predict; `wanted` counts the requests asked for, so an answer is shown only if no newer
+// one was asked for meanwhile (and none after Clear, through state.generation).
+const explainState = {
+  inFlight: false,
+  pending: false,
+  wanted: 0,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -75,6 +85,7 @@ function setupPad() {
     state.drawing = false;
     state.last = null;
     requestPrediction();
+    requestExplanation(); // once per stroke, not on every move: it costs a backward pass
   };
   pad.addEventListener("pointerup", end);
   pad.addEventListener("pointercancel", end);
@@ -84,8 +95,13 @@ function setupPad() {
     clearPad();
     state.generation += 1;
     state.pending = false;
+    explainState.pending = false;
+    explainState.wanted += 1;
+    $("explain-label").value = ""; // a new drawing: explained for its prediction again
     showEmpty();
+    showExplainEmpty();
   });
+  $("explain-label").addEventListener("change", requestExplanation);
 }
 
 function clearPad() {
@@ -146,6 +162,47 @@ async function send() {
   }
 }
 
+// At most one explanation at a time; a stroke ended or a label chosen meanwhile is sent when it
+// returns, and the answer in flight then is not shown (it is older than what was asked for).
+function requestExplanation() {
+  if (!state.hasInk) return;
+  explainState.wanted += 1;
+  if (explainState.inFlight) {
+    explainState.pending = true;
+    return;
+  }
+  sendExplanation();
+}
+
+async function sendExplanation() {
+  explainState.inFlight = true;
+  explainState.pending = false;
+  const generation = state.generation;
+  const wanted = explainState.wanted;
+  const stale = () => generation !== state.generation || wanted !== explainState.wanted;
+  const request = { width: SEND_SIDE, height: SEND_SIDE, pixels: padPixels() };
+  const label = $("explain-label").value;
+  if (label !== "") request.label = Number(label);
+  $("explain-body").setAttribute("aria-busy", "true");
+  try {
+    const answer = await fetchAnswer("/api/explain", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(request),
+    });
+    if (stale()) return;
+    showExplanation(answer);
+  } catch (error) {
+    if (stale()) return;
+    showExplainEmpty(); // never leave an older drawing's explanation beside the error
+    setExplainStatus(error.message, true);
+  } finally {
+    explainState.inFlight = false;
+    $("explain-body").removeAttribute("aria-busy");
+    if (explainState.pending && state.hasInk) sendExplanation();
+  }
+}
+
 const NO_ANSWER = "no answer from the server: is chainrule serve still running?";
 
 // The JSON of a good answer; otherwise an Error whose message is for the user: the server's
@@ -178,6 +235,13 @@ function setStatus(text, isError = false) {
   const el = $("status");
   el.textContent = text;
   el.style.color = isError ? "#c92a2a" : "";
+}
+
+function setExplainStatus(text, isError = false) {
+  const el = $("explain-status");
+  el.textContent = text;
+  el.style.color = isError ? "#c92a2a" : "";
+  el.hidden = text === "";
 }
 
 // ---- showing the answer ------------------------------------------------------------------
@@ -373,6 +437,172 @@ function drawStrips(layers) {
   });
 }
 
+// ---- the chain rule for the drawing --------------------------------------------------------
+
+function setupExplainLabels(classes) {
+  const select = $("explain-label");
+  classes.forEach((name, k) => {
+    const option = document.createElement("option");
+    option.value = String(k);
+    option.textContent = name;
+    select.append(option);
+  });
+}
+
+function showExplainEmpty() {
+  $("explain-body").hidden = true;
+  $("explain-panel").removeAttribute("data-label");
+  $("explain-label").options[0].textContent = "the prediction";
+  setExplainStatus("Draw a digit to see the chain rule for it.");
+}
+
+// a number in a few characters: 4 significant digits, exponents for the very small and the
+// very large
+function num(v) {
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  return a < 1e-3 || a >= 1e4 ? v.toExponential(2) : String(Number(v.toPrecision(4)));
+}
+
+const shape = (dims) => `(${dims.join(", ")}${dims.length === 1 ? "," : ""})`;
+const count = (n) => n.toLocaleString("en-US");
+
+// "20 of 4,000: rel. error 1.5e-10 ok", as explain says it; the verdict in its own element
+function fdCell(check, kink) {
+  const cell = document.createElement("td");
+  const total = count(check.size);
+  const sample = check.checked < check.size ? `${check.checked} of ${total}` : `all ${total}`;
+  cell.append(`${sample}: rel. error ${check.rel_error.toExponential(1)} `);
+  const verdict = document.createElement("strong");
+  verdict.className = check.ok ? "ok" : "fail";
+  verdict.textContent = check.ok ? (check.within_noise ? "ok (rounding noise)" : "ok") : "FAIL";
+  cell.append(verdict);
+  if (!check.ok && kink) {
+    cell.append(" (a ReLU unit sits at its kink net = 0, where E has no slope)");
+  }
+  return cell;
+}
+
+// every value of a small layer; a summary of a large one
+function deltaText(delta) {
+  if (delta.values) return `[${delta.values.map(num).join(", ")}]`;
+  const top = delta.top.map((u) => `${u.unit}: ${num(u.value)}`).join(", ");
+  return (
+    `norm ${num(delta.norm)}, min ${num(delta.min)}, max ${num(delta.max)}; ` +
+    `largest |delta| at units ${top}`
+  );
+}
+
+function layerTable(layer, answer) {
+  const x = layer.number;
+  const layerCount = answer.layers.length;
+  const where = x === 1 ? "output layer" : "hidden layer";
+  const f = layer.formulas;
+  const s = layer.shapes;
+  const rows = [
+    [`in_${x}`, x === layerCount ? "x, the input" : `out_${x + 1}`, shape(s.in), "", null],
+    [`dE/ds_${x}`, f.dE_ds, shape(s.out), "", null],
+    [`ds_${x}/dnet_${x}`, f.ds_dnet, shape(s.ds_dnet), "", null],
+    [`delta_${x}`, f.delta, shape(s.out), deltaText(layer.delta), null],
+    [
+      `dE/dw_${x}`,
+      f.dE_dw,
+      `${shape(s.in)} x ${shape(s.out)} → ${shape(s.weights)}, ${count(layer.dE_dw.size)}`,
+      `norm ${num(layer.dE_dw.norm)}, max |.| ${num(layer.dE_dw.max_abs)}`,
+      layer.dE_dw,
+    ],
+    [
+      `dE/db_${x}`,
+      f.dE_db,
+      `${shape(s.biases)}, ${count(layer.dE_db.size)}`,
+      `norm ${num(layer.dE_db.norm)}, max |.| ${num(layer.dE_db.max_abs)}`,
+      layer.dE_db,
+    ],
+  ];
+  const wrap = document.createElement("div");
+  wrap.className = "table-scroll";
+  const table = document.createElement("table");
+  table.className = "explain-table";
+  table.dataset.layer = String(x);
+  const caption = document.createElement("caption");
+  caption.textContent =
+    `layer ${x}: ${where}, ${layer.n_in} → ${layer.n_out} ${layer.activation} ` +
+    `(net.layers[${layer.index}])`;
+  const columns = ["term", "formula", "shape", "numbers", "finite differences"];
+  const head = document.createElement("tr");
+  for (const name of columns) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = name;
+    head.append(th);
+  }
+  const thead = document.createElement("thead");
+  thead.append(head);
+  const body = document.createElement("tbody");
+  for (const [term, formula, dims, numbers, check] of rows) {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = term;
+    tr.append(th);
+    const cells = [formula, dims, numbers].map((text) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      return td;
+    });
+    cells.push(check ? fdCell(check, answer.kink) : document.createElement("td"));
+    // a narrow screen stacks each row's cells, each named by its column (style.css)
+    cells.forEach((td, k) => (td.dataset.column = columns[k + 1]));
+    tr.append(...cells);
+    body.append(tr);
+  }
+  table.append(caption, thead, body);
+  wrap.append(table);
+  return wrap;
+}
+
+function showExplanation(answer) {
+  const predicted = state.model ? state.model.classes[answer.prediction] : answer.prediction;
+  const which =
+    answer.label === answer.prediction ? "the prediction" : `the prediction is ${predicted}`;
+  $("explain-label").options[0].textContent = `the prediction (${predicted})`;
+  $("explain-panel").dataset.label = String(answer.label);
+  $("explain-loss").textContent =
+    `${answer.loss_formula} = ${num(answer.loss_value)} for label ${answer.label_name} ` +
+    `(${which}; loss ${answer.loss}).`;
+  $("explain-layers").replaceChildren(...answer.layers.map((layer) => layerTable(layer, answer)));
+  drawInputGradient(answer.input_gradient, answer.input_gradient_max_abs);
+  const scale = num(answer.input_gradient_max_abs);
+  $("explain-map-caption").textContent =
+    `dE/dx, the loss's gradient for each pixel of the 28x28 input (dE/dx = w . delta of the ` +
+    `bottom layer): red where more ink would raise the loss (away from ${answer.label_name}), ` +
+    `blue where more ink would lower it (towards ${answer.label_name}), white where it would ` +
+    `change nothing. Colours span ±${scale}.`;
+  const summary = $("explain-summary");
+  summary.replaceChildren(
+    `Every dE/dw and dE/db above is what Network.gradients computes (max |difference| ` +
+      `${answer.network_max_diff.toExponential(1)}, in the network's own precision) and agrees ` +
+      `with finite differences (h = ${answer.fd_eps.toExponential()}, at most ` +
+      `${answer.fd_max_entries} sampled entries per array): `,
+  );
+  const verdict = document.createElement("strong");
+  verdict.className = answer.fd_ok ? "ok" : "fail";
+  verdict.textContent = answer.fd_ok ? "ok" : "FAIL";
+  summary.append(verdict);
+  setExplainStatus("");
+  $("explain-body").hidden = false;
+}
+
+function drawInputGradient(rows, maxAbs) {
+  const ctx = $("explain-map").getContext("2d");
+  const image = ctx.createImageData(28, 28);
+  const scale = maxAbs > 0 ? maxAbs : 1;
+  rows.forEach((row, r) =>
+    row.forEach((v, c) => image.data.set([...diverging(v / scale), 255], 4 * (28 * r + c))),
+  );
+  ctx.putImageData(image, 0, 0);
+}
+
 // ---- the model card ------------------------------------------------------------------------
 
 function fact(list, term, value) {
@@ -534,6 +764,7 @@ async function start() {
   try {
     state.model = await fetchAnswer("/api/model");
     setupBars(state.model.classes);
+    setupExplainLabels(state.model.classes);
     showIntro(state.model.classes);
     showModel(state.model);
     showEmpty();
