@@ -919,3 +919,122 @@ def test_a_dataset_file_too_small_for_a_test_split_is_one_line(blobs, tmp_path):
                check=False)  # fmt: skip
     assert_one_line_error(proc, "tiny.csv has 3 examples", "at least 5")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.csv"]
+
+
+# -- class names as labels ---------------------------------------------------------------------
+
+IRIS_NAMES = ["setosa", "versicolor", "virginica"]
+IRIS_FLAGS = ["--label-column", "species", "--layers", "4,8,3", "--lr", "0.05", "--batch-size",
+              "8", "--epochs", "2", "-q"]  # fmt: skip
+
+
+def write_iris(path, names=IRIS_NAMES, n=60):
+    """An iris-like CSV: 4 features, then the species by name; well-separated classes."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(scale=3, size=(len(names), 4))
+    lines = ["sepal_length,sepal_width,petal_length,petal_width,species"]
+    for i in range(n):
+        k = i % len(names)
+        row = centres[k] + rng.normal(scale=0.3, size=4)
+        lines.append(",".join(f"{v:.3f}" for v in row) + f",{names[k]}")
+    path.write_text("\n".join(lines) + "\n")
+    return centres.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def iris_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("iris")
+    centres = write_iris(folder / "iris.csv")
+    run("train", "--dataset", folder / "iris.csv", *IRIS_FLAGS, "-o", folder / "run")
+    return folder, centres
+
+
+def test_class_names_train_evaluate_predict_info_explain(iris_run):
+    import chainrule
+
+    folder, centres = iris_run
+    run_dir, csv = folder / "run", folder / "iris.csv"
+    model = run_dir / "model.npz"
+    meta = chainrule.serialization.load_metadata(model)
+    assert meta["classes"] == IRIS_NAMES  # what the web page and predict show
+    assert json.loads((run_dir / "config.json").read_text())["classes"] == IRIS_NAMES
+    assert json.loads((run_dir / "test_metrics.json").read_text())["classes"] == IRIS_NAMES
+    text = run("evaluate", model, "--dataset", csv).stdout
+    assert "on 60 examples" in text
+    table = text.split("confusion matrix")[0].splitlines()[2:]
+    assert [line.split()[0] for line in table] == IRIS_NAMES
+    assert text.splitlines()[-4].split() == IRIS_NAMES  # the matrix's column heads
+    summary = json.loads(run("evaluate", model, "--dataset", csv, "--json").stdout)
+    assert summary["classes"] == IRIS_NAMES and summary["n_examples"] == 60
+    rows = np.concatenate([centres, centres[::-1]])
+    np.save(folder / "rows.npy", rows)
+    expected = [IRIS_NAMES[k] for k in chainrule.load(model).predict(rows)]
+    lines = run("predict", model, folder / "rows.npy").stdout.splitlines()
+    assert [line.split()[1] for line in lines] == expected
+    assert lines[0].startswith(f"{folder / 'rows.npy'}[0]: {expected[0]}   top: {expected[0]} (")
+    result = json.loads(run("predict", model, folder / "rows.npy", "--json").stdout)
+    assert [r["prediction_name"] for r in result] == expected
+    assert [IRIS_NAMES[r["prediction"]] for r in result] == expected  # the index stays
+    assert "classes: 0 setosa, 1 versicolor, 2 virginica" in run("info", model).stdout
+    text = run("explain", "--model", model, "--dataset", csv, "--index", "2").stdout
+    assert "iris.csv row 2 (label 2 virginica)" in text
+
+
+def test_class_names_a_model_does_not_know_are_one_line(iris_run, blob_model, tmp_path):
+    folder, _ = iris_run
+    model = folder / "run" / "model.npz"
+    text = (folder / "iris.csv").read_text().replace(",virginica\n", ",virginca\n", 1)
+    (tmp_path / "typo.csv").write_text(text)
+    proc = run("evaluate", model, "--dataset", tmp_path / "typo.csv", check=False)
+    where, names = "typo.csv, line 4, column 5 ('species')", "'setosa', 'versicolor', 'virginica'"
+    assert_one_line_error(proc, where, "unknown class 'virginca'", names)
+    proc = run("explain", "--model", model, "--dataset", tmp_path / "typo.csv", check=False)
+    assert_one_line_error(proc, "unknown class 'virginca'")
+    # class names for a model trained on class indices
+    (tmp_path / "named.csv").write_text("a,b,c,d,e,kind\n1,2,3,4,5,cat\n1,2,3,4,5,dog\n")
+    proc = run("evaluate", blob_model, "--dataset", tmp_path / "named.csv", "--label-column",
+               "kind", check=False)  # fmt: skip
+    assert_one_line_error(
+        proc, "named.csv: the labels are class names (cat, dog)", "no class names"
+    )
+    # and the other way round: class indices for a model of class names
+    for k, name in enumerate(IRIS_NAMES):
+        text = text.replace(f",{name}\n", f",{k}\n")
+    (tmp_path / "indices.csv").write_text(text)
+    proc = run("evaluate", model, "--dataset", tmp_path / "indices.csv", check=False)
+    assert_one_line_error(proc, "indices.csv, line 2", "unknown class '0'", names)
+    # too few outputs for the class names
+    proc = run("train", "--dataset", folder / "iris.csv", *IRIS_FLAGS, "--layers", "4,8,2",
+               "-o", tmp_path / "two", check=False)  # fmt: skip
+    assert_one_line_error(proc, "ends with 2 outputs", "3 classes (setosa, versicolor, virginica)")
+    assert not (tmp_path / "two").exists()
+
+
+def test_a_run_on_class_names_resumes_with_the_same_classes(tmp_path):
+    write_iris(tmp_path / "iris.csv")
+    run("train", "--dataset", "iris.csv", *IRIS_FLAGS, "-o", "run", cwd=tmp_path)
+    run("train", "--resume", "run", "--epochs", "3", "-q", cwd=tmp_path)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["classes"] == IRIS_NAMES and config["epochs"] == 3
+    import chainrule
+
+    assert chainrule.serialization.load_metadata(tmp_path / "run/model.npz")["classes"] == (
+        IRIS_NAMES
+    )
+    # the run's classes number the labels: a new name is refused, not numbered anew
+    text = (tmp_path / "iris.csv").read_text().replace(",setosa\n", ",arctica\n", 1)
+    (tmp_path / "iris.csv").write_text(text)
+    proc = run("train", "--resume", "run", "--epochs", "4", cwd=tmp_path, check=False)
+    assert_one_line_error(proc, "iris.csv, line 2", "unknown class 'arctica'")
+
+
+def test_a_model_whose_classes_are_numbers_reads_class_indices(blob_model, blobs, tmp_path):
+    """Classes recorded as numbers (a scikit-learn classifier's classes_) are shown, but a
+    file's labels stay class indices, as before."""
+    import chainrule
+
+    chainrule.save(chainrule.load(blob_model), tmp_path / "m.npz", metadata={"classes": [3, 5, 7]})
+    summary = json.loads(run("evaluate", tmp_path / "m.npz", "--dataset", blobs / "blobs.npz",
+                             "--json").stdout)  # fmt: skip
+    assert summary["classes"] == ["3", "5", "7"] and summary["accuracy"] > 0.9
+    assert "classes: 0 3, 1 5, 2 7" in run("info", tmp_path / "m.npz").stdout

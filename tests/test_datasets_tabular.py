@@ -55,7 +55,7 @@ def test_csv_header_forced_off_and_on(tmp_path):
     x, y = load_csv(path, header=True)  # the first row is taken as names
     np.testing.assert_array_equal(y, [3])
     np.testing.assert_array_equal(x, [[4]])
-    with pytest.raises(DatasetError, match=r"line 1, column 1: not a number: 'name'"):
+    with pytest.raises(DatasetError, match=r"line 1, column 2: not a number: 'x'"):
         load_csv(write(tmp_path, "name,x\n1,2\n", "h.csv"), header=False)
 
 
@@ -97,11 +97,12 @@ MALFORMED = {
     "na-row-1": ("1,NA,3\n0,4,5\n", {}, 1, "column 2: missing value 'NA'"),
     "question-mark-row-1": ("1,2,?\n0,4,5\n", {}, 1, "column 3: missing value '?'"),
     "negative-label": ("1,2\n-1,3\n", {}, 2, "label -1 is negative (labels are class indices"),
+    # class names need return_classes=True or classes=[...]: y alone would lose their names
     "class-name-label": (
         "a,species\n1.5,setosa\n",
         {"label_column": "species"},
         2,
-        "column 2 ('species'): not a number: 'setosa' (labels must be class indices",
+        "column 2 ('species'): the labels are class names ('setosa'): pass return_classes=True",
     ),
     "other-separator": ("1;2;3\n0;4;5\n", {"header": False}, 1, "separated by ';', not ','?"),
 }
@@ -149,6 +150,138 @@ def test_label_column_may_be_a_numpy_integer(tmp_path):
 def test_missing_csv_is_an_os_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_csv(tmp_path / "nope.csv")
+
+
+# --- CSV: class names as labels
+
+IRIS = (
+    "sepal_length,sepal_width,species\n"
+    "5.1,3.5,setosa\n"
+    "6.3,3.3, virginica \n"  # names are stripped
+    "5.8,2.7,versicolor\n"
+    "4.9,3.0,setosa\n"
+)
+
+
+def test_csv_class_names_are_numbered_in_sorted_order(tmp_path):
+    path = write(tmp_path, IRIS)
+    x, y, classes = load_csv(path, label_column="species", return_classes=True)
+    assert classes == ["setosa", "versicolor", "virginica"]
+    assert all(type(c) is str for c in classes)
+    assert y.dtype == np.int64 and y.tolist() == [0, 2, 1, 0]
+    np.testing.assert_array_equal(x, np.array([[5.1, 3.5], [6.3, 3.3], [5.8, 2.7], [4.9, 3]], "f4"))
+    # sorted as strings, by code point: uppercase first, "10" before "9"
+    path = write(tmp_path, "1,b\n2,B\n3,a\n4,c10\n5,c9\n", "case.csv")
+    _, y, classes = load_csv(path, label_column=-1, return_classes=True)
+    assert classes == ["B", "a", "b", "c10", "c9"] and y.tolist() == [2, 0, 1, 3, 4]
+
+
+def test_csv_class_names_without_a_header(tmp_path):
+    """A first row whose only name is its label is data when the next label is a name too,
+    and a header when the next label is a number (as before class names were read)."""
+    path = write(tmp_path, "5.1,3.5,setosa\n6.3,3.3,virginica\n4.9,3.0,setosa\n")
+    x, y, classes = load_csv(path, label_column=-1, return_classes=True)
+    assert classes == ["setosa", "virginica"] and y.tolist() == [0, 1, 0]
+    assert x.shape == (3, 2)
+    path = write(tmp_path, "1,2,label\n3,4,0\n5,6,1\n", "numeric.csv")
+    x, y, classes = load_csv(path, label_column=-1, return_classes=True)
+    assert classes is None and y.tolist() == [0, 1] and x.tolist() == [[3, 4], [5, 6]]
+    # numbers as column names above class names: say header=True
+    path = write(tmp_path, "1,2,kind\n3,4,cat\n5,6,dog\n", "numbered.csv")
+    assert load_csv(path, label_column=-1, return_classes=True)[2] == ["cat", "dog", "kind"]
+    assert load_csv(path, label_column=-1, header=True, return_classes=True)[2] == ["cat", "dog"]
+
+
+def test_csv_class_names_need_return_classes_or_classes(tmp_path):
+    path = write(tmp_path, IRIS)
+    with pytest.raises(DatasetError) as info:
+        load_csv(path, label_column=-1)  # (x, y) alone would lose which number is which name
+    message = str(info.value)
+    assert message.startswith(f"{path}, line 2, column 3 ('species'): the labels are class names")
+    assert "'setosa', 'versicolor', 'virginica'" in message
+    assert "return_classes=True" in message and "classes=[...]" in message
+    x, y = load_csv(path, label_column=-1, classes=["virginica", "versicolor", "setosa"])
+    assert y.tolist() == [2, 0, 1, 2] and x.shape == (4, 2)
+
+
+def test_csv_given_classes_number_the_labels_and_refuse_unknown_names(tmp_path):
+    path = write(tmp_path, IRIS)
+    order = ("virginica", "setosa", "versicolor", "unseen")  # a class need not occur
+    x, y, classes = load_csv(path, label_column=-1, classes=order, return_classes=True)
+    assert classes == list(order) and y.tolist() == [1, 0, 2, 1]
+    with pytest.raises(DatasetError) as info:
+        load_csv(path, label_column=-1, classes=["setosa", "versicolor"])
+    assert str(info.value) == (
+        f"{path}, line 3, column 3 ('species'): unknown class 'virginica' "
+        "(the classes: 'setosa', 'versicolor')"
+    )
+
+
+def test_csv_return_classes_is_none_for_class_indices(tmp_path):
+    path = write(tmp_path, "y,a\n2,0.5\n0,1.5\n")
+    x, y, classes = load_csv(path, return_classes=True)
+    assert classes is None and y.tolist() == [2, 0] and x.tolist() == [[0.5], [1.5]]
+    assert len(load_csv(path)) == 2
+
+
+def test_csv_a_column_mixing_names_and_numbers(tmp_path):
+    """Refused by default (pointing at the rarer kind); with classes=, every label is a name,
+    so "1" and "one" are two classes, and "1.0" is not "1"."""
+    path = write(tmp_path, "a,y\n0.5,1\n1.5,2\n2.5,one\n3.5,1\n")
+    with pytest.raises(DatasetError) as info:
+        load_csv(path, label_column="y", return_classes=True)
+    message = str(info.value)
+    assert message.startswith(f"{path}, line 4, column 2 ('y'): label 'one' is a class name")
+    assert "other labels are numbers, like '1'" in message and "classes=[...]" in message
+    path = write(tmp_path, "a,y\n0.5,cat\n1.5,2\n2.5,dog\n", "numbers-rarer.csv")
+    with pytest.raises(DatasetError, match=r"line 3, column 2 \('y'\): label '2' is a number"):
+        load_csv(path, label_column="y", return_classes=True)
+    path = write(tmp_path, "a,y\n0.5,1\n1.5,one\n2.5,1.0\n", "given.csv")
+    _, y = load_csv(path, label_column="y", classes=["one", "1", "1.0"])
+    assert y.tolist() == [1, 0, 2]
+    with pytest.raises(DatasetError, match=r"line 2, column 2 \('y'\): unknown class '1'"):
+        load_csv(path, label_column="y", classes=["one", "1.0"])
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        ("a,y\n1,cat\n2,\n", 3, "column 2 ('y'): empty cell (a missing value)"),
+        ("a,y\n1,cat\n2,NA\n", 3, "column 2 ('y'): missing value 'NA'"),
+        ("a,y\n1,cat\n2, \n", 3, "column 2 ('y'): empty cell"),
+        ("a,y\n1,cat\nabc,dog\n", 3, "column 1 ('a'): not a number: 'abc'"),
+        ("a,y\n1,cat\nnan,dog\n", 3, "column 1 ('a'): value nan is NaN or infinite"),
+        ("a,y,y\n1,cat,2\n", 2, "not a number: 'cat' (2 columns are named 'y'"),
+    ],
+)
+def test_csv_class_names_keep_the_errors_of_missing_labels_and_bad_features(
+    tmp_path, text, line, problem
+):
+    path = write(tmp_path, text)
+    with pytest.raises(DatasetError) as info:
+        load_csv(path, label_column="y", return_classes=True)
+    assert str(info.value).startswith(f"{path}, line {line}")
+    assert problem in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("classes", "error", "problem"),
+    [
+        ("setosa", TypeError, "a list of class names"),
+        ([0, 1], TypeError, "a list of class names"),
+        ([], ValueError, "at least one class"),
+        (["a", "a", "b"], ValueError, "'a' given more than once"),
+        (["a", " b"], ValueError, "' b' can match no label"),
+        (["a", ""], ValueError, "'' can match no label"),
+    ],
+)
+def test_classes_argument_is_checked(tmp_path, classes, error, problem):
+    path = write(tmp_path, IRIS)
+    with pytest.raises(error, match=problem):
+        load_csv(path, label_column=-1, classes=classes)
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 1)), y=np.array(["a", "b"]))
+    with pytest.raises(error, match=problem):
+        load_npz(tmp_path / "d.npz", classes=classes)
 
 
 # --- npz
@@ -229,6 +362,46 @@ def test_malformed_npz(tmp_path, case):
     assert problem in str(info.value)
     if case != "object-array":  # only that file holds pickled data
         assert "pickle" not in str(info.value)
+
+
+def test_npz_string_labels_are_class_names(tmp_path):
+    x = np.arange(8, dtype=np.float32).reshape(4, 2)
+    np.savez(tmp_path / "d.npz", x=x, y=np.array(["spam", " ham", "spam", "ham "]))
+    xl, y, classes = load_npz(tmp_path / "d.npz", return_classes=True)
+    assert classes == ["ham", "spam"] and y.dtype == np.int64 and y.tolist() == [1, 0, 1, 0]
+    np.testing.assert_array_equal(xl, x)
+    with pytest.raises(DatasetError, match=r"d.npz: y\[0\]: the labels are class names"):
+        load_npz(tmp_path / "d.npz")
+    _, y = load_npz(tmp_path / "d.npz", classes=["spam", "ham"])
+    assert y.tolist() == [0, 1, 0, 1]
+    with pytest.raises(
+        DatasetError, match=r"d.npz: y\[1\]: unknown class 'ham' \(the classes: 'spam'"
+    ):
+        load_npz(tmp_path / "d.npz", classes=["spam"])
+    # numbers written as text are class indices, as in a CSV; numbers are not names
+    np.savez(tmp_path / "n.npz", x=x, y=np.array(["1", "0", "2.0", "1"]))
+    _, y, classes = load_npz(tmp_path / "n.npz", return_classes=True)
+    assert classes is None and y.tolist() == [1, 0, 2, 1]
+    np.savez(tmp_path / "i.npz", x=x, y=np.array([1, 0, 2, 1]))
+    assert load_npz(tmp_path / "i.npz", return_classes=True)[2] is None
+    with pytest.raises(DatasetError, match=r"i.npz: 'y' holds numbers \(int64\), not class names"):
+        load_npz(tmp_path / "i.npz", classes=["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    ("y", "problem"),
+    [
+        (["a", "", "b"], "y[1] is empty"),
+        (["a", "NA", "b"], "y[1] is 'NA', a missing value"),
+        (["a", "1", "b"], "y[1]: label '1' is a number, but other labels are class names"),
+        (["0", "1", "-1"], "y[2] = -1.0 is negative"),
+    ],
+)
+def test_npz_bad_string_labels(tmp_path, y, problem):
+    np.savez(tmp_path / "d.npz", x=np.zeros((3, 1)), y=np.array(y))
+    with pytest.raises(DatasetError) as info:
+        load_npz(tmp_path / "d.npz", return_classes=True)
+    assert problem in str(info.value)
 
 
 # --- train_val_split

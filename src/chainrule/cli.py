@@ -275,8 +275,12 @@ def _regular_file(path: str, what: str) -> None:
         raise CLIError(f"{what} is not a regular file: {path}")
 
 
-def load_dataset_file(name: str, label_column: int | str = 0):
-    """``(x, y)`` of a ``.csv``/``.npz`` dataset file (a CSV's labels in ``label_column``)."""
+def load_dataset_file(
+    name: str, label_column: int | str = 0, classes: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """``(x, y, classes)`` of a ``.csv``/``.npz`` dataset file (a CSV's labels in
+    ``label_column``): ``classes`` the class names of labels that are names (numbered in
+    sorted order, or by the ``classes`` given), None for class indices."""
     from chainrule import datasets
 
     _regular_file(name, "dataset file")
@@ -286,22 +290,24 @@ def load_dataset_file(name: str, label_column: int | str = 0):
                 f"--label-column {label_column}: {name} is an .npz file, whose labels are its "
                 "array 'y'; the option is for .csv files"
             )
-        return datasets.load_npz(name)
-    return datasets.load_csv(name, label_column=label_column)
+        return datasets.load_npz(name, classes=classes, return_classes=True)
+    return datasets.load_csv(name, label_column=label_column, classes=classes, return_classes=True)
 
 
-def load_train_test(config: TrainConfig):
-    """``(x_train, y_train, x_test, y_test, input_scale)`` for the configured dataset.
+def load_train_test(config: TrainConfig, classes: list[str] | None = None):
+    """``(x_train, y_train, x_test, y_test, input_scale, classes)`` for the configured dataset.
 
     MNIST-like image sets keep their training images as uint8 (a quarter of the memory;
     ``fit`` scales each batch by ``input_scale = 1/255``); test images come as float32 in
-    [0, 1], as ``evaluate`` and ``predict`` give them to the network. Files: float32, no scale.
+    [0, 1], as ``evaluate`` and ``predict`` give them to the network. Files: float32, no scale;
+    ``classes``: a file's class names (numbered by the ``classes`` given: a resumed run's),
+    None for class indices and for the image sets.
     """
     from chainrule import datasets
 
     name = config.dataset
     if _is_data_file(name):
-        x, y = load_dataset_file(name, config.label_column)
+        x, y, classes = load_dataset_file(name, config.label_column, classes)
         if len(x) < 5:  # 10% of fewer rounds to no test example at all
             raise CLIError(
                 f"the dataset {name} has {len(x)} example{'s' * (len(x) != 1)}: too few to hold "
@@ -319,10 +325,10 @@ def load_train_test(config: TrainConfig):
             )
         x_train, y_train = datasets.load_dataset(name, "train", dtype=np.uint8)
         x_test, y_test = datasets.load_dataset(name, "test")
-        input_scale = IMAGE_INPUT_SCALE
+        input_scale, classes = IMAGE_INPUT_SCALE, None
     if config.subset:
         x_train, y_train = x_train[: config.subset], y_train[: config.subset]
-    return x_train, y_train, x_test, y_test, input_scale
+    return x_train, y_train, x_test, y_test, input_scale, classes
 
 
 LARGE_FEATURE = 100.0  # |x| above which `train` suggests standardizing a file's features
@@ -518,6 +524,7 @@ class _Resume:
     loaded: object
     run_dir: Path | None
     settings: dict
+    classes: list[str] | None = None  # the class names the run's config.json records
 
 
 def _load_resume(text: str) -> _Resume:
@@ -535,9 +542,10 @@ def _load_resume(text: str) -> _Resume:
         _regular_file(text, "checkpoint")
     loaded = serialization.load_checkpoint(path)
     run_dir = path.parent.parent
-    settings = {}
+    settings, classes = {}, None
     if path.parent.name == "checkpoints" and (run_dir / "config.json").is_file():
-        settings.update(_read_run_config(run_dir / "config.json"))
+        run_config, classes = _read_run_config(run_dir / "config.json")
+        settings.update(run_config)
     else:
         run_dir = None
     settings.update(_network_settings(loaded.net))
@@ -552,11 +560,12 @@ def _load_resume(text: str) -> _Resume:
     for key in ("epochs", "batch_size", "seed"):
         if isinstance(state.get(key), int):
             settings[key] = state[key]
-    return _Resume(path, loaded, run_dir, settings)
+    return _Resume(path, loaded, run_dir, settings, classes)
 
 
-def _read_run_config(path: Path) -> dict:
-    """The settings in a run's config.json (as ``chainrule train`` wrote it), checked."""
+def _read_run_config(path: Path) -> tuple[dict, list[str] | None]:
+    """The settings in a run's config.json (as ``chainrule train`` wrote it), checked, and
+    the class names of its data (its key ``classes``; None for class indices)."""
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -564,9 +573,42 @@ def _read_run_config(path: Path) -> dict:
     if not isinstance(data, dict):
         raise CLIError(f"{path}: not a run config (expected a JSON object)")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return {
+    settings = {
         k: _file_value(k, v, str(path)) for k, v in data.items() if k in known and v is not None
     }
+    classes = data.get("classes")
+    if classes is not None and not _are_class_names(classes):
+        raise CLIError(f"{path}: classes: expected a list of class names, got {classes!r}")
+    return settings, classes
+
+
+def _are_class_names(value) -> bool:
+    """Whether ``value`` is a list of distinct, non-empty strings."""
+    return (
+        isinstance(value, list)
+        and len(value) > 0
+        and all(isinstance(c, str) and c for c in value)
+        and len(set(value)) == len(value)
+    )
+
+
+def _model_classes(model: str, net, names_only: bool = False) -> list[str] | None:
+    """The class names a model's metadata records (key ``classes``: one per class, as
+    ``chainrule train`` writes them for a file of class names, or a scikit-learn classifier's
+    ``classes_``), as strings; None where there are none, or not one per class. With
+    ``names_only``, None for classes that are numbers (a data file's labels are then read as
+    class indices, as before such models recorded them)."""
+    from chainrule.serialization import load_metadata
+
+    classes = load_metadata(model).get("classes")
+    n_classes = 2 if net.n_out == 1 else net.n_out
+    if not (isinstance(classes, list) and len(classes) == n_classes):
+        return None
+    kinds = (str,) if names_only else (str, int, float)
+    if not all(isinstance(c, kinds) and not isinstance(c, bool) for c in classes):
+        return None
+    names = [str(c) for c in classes]
+    return names if _are_class_names(names) else None
 
 
 def _network_settings(net) -> dict:
@@ -817,13 +859,19 @@ def _clear_run(run_dir: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def _prepare_run_dir(run_dir: Path, config: TrainConfig, overwrite: bool, history: list) -> None:
-    """Clear (or continue) the run directory and write its config.json and, for a resumed run,
-    the epochs so far to metrics.jsonl."""
+def _prepare_run_dir(
+    run_dir: Path, config: TrainConfig, overwrite: bool, history: list, classes: list[str] | None
+) -> None:
+    """Clear (or continue) the run directory and write its config.json (with the data's class
+    names, if they are names, so that a resumed run numbers them the same) and, for a resumed
+    run, the epochs so far to metrics.jsonl."""
     if overwrite:
         _clear_run(run_dir)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
-    _write_json(run_dir / "config.json", dataclasses.asdict(config))
+    recorded = dataclasses.asdict(config)
+    if classes is not None:
+        recorded["classes"] = classes
+    _write_json(run_dir / "config.json", recorded)
     if history or (run_dir / "metrics.jsonl").exists():
         from chainrule._atomic import atomic_write_bytes
 
@@ -890,7 +938,9 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             raise CLIError(f"--plot: {exc}") from None
     if resume is not None:
         _check_resume(resume, config, user, sources)
-    x_train, y_train, x_test, y_test, input_scale = load_train_test(config)
+    x_train, y_train, x_test, y_test, input_scale, classes = load_train_test(
+        config, resume.classes if resume is not None else None
+    )
     if _is_data_file(config.dataset):  # recorded so that --resume finds it from anywhere
         largest = float(np.abs(x_train).max()) if x_train.size else 0.0
         if largest > LARGE_FEATURE and not args.quiet:
@@ -905,12 +955,16 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             f"{layers_from} starts with {config.layers[0]} inputs but the dataset "
             f"{config.dataset} has {x_train.shape[1]} features"
         )
-    n_classes = int(max(y_train.max(), y_test.max())) + 1
+    if classes is not None:
+        n_classes = len(classes)
+        which = f"({', '.join(classes)})" if n_classes <= 20 else "(class names)"
+    else:
+        n_classes = int(max(y_train.max(), y_test.max())) + 1
+        which = f"(labels are class indices: its largest label is {n_classes - 1})"
     if config.layers[-1] != n_classes and not (config.layers[-1] == 1 and n_classes == 2):
         raise CLIError(
             f"{layers_from} ends with {config.layers[-1]} outputs but the dataset "
-            f"{config.dataset} has {n_classes} classes (labels are class indices: its "
-            f"largest label is {n_classes - 1})"
+            f"{config.dataset} has {n_classes} classes {which}"
         )
     n_val = int(len(x_train) * config.val_split)
     if config.val_split and not 0 < n_val < len(x_train):
@@ -980,7 +1034,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             raise CLIError(_nothing_to_train(resume, config))
         _remove_temporaries(run_dir)
         history = resume.loaded.state.get("history", {}).get("epochs", []) if resume else []
-        _prepare_run_dir(run_dir, config, args.overwrite, history)
+        _prepare_run_dir(run_dir, config, args.overwrite, history, classes)
 
     log(f"run directory: {run_dir}")
     if finishing:
@@ -1054,6 +1108,9 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     metadata = {"training_config": dataclasses.asdict(config), "final_metrics": final}
     if input_scale is not None:
         metadata["input_scale"] = input_scale
+    if classes is not None:  # output k is classes[k] (the web page and predict show them)
+        metadata["classes"] = classes
+        summary["classes"] = classes
     chainrule.save(net, model_path, metadata=metadata)
     _write_json(run_dir / "test_metrics.json", summary)
     _remember_latest(model_path)
@@ -1162,10 +1219,18 @@ def _plot_run(run_dir: Path, net, records, cm) -> None:
         print(f"wrote {path}")
 
 
-def _evaluation_data(name: str, split: str, model: str, label_column: int | str | None = None):
+def _evaluation_data(
+    name: str,
+    split: str,
+    model: str,
+    label_column: int | str | None = None,
+    classes: list[str] | None = None,
+):
     """``(x, y)`` of a named dataset's split (images as float32 in [0, 1]), or of a whole
     ``.csv``/``.npz`` file, as the network takes them. A CSV's labels are in ``label_column``,
-    by default the column ``chainrule train`` took them from for ``model``."""
+    by default the column ``chainrule train`` took them from for ``model``; class names are
+    numbered by the model's ``classes`` (a label not among them is refused), and refused for
+    a model without class names."""
     from chainrule import datasets
     from chainrule.serialization import load_metadata
 
@@ -1174,7 +1239,14 @@ def _evaluation_data(name: str, split: str, model: str, label_column: int | str 
             trained = (load_metadata(model).get("training_config") or {}).get("label_column", 0)
             ok = isinstance(trained, (int, str)) and not isinstance(trained, bool)
             label_column = trained if ok and name.lower().endswith(".csv") else 0
-        return load_dataset_file(name, label_column)
+        x, y, found = load_dataset_file(name, label_column, classes)
+        if classes is None and found is not None:
+            raise CLIError(
+                f"{name}: the labels are class names ({', '.join(found[:10])}"
+                f"{', ...' if len(found) > 10 else ''}), but the model {model} has no class "
+                "names (it was trained on class indices 0, 1, 2, ...)"
+            )
+        return x, y
     if label_column is not None:
         raise CLIError(f"--label-column {label_column}: the dataset {name} is not a .csv file")
     return datasets.load_dataset(name, split)
@@ -1188,7 +1260,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CLIError(
             f"--split picks a split of mnist or fashion-mnist; {args.dataset} is evaluated whole"
         )
-    x, y = _evaluation_data(args.dataset, args.split or "test", args.model, args.label_column)
+    classes = _model_classes(args.model, net)
+    by_name = _model_classes(args.model, net, names_only=True)
+    x, y = _evaluation_data(
+        args.dataset, args.split or "test", args.model, args.label_column, by_name
+    )
     _check_fits(net, x, args.dataset)
     n_classes = max(net.n_out, 2)
     if y.max() >= n_classes:
@@ -1198,19 +1274,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{n_classes} classes apart (labels 0 to {n_classes - 1})"
         )
     summary = classification_summary(y, net.predict(x), n_classes)
+    if classes is not None:
+        summary["classes"] = classes
     if args.json:
         print(json.dumps(summary))
         return 0
     print(f"accuracy: {summary['accuracy']:.4f} on {summary['n_examples']} examples")
-    print(f"{'class':>5}  {'precision':>9}  {'recall':>7}")
-    for k, (p, r) in enumerate(zip(summary["precision"], summary["recall"])):
-        print(f"{k:>5}  {p:9.4f}  {r:7.4f}")
+    names = classes or [str(k) for k in range(n_classes)]
+    left = max(5, *map(len, names))
+    print(f"{'class':>{left}}  {'precision':>9}  {'recall':>7}")
+    for name, p, r in zip(names, summary["precision"], summary["recall"]):
+        print(f"{name:>{left}}  {p:9.4f}  {r:7.4f}")
     cm = summary["confusion_matrix"]
     print("confusion matrix (rows: true class, columns: predicted):")
     width = max(len(str(v)) for row in cm for v in row)
-    print("      " + " ".join(f"{j:>{width}}" for j in range(len(cm))))
-    for i, row in enumerate(cm):
-        print(f"{i:>5} " + " ".join(f"{v:>{width}}" for v in row))
+    widths = [max(width, len(name)) if classes else width for name in names]
+    print(" " * (left + 1) + " ".join(f"{n:>{w}}" for n, w in zip(names, widths)))
+    for name, row in zip(names, cm):
+        print(f"{name:>{left}} " + " ".join(f"{v:>{w}}" for v, w in zip(row, widths)))
     return 0
 
 
@@ -1287,25 +1368,25 @@ def _read_inputs(net, paths: list[str], pixel_scale: float | None) -> tuple[list
 def cmd_predict(args: argparse.Namespace) -> int:
     net = _load_model(args.model)
     names, x = _read_inputs(net, args.inputs, _pixel_scale(args.model))
+    classes = _model_classes(args.model, net)
     probs = net.predict_proba(x)
     if net.n_out == 1:
         probs = np.concatenate([1 - probs, probs], axis=1)
     results = []
     for name, p in zip(names, probs):
         order = np.argsort(-p)[: args.top]
-        results.append(
-            {
-                "input": name,
-                "prediction": int(order[0]),
-                "top": [{"class": int(k), "probability": round(float(p[k]), 6)} for k in order],
-            }
-        )
+        result = {"input": name, "prediction": int(order[0])}
+        top = [{"class": int(k), "probability": round(float(p[k]), 6)} for k in order]
+        if classes is not None:  # the indices stay, the names are added
+            result["prediction_name"] = classes[order[0]]
+            top = [{"class": t["class"], "name": classes[t["class"]], **t} for t in top]
+        results.append({**result, "top": top})
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0]))
         return 0
     for r in results:
-        tops = ", ".join(f"{t['class']} ({t['probability']:.3f})" for t in r["top"])
-        print(f"{r['input']}: {r['prediction']}   top: {tops}")
+        tops = ", ".join(f"{t.get('name', t['class'])} ({t['probability']:.3f})" for t in r["top"])
+        print(f"{r['input']}: {r.get('prediction_name', r['prediction'])}   top: {tops}")
     return 0
 
 
@@ -1334,6 +1415,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             )
         else:
             print(f"{i:>2}  {type(layer).__name__.lower():<8}  rate={getattr(layer, 'rate', '-')}")
+    classes = _model_classes(args.model, net)
+    if classes is not None:
+        print(f"classes: {', '.join(f'{k} {name}' for k, name in enumerate(classes))}")
     for key in ("training_config", "final_metrics"):
         value = meta.get(key) or meta.get("metadata", {}).get(key)
         if value:
@@ -1462,7 +1546,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 f"--{given[0]} cannot be combined with --model: the model's network is explained"
             )
         net = _load_model(args.model)
-        x_test, y_test = _evaluation_data(args.dataset, "test", args.model)
+        classes = _model_classes(args.model, net)
+        by_name = _model_classes(args.model, net, names_only=True)
+        x_test, y_test = _evaluation_data(args.dataset, "test", args.model, classes=by_name)
         _check_fits(net, x_test, args.dataset)
         i, n = args.index, args.batch or 1
         if not 0 <= i <= len(x_test) - n:
@@ -1472,8 +1558,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             kwargs.update(net=net, x=x_test[i : i + n], label=y_test[i : i + n])
             what = f"{args.dataset} {rows} {i}..{i + n - 1}"
         else:
-            kwargs.update(net=net, x=x_test[i], label=int(y_test[i]))
-            what = f"{args.dataset} {rows[:-1]} {i} (label {int(y_test[i])})"
+            label = int(y_test[i])
+            kwargs.update(net=net, x=x_test[i], label=label)
+            named = f" {classes[label]}" if classes is not None else ""
+            what = f"{args.dataset} {rows[:-1]} {i} (label {label}{named})"
         kwargs["description"] = f"Model {args.model}, {what}."
     try:
         text = explain.explain_command(**kwargs)

@@ -1,16 +1,20 @@
 """The user's own data: CSV and ``.npz`` files, and a seeded, stratified train/validation split.
 
 Every loader returns ``(x, y)``: features ``x`` of shape (N, D), float32 by default, and integer
-labels ``y`` of shape (N,), int64, the form the rest of chainrule takes. Malformed files raise a
-:class:`~chainrule.datasets.DatasetError` naming the file and, for CSV, the line (1-based).
+labels ``y`` of shape (N,), int64, the form the rest of chainrule takes; class names in a file
+are numbered, and ``return_classes=True`` adds the list of names, ``(x, y, classes)``.
+Malformed files raise a :class:`~chainrule.datasets.DatasetError` naming the file and, for CSV,
+the line (1-based).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import zipfile
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -29,8 +33,15 @@ def load_csv(
     header: bool | None = None,
     dtype: DTypeLike = np.float32,
     delimiter: str = ",",
-) -> tuple[np.ndarray, np.ndarray]:
+    *,
+    classes: Sequence[str] | None = None,
+    return_classes: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, list[str] | None]:
     """Load a CSV file of numbers: one label column, the other columns features.
+
+    Labels are class indices (``0, 1, 2, ...``) or class names (``setosa``, ``spam``), which
+    are numbered: by default in sorted order (as Python sorts strings: by code point, so
+    uppercase before lowercase), or in the order of ``classes``.
 
     Parameters
     ----------
@@ -41,14 +52,31 @@ def load_csv(
         is the last column), or its name in the header row.
     header : whether the first non-blank row is a header; ``None`` (default) decides by looking:
         it is a header if one of its cells is neither empty nor a number (an empty cell is a
-        missing value, not a name).
+        missing value, not a name). A first row whose only such cell is the label cell is a
+        header above numeric labels, but the first data row of a file of class names when the
+        next row's label is not a number either (a header of numbers above class names:
+        give ``header=True``).
     dtype : float dtype of the features.
     delimiter : the field separator.
+    classes : the class names, in the order that numbers them (``classes[k]`` is class
+        ``k``). Given, every label is read as a name (stripped of surrounding whitespace) and
+        looked up in it, numbers too (``"1"`` and ``"1.0"`` are then two different names); a
+        name not in it is an error. The classes need not all occur in the file.
+    return_classes : also return the class names.
+
+    Which labels are names: a label column holds class names when one of its cells is not a
+    number. Without ``classes``, a column that mixes names and numbers is refused (``1`` and
+    ``one`` are more likely a mistake than two classes), and class names need
+    ``return_classes=True``: ``y`` alone would lose which number is which name. Empty cells
+    and missing-value marks (``NA``, ``?``, ...) are errors in the label column too.
 
     Returns
     -------
     x : ndarray of shape (N, D), ``dtype``: every column but the label column, in file order.
-    y : ndarray of shape (N,), int64: the label column (values such as ``3`` or ``3.0``).
+    y : ndarray of shape (N,), int64: the label column (values such as ``3`` or ``3.0``), or
+        the class names' indices in ``classes``.
+    classes : only with ``return_classes=True``: the list of class names (``str``), ``y[i]``
+        the index of example ``i``'s, or ``None`` for labels that are class indices.
 
     Raises
     ------
@@ -56,9 +84,13 @@ def load_csv(
         Naming the file and the line: empty file, a NUL byte (a binary file), rows with
         different numbers of cells, an empty cell (a missing value), a cell that is not a
         number, NaN or infinite values, a label that is not an integer, a label column that is
-        not there.
+        not there; a column that mixes class names and numbers, a name not in ``classes``,
+        class names without ``classes`` or ``return_classes=True``.
     TypeError
-        If ``label_column`` is neither an ``int`` nor a ``str`` (a float or a bool is refused).
+        If ``label_column`` is neither an ``int`` nor a ``str`` (a float or a bool is refused),
+        or ``classes`` is not a sequence of ``str``.
+    ValueError
+        If ``classes`` is empty, or has a repeated, empty or padded name.
     """
     name = os.fspath(path)
     out_dtype = np.dtype(dtype)
@@ -73,6 +105,7 @@ def load_csv(
             "label_column must be a column index (an int) or a column name (a str), got "
             f"label_column={label_column!r}"
         )
+    given = _checked_classes(classes)
     with open(name, "rb") as f:
         raw = f.read()
     try:
@@ -87,20 +120,20 @@ def load_csv(
     columns: list[str] | None = None
     rows: list[list[float]] = []
     lines: list[int] = []
+    labels: list[str] = []  # the label cells, stripped: read as names if one is not a number
+    named = False  # whether a label cell is a class name
     first_line = ncols = 0
     lines_read = _Lines(text)
     reader = csv.reader(lines_read, delimiter=delimiter, strict=True)
+    records = _records(reader, lines_read, delimiter)
     try:
-        for row in reader:
-            line = reader.line_num
-            if _is_blank(lines_read.last, delimiter):
-                continue  # ",," or '"",""' is not blank: a row of empty cells, refused below
-            if not ncols:
-                ncols, first_line = len(row), line
-                is_header = header if header is not None else _looks_like_names(row)
-                if is_header:
-                    columns = [cell.strip() for cell in row]
-                    continue
+        first = next(records, None)
+        if first is not None:
+            first_line, ncols = first[0], len(first[1])
+            columns, records = _split_header(first, records, header, label_column)
+        # where class names may be (None: a problem reported below, or one column only)
+        label_at = _label_position(label_column, columns, ncols) if ncols > 1 else None
+        for line, row in records:
             if len(row) != ncols:
                 raise DatasetError(
                     f"{name}, line {line}: ragged row: {len(row)} cells, expected {ncols} "
@@ -109,21 +142,17 @@ def load_csv(
             try:
                 values = list(map(float, row))
             except ValueError:
-                col = next(i for i, cell in enumerate(row) if not _is_number(cell))
-                cell = row[col]
-                if not cell.strip():
-                    problem = "empty cell (a missing value)"
-                elif _is_missing(cell):
-                    problem = f"missing value {cell!r}"
+                bad = [i for i, cell in enumerate(row) if not _is_number(cell)]
+                if bad == [label_at] and _is_name(row[label_at]):
+                    named = True  # a class name: numbered from `labels` below
+                    values = [0.0 if i == label_at else float(c) for i, c in enumerate(row)]
                 else:
-                    problem = f"not a number: {cell!r}" + _hint(
-                        row, col, label_column, columns, delimiter
-                    )
-                raise DatasetError(
-                    f"{name}, line {line}, column {_describe(col, columns)}: {problem}"
-                ) from None
+                    col = next(i for i in bad if i != label_at or not _is_name(row[i]))
+                    error = _cell_error(name, line, row, col, columns, label_column, delimiter)
+                    raise error from None
             rows.append(values)
             lines.append(line)
+            labels.append(row[label_at].strip() if label_at is not None else "")
     except csv.Error as e:
         raise DatasetError(f"{name}, line {reader.line_num}: malformed CSV: {e}") from None
     if not rows:
@@ -138,6 +167,9 @@ def load_csv(
     label = _label_index(name, label_column, columns, ncols, first_line)
 
     table = np.array(rows, dtype=np.float64)
+    by_name = named or given is not None
+    if by_name:
+        table[:, label] = 0.0  # the labels are read from their text, below
     _check_finite(name, table, lines, columns)
     with np.errstate(over="ignore"):  # overflow to inf is reported below, with its line
         x = np.delete(table, label, axis=1).astype(out_dtype)
@@ -149,6 +181,13 @@ def load_csv(
             f"{name}, line {lines[r]}, column {_describe(col, columns)}: value {value!r} "
             f"overflows {out_dtype}"
         )
+    if by_name:
+
+        def where(r: int) -> str:
+            return f"{name}, line {lines[r]}, column {_describe(label, columns)}"
+
+        y, found = _class_indices(labels, given, return_classes, where)
+        return (x, y, found) if return_classes else (x, y)
     y = table[:, label]
     bad = np.flatnonzero((y != np.round(y)) | (np.abs(y) >= 2.0**63) | (y < 0))
     if bad.size:
@@ -162,28 +201,48 @@ def load_csv(
             f"{name}, line {lines[r]}, column {_describe(label, columns)}: label {value!r} "
             f"{problem} (labels are class indices 0, 1, 2, ...)"
         )
-    return x, y.astype(np.int64)
+    y = y.astype(np.int64)
+    return (x, y, None) if return_classes else (x, y)
 
 
 def load_npz(
-    path: str | os.PathLike[str], dtype: DTypeLike = np.float32
-) -> tuple[np.ndarray, np.ndarray]:
+    path: str | os.PathLike[str],
+    dtype: DTypeLike = np.float32,
+    *,
+    classes: Sequence[str] | None = None,
+    return_classes: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, list[str] | None]:
     """Load ``x`` and ``y`` from an ``.npz`` archive (``np.savez(path, x=x, y=y)``).
 
-    Read with ``allow_pickle=False``: object arrays are refused, nothing is unpickled.
+    Read with ``allow_pickle=False``: object arrays are refused, nothing is unpickled. Labels
+    stored as strings (``y`` of a NumPy ``str`` dtype, such as ``np.array(["cat", "dog"])``)
+    are read as the text of a CSV's label column is (see ``load_csv``): stripped; numbers are
+    class indices, names are class names, numbered in sorted order or by ``classes``, and
+    need ``classes`` or ``return_classes=True``; names mixed with numbers, empty strings and
+    missing-value marks are refused.
+
+    Parameters
+    ----------
+    classes, return_classes : as for ``load_csv``. ``classes`` is for labels stored as strings
+        (numbers are refused with it).
 
     Returns
     -------
     x : ndarray of shape (N, D), ``dtype`` (a float dtype, default float32), all finite.
-    y : ndarray of shape (N,), int64 (stored as integers, or as integer-valued floats).
+    y : ndarray of shape (N,), int64 (stored as integers, or as integer-valued floats), or the
+        class names' indices.
+    classes : only with ``return_classes=True``: the list of class names, or ``None`` for
+        labels that are class indices.
 
     Raises
     ------
     DatasetError
         Naming the file and the problem: not an ``.npz``, ``x`` or ``y`` missing, object or
-        non-numeric arrays, wrong shapes, NaN or infinite values, non-integer labels.
+        non-numeric arrays, wrong shapes, NaN or infinite values, non-integer labels; for
+        string labels, as ``load_csv`` for class names.
     """
     name = os.fspath(path)
+    given = _checked_classes(classes)
     out_dtype = np.dtype(dtype)
     if out_dtype.kind != "f":
         raise ValueError(f"dtype must be a float dtype, got dtype={out_dtype}")
@@ -221,7 +280,7 @@ def load_npz(
         raise DatasetError(
             f"{name}: 'x' must be a numeric array of shape (N, D), got {x.dtype} of shape {x.shape}"
         )
-    if y.dtype.kind not in "iuf" or y.shape != (x.shape[0],):
+    if y.dtype.kind not in "iufU" or y.shape != (x.shape[0],):
         raise DatasetError(
             f"{name}: 'y' must be numeric labels of shape ({x.shape[0]},) to match 'x', got "
             f"{y.dtype} of shape {y.shape}"
@@ -234,6 +293,22 @@ def load_npz(
         r, c = np.argwhere(~np.isfinite(xf))[0]
         raise DatasetError(
             f"{name}: x[{r}, {c}] = {x[r, c].item()!r} is NaN, infinite or too large"
+        )
+    found = None
+    if y.dtype.kind == "U":
+        labels = [str(label).strip() for label in y]
+        for i, label in enumerate(labels):
+            if not label or _is_missing(label):
+                what = "empty" if not label else f"{label!r}, a missing value"
+                raise DatasetError(f"{name}: y[{i}] is {what} (every example needs its label)")
+        if given is not None or not all(map(_is_number, labels)):
+            y, found = _class_indices(labels, given, return_classes, lambda r: f"{name}: y[{r}]")
+        else:  # numbers written as text: as if stored as numbers
+            y = np.array(labels, dtype=np.float64)
+    elif given is not None:
+        raise DatasetError(
+            f"{name}: 'y' holds numbers ({y.dtype}), not class names: classes=[...] is for "
+            "labels stored as strings"
         )
     if y.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)) | (np.abs(y) >= 2.0**63))
@@ -248,7 +323,8 @@ def load_npz(
         raise DatasetError(
             f"{name}: y[{i}] = {y[i].item()!r} is negative (labels are class indices 0, 1, 2, ...)"
         )
-    return xf, y.astype(np.int64)
+    y = y.astype(np.int64)
+    return (xf, y, found) if return_classes else (xf, y)
 
 
 def train_val_split(
@@ -368,31 +444,160 @@ def _is_missing(cell: str) -> bool:
     return cell.strip().lower() in _MISSING
 
 
-def _looks_like_names(row: list[str]) -> bool:
-    """Whether a first row is a header: one of its cells is neither empty, nor a number, nor a
-    mark of a missing value (``NA``, ``?``, ...). (A data row may have missing values; they
-    are reported as such, not taken for names.)"""
-    return any(cell.strip() and not _is_number(cell) and not _is_missing(cell) for cell in row)
+def _is_name(cell: str) -> bool:
+    """Whether a cell is a name: neither empty, nor a number, nor a mark of a missing value."""
+    return bool(cell.strip()) and not _is_number(cell) and not _is_missing(cell)
+
+
+def _looks_like_names(row: list[str], skip: int | None = None) -> bool:
+    """Whether a first row is a header: one of its cells (but the cell ``skip``) is a name.
+    (A data row may have missing values; they are reported as such, not taken for names.)"""
+    return any(_is_name(cell) for i, cell in enumerate(row) if i != skip)
+
+
+def _records(reader, lines_read: _Lines, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line, row)`` for each row of ``reader`` but blank lines (``,,`` is not blank: a row
+    of empty cells, refused by the caller)."""
+    for row in reader:
+        if not _is_blank(lines_read.last, delimiter):
+            yield reader.line_num, row
+
+
+def _split_header(
+    first: tuple[int, list[str]],
+    records: Iterator[tuple[int, list[str]]],
+    header: bool | None,
+    label_column: int | str,
+) -> tuple[list[str] | None, Iterator[tuple[int, list[str]]]]:
+    """The header's names (None if there is none) and the data records, the first row among
+    them if it is data. ``header=None``: by looking (see ``load_csv``)."""
+    row = first[1]
+    if header is None:
+        # (one cell per row is no label and features: a file read with the wrong separator)
+        at = _label_position(label_column, None, len(row)) if len(row) > 1 else None
+        header = _looks_like_names(row, skip=at)
+        if not header and at is not None and _is_name(row[at]):
+            # only the label cell is a name: a header above numeric labels, or the first row
+            # of a file of class names, whose next label is not a number either
+            following = next(records, None)
+            header = following is None or (
+                len(following[1]) == len(row) and _is_number(following[1][at])
+            )
+            if following is not None:
+                records = itertools.chain([following], records)
+    if header:
+        return [cell.strip() for cell in row], records
+    return None, itertools.chain([first], records)
+
+
+def _label_position(label_column: int | str, columns: list[str] | None, ncols: int) -> int | None:
+    """The index of the label column, or None where ``_label_index`` will report a problem."""
+    if isinstance(label_column, str):
+        found = [i for i, c in enumerate(columns or []) if c == label_column]
+        return found[0] if len(found) == 1 else None
+    return int(label_column) % ncols if -ncols <= label_column < ncols else None
+
+
+def _cell_error(
+    name: str,
+    line: int,
+    row: list[str],
+    col: int,
+    columns: list[str] | None,
+    label_column: int | str,
+    delimiter: str,
+) -> DatasetError:
+    """The error for a cell that is not a number."""
+    cell = row[col]
+    if not cell.strip():
+        problem = "empty cell (a missing value)"
+    elif _is_missing(cell):
+        problem = f"missing value {cell!r}"
+    else:
+        problem = f"not a number: {cell!r}" + _hint(row, col, label_column, columns, delimiter)
+    return DatasetError(f"{name}, line {line}, column {_describe(col, columns)}: {problem}")
 
 
 def _hint(
     row: list[str], col: int, label_column: int | str, columns: list[str] | None, delimiter: str
 ) -> str:
     """Why a cell may not be a number: a file with another separator (every line one cell),
-    or a label given as a class name."""
+    or class names in a label column named twice."""
     if len(row) == 1:
         for sep in (";", "\t", ",", "|"):
             if sep != delimiter and sep in row[0]:
                 return (
                     f" (one cell per line: are the cells separated by {sep!r}, not {delimiter!r}?)"
                 )
-    if isinstance(label_column, str):
-        is_label = columns is not None and columns[col] == label_column
-    else:
-        is_label = -len(row) <= label_column < len(row) and col == label_column % len(row)
-    if not is_label:
-        return ""
-    return " (labels must be class indices 0, 1, 2, ...: replace class names by numbers)"
+    if isinstance(label_column, str) and columns is not None and columns[col] == label_column:
+        n = columns.count(label_column)
+        return f" ({n} columns are named {label_column!r}: which one holds the labels?)"
+    return ""
+
+
+def _checked_classes(classes: Sequence[str] | None) -> list[str] | None:
+    """``classes`` as a list of names, checked; None stays None."""
+    if classes is None:
+        return None
+    names = None if isinstance(classes, (str, bytes)) else list(classes)
+    if names is None or not all(isinstance(c, str) for c in names):
+        raise TypeError(f"classes must be a list of class names (str), got classes={classes!r}")
+    classes = names
+    if not classes:
+        raise ValueError("classes must name at least one class, got classes=[]")
+    for c in classes:
+        if not c or c != c.strip():
+            raise ValueError(
+                f"classes: {c!r} can match no label (labels are stripped of surrounding "
+                "whitespace, and an empty one is a missing value)"
+            )
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise ValueError(f"classes: {', '.join(map(repr, repeated))} given more than once")
+    return [str(c) for c in classes]
+
+
+def _class_indices(
+    labels: list[str],
+    given: list[str] | None,
+    return_classes: bool,
+    where: Callable[[int], str],
+) -> tuple[np.ndarray, list[str]]:
+    """Labels that are class names (stripped text; empty and missing ones already refused) as
+    int64 indices into ``given``, or into their sorted unique names; and the names.
+    ``where(r)`` begins the message for the label of example ``r``."""
+    if given is None:
+        numbers = [r for r, label in enumerate(labels) if _is_number(label)]
+        if numbers:  # names and numbers: point at the first of the fewer
+            names = [r for r, label in enumerate(labels) if not _is_number(label)]
+            odd, usual = (numbers, names) if len(numbers) <= len(names) else (names, numbers)
+            kinds = ("a number", "class names") if odd is numbers else ("a class name", "numbers")
+            raise DatasetError(
+                f"{where(odd[0])}: label {labels[odd[0]]!r} is {kinds[0]}, but other labels are "
+                f"{kinds[1]}, like {labels[usual[0]]!r} (fix the file, or pass classes=[...] to "
+                "read every label as a name)"
+            )
+    classes = given if given is not None else sorted(set(labels))
+    if given is None and not return_classes:
+        raise DatasetError(
+            f"{where(0)}: the labels are class names ({_list_names(classes)}): pass "
+            "return_classes=True to get (x, y, classes), the classes numbered in sorted order, "
+            "or classes=[...] to number them in that order"
+        )
+    index = {c: k for k, c in enumerate(classes)}
+    y = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
+    if (y < 0).any():
+        r = int(np.argmax(y < 0))
+        raise DatasetError(
+            f"{where(r)}: unknown class {labels[r]!r} (the classes: {_list_names(classes)})"
+        )
+    return y, list(classes)
+
+
+def _list_names(names: list[str], limit: int = 20) -> str:
+    """``'a', 'b', 'c'``; the first ``limit`` of a longer list, and how many in all."""
+    shown = ", ".join(map(repr, names[:limit]))
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
 
 
 def _describe(col: int, columns: list[str] | None) -> str:
