@@ -545,9 +545,9 @@ def test_class_names_label_the_prediction():
         assert answer["activations"] == []
 
 
-def test_a_gpu_network_answers_from_host_copies(monkeypatch):
-    """A network on a GPU (the stand-in CuPy of tests/fake_cupy, which refuses implicit
-    conversion to NumPy as CuPy does) answers as its CPU copy."""
+def use_fake_cupy(monkeypatch) -> None:
+    """The stand-in CuPy of tests/fake_cupy as ``cupy`` (refuses implicit NumPy conversion, as
+    CuPy does), for this test only."""
     import importlib.util
     import sys
 
@@ -556,6 +556,12 @@ def test_a_gpu_network_answers_from_host_copies(monkeypatch):
     cupy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cupy)
     monkeypatch.setitem(sys.modules, "cupy", cupy)
+
+
+def test_a_gpu_network_answers_from_host_copies(monkeypatch):
+    """A network on a GPU (the stand-in CuPy of tests/fake_cupy, which refuses implicit
+    conversion to NumPy as CuPy does) answers as its CPU copy."""
+    use_fake_cupy(monkeypatch)
     cpu = chainrule.Network.from_sizes([784, 16, 10], seed=0)
     x = mnist_image(digit_one())
     with TestClient(create_app(cpu.copy().to("gpu"))) as on_gpu:
@@ -777,14 +783,7 @@ def test_explain_one_sigmoid_output_has_two_classes():
 
 
 def test_explain_of_a_gpu_network_answers_as_its_cpu_copy(monkeypatch):
-    import importlib.util
-    import sys
-
-    fake = Path(__file__).resolve().parent / "fake_cupy" / "cupy" / "__init__.py"
-    spec = importlib.util.spec_from_file_location("cupy", fake)
-    cupy = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cupy)
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    use_fake_cupy(monkeypatch)
     cpu = chainrule.Network.from_sizes([784, 16, 10], seed=0)
     on_gpu = cpu.copy().to("gpu")
     body = {"pixels": mnist_image(digit_one()).tolist(), "label": 3}
