@@ -848,6 +848,18 @@ def test_flags_that_would_be_ignored_are_refused(blobs, blob_model, tmp_path):
     np.savez(tmp_path / "more.npz", x=np.zeros((3, 5)), y=np.array([0, 2, 5]))
     proc = run("evaluate", blob_model, "--dataset", tmp_path / "more.npz", check=False)
     assert_one_line_error(proc, "more.npz: example 2 has label 5", "tells 3 classes apart")
+    # explain --model too, for the rows it explains; a model whose classes are numbers (a
+    # scikit-learn classifier's classes_) reads them as class indices, so the same
+    import chainrule
+
+    numbered = tmp_path / "numbered.npz"
+    chainrule.save(chainrule.load(blob_model), numbered, metadata={"classes": [10, 20, 30]})
+    for model, rows in ((blob_model, ["--batch", "3"]), (numbered, ["--index", "2"])):
+        proc = run("explain", "--model", model, "--dataset", tmp_path / "more.npz", *rows,
+                   check=False)  # fmt: skip
+        assert_one_line_error(proc, "more.npz: example 2 has label 5", "tells 3 classes apart")
+    proc = run("explain", "--model", numbered, "--dataset", tmp_path / "more.npz", "--index", "1")
+    assert "(label 2 30)" in proc.stdout
     assert "on 300 examples" in run("evaluate", blob_model, "--dataset", blobs / "blobs.npz").stdout
     for flag, value in (("--index", "3"), ("--dataset", str(blobs / "blobs.csv"))):
         assert_one_line_error(run("explain", flag, value, check=False), flag, "with --model")

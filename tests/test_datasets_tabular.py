@@ -251,7 +251,7 @@ def test_csv_a_column_mixing_names_and_numbers(tmp_path):
         ("a,y\n1,cat\n2, \n", 3, "column 2 ('y'): empty cell"),
         ("a,y\n1,cat\nabc,dog\n", 3, "column 1 ('a'): not a number: 'abc'"),
         ("a,y\n1,cat\nnan,dog\n", 3, "column 1 ('a'): value nan is NaN or infinite"),
-        ("a,y,y\n1,cat,2\n", 2, "not a number: 'cat' (2 columns are named 'y'"),
+        ("a,y,y\n1,cat,2\n", 1, "missing label column: 2 columns named 'y' in the header"),
     ],
 )
 def test_csv_class_names_keep_the_errors_of_missing_labels_and_bad_features(
@@ -262,6 +262,22 @@ def test_csv_class_names_keep_the_errors_of_missing_labels_and_bad_features(
         load_csv(path, label_column="y", return_classes=True)
     assert str(info.value).startswith(f"{path}, line {line}")
     assert problem in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("label_column", "problem"),
+    [
+        ("kind", "missing label column: no column named 'kind'"),
+        (5, "missing label column: index 5 is out of range for 2 columns"),
+    ],
+)
+def test_a_missing_label_column_is_named_before_the_class_names_it_would_hold(
+    tmp_path, label_column, problem
+):
+    """Not 'not a number: cat', the name in the real label column, read as a feature."""
+    path = write(tmp_path, "a,species\n1,cat\n2,dog\n")
+    with pytest.raises(DatasetError, match=f"line 1: {problem}"):
+        load_csv(path, label_column=label_column, return_classes=True)
 
 
 @pytest.mark.parametrize(

@@ -193,6 +193,10 @@ def test_string_labels_binary_one_sigmoid_output():
     np.testing.assert_allclose(proba[:, 1], clf.network_.predict_proba(X)[:, 0], rtol=1e-6)
     assert set(clf.predict(X)) == {"ham", "spam"}
     assert clf.score(X, y) > 0.9
+    # at p = 0.5 exactly (every parameter zero) the class is the one Network.predict names
+    clf.network_.parameter_vector[:] = 0
+    assert clf.network_.predict(X[:3]).tolist() == [1, 1, 1]
+    assert clf.predict(X[:3]).tolist() == ["spam", "spam", "spam"]
 
 
 def test_non_contiguous_integer_labels():

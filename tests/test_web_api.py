@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 import chainrule  # noqa: E402
 from chainrule.explain import explain_example  # noqa: E402
 from chainrule.preprocess import mnist_image  # noqa: E402
-from chainrule.serialization import save  # noqa: E402
+from chainrule.serialization import class_names, save  # noqa: E402
 from chainrule.web import app as web_app  # noqa: E402
 from chainrule.web import create_app, model_info  # noqa: E402
 
@@ -852,14 +852,17 @@ def test_model_info_reads_class_names_saved_with_the_model(tmp_path):
     path = tmp_path / "model.npz"
     save(net, path, metadata={"classes": ["cat", "dog", 7]})
     info = model_info(net, path)
-    assert info["classes"] == ["cat", "dog", 7]
+    assert info["classes"] == ["cat", "dog", "7"]  # as `chainrule predict` names them
     with TestClient(create_app(net, info)) as named:
         assert named.get("/api/model").json()["classes"] == ["cat", "dog", "7"]
         answer = post(named, {"pixels": [0.5] * 784}).json()
         assert answer["label"] == ["cat", "dog", "7"][answer["prediction"]]
-    for wrong in (["cat", "dog"], "cat", [["cat"], "dog", "eel"]):  # not one name per class
+    # not one distinct name per class: the page, like the command line, numbers the classes
+    wrong_ones = (["cat", "dog"], "cat", [["cat"], "dog", "eel"], [False, True, 2], ["a", "a", "b"])
+    for wrong in wrong_ones:
         save(net, path, metadata={"classes": wrong})
         assert "classes" not in model_info(net, path)
+        assert class_names({"classes": wrong}, net) is None
 
 
 def test_serve_loads_the_model_and_binds_localhost(tmp_path, net, monkeypatch):

@@ -320,7 +320,8 @@ def test_class_names_tanh_layers_and_a_one_epoch_run_are_shown_as_they_are(brows
         page.on("response", lambda r: answers.append(r) if r.url.endswith("/predict") else None)
         draw_with_mouse(page, SEVEN)
         page.wait_for_function("() => document.getElementById('prediction').textContent !== '–'")
-        page.wait_for_timeout(500)  # the answer to the whole stroke, shown last
+        # the answer to the whole stroke, shown last: none in flight or waiting to be sent
+        page.wait_for_function("() => !state.inFlight && !state.pending", timeout=10000)
         answer = answers[-1].json()
         assert page.inner_text("#prediction").startswith(answer["label"])
         shown = page.locator(".bar-value").all_inner_texts()

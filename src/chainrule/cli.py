@@ -506,6 +506,18 @@ def _check_fits(net, x, what: str) -> None:
         )
 
 
+def _check_labels(net, y, what: str, first: int = 0) -> None:
+    """CLIError unless every label in ``y`` (examples ``first``, ``first + 1``, ... of
+    ``what``) is one of the model's classes."""
+    n_classes = max(net.n_out, 2)
+    if y.size and y.max() >= n_classes:
+        i = int(np.argmax(y >= n_classes))
+        raise CLIError(
+            f"{what}: example {first + i} has label {int(y[i])}, but the model tells "
+            f"{n_classes} classes apart (labels 0 to {n_classes - 1})"
+        )
+
+
 # -- commands --------------------------------------------------------------------------------
 
 _RUN_MARKERS = ("model.npz", "config.json", "metrics.jsonl", "checkpoints")
@@ -593,22 +605,11 @@ def _are_class_names(value) -> bool:
 
 
 def _model_classes(model: str, net, names_only: bool = False) -> list[str] | None:
-    """The class names a model's metadata records (key ``classes``: one per class, as
-    ``chainrule train`` writes them for a file of class names, or a scikit-learn classifier's
-    ``classes_``), as strings; None where there are none, or not one per class. With
-    ``names_only``, None for classes that are numbers (a data file's labels are then read as
-    class indices, as before such models recorded them)."""
-    from chainrule.serialization import load_metadata
+    """The class names ``model``'s metadata records (:func:`chainrule.serialization.class_names`),
+    or None."""
+    from chainrule.serialization import class_names, load_metadata
 
-    classes = load_metadata(model).get("classes")
-    n_classes = 2 if net.n_out == 1 else net.n_out
-    if not (isinstance(classes, list) and len(classes) == n_classes):
-        return None
-    kinds = (str,) if names_only else (str, int, float)
-    if not all(isinstance(c, kinds) and not isinstance(c, bool) for c in classes):
-        return None
-    names = [str(c) for c in classes]
-    return names if _are_class_names(names) else None
+    return class_names(load_metadata(model), net, names_only)
 
 
 def _network_settings(net) -> dict:
@@ -1266,13 +1267,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.dataset, args.split or "test", args.model, args.label_column, by_name
     )
     _check_fits(net, x, args.dataset)
+    _check_labels(net, y, args.dataset)
     n_classes = max(net.n_out, 2)
-    if y.max() >= n_classes:
-        i = int(np.argmax(y >= n_classes))
-        raise CLIError(
-            f"{args.dataset}: example {i} has label {int(y[i])}, but the model tells "
-            f"{n_classes} classes apart (labels 0 to {n_classes - 1})"
-        )
     summary = classification_summary(y, net.predict(x), n_classes)
     if classes is not None:
         summary["classes"] = classes
@@ -1553,6 +1549,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         i, n = args.index, args.batch or 1
         if not 0 <= i <= len(x_test) - n:
             raise CLIError(f"--index must be in [0, {len(x_test) - n}], got {i}")
+        _check_labels(net, y_test[i : i + n], args.dataset, first=i)
         rows = "rows" if _is_data_file(args.dataset) else "test images"
         if args.batch:
             kwargs.update(net=net, x=x_test[i : i + n], label=y_test[i : i + n])

@@ -310,6 +310,26 @@ def load(path: str | os.PathLike, with_metadata: bool = False):
     return (net, meta) if with_metadata else net
 
 
+def class_names(meta: dict, net: Network, names_only: bool = False) -> list[str] | None:
+    """The class names a model's metadata records, as strings, or None.
+
+    ``meta["classes"]`` (as ``chainrule train`` writes it for a file of class names, or as
+    docs/sklearn.md saves a classifier's ``classes_``) counts when it is a list of one distinct,
+    non-empty name per class (two for one sigmoid output), each a string or a number (not a
+    bool). With ``names_only``, numbers don't count: a data file's labels are then class
+    indices. The command line and the web page both read a model's classes through this.
+    """
+    classes = meta.get("classes")
+    n_classes = 2 if net.n_out == 1 else net.n_out
+    if not (isinstance(classes, list) and len(classes) == n_classes):
+        return None
+    kinds = (str,) if names_only else (str, int, float)
+    if not all(isinstance(c, kinds) and not isinstance(c, bool) for c in classes):
+        return None
+    names = [str(c) for c in classes]
+    return names if all(names) and len(set(names)) == len(names) else None
+
+
 def load_metadata(path: str | os.PathLike) -> dict:
     """The JSON metadata of a model or checkpoint file, as a dict (the arrays are not read)."""
     with _OpenZip(path) as (zf, members):

@@ -569,6 +569,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict(self, X) -> np.ndarray:
         """The most probable class of each row, shape (n_samples,), labels from ``classes_``."""
         proba = self.predict_proba(X)  # checks that the model is fitted
+        if proba.shape[1] == 2:  # p >= 0.5 is class 1, as Network.predict (and a tie too)
+            return self.classes_[(proba[:, 1] >= 0.5).astype(np.intp)]
         return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self):
@@ -621,7 +623,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validation_score(self, x_val, t_val):
         out = self.network_.predict_proba(x_val)
-        pred = (out[:, 0] > 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
+        pred = (out[:, 0] >= 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
         return float(np.mean(pred == t_val))
 
 

@@ -131,8 +131,11 @@ def load_csv(
         if first is not None:
             first_line, ncols = first[0], len(first[1])
             columns, records = _split_header(first, records, header, label_column)
-        # where class names may be (None: a problem reported below, or one column only)
-        label_at = _label_position(label_column, columns, ncols) if ncols > 1 else None
+        # where class names may be (None for one column only, reported below); a label column
+        # that is not there is reported before any cell, whose error would be beside the point
+        label_at = (
+            _label_index(name, label_column, columns, ncols, first_line) if ncols > 1 else None
+        )
         for line, row in records:
             if len(row) != ncols:
                 raise DatasetError(
@@ -148,7 +151,7 @@ def load_csv(
                     values = [0.0 if i == label_at else float(c) for i, c in enumerate(row)]
                 else:
                     col = next(i for i in bad if i != label_at or not _is_name(row[i]))
-                    error = _cell_error(name, line, row, col, columns, label_column, delimiter)
+                    error = _cell_error(name, line, row, col, columns, delimiter)
                     raise error from None
             rows.append(values)
             lines.append(line)
@@ -164,7 +167,7 @@ def load_csv(
             f"{name}, line {first_line}: one column only; need a label column and at least one "
             "feature column"
         )
-    label = _label_index(name, label_column, columns, ncols, first_line)
+    label = label_at
 
     table = np.array(rows, dtype=np.float64)
     by_name = named or given is not None
@@ -499,13 +502,7 @@ def _label_position(label_column: int | str, columns: list[str] | None, ncols: i
 
 
 def _cell_error(
-    name: str,
-    line: int,
-    row: list[str],
-    col: int,
-    columns: list[str] | None,
-    label_column: int | str,
-    delimiter: str,
+    name: str, line: int, row: list[str], col: int, columns: list[str] | None, delimiter: str
 ) -> DatasetError:
     """The error for a cell that is not a number."""
     cell = row[col]
@@ -514,24 +511,18 @@ def _cell_error(
     elif _is_missing(cell):
         problem = f"missing value {cell!r}"
     else:
-        problem = f"not a number: {cell!r}" + _hint(row, col, label_column, columns, delimiter)
+        problem = f"not a number: {cell!r}" + _hint(row, delimiter)
     return DatasetError(f"{name}, line {line}, column {_describe(col, columns)}: {problem}")
 
 
-def _hint(
-    row: list[str], col: int, label_column: int | str, columns: list[str] | None, delimiter: str
-) -> str:
-    """Why a cell may not be a number: a file with another separator (every line one cell),
-    or class names in a label column named twice."""
+def _hint(row: list[str], delimiter: str) -> str:
+    """Why a cell may not be a number: a file with another separator (every line one cell)."""
     if len(row) == 1:
         for sep in (";", "\t", ",", "|"):
             if sep != delimiter and sep in row[0]:
                 return (
                     f" (one cell per line: are the cells separated by {sep!r}, not {delimiter!r}?)"
                 )
-    if isinstance(label_column, str) and columns is not None and columns[col] == label_column:
-        n = columns.count(label_column)
-        return f" ({n} columns are named {label_column!r}: which one holds the labels?)"
     return ""
 
 

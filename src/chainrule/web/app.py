@@ -471,7 +471,7 @@ def model_info(
         model_path = Path(model_path)
         info["name"] = model_path.name
         try:
-            from chainrule.serialization import load_metadata
+            from chainrule.serialization import class_names, load_metadata
 
             meta = load_metadata(model_path)
         except Exception:  # no metadata is not a reason to refuse to serve the model
@@ -484,13 +484,8 @@ def model_info(
         config = meta.get("training_config") or nested.get("training_config")
         if isinstance(config, dict):
             info["training_config"] = config
-        classes = meta.get("classes")  # e.g. an sklearn classifier's classes_ (docs/sklearn.md)
-        n_classes = 2 if net.n_out == 1 else net.n_out
-        if (
-            isinstance(classes, list)
-            and len(classes) == n_classes
-            and all(isinstance(c, (str, int, float)) for c in classes)
-        ):
+        classes = class_names(meta, net)  # e.g. an sklearn classifier's classes_
+        if classes is not None:
             info["classes"] = classes
         if run_dir is None and (model_path.parent / "metrics.jsonl").is_file():
             run_dir = model_path.parent
