@@ -912,6 +912,29 @@ def test_a_csv_run_resumes_from_another_directory(blobs, tmp_path):
     assert [json.loads(line)["epoch"] for line in epochs] == [1, 2, 3]
 
 
+def test_a_run_resumed_on_an_edited_data_file_is_refused(blobs, tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_bytes((blobs / "blobs.csv").read_bytes())
+    run("train", "--dataset", data, *BLOB_FLAGS, "--epochs", "2", "-o", "run", "-q", cwd=tmp_path)
+    lines = data.read_text().splitlines()
+    label, rest = lines[1].split(",", 1)
+    lines[1] = f"{(int(label) + 1) % 3},{rest}"  # one label changed
+    data.write_text("\n".join(lines) + "\n")
+    proc = run("train", "--resume", "run", "--epochs", "3", "-q", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "chainrule: error: checkpoint run/checkpoints/epoch-0002.npz was written while "
+            "training on other data"
+        )
+    ), proc.stderr
+    data.write_bytes((blobs / "blobs.csv").read_bytes())  # the data it was trained on
+    proc = run("train", "--resume", "run", "--epochs", "3", "-q", cwd=tmp_path)
+    assert "test accuracy" in proc.stdout
+
+
 def test_features_far_from_unit_scale_get_a_note_to_standardize(blobs, tmp_path):
     with np.load(blobs / "blobs.npz") as data:
         x, y = data["x"], data["y"]

@@ -188,7 +188,7 @@ def test_ranks_given_different_data_or_settings_all_refuse(mpi_run):
     assert len(refusals) == N_RANKS
     for rank, seen in enumerate(refusals):
         assert "batch_size by rank: [50, 51]" in seen["batch_size"]
-        assert "data (a checksum" in seen["labels"]
+        assert "data (checksums of the targets" in seen["labels"]
         if rank == 1:
             assert "class labels must be in [0, 3]" in seen["bad_label"]
         else:

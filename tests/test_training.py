@@ -248,6 +248,32 @@ def test_resume_after_4_epochs_is_bit_identical_to_8_straight(tmp_path):
     assert history.checkpoint_path.endswith("epoch-0008.npz")
 
 
+def test_resume_refuses_other_data_and_takes_checkpoints_without_a_checksum(tmp_path, monkeypatch):
+    x, y = blobs(100, spread=2.0)
+    fit(small_net(), x, y, **config(epochs=2, checkpoint=Checkpoint(tmp_path)))
+    changed_label = y.copy()
+    changed_label[0] = (y[0] + 1) % 3
+    changed_row = x.copy()
+    changed_row[0] += 1  # the first row, training or validation: the checksum reads it
+    for x_other, y_other in ((x, changed_label), (changed_row, y)):
+        with pytest.raises(ValueError, match="was written while training on other data"):
+            fit(small_net(), x_other, y_other, **config(epochs=3), resume=tmp_path)
+    history = fit(small_net(), x, y, **config(epochs=3), resume=tmp_path)  # the same data
+    assert len(history) == 3
+    # a checkpoint of an older version, without the checksum, resumes as before
+    old_state = training._Trainer._state
+    monkeypatch.setattr(
+        training._Trainer,
+        "_state",
+        lambda self: {k: v for k, v in old_state(self).items() if k != "data"},
+    )
+    fit(small_net(), x, y, **config(epochs=2, checkpoint=Checkpoint(tmp_path / "old")))
+    assert "data" not in load_checkpoint(tmp_path / "old" / "epoch-0002.npz").state
+    monkeypatch.undo()
+    history = fit(small_net(), x, changed_label, **config(epochs=3), resume=tmp_path / "old")
+    assert len(history) == 3
+
+
 def test_resume_of_a_cosine_run_stopped_by_a_callback(tmp_path):
     settings = dict(schedule="cosine", optimizer="adam")
     ref_net, ref_history = straight_run(**settings)

@@ -493,11 +493,15 @@ def _make_directory(directory: Path) -> None:
         raise ValueError(f"cannot create checkpoint directory {directory}: {reason}") from None
 
 
-def _fingerprint(x: np.ndarray, target: np.ndarray, x_val) -> tuple[int, int, int]:
-    """CRC-32s of the targets, of every 64th training input row and of every 64th validation
-    row: cheap, and different when ranks were given different data."""
+def _fingerprint(x: np.ndarray, target: np.ndarray, x_val, target_val) -> tuple[int, int, int]:
+    """CRC-32s of the targets, of every 64th training input row, and of every 64th validation
+    row with the validation targets: cheap, and different when ranks were given different
+    data, or a run is resumed on other data."""
     rows = np.ascontiguousarray(x[::64])
-    val = 0 if x_val is None else zlib.crc32(np.ascontiguousarray(x_val[::64]).tobytes())
+    val = 0
+    if x_val is not None:
+        val = zlib.crc32(np.ascontiguousarray(x_val[::64]).tobytes())
+        val = zlib.crc32(np.ascontiguousarray(target_val).tobytes(), val)
     return zlib.crc32(np.ascontiguousarray(target).tobytes()), zlib.crc32(rows.tobytes()), val
 
 
@@ -699,8 +703,8 @@ class _Trainer:
             "shuffle": self.shuffle,
             "optimizer": repr(self.optimizer.config()),
             "schedule": repr(self.schedule_spec),
-            "data (a checksum of the targets and of every 64th input row)": _fingerprint(
-                self.x, self.target, self.x_val
+            "data (checksums of the targets, every 64th input row, the validation data)": (
+                self.fingerprint
             ),
         }
         everyone = self.comm.allgather(mine)
@@ -761,6 +765,8 @@ class _Trainer:
         # integer inputs stay compact, gathered as they are and converted batch by batch
         self.compact = x.dtype != net.dtype
         self.n_train = len(x)
+        # kept in checkpoints: a resume must see the same data
+        self.fingerprint = list(_fingerprint(x, target, self.x_val, self.target_val))
         self.n_batches = -(-self.n_train // self.batch_size)
         self.schedule = self.schedule_spec.bind(
             self.optimizer.learning_rate, self.n_batches, self.epochs
@@ -839,6 +845,15 @@ class _Trainer:
                     f"{state.get('n_train')} examples in batches of {state.get('batch_size')}; "
                     f"resume it with the same data and batch_size (got {self.n_train} and "
                     f"{self.batch_size})"
+                )
+            saved = state.get("data")  # absent in checkpoints of older versions
+            if saved is not None and list(saved) != self.fingerprint:
+                raise ValueError(
+                    f"checkpoint {loaded.path} was written while training on other data (the "
+                    "checksums of the targets, of every 64th input row and of the validation "
+                    f"data differ: {list(saved)} there, {self.fingerprint} here); "
+                    "resume a run with the data it was training on, or start a new fit from "
+                    "its network, load_checkpoint(path).net"
                 )
             self.epoch_done = int(state["epoch"])
             self.batch_done = batch
@@ -1238,6 +1253,7 @@ class _Trainer:
             "batch_size": self.batch_size,
             "n_train": self.n_train,
             "n_val": 0 if self.x_val is None else len(self.x_val),
+            "data": self.fingerprint,
             "seed": self.seed,
             "shuffle": self.shuffle,
             "shuffle_rng": self.epoch_rng_state
