@@ -588,20 +588,12 @@ def _read_run_config(path: Path) -> tuple[dict, list[str] | None]:
     settings = {
         k: _file_value(k, v, str(path)) for k, v in data.items() if k in known and v is not None
     }
+    from chainrule.serialization import are_class_names
+
     classes = data.get("classes")
-    if classes is not None and not _are_class_names(classes):
+    if classes is not None and not are_class_names(classes):
         raise CLIError(f"{path}: classes: expected a list of class names, got {classes!r}")
     return settings, classes
-
-
-def _are_class_names(value) -> bool:
-    """Whether ``value`` is a list of distinct, non-empty strings."""
-    return (
-        isinstance(value, list)
-        and len(value) > 0
-        and all(isinstance(c, str) and c for c in value)
-        and len(set(value)) == len(value)
-    )
 
 
 def _model_classes(model: str, net, names_only: bool = False) -> list[str] | None:
@@ -943,7 +935,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         config, resume.classes if resume is not None else None
     )
     if _is_data_file(config.dataset):  # recorded so that --resume finds it from anywhere
-        largest = float(np.abs(x_train).max()) if x_train.size else 0.0
+        largest = max(-float(x_train.min()), float(x_train.max())) if x_train.size else 0.0
         if largest > LARGE_FEATURE and not args.quiet:
             log(
                 f"note: the features of {config.dataset} reach |x| = {largest:.3g}; networks "

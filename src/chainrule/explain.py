@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from chainrule.activations import Activation, get_activation
-from chainrule.gradcheck import fd_noise, numerical_gradients, sample_entries
+from chainrule.gradcheck import fd_noise, near_kink, numerical_gradients, sample_entries
 from chainrule.layers import Dense
 from chainrule.losses import Loss, get_loss
 from chainrule.network import Network
@@ -292,10 +292,7 @@ class Explanation:
     def at_kink(self) -> bool:
         """Whether a ReLU-family unit's ``net`` lies within a finite-difference step of its
         kink at 0, where E has no slope (a failed check there says nothing)."""
-        return any(
-            t.activation in ("relu", "leaky_relu") and np.abs(t.net).min() <= 10 * self.fd_eps
-            for t in self.layers
-        )
+        return any(near_kink(t.activation, t.net, self.fd_eps) for t in self.layers)
 
     @property
     def network_max_diff(self) -> float:

@@ -33,7 +33,14 @@ from chainrule.backend import to_numpy
 from chainrule.layers import as_generator
 from chainrule.network import Network
 
-__all__ = ["gradcheck", "GradcheckResult", "fd_noise", "numerical_gradients", "sample_entries"]
+__all__ = [
+    "gradcheck",
+    "GradcheckResult",
+    "fd_noise",
+    "near_kink",
+    "numerical_gradients",
+    "sample_entries",
+]
 
 # How many times the rounding of E (finfo(float64).eps * |E|) the difference quotient's noise is
 # taken to be: correct gradients of deep and narrow networks stay below a tenth of it.
@@ -48,6 +55,15 @@ def fd_noise(loss_value: float, eps: float) -> float:
     ``7e-10 * |E|`` for ``h = 1e-5``.
     """
     return _NOISE_FACTOR * float(np.finfo(np.float64).eps) * abs(float(loss_value)) / eps
+
+
+def near_kink(activation: str, net: np.ndarray, eps: float) -> int:
+    """How many entries of a layer's ``net`` lie within ``10 * eps`` of a ReLU-family kink at
+    0 (a finite-difference step moves a net by about ``eps`` times an input or weight), where
+    E has no slope and finite differences cannot check a gradient; 0 for other activations."""
+    if activation not in ("relu", "leaky_relu"):
+        return 0
+    return int(np.count_nonzero(np.abs(net) <= 10 * eps))
 
 
 class GradcheckResult(Mapping):
@@ -276,11 +292,8 @@ def gradcheck(
     net64 = net.astype(np.float64)
     x = net64.check_inputs(x)  # a clear error for bad inputs, before any arithmetic
     analytic = net64.gradients(x, y)
-    margin = 10 * eps  # a step moves a net by about eps times an input or weight
     kinks = sum(
-        int(np.count_nonzero(np.abs(to_numpy(layer.net)) <= margin))
-        for layer in net64.dense_layers
-        if layer.activation.name in ("relu", "leaky_relu")
+        near_kink(layer.activation.name, to_numpy(layer.net), eps) for layer in net64.dense_layers
     )
     noise = fd_noise(net64._loss_value(net64._on_device(net64.encode_targets(y)), True), eps)
     entries = sample_entries(analytic, max_entries, seed)
@@ -299,4 +312,4 @@ def gradcheck(
             errors[key] = float(diff / scale) if scale > 0 else float(diff)
             differences[key] = float(diff)
             checked[key] = int(len(idx))
-    return GradcheckResult(errors, checked, tolerance, differences, noise, kinks, margin)
+    return GradcheckResult(errors, checked, tolerance, differences, noise, kinks, 10 * eps)

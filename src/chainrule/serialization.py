@@ -327,7 +327,17 @@ def class_names(meta: dict, net: Network, names_only: bool = False) -> list[str]
     if not all(isinstance(c, kinds) and not isinstance(c, bool) for c in classes):
         return None
     names = [str(c) for c in classes]
-    return names if all(names) and len(set(names)) == len(names) else None
+    return names if are_class_names(names) else None
+
+
+def are_class_names(value) -> bool:
+    """Whether ``value`` is a list of distinct, non-empty strings."""
+    return (
+        isinstance(value, list)
+        and len(value) > 0
+        and all(isinstance(c, str) and c for c in value)
+        and len(set(value)) == len(value)
+    )
 
 
 def load_metadata(path: str | os.PathLike) -> dict:
