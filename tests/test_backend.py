@@ -550,3 +550,26 @@ def test_total_and_smallest_match_sum_and_min():
         strict = xps.asarray(a, device=DEVICE)
         assert backend.total(strict) == pytest.approx(float(np.sum(a)), rel=1e-6)
         assert backend.smallest(strict) == float(np.min(a))
+
+
+def test_standardize_on_the_strict_device_and_the_gpu_device(fake_cupy):
+    """A Standardize first layer keeps its statistics on the host and uses copies on the
+    network's device: forward, training and the statistics match the NumPy network's."""
+    x, y = _data("cross_entropy", 3, rows=30)
+    x = x * [1e3, 1.0, 5.0, 0.1, 20.0, 1.0] + [5e4, 0.0, -20.0, 1.0, 0.0, 3.0]
+    ref = chainrule.Network.from_sizes([6, 5, 3], standardize=x, dtype=np.float64, seed=2)
+    strict, gpu = ref.copy().to(xps, DEVICE), ref.copy().to("gpu")
+    np.testing.assert_allclose(strict.forward(x), ref.forward(x), rtol=1e-13)
+    np.testing.assert_array_equal(gpu.forward(x), ref.forward(x))
+    kwargs = dict(epochs=2, batch_size=8, optimizer="momentum", seed=3)
+    fit(ref, x, y, **kwargs)
+    for net in (strict, gpu):
+        fit(net, x, y, **kwargs)
+        np.testing.assert_allclose(
+            to_numpy(net.parameter_vector), ref.parameter_vector, rtol=1e-12, atol=1e-14
+        )
+        assert type(net.layers[0].mean) is np.ndarray  # the statistics stay on the host
+        np.testing.assert_array_equal(net.layers[0].mean, ref.layers[0].mean)
+    assert type(gpu.layers[0].forward(gpu.xp.asarray(x))) is fake_cupy.ndarray
+    back = gpu.to("cpu")
+    np.testing.assert_array_equal(back.forward(x), ref.forward(x))

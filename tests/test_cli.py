@@ -714,6 +714,7 @@ def test_serve_startup_failures_are_one_line(blob_model, mnist_run):
         ("subset = -5", ["subset", "positive integer"]),
         ("subset = 0", ["subset", "positive integer"]),
         ('plot = "no"', ["plot", "true or false"]),
+        ('standardize = "yes"', ["standardize", "true or false"]),
         ("output = 5", ["output", "string"]),
         ('dataset = ["mnist"]', ["dataset", "string"]),
         ("val_split = [0.1]", ["val_split", "[0, 1)"]),
@@ -942,9 +943,168 @@ def test_features_far_from_unit_scale_get_a_note_to_standardize(blobs, tmp_path)
     args = ("--layers", "5,3", "--epochs", "1", "--overwrite")
     proc = run("train", "--dataset", "big.npz", *args, "-o", "big", cwd=tmp_path)
     assert "note: the features of big.npz reach |x| = " in proc.stderr
-    assert "standardize the columns first (docs/data.md)" in proc.stderr
+    assert "give --standardize (docs/data.md)" in proc.stderr
     proc = run("train", "--dataset", blobs / "blobs.npz", *args, "-o", "ok", cwd=tmp_path)
     assert "standardize" not in proc.stderr  # features of order 1-10: no note
+
+
+# -- --standardize ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def far_csv(tmp_path_factory):
+    """The blobs, in units 100 times smaller and 10,000 away from 0 (years, incomes): a CSV
+    whose classes are as well separated as the blobs', but on which raw features train badly."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=4, size=(3, 5))
+    y = np.repeat(np.arange(3), 100)
+    x = (centres[y] + rng.normal(size=(300, 5))) * 100 + 10_000
+    path = tmp_path_factory.mktemp("far") / "far.csv"
+    rows = [f"{label}," + ",".join(f"{v:.3f}" for v in row) for label, row in zip(y, x)]
+    path.write_text("label," + ",".join(f"f{i}" for i in range(5)) + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def far_runs(far_csv):
+    """far.csv trained the same way twice, as is and with --standardize: (folder, procs)."""
+    folder = far_csv.parent
+    procs = {
+        name: run(
+            "train", "--dataset", far_csv, *BLOB_FLAGS, "--epochs", "5", *extra, "-o", folder / name
+        )  # fmt: skip
+        for name, extra in (("raw", []), ("std", ["--standardize"]))
+    }
+    return folder, procs
+
+
+def test_standardize_trains_where_raw_features_far_from_unit_scale_do_not(far_runs):
+    import chainrule
+
+    folder, procs = far_runs
+    accuracy = {n: float(p.stdout.split("test accuracy:")[1].split()[0]) for n, p in procs.items()}
+    assert accuracy["std"] >= 0.9 and accuracy["raw"] <= 0.7, accuracy
+    # the note suggests the flag, and is not given to a run that has it
+    assert "note: the features of" in procs["raw"].stderr
+    assert "give --standardize (docs/data.md)" in procs["raw"].stderr
+    assert "note:" not in procs["std"].stderr
+    assert "network: 5-16-3 (relu, softmax) on standardized inputs, loss" in procs["std"].stderr
+    assert "standardized" not in procs["raw"].stderr
+    for name, flag in (("raw", False), ("std", True)):
+        assert json.loads((folder / name / "config.json").read_text())["standardize"] is flag
+        meta = chainrule.serialization.load_metadata(folder / name / "model.npz")
+        assert meta["training_config"]["standardize"] is flag
+
+
+def test_a_standardized_model_holds_the_training_parts_statistics(far_runs, far_csv):
+    """mean and std of the 270 rows trained on (the 10% test hold-out left out), first."""
+    import chainrule
+    from chainrule import datasets
+
+    folder, _ = far_runs
+    net = chainrule.load(folder / "std" / "model.npz")
+    layer = net.layers[0]
+    assert isinstance(layer, chainrule.Standardize) and layer.dtype == np.float32
+    assert [type(x).__name__ for x in net.layers[1:]] == ["Dense", "Dense"]
+    x, y = datasets.load_csv(far_csv)
+    x_train, _, _, _ = datasets.train_val_split(x, y, val_fraction=0.1, seed=0)
+    assert len(x_train) == 270
+    np.testing.assert_allclose(layer.mean, x_train.mean(axis=0, dtype=np.float64), rtol=1e-6)
+    np.testing.assert_allclose(layer.std, x_train.std(axis=0, dtype=np.float64), rtol=1e-5)
+    assert not np.allclose(layer.std, x.std(axis=0, dtype=np.float64), rtol=1e-4)  # not all 300
+    raw = chainrule.load(folder / "raw" / "model.npz")
+    assert isinstance(raw.layers[0], chainrule.Dense) and net.n_parameters == raw.n_parameters
+
+
+def test_evaluate_predict_and_info_on_a_standardized_model_take_raw_rows(far_runs, far_csv):
+    import chainrule
+    from chainrule import datasets
+
+    folder, _ = far_runs
+    model = folder / "std" / "model.npz"
+    summary = json.loads(run("evaluate", model, "--dataset", far_csv, "--json").stdout)
+    assert summary["n_examples"] == 300 and summary["accuracy"] >= 0.9
+    x, y = datasets.load_csv(far_csv)
+    rows = folder / "rows.npy"
+    np.save(rows, x[::10])  # 30 raw rows, as the file has them
+    assert x.min() > 5000  # nothing scaled on the way: the network standardizes them
+    predicted = predictions(model, rows)
+    assert predicted == chainrule.load(model).predict(x[::10]).tolist()
+    assert np.mean(np.array(predicted) == y[::10]) >= 0.9
+    text = run("info", model).stdout
+    assert " 0  standardize  (x - mean) / std of 5 inputs, mean " in text
+    assert " 1  dense        relu" in text and "standardize: True" in text
+    layers = json.loads(run("info", model, "--json").stdout)["config"]["layers"]
+    assert layers[0] == {"type": "standardize", "n_units": 5}
+
+
+def test_resume_keeps_the_standardization(far_runs, far_csv, tmp_path):
+    """The checkpoint's network holds the statistics; the switch comes from it (here: from a
+    TOML file's standardize = true), and contradicting it is refused like another network."""
+    import chainrule
+
+    (tmp_path / "run.toml").write_text("standardize = true\n")
+    run("train", "--config", tmp_path / "run.toml", "--dataset", far_csv, *BLOB_FLAGS,
+        "--epochs", "2", "-o", tmp_path / "run", "-q")  # fmt: skip
+    checkpoint = chainrule.serialization.load_checkpoint(
+        tmp_path / "run/checkpoints/epoch-0002.npz"
+    )
+    before = checkpoint.net.layers[0]
+    assert isinstance(before, chainrule.Standardize)
+    run("train", "--resume", tmp_path / "run", "--standardize", "--epochs", "3", "-q")
+    after = chainrule.load(tmp_path / "run" / "model.npz").layers[0]
+    np.testing.assert_array_equal(after.mean, before.mean)
+    np.testing.assert_array_equal(after.std, before.std)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["standardize"] is True
+    # a run without it cannot be continued with it
+    folder, _ = far_runs
+    proc = run("train", "--resume", folder / "raw", "--standardize", "--epochs", "6",
+               "-o", tmp_path / "other", check=False)  # fmt: skip
+    assert_one_line_error(proc, "--standardize: a 5-16-3", "standardized inputs network",
+                          "holds 5-16-3 (relu, softmax), loss cross_entropy, float32")  # fmt: skip
+    assert not (tmp_path / "other").exists()
+
+
+def test_standardize_on_images_takes_the_statistics_of_the_scaled_pixels(tmp_path):
+    """MNIST stays uint8 and fit scales each batch by 1/255: the layer standardizes what the
+    network sees, pixels in [0, 1]; a pixel that is always 0 gets std 1."""
+    import chainrule
+    from chainrule import datasets
+
+    run("train", "--standardize", "--subset", "500", "--layers", "784,10", "--epochs", "1",
+        "--batch-size", "50", "-o", tmp_path / "run", "-q")  # fmt: skip
+    model = tmp_path / "run" / "model.npz"
+    layer = chainrule.load(model).layers[0]
+    x, _ = datasets.load_dataset("mnist", "train", dtype=np.uint8)
+    pixels = x[:500].astype(np.float64) / 255
+    std = pixels.std(axis=0)
+    assert (std == 0).any() and pixels.max() == 1.0
+    np.testing.assert_allclose(layer.mean, pixels.mean(axis=0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(layer.std, np.where(std == 0, 1, std), rtol=1e-5)
+    assert chainrule.serialization.load_metadata(model)["input_scale"] == pytest.approx(1 / 255)
+    # predict scales uint8 pixels by 1/255 as before; the network then standardizes them
+    test = x[:500:50]
+    np.save(tmp_path / "pixels.npy", test)
+    expected = chainrule.load(model).predict(test / 255).tolist()
+    assert predictions(model, tmp_path / "pixels.npy") == expected
+
+
+def test_the_standardize_statistics_are_those_of_the_scaled_inputs():
+    """--standardize's layer for uint8 pixels that fit scales by 1/255: the statistics of
+    x / 255, computed from x itself; a column that never varies gets std 1, not 1/255."""
+    import chainrule
+    from chainrule import cli
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(500, 30), dtype=np.uint8)
+    x[:, 7] = 0  # never varies
+    x[:, 8] = 200
+    layer = cli._standardizer(x, 1 / 255, "float64")
+    expected = chainrule.Standardize.from_data(x / 255, dtype=np.float64)
+    np.testing.assert_allclose(layer.mean, expected.mean, rtol=1e-12)
+    np.testing.assert_allclose(layer.std, expected.std, rtol=1e-12)
+    assert layer.std[7] == layer.std[8] == 1 and layer.mean[8] == pytest.approx(200 / 255)
+    assert cli._standardizer(x, None, "float32").mean[8] == 200
 
 
 def test_a_dataset_file_too_small_for_a_test_split_is_one_line(blobs, tmp_path):

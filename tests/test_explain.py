@@ -463,3 +463,113 @@ def test_vanishing_gradients_are_not_reported_as_failures():
     assert all(max(t.fd_diff_w, t.fd_diff_b) <= e.fd_noise for t in e.layers[-3:])
     assert "FAIL" not in text
     assert "the rounding noise of finite differences)  ok" in text
+
+
+# -- a network that standardizes its inputs --------------------------------------------------------
+
+
+def standardized_case(dtype=np.float64, dropout=0.0):
+    """A 4-6-3 network with a Standardize first layer, on features far from 0 (mean 1000, std
+    300): forgetting the standardization changes every number."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(1000, 300, size=(40, 4))
+    net = Network.from_sizes(
+        [4, 6, 3],
+        hidden="sigmoid",
+        loss="cross_entropy",
+        standardize=x,
+        seed=0,
+        dtype=dtype,
+        dropout=dropout,
+    )
+    return net, x
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_standardized_network_is_explained_as_it_runs(dtype):
+    from chainrule.gradcheck import input_gradient, numerical_input_gradient
+
+    net, x = standardized_case(dtype, dropout=0.3)
+    example, label = x[3], 2
+    e = explain_example(net, example, label)
+    mean, std = net.layers[0].mean.astype(np.float64), net.layers[0].std.astype(np.float64)
+    assert e.standardized
+    np.testing.assert_array_equal(e.x, example.astype(dtype))  # the example as given
+    np.testing.assert_allclose(e.mean, mean) and np.testing.assert_allclose(e.std, std)
+    np.testing.assert_allclose(e.layers[-1].in_x, (e.x - mean) / std, rtol=1e-12)
+    np.testing.assert_allclose(e.inputs, e.layers[-1].in_x)
+    assert [t.index for t in e.layers] == [3, 1]  # Standardize, Dense, Dropout, Dense
+    np.testing.assert_allclose(e.out, net.forward(example[None])[0], rtol=1e-5)
+    # the same gradients as the network computes, and as finite differences of the loss
+    assert e.network_max_diff <= (1e-10 if dtype == np.float64 else 1e-4)
+    assert e.fd_ok and e.max_fd_error < 1e-6
+    assert e.loss_value == pytest.approx(net.loss(example[None], [label]), rel=1e-5)
+    # dE/dx with respect to the raw example: chained through the standardization (/ std)
+    numeric = numerical_input_gradient(net, e.x[None], [label], eps=1e-2)[0]  # x as explained
+    np.testing.assert_allclose(e.input_gradient, numeric, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(
+        e.input_gradient, input_gradient(net, e.x[None], [label])[0], rtol=1e-10
+    )
+    bottom = e.layers[-1]
+    np.testing.assert_allclose(e.input_gradient * std, bottom.weights @ bottom.delta)
+
+
+def test_the_text_shows_the_standardized_example():
+    net, x = standardized_case()
+    e = explain_example(net, x[0], 1)
+    text = render(e, max_items=10)
+    words = " ".join(text.split())  # the note may be wrapped anywhere
+    assert "standardizes its inputs first (net.layers[0], Standardize)" in words
+    assert "the bottom layer takes in_2 = (x - mean) / std" in words
+    assert re.search(r"in_2\s+\(x - mean\) / std, the standardized example", text)
+    assert "layer 2: hidden layer, takes the standardized input (net.layers[1]" in text
+    assert re.search(r"in_2\s+\(x - mean\) / std\s+\(4,\)", text)  # the bottom layer's input
+    for name in ("x", "mean", "std"):
+        assert re.search(rf"^  {name}\s", text, re.M), name
+    standardized = " ".join(f"{v: .4f}" for v in e.inputs)
+    assert standardized.split()[0] in text  # the numbers the bottom layer takes
+    assert "FAIL" not in text
+    markdown = render(e, format="markdown")
+    assert "(x - mean) / std" in markdown
+    # a network without one says nothing about it
+    plain, xp, label = make_case([8, 4, 2], "sigmoid", "sigmoid", "sse", "class")
+    e_plain = explain_example(plain, xp, label)
+    assert not e_plain.standardized and e_plain.mean is None
+    assert "mean" not in render(e_plain) and "takes the input" in render(e_plain)
+    np.testing.assert_allclose(
+        e_plain.input_gradient, e_plain.layers[-1].weights @ e_plain.layers[-1].delta
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_standardized_batch_is_explained_as_it_runs(dtype):
+    net, x = standardized_case(dtype)
+    rows, labels = x[:6], np.array([0, 1, 2, 1, 0, 2])
+    b = explain_batch(net, rows, labels)
+    mean, std = net.layers[0].mean.astype(np.float64), net.layers[0].std.astype(np.float64)
+    assert b.network_max_diff <= (1e-10 if dtype == np.float64 else 1e-5)
+    assert b.loss_value == pytest.approx(net.loss(rows, labels), rel=1e-5)
+    inputs = (rows.astype(dtype) - mean) / std
+    bottom = b.layers[-1]
+    np.testing.assert_allclose(bottom.averaged_in, inputs.mean(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(
+        bottom.per_example_dw[0], np.outer(inputs[0], bottom.per_example_db[0])
+    )
+    np.testing.assert_allclose(b.x, rows.astype(dtype))
+    text = render(b)
+    assert "takes in_2 = (x - mean) / std" in " ".join(text.split())
+    assert "takes the standardized input (net.layers[1]" in text
+
+
+def test_the_shape_trace_of_a_standardized_network():
+    net, _ = standardized_case()
+    rows = trace_shapes([4, 6, 3], batch=5, loss="cross_entropy", standardize=True)
+    table = {(r.layer, r.name): (r.formula, tuple(r.shape)) for r in rows}
+    assert table[(2, "x")] == ("the input batch", (5, 4))
+    assert table[(2, "mean")][1] == table[(2, "std")][1] == (4,)
+    assert table[(2, "in_2")] == ("(x - mean) / std", (5, 4))
+    assert rows[0].name == "x"
+    plain = {(r.layer, r.name): r.formula for r in trace_shapes([4, 6, 3], batch=5)}
+    assert plain[(2, "in_2")] == "x (the input batch)" and (2, "mean") not in plain
+    text = explain_command(net=net, shapes=True, batch=5)
+    assert "(x - mean) / std" in text and "(5, 4)" in text

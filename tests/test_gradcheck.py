@@ -163,3 +163,103 @@ def test_bad_inputs_get_the_networks_own_error(x, message):
         chainrule.gradcheck(net, x, y)
     with pytest.raises(ValueError, match=message):
         numerical_gradients(net, x, y)
+
+
+# -- a network that standardizes its inputs --------------------------------------------------------
+
+
+def _standardized(loss="cross_entropy", output=None, dropout=0.0, dtype=np.float32, seed=0):
+    """A 4-6-n network with a Standardize first layer, and inputs far from 0 (mean 1000, std
+    300), so that leaving the standardization out changes every gradient."""
+    rng = np.random.default_rng(seed)
+    data = rng.normal(1000, 300, size=(40, 4))
+    n_out = 1 if loss == "binary_cross_entropy" else 3
+    net = Network.from_sizes(
+        [4, 6, n_out],
+        hidden="tanh",
+        output=output,
+        loss=loss,
+        standardize=data,
+        dropout=dropout,
+        seed=seed,
+        dtype=dtype,
+    )
+    y = rng.integers(0, max(n_out, 2), size=5)
+    if loss == "sse":
+        y = np.eye(n_out)[y]
+    return net, data[:5], y
+
+
+def test_gradcheck_keys_a_standardized_network_by_its_layers():
+    net, x, y = _standardized(dropout=0.2)  # Standardize, Dense, Dropout, Dense
+    result = chainrule.gradcheck(net, x, y)
+    assert result.ok, result.report()
+    assert list(result) == [
+        "layers[1].weights",
+        "layers[1].biases",
+        "layers[3].weights",
+        "layers[3].biases",
+    ]
+    assert result.max_error < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("loss", "output", "dropout"),
+    [
+        ("cross_entropy", None, 0.0),
+        ("sse", "sigmoid", 0.3),
+        ("binary_cross_entropy", None, 0.0),
+    ],
+)
+def test_the_input_gradient_through_standardize_equals_finite_differences(loss, output, dropout):
+    """Every layer has a float64 finite-difference check: Standardize's backward, dE/dx =
+    dE/dout / std, chained from the loss through the network's own backward calls, against
+    central differences of the loss in the raw inputs x."""
+    from chainrule.gradcheck import input_gradient, numerical_input_gradient
+
+    net, x, y = _standardized(loss, output, dropout)
+    analytic = input_gradient(net, x, y)
+    numeric = numerical_input_gradient(net, x, y, eps=1e-2)  # x is of order 1000
+    assert analytic.shape == numeric.shape == x.shape and analytic.dtype == np.float64
+    scale = np.abs(numeric).max()
+    assert scale > 0
+    assert np.abs(analytic - numeric).max() <= 1e-6 * scale
+    # the same network without its Standardize layer, given the standardized inputs: dE/dx is
+    # that dE/din divided by std, feature by feature
+    first = net.layers[0]
+    z = (x - first.mean.astype(np.float64)) / first.std.astype(np.float64)
+    plain = Network(net.astype(np.float64).layers[1:], loss=net.loss_function)
+    below = input_gradient(plain, z, y)
+    np.testing.assert_allclose(analytic, below / first.std, rtol=1e-6)
+    assert not np.allclose(analytic, below, rtol=1e-2)  # std ~300: the division shows
+
+
+def test_a_standardize_backward_that_forgets_std_is_caught(monkeypatch):
+    from chainrule.gradcheck import input_gradient, numerical_input_gradient
+
+    def forgetful(self, grad_out, input_grad=True):  # dE/dx = dE/dout: no division by std
+        return grad_out.copy() if input_grad else None
+
+    # on the class: the checks work on float64 copies, which are plain Standardize layers
+    monkeypatch.setattr(chainrule.Standardize, "backward", forgetful)
+    net, x, y = _standardized(dtype=np.float64)
+    analytic = input_gradient(net, x, y)
+    numeric = numerical_input_gradient(net, x, y, eps=1e-2)
+    assert np.abs(analytic - numeric).max() > 0.5 * np.abs(analytic).max()  # off by ~std
+    # the parameters' gradients do not go through it: gradcheck cannot see the mistake
+    assert chainrule.gradcheck(net, x, y).ok
+
+
+def test_input_gradient_checks_its_inputs_and_leaves_the_network_alone():
+    from chainrule.gradcheck import input_gradient, numerical_input_gradient
+
+    net, x, y = _standardized()
+    before = [p.copy() for p in net.parameters()]
+    input_gradient(net, x, y)
+    numerical_input_gradient(net, x[:1], y[:1])
+    for p, q in zip(before, net.parameters()):
+        np.testing.assert_array_equal(p, q)
+    with pytest.raises(ValueError, match=r"shape \(batch, 4\)"):
+        input_gradient(net, x[:, :3], y)
+    with pytest.raises(ValueError, match="eps"):
+        numerical_input_gradient(net, x, y, eps=0)

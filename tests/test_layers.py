@@ -1,9 +1,10 @@
-"""Dense: the forward formula, backward against finite differences, parameters, init, checks."""
+"""Dense: the forward formula, backward against finite differences, parameters, init, checks;
+Standardize: its formula, its input gradient against finite differences, its statistics."""
 
 import numpy as np
 import pytest
 
-from chainrule.layers import Dense
+from chainrule.layers import Dense, Standardize
 
 
 def test_forward_is_activation_of_x_dot_w_plus_b():
@@ -128,3 +129,122 @@ def test_an_activation_that_returns_a_new_array_is_used():
     x = np.array([[0.5, -1.0, 2.0]], np.float32)
     expected = np.logaddexp(0, x @ layer.weights + layer.biases)
     np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-6)
+
+
+def test_standardize_forward_is_x_minus_mean_over_std():
+    mean, std = np.array([1000.0, -2.0, 0.5]), np.array([300.0, 0.25, 1.0])
+    layer = Standardize(mean, std, dtype=np.float64)
+    x = np.array([[1300.0, -2.5, 0.5], [400.0, 0.0, -1.5]])
+    np.testing.assert_allclose(layer.forward(x), (x - mean) / std, rtol=1e-15)
+    assert layer.n_in == layer.n_out == 3
+    assert layer.parameters() == [] and layer.gradients() == []
+    assert layer.config() == {"type": "standardize", "n_units": 3}
+
+
+def test_standardize_input_gradient_matches_finite_differences():
+    """E = sum(g * standardize(x)): dE/dx = g / std from backward, against central
+    differences, float64."""
+    rng = np.random.default_rng(4)
+    layer = Standardize(rng.normal(50, 20, size=4), rng.uniform(0.1, 30, size=4), np.float64)
+    x = rng.normal(50, 20, size=(5, 4))
+    g = rng.normal(size=(5, 4))
+
+    def energy(inputs):
+        return float(np.sum(g * layer.forward(inputs)))
+
+    energy(x)
+    analytic = layer.backward(g).copy()
+    numeric = np.zeros_like(x)
+    eps = 1e-5
+    for i in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[i] += eps
+        minus[i] -= eps
+        numeric[i] = (energy(plus) - energy(minus)) / (2 * eps)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(analytic, g / layer.std, rtol=1e-15)
+    assert layer.backward(g, input_grad=False) is None
+
+
+def test_standardize_from_data_gives_mean_0_std_1_and_centres_constant_columns():
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(1e4, 3e3, 200), np.full(200, 7.0), rng.integers(0, 9, 200)])
+    layer = Standardize.from_data(x, dtype=np.float64)
+    out = layer.forward(x)
+    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(out.std(axis=0), [1, 0, 1], rtol=1e-12)
+    assert layer.std[1] == 1.0 and layer.mean[1] == 7.0  # a constant column: only centred
+    f32 = Standardize.from_data(x.astype(np.uint16))  # integers; float32 by default
+    assert f32.mean.dtype == f32.std.dtype == np.float32
+    np.testing.assert_allclose(f32.mean, x.astype(np.uint16).mean(axis=0), rtol=1e-6)
+
+
+def test_standardize_statistics_are_fixed_and_buffers_reused():
+    layer = Standardize([1.0, 2.0], [2.0, 4.0])
+    with pytest.raises(ValueError, match="read-only"):
+        layer.mean[0] = 5.0
+    with pytest.raises(ValueError, match="read-only"):
+        layer.std[0] = 5.0
+    first = layer.forward(np.ones((3, 2), np.float32))
+    second = layer.forward(np.zeros((3, 2), np.float32))
+    assert first is second and second.dtype == np.float32
+    np.testing.assert_array_equal(second, [[-0.5, -0.5]] * 3)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (([0.0, 1.0], [1.0]), "one shape"),
+        (([[0.0]], [[1.0]]), "one shape"),
+        (([], []), "one shape"),
+        (([0.0, np.nan], [1.0, 1.0]), "finite"),
+        (([0.0, 0.0], [1.0, np.inf]), "finite"),
+        (([0.0, 0.0], [1.0, 0.0]), "std must be > 0, got 0 for feature 1"),
+        (([0.0], [-2.0]), "std must be > 0"),
+        (([1e39], [1.0]), "too large for float32"),
+        (([0.0], [1e-46]), "too large for float32"),  # 1 / std overflows
+    ],
+)
+def test_standardize_bad_statistics(args, message):
+    with pytest.raises(ValueError, match=message):
+        Standardize(*args)
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.ones(3), "shape"),
+        (np.ones((0, 3)), "shape"),
+        (np.array([["a", "b"]]), "numbers"),
+        (np.array([[1.0, np.nan]]), "NaN"),
+    ],
+)
+def test_standardize_from_bad_data(x, message):
+    with pytest.raises(ValueError, match=message):
+        Standardize.from_data(x)
+
+
+def test_standardize_statistics_come_in_blocks_of_rows_without_a_copy_of_the_data():
+    """The squared deviations are summed a block of rows at a time: the peak memory is one
+    float64 block, not a float64 copy of x; a last block of another size; a float64 column
+    that never varies has std exactly 0 although its mean carries a rounding error."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(20_000, 300), dtype=np.uint8)
+    tracemalloc.start()
+    try:
+        mean, std = Standardize.statistics(x, rows=4096)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4096 * 300 * 8 * 1.25  # one block; x as float64 would be 48 MB
+    np.testing.assert_allclose(mean, x.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, x.std(axis=0), rtol=1e-12)
+    rows = rng.normal(loc=3, size=(100, 4))
+    rows[:, 2] = 0.1  # not a binary fraction: the mean is off by a rounding error
+    assert rows[:, 2].std() > 0
+    mean, std = Standardize.statistics(rows, rows=7)  # blocks of 7, the last of 2
+    np.testing.assert_allclose(std[[0, 1, 3]], rows[:, [0, 1, 3]].std(axis=0), rtol=1e-12)
+    assert std[2] == 0 and mean[2] == pytest.approx(0.1)
+    assert Standardize.from_data(rows).std[2] == 1

@@ -521,3 +521,134 @@ def test_from_sizes_refuses_none_and_takes_hidden_none_as_identity():
         Network.from_sizes(None)
     net = Network.from_sizes([4, 3, 2], hidden=None, loss="sse", seed=0)
     assert net.dense_layers[0].activation.name == "identity"
+
+
+# -- a Standardize layer first -------------------------------------------------------------
+
+
+def _wide_features(rows=40, seed=0):
+    """Features far from 0 and of different sizes (incomes, years, fractions)."""
+    rng = np.random.default_rng(seed)
+    x = np.column_stack([rng.normal(5e4, 2e4, rows), rng.normal(1990, 15, rows), rng.random(rows)])
+    return x, (x[:, 0] + 1000 * (x[:, 1] - 1990) > 5e4).astype(np.int64)
+
+
+def test_standardized_network_is_the_plain_network_on_standardized_inputs():
+    """Forward, loss and gradients of [Standardize, Dense...] equal those of the same Dense
+    layers given (x - mean) / std, float64."""
+    x, y = _wide_features()
+    net = Network.from_sizes([3, 5, 2], hidden="tanh", standardize=x, dtype=np.float64, seed=2)
+    standardize = net.layers[0]
+    assert isinstance(standardize, chainrule.Standardize) and net.sizes == [3, 5, 2]
+    np.testing.assert_allclose(standardize.mean, x.mean(axis=0), rtol=1e-15)
+    np.testing.assert_allclose(standardize.std, x.std(axis=0), rtol=1e-15)
+    plain = Network(net.copy().layers[1:], loss="cross_entropy")
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    np.testing.assert_allclose(net.forward(x), plain.forward(z), rtol=1e-12)
+    assert net.loss(x, y) == pytest.approx(plain.loss(z, y), rel=1e-12)
+    for (dw, db), (pw, pb) in zip(net.gradients(x, y), plain.gradients(z, y)):
+        np.testing.assert_allclose(dw, pw, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(db, pb, rtol=1e-10, atol=1e-14)
+    result = chainrule.gradcheck(net, x[:8], y[:8])
+    assert result.ok and set(result) == {
+        "layers[1].weights", "layers[1].biases", "layers[2].weights", "layers[2].biases"
+    }, result.report()  # fmt: skip
+
+
+def test_standardize_trains_where_raw_features_do_not():
+    x, y = _wide_features(rows=400)
+    raw = Network.from_sizes([3, 16, 2], seed=0)
+    standardized = Network.from_sizes([3, 16, 2], seed=0, standardize=x)
+    for net in (raw, standardized):
+        history = chainrule.fit(
+            net, x, y, epochs=20, batch_size=32, optimizer=chainrule.optimizers.Adam(0.01)
+        )
+    assert (standardized.predict(x) == y).mean() >= 0.97
+    assert (raw.predict(x) == y).mean() < 0.9
+    assert history.epochs[-1]["accuracy"] >= 0.95
+    np.testing.assert_allclose(standardized.layers[0].mean, x.mean(axis=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("first", ["standardize", "dropout"])
+def test_backward_computes_no_gradient_below_the_lowest_dense_layer(first, monkeypatch):
+    """What lies below the first Dense layer has no parameters: the Dense layer is not asked
+    for its input gradient (a (batch, n_in) product saved) and the layers below are skipped."""
+    x, y = _wide_features()
+    if first == "standardize":
+        net = Network.from_sizes([3, 4, 2], standardize=x)
+    else:
+        net = Network([chainrule.Dropout(0.2, 3, rng=0), Dense(3, 4, "relu", rng=0),
+                       Dense(4, 2, "softmax", rng=1)], loss="cross_entropy")  # fmt: skip
+    asked = []
+    for layer in net.layers:
+        original = layer.backward
+
+        def spy(grad, input_grad=True, _original=original, _layer=layer):
+            asked.append((type(_layer).__name__, input_grad))
+            return _original(grad, input_grad)
+
+        monkeypatch.setattr(layer, "backward", spy)
+    net.train_step(x[:8].astype(np.float32), net.encode_targets(y[:8], 8))
+    assert asked == [("Dense", False)]  # the output layer's fused backward is not spied
+    assert np.any(net.layers[1].dweights != 0)
+
+
+def test_standardize_must_come_first_and_fit_the_inputs():
+    x, _ = _wide_features()
+    standardize = chainrule.Standardize.from_data(x)
+    with pytest.raises(ValueError, match="layer 1, Standardize.*must be the first layer"):
+        Network([Dense(3, 3, rng=0), standardize, Dense(3, 2, "softmax", rng=0)],
+                loss="cross_entropy")  # fmt: skip
+    with pytest.raises(ValueError, match="layer widths do not chain: layer 1"):
+        Network([chainrule.Standardize([0.0] * 4, [1.0] * 4), Dense(3, 2, "softmax", rng=0)],
+                loss="cross_entropy")  # fmt: skip
+    with pytest.raises(ValueError, match="standardize has 3 features but sizes\\[0\\] is 5"):
+        Network.from_sizes([5, 2], standardize=x)
+    with pytest.raises(ValueError, match="must be a Layer \\(Dense, Dropout or Standardize\\)"):
+        Network([object(), Dense(3, 2, "softmax", rng=0)], loss="cross_entropy")
+    with pytest.raises(
+        ValueError, match="inputs must have shape \\(batch, 3\\), got shape \\(2, 4\\)"
+    ):
+        Network([standardize, Dense(3, 2, "softmax", rng=0)], loss="cross_entropy").forward(
+            np.ones((2, 4))
+        )
+
+
+def test_copies_and_pickles_keep_the_statistics():
+    import pickle
+
+    x, y = _wide_features()
+    net = Network.from_sizes([3, 4, 2], standardize=x, seed=0)
+    expected = net.forward(x)
+    for other in (net.copy(), pickle.loads(pickle.dumps(net)), net.astype(np.float64)):
+        assert isinstance(other.layers[0], chainrule.Standardize)
+        assert other.layers[0] is not net.layers[0]
+        np.testing.assert_allclose(other.forward(x), expected, rtol=1e-5)
+        np.testing.assert_allclose(other.layers[0].mean, net.layers[0].mean, rtol=1e-7)
+    assert net.astype(np.float64).layers[0].mean.dtype == np.float64
+    again = pickle.loads(pickle.dumps(net))
+    chainrule.fit(again, x, y, epochs=1, batch_size=8, seed=0)  # the pickle trains
+    np.testing.assert_array_equal(net.forward(x), expected)
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_input_gradient_matches_finite_differences(standardize):
+    """``Network.input_gradient``: dE/dx through every layer (a Standardize first layer and a
+    Dropout too), float64, against central differences of ``net.loss``."""
+    x, y = _wide_features(rows=6)
+    if not standardize:
+        x = (x - x.mean(axis=0)) / x.std(axis=0)
+    net = Network.from_sizes(
+        [3, 5, 4, 2], hidden="tanh", loss="cross_entropy", seed=1, dtype=np.float64,
+        dropout=0.3, standardize=x if standardize else None,
+    )  # fmt: skip
+    analytic = net.input_gradient(x, y)
+    numeric = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        h = 1e-6 * max(1.0, abs(x[i]))
+        plus, minus = x.copy(), x.copy()
+        plus[i] += h
+        minus[i] -= h
+        numeric[i] = (net.loss(plus, y) - net.loss(minus, y)) / (2 * h)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-12)
+    assert analytic.shape == x.shape and np.abs(analytic).max() > 0

@@ -615,3 +615,111 @@ def test_onnx_export_of_every_activation_runs_in_onnxruntime(tmp_path, dtype):
         (out,) = session.run(None, {"input": x})
         assert out.dtype == dtype
         np.testing.assert_allclose(out, net.forward(x), rtol=1e-6, atol=1e-6, err_msg=activation)
+
+
+# -- a Standardize layer ------------------------------------------------------------------------
+
+
+def standardized_net(dtype=np.float32):
+    x = np.random.default_rng(3).normal([1e4, -50.0, 0.0, 3.0], [2e3, 5.0, 1.0, 0.0], (30, 4))
+    return Network.from_sizes([4, 6, 3], standardize=x, seed=1, dtype=dtype, dropout=0.1), x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_standardize_round_trip_is_exact(tmp_path, dtype):
+    net, x = standardized_net(dtype)
+    path = tmp_path / "m.npz"
+    save(net, path)
+    loaded, meta = load(path, with_metadata=True)
+    first = loaded.layers[0]
+    assert isinstance(first, chainrule.Standardize) and first.dtype == dtype
+    assert np.array_equal(first.mean, net.layers[0].mean)
+    assert np.array_equal(first.std, net.layers[0].std) and first.std[3] == 1.0
+    assert np.array_equal(loaded.predict_proba(x), net.predict_proba(x))  # bit for bit
+    assert meta["config"]["layers"][0] == {"type": "standardize", "n_units": 4}
+    assert meta["arrays"]["layers.0.mean"] == [4] and meta["sizes"] == [4, 6, 3]
+    assert len(loaded.parameters()) == 4  # the statistics are not parameters
+
+
+def test_standardize_in_a_checkpoint_resumes_with_the_same_statistics(tmp_path):
+    net, x = standardized_net()
+    y = np.arange(30) % 3
+    checkpoint = chainrule.training.Checkpoint(tmp_path / "ck")
+    history = chainrule.fit(net, x, y, epochs=2, batch_size=8, seed=0, checkpoint=checkpoint)
+    ck = load_checkpoint(history.checkpoint_path)
+    assert np.array_equal(ck.net.layers[0].mean, net.layers[0].mean)
+    again = Network.from_sizes([4, 6, 3], standardize=x, seed=1, dropout=0.1)
+    chainrule.fit(again, x, y, epochs=3, batch_size=8, seed=0)
+    resumed = load(history.checkpoint_path)
+    chainrule.fit(resumed, x, y, epochs=3, batch_size=8, seed=0, resume=history.checkpoint_path)
+    np.testing.assert_array_equal(resumed.parameter_vector, again.parameter_vector)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda a: a.__setitem__("layers.0.std", -a["layers.0.std"]), "std must be > 0"),
+        (lambda a: a.__setitem__("layers.0.mean", a["layers.0.mean"][:3]), "shape"),
+        (lambda a: a.pop("layers.0.std"), "'layers.0.std' is missing"),
+        (lambda a: a.__setitem__("layers.0.mean", a["layers.0.mean"] * np.nan), "NaN"),
+    ],
+)
+def test_tampered_standardize_arrays_are_refused(tmp_path, edit, message):
+    net, _ = standardized_net()
+    path = tmp_path / "m.npz"
+    save(net, path)
+    arrays = read_npz(path)
+    edit(arrays)
+    rewrite(path, arrays)
+    with pytest.raises(ModelFileError, match=f"{path}.*{message}"):
+        load(path)
+
+
+def test_standardize_width_in_the_metadata_is_checked(tmp_path):
+    net, _ = standardized_net()
+    path = tmp_path / "m.npz"
+    save(net, path)
+    with edited_metadata(path) as meta:
+        meta["config"]["layers"][0]["n_units"] = "4"
+    with pytest.raises(ModelFileError, match="not a list of integers"):
+        load(path)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_onnx_export_of_a_standardized_network_takes_the_raw_inputs(tmp_path, dtype):
+    """A Standardize first layer becomes Sub(input, mean) and Mul(., 1 / std) before the first
+    Gemm, in the network's dtype: onnxruntime gives predict_proba's numbers on raw inputs far
+    from 0, also for the model saved and loaded again."""
+    import onnxruntime
+    from onnx import numpy_helper
+
+    from chainrule.export import export_onnx, to_onnx
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(1000, 300, size=(50, 4))
+    net = Network.from_sizes(
+        [4, 6, 3],
+        hidden="sigmoid",
+        loss="cross_entropy",
+        standardize=data,
+        dropout=0.2,
+        seed=0,
+        dtype=dtype,
+    )
+    x = data[:7].astype(dtype)
+    graph = to_onnx(net).graph
+    assert [node.op_type for node in graph.node][:3] == ["Sub", "Mul", "Gemm"]
+    assert graph.node[0].input[0] == "input" and graph.node[2].input[0] == graph.node[1].output[0]
+    statistics = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    assert statistics["standardize.mean"].dtype == statistics["standardize.inv_std"].dtype == dtype
+    np.testing.assert_array_equal(statistics["standardize.mean"], net.layers[0].mean)
+    np.testing.assert_allclose(statistics["standardize.inv_std"], 1 / net.layers[0].std, rtol=1e-6)
+    save(net, tmp_path / "model.npz")
+    for model in (net, load(tmp_path / "model.npz")):
+        path = tmp_path / "model.onnx"
+        export_onnx(model, path)
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        (out,) = session.run(None, {"input": x})
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, net.predict_proba(x), rtol=1e-6, atol=1e-6)
+        assert (out.argmax(1) == net.predict(x)).all()

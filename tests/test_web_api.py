@@ -888,3 +888,111 @@ def test_serve_without_a_model_says_how_to_get_one(tmp_path, monkeypatch):
         chainrule.web.serve(None)
     with pytest.raises(FileNotFoundError, match="model file not found"):
         chainrule.web.serve(str(tmp_path / "missing.npz"))
+
+
+# -- a model that standardizes its inputs --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def standardized(tmp_path_factory):
+    """``(net, client)``: a 784-16-10 network with a Standardize first layer, saved, served by
+    ``serve`` from the file and reloaded. The statistics come from skewed random "images" whose
+    border pixels are always 0 (std 0, kept 1), so standardizing changes every number."""
+    import uvicorn
+
+    rng = np.random.default_rng(11)
+    images = rng.random((60, 28, 28)) ** 3
+    images[:, :3, :] = 0.0
+    net = chainrule.Network.from_sizes(
+        [784, 16, 10],
+        hidden="sigmoid",
+        loss="cross_entropy",
+        standardize=images.reshape(60, 784),
+        seed=2,
+    )
+    path = tmp_path_factory.mktemp("standardized") / "model.npz"
+    save(net, path)
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(app))
+        chainrule.web.serve(str(path))
+    with TestClient(calls[0], base_url="http://127.0.0.1:8000") as client:
+        yield net, client
+
+
+def test_a_standardized_model_card_and_predict(standardized, client):
+    """The card says the inputs are standardized; predict answers as the network does."""
+    net, served = standardized
+    model = served.get("/api/model").json()
+    assert model["standardized"] is True
+    assert model["sizes"] == [784, 16, 10]
+    card = model["layers"][0]
+    assert (card["index"], card["type"], card["n_units"]) == (0, "standardize", 784)
+    assert card["n_in"] == card["n_out"] == 784
+    dense = [(layer["index"], layer["n_in"], layer["n_out"]) for layer in model["layers"][1:]]
+    assert dense == [(1, 784, 16), (2, 16, 10)]
+    assert model["n_parameters"] == net.n_parameters == 784 * 16 + 16 + 16 * 10 + 10
+    assert client.get("/api/model").json()["standardized"] is False  # a network without one
+    # the page names the Standardize layer in the model card and in the chain-rule panel
+    script = served.get("/static/app.js").text
+    assert "model.standardized" in script and "answer.standardized" in script
+    assert "(x - mean) / std, the standardized input" in script
+    # predict: the network's own answer for the pixels as drawn
+    x = np.random.default_rng(12).random(784).astype(np.float32)
+    answer = post(served, {"pixels": x.tolist()}).json()
+    np.testing.assert_allclose(answer["probabilities"], net.predict_proba(x[None])[0], atol=1e-6)
+    assert answer["prediction"] == int(net.predict(x[None])[0])
+    # the input as drawn; the hidden layer's values are those of the standardized pixels
+    np.testing.assert_allclose(np.array(answer["input"]).ravel(), x, atol=1e-4)
+    first, dense = net.layers[0], net.layers[1]
+    z = (x.astype(np.float64) - first.mean) / first.std
+    hidden = 1 / (1 + np.exp(-(z @ dense.weights + dense.biases)))
+    ((layer,),) = [answer["activations"]]
+    assert (layer["layer"], layer["activation"]) == (1, "sigmoid")
+    np.testing.assert_allclose(layer["values"], hidden, atol=1e-5)
+    unstandardized = 1 / (1 + np.exp(-(x @ dense.weights + dense.biases)))
+    assert np.abs(unstandardized - hidden).max() > 0.05  # the standardization shows
+
+
+def test_explain_starts_from_the_standardized_pixels_and_dE_dx_is_in_the_raw_ones(standardized):
+    from chainrule.gradcheck import input_gradient
+
+    net, served = standardized
+    x = np.random.default_rng(13).random(784).astype(np.float32)
+    for label in (None, 3):
+        body = {"pixels": x.tolist()} if label is None else {"pixels": x.tolist(), "label": label}
+        answer = explain(served, body).json()
+        label = answer["label"]
+        assert answer["fd_ok"] is True and answer["network_max_diff"] < 1e-4
+        assert [(t["number"], t["index"]) for t in answer["layers"]] == [(1, 2), (2, 1)]
+        assert answer["layers"][1]["shapes"]["in"] == [784]
+        grads = net.gradients(x[None], [label])
+        for sent, (dw, db) in zip(answer["layers"], reversed(grads)):
+            assert sent["dE_dw"]["norm"] == pytest.approx(np.linalg.norm(dw), rel=1e-4)
+            np.testing.assert_allclose(sent["delta"]["values"], db, rtol=1e-3, atol=1e-7)
+        assert answer["loss_value"] == pytest.approx(net.loss(x[None], [label]), rel=1e-5)
+        # dE/dx is with respect to the pixels: the bottom layer's w . delta, divided by std
+        dE_dx = np.array(answer["input_gradient"]).ravel()
+        np.testing.assert_allclose(
+            dE_dx, input_gradient(net, x[None], [label])[0], rtol=1e-5, atol=1e-12
+        )
+        below = net.layers[1].weights.astype(np.float64) @ grads[0][1]  # dE/d(standardized x)
+        np.testing.assert_allclose(dE_dx, below / net.layers[0].std, rtol=1e-3, atol=1e-7)
+        assert answer["input_gradient_max_abs"] == pytest.approx(np.abs(dE_dx).max(), rel=1e-5)
+        net64, h = net.astype(np.float64), 1e-5
+        x64 = x.astype(np.float64)
+        largest = np.argsort(-np.abs(dE_dx))[:10]
+        for i in [*largest, *np.random.default_rng(14).choice(784, 10, replace=False)]:
+            step = np.zeros(784)
+            step[i] = h
+            plus, minus = net64.loss([x64 + step], [label]), net64.loss([x64 - step], [label])
+            assert dE_dx[i] == pytest.approx((plus - minus) / (2 * h), rel=1e-4, abs=1e-9)
+        assert answer["standardized"] is True
+        assert answer["input_gradient_formula"] == "(w_2 . delta_2) / std"
+
+
+def test_explain_of_a_network_without_standardize_says_so(client):
+    x = np.random.default_rng(15).random(784).round(3)
+    answer = explain(client, {"pixels": x.tolist()}).json()
+    assert answer["standardized"] is False
+    assert answer["input_gradient_formula"] == "w_3 . delta_3"

@@ -535,6 +535,33 @@ def test_the_chain_rule_panel_explains_the_drawing(browser, base_url):
         page.screenshot(path=str(SCREENSHOT.with_name("web-explain-phone.png")), full_page=True)
 
 
+def test_a_model_that_standardizes_its_inputs_says_so(browser):
+    """The model card and the chain-rule panel of a network with a Standardize first layer:
+    the bottom layer takes the standardized pixels, and dE/dx is divided by std."""
+    images = np.random.default_rng(0).random((40, 784)) ** 3
+    net = chainrule.Network.from_sizes([784, 16, 10], hidden="sigmoid", standardize=images)
+    with serving(create_app(net, {"name": "standardized.npz"})) as url:
+        with open_page(browser, url) as page:
+            card = page.inner_text("#model")
+            assert "784 → 16 sigmoid → 10 softmax" in card
+            assert "standardized: each pixel becomes (x - mean) / std" in card
+            with page.expect_response(lambda r: r.url.endswith("/explain")) as explained:
+                draw_with_mouse(page, SEVEN)
+            answer = explained.value.json()
+            page.wait_for_selector("#explain-body:not([hidden])", timeout=10000)
+            captions = page.locator(".explain-table caption").all_inner_texts()
+            assert captions == [
+                "layer 1: output layer, 16 → 10 softmax (net.layers[2])",
+                "layer 2: hidden layer, 784 → 16 sigmoid (net.layers[1])",
+            ]
+            bottom = page.locator(".explain-table").nth(1)
+            in_row = bottom.locator("tr", has_text="in_2").first.inner_text()
+            assert "(x - mean) / std, the standardized input" in in_row
+            caption = page.inner_text("#explain-map-caption")
+            assert answer["input_gradient_formula"] == "(w_2 . delta_2) / std"
+            assert "dE/dx = (w_2 . delta_2) / std of the bottom layer, through the" in caption
+
+
 def js_number(value: float) -> str:
     """A number as the panel writes it (``num`` in app.js): 4 significant digits, exponents
     below 1e-3."""

@@ -12,7 +12,7 @@ from chainrule.backend import DeviceError
 from chainrule.datasets import DatasetError
 from chainrule.errors import DivergenceError, ModelFileError, TrainingInterrupted
 from chainrule.gradcheck import GradcheckResult, gradcheck
-from chainrule.layers import Dense, Dropout, Layer
+from chainrule.layers import Dense, Dropout, Layer, Standardize
 from chainrule.losses import LOSSES, Loss, get_loss
 from chainrule.network import Network
 from chainrule.serialization import load, save
@@ -56,6 +56,7 @@ __all__ = [
     "Layer",
     "Loss",
     "Network",
+    "Standardize",
     "__version__",
     "get_activation",
     "get_loss",

@@ -62,6 +62,7 @@ class TrainConfig:
     early_stopping: int = 0
     checkpoint_every: int = 1
     subset: int | None = None
+    standardize: bool = False
 
     def hidden_and_output(self) -> tuple[list[str], str | None]:
         n_dense = len(self.layers) - 1
@@ -177,13 +178,14 @@ _CONVERTERS = {
     "output": _text,
 }
 _TEXT_KEYS = ("dataset", "loss", "optimizer", "schedule", "dtype", "preset", "output")
+_BOOL_KEYS = ("plot", "standardize")  # switches: true or false in a settings file
 
 
 def _file_value(key: str, value, where: str):
     """A value of a settings file, checked by the rules of its flag; CLIError naming it."""
-    if key == "plot":
+    if key in _BOOL_KEYS:
         if not isinstance(value, bool):
-            raise CLIError(f"{where}: plot: expected true or false, got {value!r}")
+            raise CLIError(f"{where}: {key}: expected true or false, got {value!r}")
         return value
     convert = _CONVERTERS[key]
     if key in ("layers", "activation") and isinstance(value, list):
@@ -331,8 +333,27 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
     return x_train, y_train, x_test, y_test, input_scale, classes
 
 
-LARGE_FEATURE = 100.0  # |x| above which `train` suggests standardizing a file's features
+LARGE_FEATURE = 100.0  # |x| above which `train` suggests --standardize for a file's features
 IMAGE_INPUT_SCALE = 1 / 255  # uint8 pixels -> [0, 1], recorded in the model as input_scale
+
+
+def _standardizer(x: np.ndarray, input_scale: float | None, dtype):
+    """The :class:`~chainrule.layers.Standardize` layer of ``--standardize``: the mean and
+    standard deviation of each column of ``x * input_scale`` (what the network sees; ``x``
+    itself when there is no scale); a column that never varies gets std 1. The statistics
+    come from ``x`` itself (60,000 uint8 images are never copied whole) and grow linearly
+    with the scale."""
+    from chainrule.layers import Standardize
+
+    mean, std = Standardize.statistics(x)
+    if input_scale is not None:
+        mean *= input_scale
+        std *= input_scale
+    std[std == 0] = 1.0
+    try:
+        return Standardize(mean, std, dtype=dtype)
+    except ValueError as exc:
+        raise CLIError(f"--standardize: {exc}") from None
 
 
 # -- output helpers ----------------------------------------------------------------------------
@@ -523,7 +544,7 @@ def _check_labels(net, y, what: str, first: int = 0) -> None:
 _RUN_MARKERS = ("model.npz", "config.json", "metrics.jsonl", "checkpoints")
 _RUN_FILES = _RUN_MARKERS + ("test_metrics.json", "plots")
 _LOCK_NAME = ".lock"  # RUN/.lock: see _RunLock
-_NETWORK_KEYS = ("layers", "activation", "loss", "dtype", "dropout")
+_NETWORK_KEYS = ("layers", "activation", "loss", "dtype", "dropout", "standardize")
 
 
 @dataclasses.dataclass
@@ -606,7 +627,7 @@ def _model_classes(model: str, net, names_only: bool = False) -> list[str] | Non
 
 def _network_settings(net) -> dict:
     """The settings of ``TrainConfig`` that describe ``net``."""
-    from chainrule.layers import Dropout
+    from chainrule.layers import Dropout, Standardize
 
     rates = [layer.rate for layer in net.layers if isinstance(layer, Dropout)]
     return {
@@ -615,17 +636,21 @@ def _network_settings(net) -> dict:
         "loss": net.loss_function.name,
         "dtype": str(net.dtype),
         "dropout": float(max(rates, default=0.0)),
+        "standardize": isinstance(net.layers[0], Standardize),
     }
 
 
-def _describe(net) -> str:
-    s = _network_settings(net)
+def _describe(s: dict) -> str:
+    """A network's ``_network_settings`` in words: ``5-16-3 (relu, softmax), loss ...``."""
     text = f"{'-'.join(map(str, s['layers']))} ({', '.join(s['activation'])}), loss {s['loss']}"
-    return text + f", {s['dtype']}" + (f", dropout {s['dropout']}" if s["dropout"] else "")
+    text += f", {s['dtype']}" + (f", dropout {s['dropout']}" if s["dropout"] else "")
+    return text + (", standardized inputs" if s["standardize"] else "")
 
 
-def _build_network(config: TrainConfig, seed: int = 0):
-    """The network ``config`` describes (weights drawn from ``seed``), or a CLIError."""
+def _build_network(config: TrainConfig, seed: int = 0, standardize=None):
+    """The network ``config`` describes (weights drawn from ``seed``), or a CLIError; with
+    ``standardize``, a :class:`~chainrule.layers.Standardize` layer (see :func:`_standardizer`)
+    first, the Dense layers' weights the same."""
     import chainrule
 
     hidden, output = config.hidden_and_output()
@@ -638,6 +663,7 @@ def _build_network(config: TrainConfig, seed: int = 0):
             seed=seed,
             dtype=config.dtype,
             dropout=config.dropout,
+            standardize=standardize,
         )
     except ValueError as exc:
         raise CLIError(str(exc)) from None
@@ -656,12 +682,13 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
 
     loaded, state = resume.loaded, resume.loaded.state
     given = [key for key in _NETWORK_KEYS if key in user]
-    if given:
-        asked = _build_network(config)
-        if _describe(asked) != _describe(loaded.net):
+    if given:  # (the statistics of --standardize need the data: only the switch is compared)
+        asked = {**_network_settings(_build_network(config)), "standardize": config.standardize}
+        held = _describe(_network_settings(loaded.net))
+        if _describe(asked) != held:
             raise CLIError(
                 f"{', '.join(sources[k] for k in given)}: a {_describe(asked)} network, but "
-                f"the checkpoint {resume.path} holds {_describe(loaded.net)}"
+                f"the checkpoint {resume.path} holds {held}"
             )
     trained_on = resume.settings.get("dataset")
     if "dataset" in user and trained_on is not None and not _same_data(user["dataset"], trained_on):
@@ -936,10 +963,10 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     )
     if _is_data_file(config.dataset):  # recorded so that --resume finds it from anywhere
         largest = max(-float(x_train.min()), float(x_train.max())) if x_train.size else 0.0
-        if largest > LARGE_FEATURE and not args.quiet:
+        if largest > LARGE_FEATURE and not args.quiet and not config.standardize:
             log(
                 f"note: the features of {config.dataset} reach |x| = {largest:.3g}; networks "
-                "train best on inputs of order 1: standardize the columns first (docs/data.md)"
+                "train best on inputs of order 1: give --standardize (docs/data.md)"
             )
         config.dataset = os.path.abspath(config.dataset)
     layers_from = sources.get("layers") or ("the checkpoint's network" if resume else "--layers")
@@ -976,7 +1003,10 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             )
         net = resume.loaded.net
     else:
-        net = _build_network(config, seed=config.seed)
+        layer = None
+        if config.standardize:  # from the training inputs, as the network will see them
+            layer = _standardizer(x_train, input_scale, config.dtype)
+        net = _build_network(config, seed=config.seed, standardize=layer)
     if args.device != "cpu":
         try:
             net.to(args.device)
@@ -1036,7 +1066,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         log(f"resuming {resume.path} ({resume.loaded.epoch} of {config.epochs} epochs done)")
     log(
         f"network: {'-'.join(map(str, net.sizes))} "
-        f"({', '.join(layer.activation.name for layer in net.dense_layers)}), "
+        f"({', '.join(layer.activation.name for layer in net.dense_layers)})"
+        f"{' on standardized inputs' if _network_settings(net)['standardize'] else ''}, "
         f"loss {config.loss}, {config.optimizer} lr={config.lr} {config.schedule}, "
         f"batch {config.batch_size}, {config.epochs} epochs, {net.n_parameters:,} parameters"
         + ("" if net.device == "cpu" else f", on {net.device}")
@@ -1391,18 +1422,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"model: {args.model}")
     print(f"loss: {net.loss_function.name}   dtype: {net.dtype}   parameters: {net.n_parameters:,}")
     print(
-        f"{'#':>2}  {'layer':<8}  {'activation':<11}  {'weights':>12}  {'biases':>7}  {'params':>9}"
+        f"{'#':>2}  {'layer':<11}  {'activation':<11}  {'weights':>12}  {'biases':>7}  "
+        f"{'params':>9}"
     )
     for i, layer in enumerate(net.layers):
-        if hasattr(layer, "weights"):
-            shape_w = "x".join(map(str, layer.weights.shape))
-            n = layer.weights.size + layer.biases.size
-            print(
-                f"{i:>2}  {'dense':<8}  {layer.activation.name:<11}  {shape_w:>12}  "
-                f"{layer.biases.shape[0]:>7}  {n:>9,}"
-            )
-        else:
-            print(f"{i:>2}  {type(layer).__name__.lower():<8}  rate={getattr(layer, 'rate', '-')}")
+        print(f"{i:>2}  {_layer_line(layer)}")
     classes = _model_classes(args.model, net)
     if classes is not None:
         print(f"classes: {', '.join(f'{k} {name}' for k, name in enumerate(classes))}")
@@ -1417,6 +1441,29 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"format: {meta.get('format_version', '?')}"
     )
     return 0
+
+
+def _layer_line(layer) -> str:
+    """A row of ``info``'s layer table (after the index)."""
+    from chainrule.layers import Dense, Dropout, Standardize
+
+    name = type(layer).__name__.lower()
+    if isinstance(layer, Dense):
+        shape_w = "x".join(map(str, layer.weights.shape))
+        n = layer.weights.size + layer.biases.size
+        return (
+            f"{name:<11}  {layer.activation.name:<11}  {shape_w:>12}  "
+            f"{layer.biases.shape[0]:>7}  {n:>9,}"
+        )
+    if isinstance(layer, Standardize):  # fixed statistics of the training inputs
+        mean, std = layer.mean, layer.std
+        return (
+            f"{name:<11}  (x - mean) / std of {layer.n_in} inputs, mean {mean.min():.4g} to "
+            f"{mean.max():.4g}, std {std.min():.4g} to {std.max():.4g} (fixed, no parameters)"
+        )
+    if isinstance(layer, Dropout):
+        return f"{name:<11}  rate={layer.rate}"
+    return name
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -1704,6 +1751,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="train on the first N examples only (quick tries)",
+    )
+    train.add_argument(
+        "--standardize",
+        action="store_true",
+        default=None,
+        help="put a layer first that standardizes each input feature, (x - mean) / std, with "
+        "the mean and std of the training data (--val-split part included); the model keeps "
+        "it, so evaluate and predict take raw features",
     )
     train.add_argument(
         "--output",

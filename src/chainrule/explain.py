@@ -19,6 +19,11 @@ The notation is the notes' (docs/math.md derives every formula)::
 Layers are numbered as in the notes: **1 is the output layer**, 2 the layer below it, and so on
 (``out = s(b1 + w1(s(b2 + w2(in))))``). ``index`` fields give the position in ``net.layers``.
 
+A network whose first layer is a :class:`~chainrule.layers.Standardize` is explained as it runs:
+the bottom Dense layer's input is the standardized example, ``in_n = (x - mean) / std`` (feature
+by feature), and the input gradient is chained through it, ``dE/dx = (w_n . delta_n) / std``.
+Dropout is the identity at evaluation and is left out.
+
 All numbers are computed in float64 on a copy of the network, one example at a time with the
 notes' ``np.outer`` rule, independently of :meth:`~chainrule.Network.gradients`; both that
 result and central finite differences are stored beside them for comparison.
@@ -38,7 +43,7 @@ import numpy as np
 
 from chainrule.activations import Activation, get_activation
 from chainrule.gradcheck import fd_noise, near_kink, numerical_gradients, sample_entries
-from chainrule.layers import Dense
+from chainrule.layers import Dense, Standardize
 from chainrule.losses import Loss, get_loss
 from chainrule.network import Network
 
@@ -232,7 +237,7 @@ class Explanation:
     dtype : str
         The explained network's dtype (the numbers here are float64).
     x : ndarray of shape (n_in,)
-        The example, as the network sees it.
+        The example, as given to the network (before its Standardize layer, if any).
     label : int or None
         The class label, if one was given.
     target : ndarray of shape (n_out,)
@@ -251,6 +256,9 @@ class Explanation:
         At most this many entries per parameter array were checked by finite differences.
     description : str or None
         Where the network and example came from (shown under the title).
+    mean, std : ndarrays of shape (n_in,), or None
+        The statistics of the network's :class:`~chainrule.layers.Standardize` first layer
+        (float64), None without one: the bottom layer's input is then ``(x - mean) / std``.
     """
 
     sizes: list[int]
@@ -267,6 +275,28 @@ class Explanation:
     fd_eps: float
     fd_max_entries: int | None
     description: str | None = None
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    @property
+    def standardized(self) -> bool:
+        """Whether the network standardizes its inputs (a Standardize first layer)."""
+        return self.std is not None
+
+    @property
+    def inputs(self) -> np.ndarray:
+        """The bottom Dense layer's input ``in_n``: ``(x - mean) / std`` for a network that
+        standardizes its inputs, else ``x``."""
+        return self.layers[-1].in_x
+
+    @property
+    def input_gradient(self) -> np.ndarray:
+        """``dE/dx`` of shape (n_in,), with respect to the example ``x`` as given: the error
+        handed down past the bottom layer, ``w_n . delta_n`` (= ``dE/din_n``), divided by
+        ``std`` for a network that standardizes its inputs (``din_n/dx = 1 / std``)."""
+        bottom = self.layers[-1]
+        grad = bottom.weights @ bottom.delta
+        return grad / self.std if self.std is not None else grad
 
     @property
     def max_fd_error(self) -> float:
@@ -395,6 +425,7 @@ class BatchExplanation:
     sizes, activations, loss, dtype
         As in :class:`Explanation`.
     x : ndarray of shape (N, n_in)
+        The examples as given (before the network's Standardize layer, if any).
     labels : ndarray of shape (N,) or None
         Class labels, if given as such.
     target : ndarray of shape (N, n_out)
@@ -407,6 +438,8 @@ class BatchExplanation:
     layers : list of BatchLayer
         From the output back, as in :class:`Explanation`.
     description : str or None
+    mean, std : ndarrays of shape (n_in,), or None
+        As in :class:`Explanation`: the bottom layer's inputs are ``(x - mean) / std``.
     """
 
     sizes: list[int]
@@ -420,6 +453,8 @@ class BatchExplanation:
     mean_error: np.ndarray
     layers: list[BatchLayer]
     description: str | None = None
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
 
     @property
     def batch(self) -> int:
@@ -499,6 +534,27 @@ def _on_the_cpu(net: Network) -> Network:
 
 def _dense_with_index(net: Network) -> list[tuple[int, Dense]]:
     return [(i, layer) for i, layer in enumerate(net.layers) if isinstance(layer, Dense)]
+
+
+def _statistics(net: Network) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(mean, std)`` in float64 of the network's Standardize first layer, or None.
+
+    The only layer besides Dense that changes an input at evaluation: Dropout is then the
+    identity, and a Standardize layer can only come first.
+    """
+    first = net.layers[0]
+    if not isinstance(first, Standardize):
+        return None
+    return np.asarray(first.mean, np.float64), np.asarray(first.std, np.float64)
+
+
+def _standardized(stats, x: np.ndarray) -> np.ndarray:
+    """What the bottom Dense layer takes for ``x`` (one example or rows): ``(x - mean) / std``
+    with the statistics of :func:`_statistics`, or ``x`` itself."""
+    if stats is None:
+        return x
+    mean, std = stats
+    return (x - mean) / std
 
 
 def _through_activation(activation, out: np.ndarray, dE_ds: np.ndarray):
@@ -640,8 +696,9 @@ def explain_example(
     dense = _dense_with_index(net64)
     layers = [layer for _, layer in dense]
     loss = net64.loss_function
+    stats = _statistics(net64)
 
-    ins, nets, outs = _forward_one(layers, x64)
+    ins, nets, outs = _forward_one(layers, _standardized(stats, x64))
     terms = _backward_one(layers, loss, ins, outs, target[0])
     network = net.copy().gradients(x64[None, :].astype(net.dtype), target.astype(net.dtype))
     entries = sample_entries([(t[4], t[5]) for t in terms], fd_max_entries, seed)
@@ -692,6 +749,8 @@ def explain_example(
         fused=loss.fused_activation,
         fd_eps=FD_EPS,
         fd_max_entries=fd_max_entries,
+        mean=None if stats is None else stats[0],
+        std=None if stats is None else stats[1],
     )
 
 
@@ -741,6 +800,8 @@ def explain_batch(net: Network, x, y) -> BatchExplanation:
     layers = [layer for _, layer in dense]
     loss = net64.loss_function
     n = len(layers)
+    stats = _statistics(net64)
+    inputs = _standardized(stats, x64)  # what the bottom layer takes
 
     per_dw = [np.empty((batch, *layer.weights.shape)) for layer in layers]
     per_db = [np.empty((batch, layer.n_out)) for layer in layers]
@@ -748,7 +809,7 @@ def explain_batch(net: Network, x, y) -> BatchExplanation:
     sum_out = [np.zeros(layer.n_out) for layer in layers]
     sum_error = np.zeros(net.n_out)
     for i in range(batch):
-        ins, _, outs = _forward_one(layers, x64[i])
+        ins, _, outs = _forward_one(layers, inputs[i])
         terms = _backward_one(layers, loss, ins, outs, target[i])
         for k in range(n):
             per_dw[k][i] = terms[k][4]
@@ -804,6 +865,8 @@ def explain_batch(net: Network, x, y) -> BatchExplanation:
         loss_value=float(net64.loss(x64, target)),
         mean_error=error_bar,
         layers=result,
+        mean=None if stats is None else stats[0],
+        std=None if stats is None else stats[1],
     )
 
 
@@ -866,6 +929,7 @@ def trace_shapes(
     batch: int = 64,
     activations: str | Sequence[str] | None = None,
     loss: str = DEFAULT_LOSS,
+    standardize: bool = False,
 ) -> ShapeTrace:
     """The shape of every array in the forward and backward pass of one batch.
 
@@ -883,6 +947,9 @@ def trace_shapes(
         As in :func:`explain_command` (default sigmoid).
     loss : str
         The loss's name.
+    standardize : bool
+        The network standardizes its inputs first (a :class:`~chainrule.layers.Standardize`
+        first layer): the bottom layer takes ``(x - mean) / std``, not ``x``.
 
     Returns
     -------
@@ -897,10 +964,19 @@ def trace_shapes(
     n = len(sizes) - 1
     acts = _resolve_activations(n, activations, loss_fn)
     rows: list[ShapeRow] = []
+    if standardize:
+        rows += [
+            ShapeRow("forward", n, "x", "the input batch", (batch, sizes[0])),
+            ShapeRow("forward", n, "mean", "per feature (Standardize)", (sizes[0],)),
+            ShapeRow("forward", n, "std", "per feature (Standardize)", (sizes[0],)),
+        ]
     for k in range(n):
         x = n - k
         n_in, n_out = sizes[k], sizes[k + 1]
-        source = "x (the input batch)" if k == 0 else f"out_{x + 1}"
+        if k > 0:
+            source = f"out_{x + 1}"
+        else:
+            source = "(x - mean) / std" if standardize else "x (the input batch)"
         rows += [
             ShapeRow("forward", x, f"in_{x}", source, (batch, n_in)),
             ShapeRow("forward", x, f"w_{x}", "weights", (n_in, n_out)),
@@ -1079,10 +1155,26 @@ def _arch(sizes, activations, loss) -> str:
     return f"{'-'.join(map(str, sizes))} ({', '.join(activations)}), loss {loss}"
 
 
-def _layer_heading(number: int, index: int, n_in: int, n_out: int, act: str, last: bool) -> str:
+def _layer_heading(
+    number: int,
+    index: int,
+    n_in: int,
+    n_out: int,
+    act: str,
+    last: bool,
+    standardized: bool = False,
+) -> str:
     where = "output layer" if number == 1 else "hidden layer"
-    bottom = ", takes the input" if last and number != 1 else ""
+    what = "the standardized input" if standardized else "the input"
+    bottom = f", takes {what}" if last and (number != 1 or standardized) else ""
     return f"layer {number}: {where}{bottom} (net.layers[{index}], {n_in} -> {n_out}, {act})"
+
+
+_STANDARDIZE_TEXT = (
+    "The network standardizes its inputs first (net.layers[0], Standardize): the bottom layer "
+    "takes in_{n} = (x - mean) / std, feature by feature, with the mean and standard deviation "
+    "of the training inputs."
+)
 
 
 def _explanation_doc(e: Explanation, max_items: int) -> list:
@@ -1101,11 +1193,21 @@ def _explanation_doc(e: Explanation, max_items: int) -> list:
         )
     )
     label = "target" if e.label is None else f"label {e.label} -> target"
+    if e.standardized:
+        doc.append(("text", _STANDARDIZE_TEXT.format(n=n)))
+        example = [
+            _term("x", "the example", e.x, max_items),
+            _term("mean", "per feature (net.layers[0])", e.mean, max_items),
+            _term("std", "per feature (net.layers[0])", e.std, max_items),
+            _term(f"in_{n}", "(x - mean) / std, the standardized example", e.inputs, max_items),
+        ]
+    else:
+        example = [_term("x", "the example (in_" + str(n) + ")", e.x, max_items)]
     doc.append(
         (
             "terms",
             [
-                _term("x", "the example (in_" + str(n) + ")", e.x, max_items),
+                *example,
                 _term("label", label, e.target, max_items),
                 _term("out", f"out_1, prediction {e.prediction}", e.out, max_items),
                 _Term("E", LOSS_FORMULA.get(e.loss, "E"), "()", [f"{e.loss_value:.6f}"]),
@@ -1117,8 +1219,16 @@ def _explanation_doc(e: Explanation, max_items: int) -> list:
     for t in e.layers:
         x = t.number
         act = t.activation_function or get_activation(t.activation)
-        doc.append(("heading", _layer_heading(x, t.index, t.n_in, t.n_out, t.activation, x == n)))
-        source = "x (the example)" if x == n else f"out_{x + 1}"
+        doc.append(
+            (
+                "heading",
+                _layer_heading(x, t.index, t.n_in, t.n_out, t.activation, x == n, e.standardized),
+            )
+        )
+        if x < n:
+            source = f"out_{x + 1}"
+        else:
+            source = "(x - mean) / std" if e.standardized else "x (the example)"
         terms: list = [
             _term(f"in_{x}", source, t.in_x, max_items),
             _term(f"w_{x}", "weights", t.weights, max_items),
@@ -1209,6 +1319,8 @@ def _batch_doc(b: BatchExplanation, max_items: int) -> list:
     ]
     if b.description:
         doc.append(("text", b.description))
+    if b.std is not None:
+        doc.append(("text", _STANDARDIZE_TEXT.format(n=n)))
     doc += [
         (
             "text",
@@ -1249,6 +1361,7 @@ def _batch_doc(b: BatchExplanation, max_items: int) -> list:
                     layer.mean_dw.shape[1],
                     layer.activation,
                     x == n,
+                    b.std is not None,
                 ),
             )
         )
@@ -1576,6 +1689,7 @@ def explain_command(
                 batch=batch or 64,
                 activations=[layer.activation for layer in net.dense_layers],
                 loss=net.loss_function.name,
+                standardize=_statistics(net) is not None,
             )
         else:
             trace = trace_shapes(
@@ -1664,6 +1778,7 @@ def _with_live_units(net: Network, x, seed: int, spec, examples: str) -> tuple[N
 def _units_on_in_every_relu_layer(net: Network, rows: np.ndarray) -> bool:
     """Whether every ReLU layer has a unit with ``net > 0`` for at least one of ``rows``."""
     dense = net.dense_layers
+    rows = _standardized(_statistics(net), rows)
     nets = [_forward_one(dense, row)[1] for row in rows]  # per row, per layer
     return all(
         any((per_row[k] > 0).any() for per_row in nets)

@@ -1,11 +1,14 @@
 """Export a network as a standard ONNX graph (``pip install chainrule[onnx]``).
 
-Each Dense layer becomes a ``Gemm`` node (``Y = X . W + b``, the layer's own weights as
-initializers) followed by its activation node (``Sigmoid``, ``Tanh``, ``Relu``, ``LeakyRelu``,
-``Softmax`` over axis 1, ``Identity``). In a float64 network, leaky ReLU is
-``Max(net, Mul(net, slope))`` instead, since onnxruntime has no float64 ``LeakyRelu`` at opset
-13. Dropout is the identity at inference and is left out. The graph takes ``input`` of shape
-(batch, n_in) and gives ``output`` of shape (batch, n_out): the same numbers as
+A :class:`~chainrule.layers.Standardize` first layer becomes ``Sub(input, mean)`` followed by
+``Mul(., 1 / std)`` (initializers ``standardize.mean`` and ``standardize.inv_std``, in the
+network's dtype, the layer's own ``inv_std``), so the graph takes the raw
+inputs, as the network does. Each Dense layer becomes a ``Gemm`` node (``Y = X . W + b``, the
+layer's own weights as initializers) followed by its activation node (``Sigmoid``, ``Tanh``,
+``Relu``, ``LeakyRelu``, ``Softmax`` over axis 1, ``Identity``). In a float64 network, leaky
+ReLU is ``Max(net, Mul(net, slope))`` instead, since onnxruntime has no float64 ``LeakyRelu`` at
+opset 13. Dropout is the identity at inference and is left out. The graph takes ``input`` of
+shape (batch, n_in) and gives ``output`` of shape (batch, n_out): the same numbers as
 :meth:`chainrule.Network.forward`.
 """
 
@@ -17,7 +20,7 @@ import numpy as np
 
 from chainrule._atomic import atomic_write_bytes
 from chainrule.backend import to_numpy
-from chainrule.layers import Dense
+from chainrule.layers import Dense, Standardize
 from chainrule.network import Network
 
 __all__ = ["to_onnx", "export_onnx"]
@@ -43,6 +46,21 @@ def to_onnx(net: Network, name: str = "chainrule"):
     elem = TensorProto.FLOAT if net.dtype == np.float32 else TensorProto.DOUBLE
     nodes, initializers = [], []
     current = "input"
+    first = net.layers[0]
+    if isinstance(first, Standardize):  # (x - mean) * (1 / std), as the layer computes it
+        mean = np.asarray(to_numpy(first.mean), dtype=net.dtype)
+        inv_std = np.asarray(to_numpy(first.inv_std), dtype=net.dtype)
+        initializers += [
+            numpy_helper.from_array(np.ascontiguousarray(mean), "standardize.mean"),
+            numpy_helper.from_array(np.ascontiguousarray(inv_std), "standardize.inv_std"),
+        ]
+        nodes += [
+            helper.make_node("Sub", [current, "standardize.mean"], ["centred"], name="sub_mean"),
+            helper.make_node(
+                "Mul", ["centred", "standardize.inv_std"], ["standardized"], name="mul_inv_std"
+            ),
+        ]
+        current = "standardized"
     dense = [layer for layer in net.layers if isinstance(layer, Dense)]
     for i, layer in enumerate(dense):
         w, b = f"layers.{i}.weights", f"layers.{i}.biases"

@@ -19,6 +19,12 @@ report says so.
 Near a kink the check is meaningless: a ReLU unit whose ``net`` lies within a step of 0 (a dead
 layer with zero biases puts it exactly at 0) has no slope there, and the central difference
 averages the two sides. :func:`gradcheck` counts such units and its report says so.
+
+Layers without parameters (Dropout, a :class:`~chainrule.layers.Standardize` first layer) have
+nothing for :func:`gradcheck` to check, but their ``backward`` does hand the error down: the
+network's own backward pass stops at the lowest Dense layer, so :func:`input_gradient` chains
+every layer's ``backward`` down to ``dE/dx``, the gradient with respect to the network's input,
+and :func:`numerical_input_gradient` gives its central differences.
 """
 
 from __future__ import annotations
@@ -37,8 +43,10 @@ __all__ = [
     "gradcheck",
     "GradcheckResult",
     "fd_noise",
+    "input_gradient",
     "near_kink",
     "numerical_gradients",
+    "numerical_input_gradient",
     "sample_entries",
 ]
 
@@ -313,3 +321,39 @@ def gradcheck(
             differences[key] = float(diff)
             checked[key] = int(len(idx))
     return GradcheckResult(errors, checked, tolerance, differences, noise, kinks, 10 * eps)
+
+
+def input_gradient(net: Network, x, y) -> np.ndarray:
+    """``dE/dx`` of ``net.loss(x, y)`` in float64: shape (batch, n_in), like ``x``.
+
+    :meth:`Network.input_gradient` on a float64 copy (``net`` is not changed): the chain rule
+    through every layer's own ``backward``, down past the lowest Dense layer (where
+    :meth:`Network.gradients` stops) and through whatever lies below it: for a
+    :class:`~chainrule.layers.Standardize` first layer, ``dE/dx = dE/din / std``. Evaluation
+    mode (Dropout is the identity).
+    """
+    return net.astype(np.float64).input_gradient(x, y)
+
+
+def numerical_input_gradient(net: Network, x, y, eps: float = 1e-5) -> np.ndarray:
+    """Central differences ``(E(x + h) - E(x - h)) / 2h`` of ``net.loss(x, y)`` for every
+    entry of ``x`` (batch, n_in), in float64: what :func:`input_gradient` should equal."""
+    _check_settings(eps, None)
+    net64 = net.astype(np.float64)
+    x64 = np.array(to_numpy(net64._check_nonempty(net64.check_inputs(x))), dtype=np.float64)
+    target = net64._on_device(net64.encode_targets(y, len(x64)))
+
+    def loss(rows: np.ndarray) -> float:
+        net64._forward(net64._on_device(rows))
+        return net64._loss_value(target, precise=True)
+
+    numeric = np.empty_like(x64)
+    for index in np.ndindex(x64.shape):
+        saved = x64[index]
+        x64[index] = saved + eps
+        plus = loss(x64)
+        x64[index] = saved - eps
+        minus = loss(x64)
+        x64[index] = saved
+        numeric[index] = (plus - minus) / (2 * eps)
+    return numeric

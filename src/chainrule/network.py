@@ -31,7 +31,7 @@ import numpy as np
 
 from chainrule.activations import Activation, get_activation
 from chainrule.backend import asarray, device_name, get_namespace, to_numpy
-from chainrule.layers import Dense, Dropout, Layer, _float_dtype, as_generator
+from chainrule.layers import Dense, Dropout, Layer, Standardize, _float_dtype, as_generator
 from chainrule.losses import Loss, get_loss
 
 __all__ = ["Network"]
@@ -51,7 +51,8 @@ class Network:
     ----------
     layers : sequence of Layer
         :class:`~chainrule.layers.Dense` layers (and optionally
-        :class:`~chainrule.layers.Dropout`), each ``n_in`` equal to the previous ``n_out``.
+        :class:`~chainrule.layers.Dropout`), each ``n_in`` equal to the previous ``n_out``;
+        optionally a :class:`~chainrule.layers.Standardize` layer first.
     loss : str or Loss
         ``"sse"`` (the notes' ``1/2 sum (label - out)**2``), ``"mse"``, ``"cross_entropy"``
         (needs a softmax output layer), ``"binary_cross_entropy"`` (needs a sigmoid output).
@@ -88,7 +89,14 @@ class Network:
         self.layers = list(layers)
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
-                raise ValueError(f"layer {i} must be a Layer (Dense or Dropout), got {layer!r}")
+                raise ValueError(
+                    f"layer {i} must be a Layer (Dense, Dropout or Standardize), got {layer!r}"
+                )
+            if isinstance(layer, Standardize) and i > 0:
+                raise ValueError(
+                    f"layer {i}, {layer!r}, must be the first layer: it standardizes the "
+                    "network's inputs"
+                )
         dense = [layer for layer in self.layers if isinstance(layer, Dense)]
         if not dense:
             raise ValueError("a Network needs at least one Dense layer")
@@ -135,6 +143,8 @@ class Network:
             )
         self.xp = get_namespace(device)
         self.parameter_vector, self.gradient_vector = _pack(dense, self.dtype, self.xp)
+        # backward stops at the lowest layer with parameters: what is below it needs no gradient
+        self._lowest = self.layers.index(dense[0])
         self._claim_layers()
         self._clear_workspaces()
 
@@ -155,6 +165,7 @@ class Network:
         dtype=np.float32,
         dropout: float = 0.0,
         device="cpu",
+        standardize=None,
     ) -> Network:
         """A network from layer widths, e.g. ``[784, 100, 10]``: one Dense layer per pair.
 
@@ -163,6 +174,10 @@ class Network:
         sse and binary_cross_entropy, identity for mse). ``seed`` fixes every weight.
         ``dropout`` puts a :class:`~chainrule.layers.Dropout` after each hidden layer.
         ``device`` is where it lives (see :meth:`to`); the weights do not depend on it.
+        ``standardize``, the training inputs (n_examples, sizes[0]), puts a
+        :class:`~chainrule.layers.Standardize` layer first, with their mean and standard
+        deviation: the network then standardizes whatever it is given (a ``Standardize``
+        layer there gives its statistics).
         """
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
             raise ValueError(f"sizes must be a list of layer widths, e.g. [784, 10]; got {sizes!r}")
@@ -184,6 +199,15 @@ class Network:
             output = loss_fn.fused_activation or _DEFAULT_OUTPUT.get(loss_fn.name, "identity")
         rng = as_generator(seed)
         layers: list[Layer] = []
+        if isinstance(standardize, Standardize):
+            layers.append(Standardize(standardize.mean, standardize.std, dtype=dtype))
+        elif standardize is not None:
+            layers.append(Standardize.from_data(standardize, dtype=dtype))
+        if layers:
+            if layers[0].n_in != sizes[0]:
+                raise ValueError(
+                    f"standardize has {layers[0].n_in} features but sizes[0] is {sizes[0]}"
+                )
         activations = hidden_list + [output]
         for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
             layers.append(Dense(n_in, n_out, activations[i], init=init, rng=rng, dtype=dtype))
@@ -220,6 +244,7 @@ class Network:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         dense = self.dense_layers
+        self._lowest = self.layers.index(dense[0])  # (not in pickles of older versions)
         self.xp = dense[0].xp
         self.parameter_vector, self.gradient_vector = _pack(dense, self.dtype, self.xp)
         self._claim_layers()
@@ -231,7 +256,7 @@ class Network:
 
     def _clear_workspaces(self) -> None:
         for layer in self.layers:
-            if isinstance(layer, Dropout):
+            if isinstance(layer, (Dropout, Standardize)):
                 layer._workspaces.clear()
 
     def _on_device(self, array: np.ndarray):
@@ -342,6 +367,17 @@ class Network:
             for layer in self.dense_layers
         ]
 
+    def input_gradient(self, x, y) -> np.ndarray:
+        """``dE/dx``, the gradient of ``self.loss(x, y)`` with respect to the inputs ``x``:
+        shape (batch, n_in). The chain rule carried through every layer (a
+        :class:`~chainrule.layers.Standardize` first layer divides by ``std``) down to the
+        input, one step past where :meth:`gradients` stops (training never needs it)."""
+        x = self._check_nonempty(self.check_inputs(x))
+        target = self.encode_targets(y, len(x))
+        self._forward(self._on_device(x))
+        _, grad = self._backward(self._on_device(target), to_input=True)
+        return to_numpy(grad, copy=True)
+
     def train_step(
         self, x: np.ndarray, target: np.ndarray, want_loss: bool = True, grad_scale: float = 1.0
     ):
@@ -375,12 +411,17 @@ class Network:
         return self.loss_function.value(last.out, target)
 
     def _backward(
-        self, target: np.ndarray, grad_scale: float = 1.0, want_loss: bool = False
-    ) -> float | None:
-        """The chain rule from the loss down to the first layer (after a forward pass);
-        returns the loss if ``want_loss`` (computed along with the output delta)."""
+        self,
+        target: np.ndarray,
+        grad_scale: float = 1.0,
+        want_loss: bool = False,
+        to_input: bool = False,
+    ):
+        """The chain rule from the loss down to the lowest layer with parameters (after a
+        forward pass); returns the loss if ``want_loss`` (computed along with the output
+        delta), or ``(loss, dE/dx)`` if ``to_input``: down to the network's input."""
         last, loss = self.layers[-1], self.loss_function
-        first = len(self.layers) - 1
+        first, lowest = len(self.layers) - 1, 0 if to_input else self._lowest
         if loss.fused_activation:  # delta = dE/dnet, written into last.delta
             value, delta = loss.value_and_delta(
                 last.net,
@@ -390,15 +431,15 @@ class Network:
                 scale=grad_scale,
                 want_value=want_loss,
             )
-            grad = last.backward_delta(delta, input_grad=first > 0)
+            grad = last.backward_delta(delta, input_grad=to_input or first > lowest)
         else:  # dE/dout, then the output layer applies ds/dnet
             value, dE_dout = loss.value_and_delta(
                 last.out, target, scale=grad_scale, want_value=want_loss
             )
-            grad = last.backward(dE_dout, first > 0)
-        for i in range(first - 1, -1, -1):
-            grad = self.layers[i].backward(grad, input_grad=i > 0)
-        return value
+            grad = last.backward(dE_dout, to_input or first > lowest)
+        for i in range(first - 1, lowest - 1, -1):
+            grad = self.layers[i].backward(grad, input_grad=to_input or i > lowest)
+        return (value, grad) if to_input else value
 
     # -- input checks -------------------------------------------------------------------------
 
@@ -514,6 +555,8 @@ class Network:
                 copy.biases = layer.biases
             elif isinstance(layer, Dropout):
                 copy = Dropout(layer.rate, layer.n_in, rng=deepcopy(layer.rng), dtype=dtype)
+            elif isinstance(layer, Standardize):
+                copy = Standardize(layer.mean, layer.std, dtype=dtype)
             else:
                 raise ValueError(f"cannot copy layer {layer!r}")
             layers.append(copy)

@@ -3,7 +3,8 @@
 A file is an uncompressed ``.npz`` (a zip of ``.npy`` arrays) holding:
 
 - ``layers.<i>.weights`` (n_in, n_out) and ``layers.<i>.biases`` (n_out,) for each Dense layer
-  ``i`` (its index in ``net.layers``), in the network's dtype;
+  ``i`` (its index in ``net.layers``), in the network's dtype; ``layers.<i>.mean`` and
+  ``layers.<i>.std`` (n_units,) for a Standardize layer;
 - ``__metadata__``: a 1-D uint8 array, the UTF-8 bytes of a JSON object with ``format``
   (``"chainrule-model"``), ``format_version``, ``kind`` (``"model"`` or ``"checkpoint"``),
   ``chainrule_version``, the architecture ``config`` (:meth:`Network.config`: layers, loss,
@@ -41,7 +42,7 @@ from chainrule.activations import ACTIVATIONS
 from chainrule.backend import to_numpy
 from chainrule.errors import ModelFileError
 from chainrule.initializers import INITIALIZERS
-from chainrule.layers import Dense, Dropout, Layer
+from chainrule.layers import Dense, Dropout, Layer, Standardize
 from chainrule.losses import LOSSES
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer, get_optimizer
@@ -261,6 +262,9 @@ def _parameter_arrays(net: Network) -> dict[str, np.ndarray]:
         if isinstance(layer, Dense):
             arrays[f"layers.{i}.weights"] = to_numpy(layer.weights)  # from any device
             arrays[f"layers.{i}.biases"] = to_numpy(layer.biases)
+        elif isinstance(layer, Standardize):  # fixed statistics, not parameters
+            arrays[f"layers.{i}.mean"] = layer.mean
+            arrays[f"layers.{i}.std"] = layer.std
     return arrays
 
 
@@ -522,6 +526,10 @@ def _expected_arrays(path, meta: dict) -> dict[str, tuple[tuple[int, ...], np.dt
                 expected[f"layers.{i}.weights"] = ((n_in, n_out), dtype)
                 expected[f"layers.{i}.biases"] = ((n_out,), dtype)
                 params += [(n_in, n_out), (n_out,)]
+            elif layer["type"] == "standardize":
+                n_units = _shape("n_units", [layer["n_units"]])
+                expected[f"layers.{i}.mean"] = (n_units, dtype)
+                expected[f"layers.{i}.std"] = (n_units, dtype)
         groups = meta.get("groups", [])
         if not isinstance(groups, list):
             raise ValueError("groups is not a list")
@@ -611,6 +619,9 @@ def _build_network(path, meta: dict, arrays: dict[str, np.ndarray]) -> Network:
                 layer.biases = arrays[f"layers.{i}.biases"]
             elif lc["type"] == "dropout":
                 layer = Dropout(lc["rate"], lc.get("n_units"), rng=0, dtype=dtype)
+            elif lc["type"] == "standardize":
+                mean, std = arrays[f"layers.{i}.mean"], arrays[f"layers.{i}.std"]
+                layer = Standardize(mean, std, dtype=dtype)
             else:
                 raise ValueError(f"unknown layer type {lc['type']!r}")
             layers.append(layer)

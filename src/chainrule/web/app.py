@@ -6,13 +6,14 @@ Routes
 ``GET /api/model``        the architecture, test accuracy and training curves
 ``POST /api/predict``     pixels in; the prediction, one score per class (the class
                           probabilities for a softmax output or one sigmoid output, the raw
-                          outputs otherwise), the 28x28 input as the network sees it and each
+                          outputs otherwise), the 28x28 input given to the network and each
                           hidden layer's activations out
 ``POST /api/explain``     the same pixels (and optionally a class label) in; the chain rule
                           for that input: the loss, per layer from the output back the terms
                           of ``chainrule explain`` (delta, dE/dw, dE/db, their shapes and a
                           finite-difference check), and dE/dx, the loss's gradient with
-                          respect to the 28x28 input
+                          respect to the 28x28 input (the pixels as drawn, before the
+                          network's Standardize layer if it has one)
 ``GET /openapi.json``     the OpenAPI description; ``GET /docs`` renders it (a local page)
 
 Safety: request bodies over :data:`MAX_BODY_BYTES` are refused with 413 (by Content-Length and
@@ -149,7 +150,12 @@ class PredictRequest(BaseModel):
 
 
 class LayerActivations(BaseModel):
-    layer: int = Field(description="index of the Dense layer in the network, from 0")
+    layer: int = Field(
+        description=(
+            "the Dense layer's position in the network's layers, from 0 (a Standardize or "
+            "Dropout layer has a position too)"
+        )
+    )
     activation: str
     values: list[float] = Field(description="one value per unit")
 
@@ -186,7 +192,12 @@ class PredictResponse(BaseModel):
             "to 1 (`normalized`: a softmax output or one sigmoid output)"
         ),
     )
-    input: list[list[float]] = Field(description="the 28x28 input as the network sees it")
+    input: list[list[float]] = Field(
+        description=(
+            "the 28x28 input given to the network (before its Standardize layer, if it has "
+            "one: the pixels, not the standardized values)"
+        )
+    )
     activations: list[LayerActivations] = Field(description="each hidden layer's outputs")
 
 
@@ -277,7 +288,9 @@ class LayerFormulas(BaseModel):
 
 class ExplainLayer(BaseModel):
     number: int = Field(description="the notes' layer number: 1 is the output layer")
-    index: int = Field(description="the Dense layer's position in the network, from 0")
+    index: int = Field(
+        description="the Dense layer's position in the network's layers, from 0 (as in predict)"
+    )
     activation: str
     n_in: int
     n_out: int
@@ -301,11 +314,22 @@ class ExplainResponse(BaseModel):
     layers: list[ExplainLayer] = Field(
         description="one per Dense layer, from the output back: layers[0] is the notes' layer 1"
     )
+    standardized: bool = Field(
+        description=(
+            "whether the network standardizes its inputs (a Standardize first layer): the "
+            "bottom layer then takes (x - mean) / std, and dE/dx is divided by std"
+        )
+    )
     input_gradient: list[list[float]] = Field(
         description=(
-            "dE/dx = w_n . delta_n of the layer that takes the input, as 28 rows of 28: where "
-            "more ink would raise the loss (> 0) or lower it (< 0)"
+            "dE/dx with respect to the 28x28 input pixels, as 28 rows of 28: w_n . delta_n of "
+            "the layer that takes the input (divided by std, pixel by pixel, for a network that "
+            "standardizes its inputs); where more ink would raise the loss (> 0) or lower it "
+            "(< 0)"
         )
+    )
+    input_gradient_formula: str = Field(
+        description='how it was computed: "w_3 . delta_3", or "(w_3 . delta_3) / std"'
     )
     input_gradient_max_abs: float = Field(description="its largest |entry|")
     fd_eps: float = Field(description="the finite-difference step h of (E(p+h) - E(p-h)) / 2h")
@@ -345,7 +369,9 @@ class LayerInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     index: int = Field(description="position in the network's layers")
-    type: str = Field(description='"dense" or "dropout"')
+    type: str = Field(
+        description='"dense", "dropout", or "standardize" (first only: the inputs are standardized)'
+    )
     n_in: int | None = None
     n_out: int | None = None
     activation: str | None = None
@@ -371,6 +397,13 @@ class ModelResponse(BaseModel):
     name: str | None = Field(description="the model file's name (not its path)")
     sizes: list[int] = Field(description="layer widths, input first: [784, 128, 10]")
     layers: list[LayerInfo]
+    standardized: bool = Field(
+        False,
+        description=(
+            "whether the network standardizes its inputs first (a Standardize layer: each "
+            "pixel becomes (x - mean) / std, with statistics of the training images)"
+        ),
+    )
     loss: str
     n_parameters: int
     classes: list[str] = Field(
@@ -403,11 +436,14 @@ def _architecture(net: Network) -> dict:
                     "activation": layer.activation.name,
                 }
             )
+        elif config.get("type") == "standardize":  # (x - mean) / std: as wide as the input
+            layers.append({"index": i, **config, "n_in": layer.n_in, "n_out": layer.n_out})
         else:
             layers.append({"index": i, **config})
     return {
         "sizes": list(net.sizes),
         "layers": layers,
+        "standardized": any(layer["type"] == "standardize" for layer in layers),
         "loss": net.loss_function.name,
         "n_parameters": net.n_parameters,
     }
@@ -1093,10 +1129,16 @@ def _layer_answer(e: Explanation, t: LayerTerms) -> dict:
 
 
 def input_gradient(e: Explanation) -> np.ndarray:
-    """dE/dx of shape (n_in,): the error handed down past the layer that takes the input,
-    ``w_n . delta_n`` (float64), as every other layer hands it to the one below."""
-    bottom = e.layers[-1]
-    return bottom.weights @ bottom.delta
+    """dE/dx of shape (n_in,) with respect to the input as given: the error handed down past
+    the layer that takes the input, ``w_n . delta_n`` (float64), as every other layer hands it
+    to the one below, and through a Standardize first layer (divided by ``std``)."""
+    return e.input_gradient
+
+
+def _input_gradient_formula(e: Explanation) -> str:
+    n = len(e.layers)
+    handed_down = f"w_{n} . delta_{n}"
+    return f"({handed_down}) / std" if e.standardized else handed_down
 
 
 def explanation_answer(e: Explanation, classes: Sequence[str], prediction: int) -> dict:
@@ -1113,7 +1155,9 @@ def explanation_answer(e: Explanation, classes: Sequence[str], prediction: int) 
         "label_name": classes[e.label],
         "prediction": prediction,
         "layers": [_layer_answer(e, t) for t in e.layers],
+        "standardized": e.standardized,
         "input_gradient": [[_significant(v) for v in row] for row in grad.reshape(28, 28)],
+        "input_gradient_formula": _input_gradient_formula(e),
         "input_gradient_max_abs": _significant(np.max(np.abs(grad))),
         "fd_eps": e.fd_eps,
         "fd_max_entries": e.fd_max_entries,

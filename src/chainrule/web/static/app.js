@@ -493,6 +493,13 @@ function deltaText(delta) {
   );
 }
 
+// what a layer takes: the layer below's output, or the input (standardized by the network's
+// Standardize layer, if it has one)
+function inputSource(x, layerCount, standardized) {
+  if (x < layerCount) return `out_${x + 1}`;
+  return standardized ? "(x - mean) / std, the standardized input" : "x, the input";
+}
+
 function layerTable(layer, answer) {
   const x = layer.number;
   const layerCount = answer.layers.length;
@@ -500,7 +507,7 @@ function layerTable(layer, answer) {
   const f = layer.formulas;
   const s = layer.shapes;
   const rows = [
-    [`in_${x}`, x === layerCount ? "x, the input" : `out_${x + 1}`, shape(s.in), "", null],
+    [`in_${x}`, inputSource(x, layerCount, answer.standardized), shape(s.in), "", null],
     [`dE/ds_${x}`, f.dE_ds, shape(s.out), "", null],
     [`ds_${x}/dnet_${x}`, f.ds_dnet, shape(s.ds_dnet), "", null],
     [`delta_${x}`, f.delta, shape(s.out), deltaText(layer.delta), null],
@@ -573,9 +580,11 @@ function showExplanation(answer) {
   $("explain-layers").replaceChildren(...answer.layers.map((layer) => layerTable(layer, answer)));
   drawInputGradient(answer.input_gradient, answer.input_gradient_max_abs);
   const scale = num(answer.input_gradient_max_abs);
+  const through = answer.standardized ? ", through the network's standardization of the pixels" : "";
   $("explain-map-caption").textContent =
-    `dE/dx, the loss's gradient for each pixel of the 28x28 input (dE/dx = w . delta of the ` +
-    `bottom layer): red where more ink would raise the loss (away from ${answer.label_name}), ` +
+    `dE/dx, the loss's gradient for each pixel of the 28x28 input (dE/dx = ` +
+    `${answer.input_gradient_formula} of the bottom layer${through}): ` +
+    `red where more ink would raise the loss (away from ${answer.label_name}), ` +
     `blue where more ink would lower it (towards ${answer.label_name}), white where it would ` +
     `change nothing. Colours span ±${scale}.`;
   const summary = $("explain-summary");
@@ -620,6 +629,9 @@ function showModel(model) {
   const dense = model.layers.filter((l) => l.type === "dense");
   const arch = [String(model.sizes[0])].concat(dense.map((l) => `${l.n_out} ${l.activation}`));
   fact(list, "architecture", arch.join(" → "));
+  if (model.standardized) {
+    fact(list, "inputs", "standardized: each pixel becomes (x - mean) / std (training images)");
+  }
   const dropouts = model.layers.filter((l) => l.type === "dropout");
   if (dropouts.length) fact(list, "dropout", dropouts.map((l) => l.rate).join(", "));
   fact(list, "parameters", model.n_parameters.toLocaleString("en-US"));
