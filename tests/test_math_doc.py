@@ -360,6 +360,73 @@ def test_F14_var_net_is_n_in_var_w_mean_in_squared():
     assert np.mean(sig(x[:500] @ lecun) * (1 - sig(x[:500] @ lecun)) < 1e-3) < 0.01
 
 
+# -- standardized inputs ----------------------------------------------------------------------
+
+
+def _people(n=500, seed=15):
+    """An income near 50,000, a year near 1990, a fraction in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    x = np.column_stack([rng.normal(5e4, 2e4, n), rng.normal(1990, 15, n), rng.random(n)])
+    return x, (x[:, 0] + 1000 * (x[:, 1] - 1990) > 5e4).astype(np.int64)
+
+
+def test_F15_standardized_inputs_and_their_chain_rule():
+    """(F15) Raw features: |net| in the tens of thousands, gradient rows in proportion to the
+    features; standardized: mean 0 and mean square 1 per feature; dE/dx = (w_n . delta_n) / std
+    against finite differences; the same function as the folded raw network w / std,
+    b - (mean / std) . w; a step of w is a step of w' = w / std scaled by 1 / std^2."""
+    from chainrule import Standardize
+
+    x, y = _people()
+    raw = Network.from_sizes([3, 8, 2], hidden="sigmoid", seed=0, dtype=np.float64)
+    net_raw = x @ raw.dense_layers[0].weights
+    assert np.median(np.abs(net_raw)) > 1e4  # |net| in the tens of thousands
+    slope = Sigmoid().derivative(Sigmoid().forward(net_raw))
+    assert np.mean(slope < 1e-3) > 0.99  # saturated (F12)
+    relu = Network.from_sizes([3, 8, 2], hidden="relu", seed=0, dtype=np.float64)
+    e = explain_batch(relu, x[:50], y[:50])
+    rows = np.linalg.norm(e.layers[-1].mean_dw, axis=1)  # dE/dw_n, row i ~ feature i
+    assert rows[0] / rows[2] > 1e4
+
+    layer = Standardize.from_data(x, dtype=np.float64)
+    z = layer.forward(x)
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose((z**2).mean(axis=0), 1, rtol=1e-12)
+
+    net = Network.from_sizes([3, 8, 2], hidden="sigmoid", seed=0, dtype=np.float64, standardize=x)
+    one = explain_example(net, x[0], y[0], fd_max_entries=1)
+    bottom = one.layers[-1]
+    np.testing.assert_allclose(bottom.in_x, (x[0] - layer.mean) / layer.std, rtol=1e-12)
+    handed_down = bottom.weights @ bottom.delta  # dE/dz = w_n . delta_n
+    dE_dx = net.input_gradient(x[:1], y[:1])[0]
+    np.testing.assert_allclose(dE_dx, handed_down / layer.std, rtol=1e-10)
+    for i in range(3):
+        h = 1e-6 * abs(x[0, i])
+        plus, minus = x[:1].copy(), x[:1].copy()
+        plus[0, i] += h
+        minus[0, i] -= h
+        numeric = (net.loss(plus, y[:1]) - net.loss(minus, y[:1])) / (2 * h)
+        assert numeric == pytest.approx(dE_dx[i], rel=1e-5)
+
+    first = net.dense_layers[0]
+    w_folded = first.weights / layer.std[:, None]  # row i divided by std_i
+    b_folded = first.biases - (layer.mean / layer.std) @ first.weights
+    folded = Network.from_sizes([3, 8, 2], hidden="sigmoid", seed=0, dtype=np.float64)
+    folded.dense_layers[0].weights, folded.dense_layers[0].biases = w_folded, b_folded
+    folded.dense_layers[1].weights = net.dense_layers[1].weights
+    folded.dense_layers[1].biases = net.dense_layers[1].biases
+    np.testing.assert_allclose(folded.forward(x), net.forward(x), rtol=1e-9)
+
+    # a step of w, seen in w' = w / std: the centred raw gradient over std^2, row by row
+    (g_w, _), _ = net.gradients(x, y)
+    (g_raw, g_b_raw), _ = folded.gradients(x, y)  # x^T delta / N and 1^T delta / N
+    centred = g_raw - np.outer(layer.mean, g_b_raw)  # (x - mean)^T delta / N
+    step_w = -0.1 * g_w
+    np.testing.assert_allclose(
+        step_w / layer.std[:, None], -0.1 * centred / layer.std[:, None] ** 2, rtol=1e-8
+    )
+
+
 # -- the document and the tests agree -------------------------------------------------------------
 
 
@@ -368,5 +435,5 @@ def test_every_formula_label_has_a_test():
     tested = {
         m.group(1) for name in globals() if (m := re.match(r"test_F(\d+)_", name)) is not None
     }
-    assert labels == {str(i) for i in range(1, 15)}
+    assert labels == {str(i) for i in range(1, 16)}
     assert labels == tested
