@@ -1,6 +1,8 @@
 """Dense: the forward formula, backward against finite differences, parameters, init, checks;
 Standardize: its formula, its input gradient against finite differences, its statistics."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -203,6 +205,10 @@ def test_standardize_statistics_are_fixed_and_buffers_reused():
         (([0.0], [-2.0]), "std must be > 0"),
         (([1e39], [1.0]), "too large for float32"),
         (([0.0], [1e-46]), "too large for float32"),  # 1 / std overflows
+        ((["a"], ["b"]), "mean must be real numbers, got dtype <U1"),
+        (([0.0, 1.0], [1.0, 1j]), "std must be real numbers, got dtype complex128"),  # not cut
+        (({"a": 1.0}, {"a": 1.0}), "mean must be real numbers, got dtype object"),
+        (([[0.0, 1.0], [2.0]], [1.0]), "mean must be real numbers, got list that is not"),
     ],
 )
 def test_standardize_bad_statistics(args, message):
@@ -217,11 +223,15 @@ def test_standardize_bad_statistics(args, message):
         (np.ones((0, 3)), "shape"),
         (np.array([["a", "b"]]), "numbers"),
         (np.array([[1.0, np.nan]]), "NaN"),
+        ([[1.0, 2.0], [3.0]], "needs a numeric array, got list"),  # rows of different lengths
+        (np.array([[1.0, 1e200], [2.0, -1e200]]), "spread of column 1 is too large"),
     ],
 )
 def test_standardize_from_bad_data(x, message):
-    with pytest.raises(ValueError, match=message):
-        Standardize.from_data(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow is the error, not a RuntimeWarning
+        with pytest.raises(ValueError, match=message):
+            Standardize.from_data(x, dtype=np.float64)
 
 
 def test_standardize_statistics_come_in_blocks_of_rows_without_a_copy_of_the_data():

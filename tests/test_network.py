@@ -614,6 +614,37 @@ def test_standardize_must_come_first_and_fit_the_inputs():
         )
 
 
+def test_standardize_has_the_networks_dtype(tmp_path):
+    """A Standardize layer of another dtype than the Dense layers is refused: its statistics
+    are saved in the network's dtype, and such a file would not load again."""
+    x, _ = _wide_features()
+    for layer_dtype, dense_dtype in [(np.float64, np.float32), (np.float32, np.float64)]:
+        with pytest.raises(ValueError, match="all layers must share one dtype"):
+            Network(
+                [
+                    chainrule.Standardize.from_data(x, dtype=layer_dtype),
+                    Dense(3, 2, "softmax", rng=0, dtype=dense_dtype),
+                ],
+                loss="cross_entropy",
+            )
+    net = Network.from_sizes([3, 2], standardize=x, dtype=np.float64)
+    chainrule.save(net, tmp_path / "model.npz")
+    assert chainrule.load(tmp_path / "model.npz").layers[0].mean.dtype == np.float64
+
+
+def test_from_sizes_refuses_a_switch_or_statistics_for_standardize():
+    """standardize=True (the CLI's switch) and standardize=(mean, std) (what
+    Standardize.statistics returns) are not training inputs: a clear error, not an error
+    about shape () or, for the pair, statistics of the two rows [mean, std]."""
+    x, _ = _wide_features()
+    for value in (True, False, chainrule.Standardize.statistics(x)):
+        with pytest.raises(ValueError, match="standardize takes the training inputs"):
+            Network.from_sizes([3, 2], standardize=value)
+    mean, std = chainrule.Standardize.statistics(x)
+    net = Network.from_sizes([3, 2], standardize=chainrule.Standardize(mean, std))
+    np.testing.assert_allclose(net.layers[0].mean, mean, rtol=1e-6)
+
+
 def test_copies_and_pickles_keep_the_statistics():
     import pickle
 

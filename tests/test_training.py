@@ -248,6 +248,24 @@ def test_resume_after_4_epochs_is_bit_identical_to_8_straight(tmp_path):
     assert history.checkpoint_path.endswith("epoch-0008.npz")
 
 
+def test_resume_restores_the_standardize_statistics(tmp_path):
+    """The checkpoint's Standardize statistics come back with its weights: a network built
+    with other statistics (here from other rows) resumes exactly as the straight run."""
+    x, y = blobs(100, spread=2.0)
+    x = x * [1000.0, 0.01] + [5e4, 3.0]
+    ref_net = small_net(dropout=0.3, standardize=x)
+    ref_history = fit(ref_net, x, y, **config())
+    fit(small_net(dropout=0.3, standardize=x), x, y, **config(epochs=4, checkpoint_dir=tmp_path))
+    resumed = small_net(dropout=0.3, seed=99, standardize=x[:10])  # other statistics
+    history = fit(resumed, x, y, **config(), resume=tmp_path)
+    assert_same_run(resumed, history, ref_net, ref_history)
+    for name in ("mean", "std", "inv_std"):
+        np.testing.assert_array_equal(
+            getattr(resumed.layers[0], name), getattr(ref_net.layers[0], name)
+        )
+    np.testing.assert_array_equal(resumed.predict_proba(x), ref_net.predict_proba(x))
+
+
 def test_resume_refuses_other_data_and_takes_checkpoints_without_a_checksum(tmp_path, monkeypatch):
     x, y = blobs(100, spread=2.0)
     fit(small_net(), x, y, **config(epochs=2, checkpoint=Checkpoint(tmp_path)))

@@ -395,8 +395,7 @@ class Standardize(Layer):
 
     def __init__(self, mean, std, dtype=np.float32):
         self.dtype = _float_dtype(dtype)
-        mean = np.asarray(to_numpy(mean), dtype=np.float64)
-        std = np.asarray(to_numpy(std), dtype=np.float64)
+        mean, std = _real_array(mean, "mean"), _real_array(std, "std")
         if mean.ndim != 1 or mean.shape != std.shape or mean.size == 0:
             raise ValueError(
                 "Standardize needs mean and std of one shape (n_units,), got shapes "
@@ -442,7 +441,13 @@ class Standardize(Layer):
         ~1e-17 (told apart as scikit-learn's ``StandardScaler`` does: std at most
         ``n * eps * |mean|``).
         """
-        x = np.asarray(to_numpy(x))
+        try:
+            x = np.asarray(to_numpy(x))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Standardize.from_data needs a numeric array, got {type(x).__name__} that is "
+                "not one (rows of different lengths?)"
+            ) from None
         if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(
                 f"Standardize.from_data needs x of shape (n_examples, n_units), got {x.shape}"
@@ -458,9 +463,16 @@ class Standardize(Layer):
         for start in range(0, n, rows):
             block = x[start : start + rows]
             deviations = np.subtract(block, mean, out=chunk[: len(block)])
-            deviations *= deviations
+            with np.errstate(over="ignore"):  # an overflow is an error below
+                deviations *= deviations
             squares += deviations.sum(axis=0)
         std = np.sqrt(squares / n)
+        if not np.isfinite(std).all():  # deviations beyond ~1e154: their squares overflow
+            bad = int(np.argmax(~np.isfinite(std)))
+            raise ValueError(
+                f"Standardize.from_data: the spread of column {bad} is too large to compute "
+                "in float64 (values beyond about 1e154); rescale that feature first"
+            )
         std[std <= n * np.finfo(np.float64).eps * np.abs(mean)] = 0.0
         return mean, std
 
@@ -507,6 +519,22 @@ class Standardize(Layer):
 
     def __repr__(self) -> str:
         return f"Standardize(n_units={self.n_in})"
+
+
+def _real_array(value, label: str) -> np.ndarray:
+    """``value`` (a list, NumPy or device array, a pandas Series) as a float64 NumPy array of
+    real numbers, or a ValueError naming ``label`` (not NumPy's own message)."""
+    try:
+        array = to_numpy(value)
+    except (TypeError, ValueError):  # ragged lists
+        array = None
+    if array is None:
+        what = f"{type(value).__name__} that is not an array of numbers"
+    elif array.dtype.kind not in "biuf":
+        what = f"dtype {array.dtype}"
+    else:
+        return array.astype(np.float64)
+    raise ValueError(f"Standardize {label} must be real numbers, got {what}")
 
 
 def _float_dtype(dtype) -> np.dtype:

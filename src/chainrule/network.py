@@ -116,7 +116,8 @@ class Network:
                     f"inputs but the layer below gives {width}"
                 )
             width = n_out if n_out is not None else width
-        dtypes = {layer.dtype for layer in dense}
+        # a Standardize layer's statistics are saved in the network's dtype: they must share it
+        dtypes = {layer.dtype for layer in self.layers if isinstance(layer, (Dense, Standardize))}
         if len(dtypes) > 1:
             raise ValueError(f"all layers must share one dtype, got {sorted(map(str, dtypes))}")
         if not isinstance(self.layers[-1], Dense):
@@ -199,6 +200,16 @@ class Network:
             output = loss_fn.fused_activation or _DEFAULT_OUTPUT.get(loss_fn.name, "identity")
         rng = as_generator(seed)
         layers: list[Layer] = []
+        if isinstance(standardize, (bool, np.bool_)) or (
+            isinstance(standardize, tuple)  # (mean, std), as Standardize.statistics gives them
+            and len(standardize) == 2
+            and all(isinstance(a, np.ndarray) and a.ndim == 1 for a in standardize)
+        ):
+            raise ValueError(
+                "standardize takes the training inputs (n_examples, sizes[0]) or a Standardize "
+                f"layer, got {type(standardize).__name__}; for statistics (mean, std) give "
+                "Standardize(mean, std)"
+            )
         if isinstance(standardize, Standardize):
             layers.append(Standardize(standardize.mean, standardize.std, dtype=dtype))
         elif standardize is not None:

@@ -56,7 +56,7 @@ import numpy as np
 from chainrule import distributed, serialization
 from chainrule.backend import copy_into, namespace, to_numpy
 from chainrule.errors import DivergenceError, TrainingInterrupted
-from chainrule.layers import Dropout
+from chainrule.layers import Dropout, Standardize
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer, get_optimizer
 from chainrule.schedules import Schedule, get_schedule
@@ -393,9 +393,10 @@ def fit(
     early_stopping : EarlyStopping, optional
     resume : path, optional
         A checkpoint file (or a directory: its newest checkpoint) to continue from, exactly:
-        weights, optimizer state, schedule position, shuffle and dropout RNG states, early
-        stopping state, history, and the position inside an interrupted epoch. Without
-        ``optimizer``/``schedule``, the checkpoint's are used.
+        weights, the statistics of a Standardize first layer, optimizer state, schedule
+        position, shuffle and dropout RNG states, early stopping state, history, and the
+        position inside an interrupted epoch. Without ``optimizer``/``schedule``, the
+        checkpoint's are used.
     shuffle : bool
         Shuffle the training set every epoch (default True).
     handle_sigint : bool
@@ -418,7 +419,8 @@ def fit(
     input_scale : float, optional
         Multiply every batch of inputs (and of validation inputs) by this, e.g. ``1 / 255``
         for uint8 images: the network trains on ``x * input_scale`` and expects inputs
-        scaled that way afterwards (``load_mnist()`` gives them so).
+        scaled that way afterwards (``load_mnist()`` gives them so). A Standardize first
+        layer sees the scaled inputs: its statistics must be those of ``x * input_scale``.
 
     Returns
     -------
@@ -819,6 +821,9 @@ class _Trainer:
         for mine, saved in zip(net.layers, theirs.layers):
             if isinstance(mine, Dropout):
                 mine.rng = saved.rng
+            elif isinstance(mine, Standardize):  # the statistics the weights were trained with
+                mine.mean, mine.std, mine.inv_std = saved.mean, saved.std, saved.inv_std
+                mine._workspaces.clear()
         if optimizer is None:
             self.optimizer = loaded.optimizer or get_optimizer("sgd")
             return
