@@ -427,9 +427,11 @@ def test_predict_refuses_empty_text_and_complex_arrays(blob_model, tmp_path):
         assert_one_line_error(proc, f"{name}.npy", problem)
     proc = run("predict", blob_model, tmp_path / "complex.npy", check=False)
     assert_one_line_error(proc, "complex.npy", "complex128")
-    (tmp_path / "rows.csv").write_text("1,2,3,4,5\n")  # not taken for a broken image
-    proc = run("predict", blob_model, tmp_path / "rows.csv", check=False)
-    assert_one_line_error(proc, "rows.csv: predict reads images", ".npy arrays", "numpy.save")
+    (tmp_path / "rows.tsv").write_text("1\t2\t3\t4\t5\n")  # not taken for a broken image
+    proc = run("predict", blob_model, tmp_path / "rows.tsv", check=False)
+    assert_one_line_error(
+        proc, "rows.tsv: predict reads images", ".npy arrays and .csv files", "numpy.save"
+    )
 
 
 def test_train_refuses_a_directory_holding_a_run(blobs, tmp_path):
@@ -892,7 +894,8 @@ def test_a_csv_label_column_is_chosen_by_name_or_index_and_kept_by_evaluate(blob
     for args, fragment in (
         (["train", "--dataset", blobs / "blobs.npz", "-o", tmp_path / "no"], "an .npz file"),
         (["train", "-o", tmp_path / "no"], "mnist is not a .csv file"),
-        (["evaluate", out / "model.npz"], "mnist is not a .csv file"),
+        # without --dataset the model's own file is read as in training (see below)
+        (["evaluate", out / "model.npz"], "without --dataset, the model's own data"),
     ):
         proc = run(*args, "--label-column", "2", check=False)
         assert_one_line_error(proc, "--label-column 2", fragment)
@@ -1233,3 +1236,236 @@ def test_a_model_whose_classes_are_numbers_reads_class_indices(blob_model, blobs
                              "--json").stdout)  # fmt: skip
     assert summary["classes"] == ["3", "5", "7"] and summary["accuracy"] > 0.9
     assert "classes: 0 3, 1 5, 2 7" in run("info", tmp_path / "m.npz").stdout
+
+
+# -- predict on CSV rows; evaluate and explain --model on the model's own held-out test set ---
+
+
+def squeezed(text: str) -> str:
+    """``text`` without whitespace: explain wraps its description, at spaces or hyphens."""
+    return "".join(text.split())
+
+
+def test_predict_reads_csv_feature_rows_with_or_without_a_header(iris_run, tmp_path):
+    import chainrule
+    from chainrule import datasets
+
+    folder, centres = iris_run
+    model = folder / "run" / "model.npz"
+    rows = np.concatenate([centres, centres[::-1]])
+    body = "\n".join(",".join(f"{v:.3f}" for v in row) for row in rows) + "\n"
+    (tmp_path / "plain.csv").write_text(body)
+    header = "sepal_length,sepal_width,petal_length,petal_width\n"
+    (tmp_path / "headed.csv").write_text(header + "\n" + body)  # a blank line too
+    x = datasets.load_csv_features(tmp_path / "plain.csv")
+    expected = [IRIS_NAMES[k] for k in chainrule.load(model).predict(x)]
+    assert len(set(expected)) == 3
+    for name in ("plain.csv", "headed.csv"):
+        lines = run("predict", model, tmp_path / name).stdout.splitlines()
+        assert [line.split()[1] for line in lines] == expected
+        assert lines[0].startswith(f"{tmp_path / name}[0]: {expected[0]}   top: {expected[0]} (")
+    result = json.loads(run("predict", model, tmp_path / "headed.csv", "--json").stdout)
+    assert [r["input"] for r in result] == [f"{tmp_path / 'headed.csv'}[{i}]" for i in range(6)]
+    assert [r["prediction_name"] for r in result] == expected
+    assert [IRIS_NAMES[r["prediction"]] for r in result] == expected  # the index stays
+    # the values are used as they are: the same answers as for the same rows in a .npy file
+    np.save(tmp_path / "rows.npy", x)
+    as_npy = json.loads(run("predict", model, tmp_path / "rows.npy", "--json").stdout)
+    assert [r["top"] for r in as_npy] == [r["top"] for r in result]
+    # a file of one row is named as a .npy of one row is
+    (tmp_path / "one.csv").write_text(body.splitlines()[0] + "\n")
+    line = run("predict", model, tmp_path / "one.csv").stdout
+    assert line.startswith(f"{tmp_path / 'one.csv'}: {expected[0]}   top:")
+
+
+def test_predict_drops_a_csv_label_column(iris_run, blob_model, blobs, tmp_path):
+    """A file of one column more than the model's inputs still holds its label column: the
+    model's recorded one (by name or index, default the first) or --label-column's, dropped."""
+    import chainrule
+    from chainrule import datasets
+
+    folder, _ = iris_run
+    model, csv = folder / "run" / "model.npz", folder / "iris.csv"
+    x, y, _ = datasets.load_csv(csv, label_column="species", return_classes=True)
+    expected = chainrule.load(model).predict(x).tolist()
+    assert np.mean(np.array(expected) == y) > 0.9
+    # the training file itself: its column 'species', recorded by name, is dropped
+    assert predictions(model, csv) == expected
+    # the labels first, without a header: the recorded name cannot be found, --label-column can
+    lines = [line.rsplit(",", 1) for line in csv.read_text().splitlines()[1:]]
+    (tmp_path / "first.csv").write_text("".join(f"{label},{row}\n" for row, label in lines))
+    assert predictions(model, tmp_path / "first.csv", "--label-column", "0") == expected
+    proc = run("predict", model, tmp_path / "first.csv", check=False)
+    assert_one_line_error(proc, "first.csv, line 1: missing label column", "'species' as in "
+                          "training; name it with --label-column")  # fmt: skip
+    # --label-column says the file has one: a file of the model's 4 inputs then has 3 features
+    (tmp_path / "four.csv").write_text("".join(f"{row}\n" for row, _ in lines))
+    proc = run("predict", model, tmp_path / "four.csv", "--label-column", "0", check=False)
+    assert_one_line_error(proc, "takes 4 inputs but", "four.csv has 3 feature columns besides "
+                          "its label column (--label-column 0)")  # fmt: skip
+    # a model trained on class indices (blobs.npz, label column 0): blobs.csv's first column
+    xb, yb = datasets.load_csv(blobs / "blobs.csv")
+    predicted = predictions(blob_model, blobs / "blobs.csv")
+    assert predicted == chainrule.load(blob_model).predict(xb).tolist()
+    assert np.mean(np.array(predicted) == yb) > 0.9
+
+
+def test_predict_csv_mistakes_are_one_line(iris_run, tmp_path):
+    folder, _ = iris_run
+    model = folder / "run" / "model.npz"
+    cases = {
+        "three.csv": (
+            "1,2,3\n4,5,6\n",
+            "three.csv, line 1: 3 columns, expected 4 (the features) "
+            "or 5 (the features and a label column)",
+        ),  # fmt: skip
+        "six.csv": ("1,2,3,4,5,6\n", "six.csv, line 1: 6 columns, expected 4"),
+        "bad.csv": (
+            "a,b,c,d\n1,2,3,4\n5,x,7,8\n",
+            "bad.csv, line 3, column 2 ('b'): not a number: 'x'",
+        ),  # fmt: skip
+        "gap.csv": ("1,2,3,4\n5,,7,8\n", "gap.csv, line 2, column 2: empty cell"),
+        "na.csv": (
+            "a,b,c,d,species\n1,2,3,4,setosa\n5,6,NA,8,\n",
+            "na.csv, line 3, column 3 ('c'): missing value 'NA'",
+        ),  # fmt: skip
+        "semi.csv": ("1;2;3;4\n", "1 column, expected 4", "separated by ';', not ','?"),
+    }
+    for name, (text, *fragments) in cases.items():
+        (tmp_path / name).write_text(text)
+        assert_one_line_error(run("predict", model, tmp_path / name, check=False), *fragments)
+    # the label column's cells are not read: an empty one is fine
+    (tmp_path / "unlabelled.csv").write_text("a,b,c,d,species\n1,2,3,4,setosa\n5,6,7,8,\n")
+    assert len(predictions(model, tmp_path / "unlabelled.csv")) == 2
+    np.save(tmp_path / "rows.npy", np.ones((2, 4), np.float32))
+    proc = run("predict", model, tmp_path / "rows.npy", "--label-column", "1", check=False)
+    assert_one_line_error(proc, "--label-column 1", "no input is a .csv file")
+
+
+def test_evaluate_and_explain_default_to_the_models_held_out_test_set(iris_run, blob_model):
+    """Without --dataset, a model trained on a file is evaluated on the 10% train held out:
+    the same examples, so the same summary as the run's test_metrics.json."""
+    from chainrule import datasets
+
+    folder, _ = iris_run
+    model, csv = folder / "run" / "model.npz", folder / "iris.csv"
+    trained = json.loads((folder / "run" / "test_metrics.json").read_text())
+    assert trained["n_examples"] == 6
+    proc = run("evaluate", model, "--json")
+    assert json.loads(proc.stdout) == trained  # accuracy, n_examples, confusion matrix, classes
+    used = f"data: {csv}, the 10% held out as test set at training (seed 0): 6 examples"
+    assert proc.stderr.strip() == used  # stdout is the JSON object alone
+    text = run("evaluate", model).stdout.splitlines()
+    assert text[0] == used and text[1] == f"accuracy: {trained['accuracy']:.4f} on 6 examples"
+    rest = run("evaluate", model, "--split", "train")
+    assert "the 90% not held out as test set at training (seed 0): 54 examples" in rest.stdout
+    assert "on 54 examples" in rest.stdout
+    whole = run("evaluate", model, "--dataset", csv)  # a file given is evaluated whole
+    assert "on 60 examples" in whole.stdout and "data:" not in whole.stdout + whole.stderr
+    # a model trained on an .npz file too
+    blob_trained = json.loads((blob_model.parent / "test_metrics.json").read_text())
+    assert blob_trained["n_examples"] == 30
+    assert json.loads(run("evaluate", blob_model, "--json").stdout) == blob_trained
+    # explain --model: --index counts the test examples, and the file's row is named
+    _, y, _ = datasets.load_csv(csv, label_column="species", return_classes=True)
+    _, _, test_rows, _ = datasets.train_val_split(np.arange(60), y, val_fraction=0.1, seed=0)
+    r = int(test_rows[2])
+    default = run("explain", "--model", model, "--index", "2").stdout
+    assert squeezed(
+        f"{csv} row {r} (label {y[r]} {IRIS_NAMES[y[r]]}), test example 2 of the 6 in the 10% "
+        "held out as test set at training (seed 0)."
+    ) in squeezed(default)
+    by_row = run("explain", "--model", model, "--dataset", csv, "--index", r).stdout
+    assert squeezed(f"iris.csv row {r} (label {y[r]}") in squeezed(by_row)
+    after = "Layers are numbered"  # the same example: the same numbers
+    assert default.split(after)[1] == by_row.split(after)[1]
+    assert_one_line_error(run("explain", "--model", model, "--index", "6", check=False),
+                          "--index must be in [0, 5], got 6")  # fmt: skip
+
+
+def test_the_default_test_set_follows_the_seed_not_the_subset(tmp_path):
+    from chainrule import datasets
+
+    write_iris(tmp_path / "iris.csv")
+    run("train", "--dataset", "iris.csv", *IRIS_FLAGS, "--seed", "3", "--subset", "20",
+        "-o", "run", cwd=tmp_path)  # fmt: skip
+    trained = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    evaluated = run("evaluate", "run/model.npz", "--json", cwd=tmp_path)
+    assert json.loads(evaluated.stdout) == trained and trained["n_examples"] == 6
+    assert "(seed 3): 6 examples" in evaluated.stderr
+    _, y, _ = datasets.load_csv(tmp_path / "iris.csv", label_column="species", return_classes=True)
+    rows = {s: datasets.train_val_split(np.arange(60), y, 0.1, seed=s)[2] for s in (0, 3)}
+    assert rows[0][0] != rows[3][0]
+    text = run("explain", "--model", "run/model.npz", cwd=tmp_path).stdout
+    assert squeezed(f"iris.csv row {rows[3][0]} (label") in squeezed(text)
+
+
+def test_a_moved_or_changed_training_file_asks_for_dataset(tmp_path):
+    """The test set is found again only from the same file: a file that is gone, or whose
+    held-out rows are not those of training, is a one-line error asking for --dataset; an edit
+    of a training row leaves the test set, and so the evaluation, the same."""
+    import chainrule
+    from chainrule import datasets
+
+    csv = tmp_path / "iris.csv"
+    write_iris(csv)
+    run("train", "--dataset", csv, *IRIS_FLAGS, "-o", tmp_path / "run")
+    model = tmp_path / "run" / "model.npz"
+    trained = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    original = csv.read_text()
+    lines = original.splitlines()
+    _, y, _ = datasets.load_csv(csv, label_column="species", return_classes=True)
+    train_rows, _, test_rows, _ = datasets.train_val_split(np.arange(60), y, 0.1, seed=0)
+
+    def edited(row: int) -> str:
+        new = list(lines)
+        new[1 + row] = "0.0," + new[1 + row].split(",", 1)[1]  # its first feature
+        return "\n".join(new) + "\n"
+
+    csv.write_text(edited(int(train_rows[0])))
+    assert json.loads(run("evaluate", model, "--json").stdout) == trained
+    changed = f"{csv} has changed since the model {model} was trained on it"
+    ask = "give the data to evaluate with --dataset FILE"
+    csv.write_text(edited(int(test_rows[0])))
+    for command in (["evaluate", model], ["explain", "--model", model]):
+        proc = run(*command, check=False)
+        assert_one_line_error(
+            proc, changed, "holds out as test set (seed 0) differ from those of training", ask
+        )
+    csv.write_text("\n".join(lines[:-1]) + "\n")  # a row fewer
+    proc = run("evaluate", model, check=False)
+    assert_one_line_error(proc, changed, "it has 59 examples, 60 at training", ask)
+    csv.write_text(original.replace(",setosa\n", ",Setosa\n", 1))  # a class renamed
+    proc = run("evaluate", model, check=False)
+    assert_one_line_error(proc, changed, "unknown class 'Setosa'", ask)
+    csv.write_text(original)
+    csv.rename(tmp_path / "moved.csv")
+    for command in (["evaluate", model], ["explain", "--model", model]):
+        proc = run(*command, check=False)
+        assert_one_line_error(proc, f"trained on {csv}, which no longer exists", ask)
+    whole = run("evaluate", model, "--dataset", tmp_path / "moved.csv", "--json").stdout
+    assert json.loads(whole)["n_examples"] == 60
+    proc = run("evaluate", model, "--label-column", "species", check=False)
+    assert_one_line_error(proc, "--label-column species: without --dataset", "--dataset FILE")
+    # a model without the test set's digest (written before train recorded it) is checked less
+    csv.write_text(original)
+    meta = chainrule.serialization.load_metadata(model)
+    assert meta["test_split"]["n_test"] == 6 and meta["test_split"]["seed"] == 0
+    older = {key: meta[key] for key in ("training_config", "final_metrics", "classes")}
+    chainrule.save(chainrule.load(model), tmp_path / "older.npz", metadata=older)
+    proc = run("evaluate", tmp_path / "older.npz", "--json")
+    assert json.loads(proc.stdout) == trained
+    assert "note: the model records no digest of its test set" in proc.stderr
+
+
+def test_models_trained_on_mnist_still_default_to_the_mnist_test_set(mnist_run):
+    import chainrule
+
+    out, _ = mnist_run
+    model = out / "model.npz"
+    assert "test_split" not in chainrule.serialization.load_metadata(model)
+    proc = run("evaluate", model)
+    assert proc.stdout.startswith("accuracy:") and "on 10000 examples" in proc.stdout
+    assert "data:" not in proc.stderr
+    proc = run("evaluate", model, "--label-column", "2", check=False)
+    assert_one_line_error(proc, "--label-column 2", "mnist is not a .csv file")

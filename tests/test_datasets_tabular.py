@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chainrule.datasets import DatasetError, load_csv, load_npz, train_val_split
+from chainrule.datasets import (
+    DatasetError,
+    load_csv,
+    load_csv_features,
+    load_npz,
+    train_val_split,
+)
 
 # --- CSV: happy paths
 
@@ -495,3 +501,113 @@ def test_split_seed_may_be_a_numpy_integer_or_none():
     a = train_val_split(x, y, seed=np.int64(3))
     np.testing.assert_array_equal(a[3], train_val_split(x, y, seed=3)[3])
     assert len(train_val_split(x, y, seed=None)[3]) == 1
+
+
+# --- CSV feature rows without labels (a trained network's inputs): load_csv_features
+
+
+def test_csv_features_with_and_without_a_header(tmp_path):
+    rows = np.array([[0.5, 2, -1e3], [1, 3.25, 7]], np.float32)
+    plain = write(tmp_path, "0.5,2,-1e3\n\n1,3.25,7\r\n", "plain.csv")
+    headed = write(tmp_path, '\ufeffa,b,"c"\n0.5,2,-1e3\n1," 3.25 ",7\n', "headed.csv")
+    for path in (plain, headed):
+        x = load_csv_features(path)
+        assert x.dtype == np.float32 and x.shape == (2, 3)
+        np.testing.assert_array_equal(x, rows)
+    x = load_csv_features(write(tmp_path, "1;2\n3;4\n", "semi.csv"), delimiter=";", dtype="f8")
+    assert x.dtype == np.float64
+    np.testing.assert_array_equal(x, [[1, 2], [3, 4]])
+    # header=False takes a first row of names for data, and says which cell is not a number
+    with pytest.raises(DatasetError, match=r"headed.csv, line 1, column 1: not a number: 'a'"):
+        load_csv_features(headed, header=False)
+
+
+def test_csv_features_drop_the_label_column_unread(tmp_path):
+    """The label column is dropped by index or by name; its cells are never read: class
+    names, class indices or empty cells all do. The rest are exactly load_csv's features."""
+    text = "x1,species,x2\n1.5,setosa,2\n3,,4\n5,2,6\n"
+    path = write(tmp_path, text)
+    for column in (1, -2, "species"):
+        np.testing.assert_array_equal(
+            load_csv_features(path, label_column=column), [[1.5, 2], [3, 4], [5, 6]]
+        )
+    numeric = write(tmp_path, "kind,a,b\n0,0.25,1\n2,3,4e2\n", "numeric.csv")
+    np.testing.assert_array_equal(load_csv_features(numeric, 0), load_csv(numeric)[0])
+    # a headerless file of class names: its first row is data, as load_csv decides
+    names = write(tmp_path, "setosa,1,2\nvirginica,3,4\n", "names.csv")
+    np.testing.assert_array_equal(load_csv_features(names, 0), [[1, 2], [3, 4]])
+    x, _, _ = load_csv(names, return_classes=True)
+    np.testing.assert_array_equal(load_csv_features(names, 0), x)
+
+
+def test_csv_features_n_features_decides_whether_there_is_a_label_column(tmp_path):
+    four = write(tmp_path, "1,2,3,4\n5,6,7,8\n", "four.csv")
+    labelled = write(tmp_path, "a,b,c,d,kind\n1,2,3,4,cat\n5,6,7,8,dog\n", "labelled.csv")
+    expected = [[1, 2, 3, 4], [5, 6, 7, 8]]
+    # as many columns as features: all features, label_column unused
+    np.testing.assert_array_equal(load_csv_features(four, "kind", n_features=4), expected)
+    np.testing.assert_array_equal(load_csv_features(four, n_features=4), expected)
+    # one more: the label column is dropped (the first by default)
+    np.testing.assert_array_equal(load_csv_features(labelled, "kind", n_features=4), expected)
+    np.testing.assert_array_equal(load_csv_features(labelled, -1, n_features=4), expected)
+    first = write(tmp_path, "0,1,2,3,4\n1,5,6,7,8\n", "first.csv")
+    np.testing.assert_array_equal(load_csv_features(first, n_features=4), expected)
+    # any other number of columns names both numbers
+    for n in (2, 5):
+        with pytest.raises(DatasetError) as info:
+            load_csv_features(four, n_features=n)
+        assert str(info.value) == (
+            f"{four}, line 1: 4 columns, expected {n} (the features) or {n + 1} (the features "
+            "and a label column)"
+        )
+    semi = write(tmp_path, "1;2;3;4\n", "semi.csv")
+    with pytest.raises(DatasetError, match=r"line 1: 1 column, expected 4 .*separated by ';'"):
+        load_csv_features(semi, n_features=4)
+    with pytest.raises(DatasetError, match=r"line 1: missing label column: no column named 'y'"):
+        load_csv_features(labelled, "y", n_features=4)
+
+
+FEATURES_MALFORMED = {
+    "not-a-number": ("a,b\n1,2\n3,x\n", {}, 3, "column 2 ('b'): not a number: 'x'"),
+    # columns are numbered in the file, the label column counted
+    "after-label": ("y,a,b\n0,1,2\n1,3,abc\n", {"label_column": "y"}, 3, "column 3 ('b')"),
+    "empty-cell": ("1,2\n3,\n", {}, 2, "column 2: empty cell (a missing value)"),
+    "na": ("1,2\nNA,4\n", {}, 2, "column 1: missing value 'NA'"),
+    "nan": ("1,2\n3,nan\n", {"label_column": 0}, 2, "column 2: value nan is NaN or infinite"),
+    "overflow": ("1,2\n3,1e39\n", {}, 2, "column 2: value 1e+39 overflows float32"),
+    "ragged": ("1,2\n3,4,5\n", {}, 2, "ragged row: 3 cells, expected 2 (as on line 1)"),
+    "empty": ("\n\n", {}, 1, "empty file"),
+    "header-only": ("a,b\n", {}, 2, "no data rows after the header"),
+    "label-only": ("1\n2\n", {"label_column": 0}, 1, "one column only, the label column"),
+    "label-out-of-range": ("1,2\n", {"label_column": 2}, 1, "index 2 is out of range for 2"),
+    "label-name-no-header": ("1,2\n", {"label_column": "y"}, 1, "the file has no header row"),
+    "nul": ("1,2\n\x003,4\n", {}, 2, "a NUL byte: a binary file"),
+}
+
+
+@pytest.mark.parametrize("case", list(FEATURES_MALFORMED), ids=list(FEATURES_MALFORMED))
+def test_malformed_csv_features(tmp_path, case):
+    text, kwargs, line, problem = FEATURES_MALFORMED[case]
+    path = write(tmp_path, text)
+    with pytest.raises(DatasetError) as info:
+        load_csv_features(path, **kwargs)
+    message = str(info.value)
+    assert message.startswith(f"{path}, line {line}")
+    assert problem in message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "problem"),
+    [
+        ({"n_features": 0}, ValueError, "n_features must be a positive integer"),
+        ({"n_features": True}, ValueError, "n_features must be a positive integer"),
+        ({"n_features": 2.0}, ValueError, "n_features must be a positive integer"),
+        ({"label_column": 1.0}, TypeError, "label_column must be"),
+        ({"dtype": np.int32}, ValueError, "dtype must be a float dtype"),
+        ({"delimiter": ";;"}, ValueError, "delimiter must be one character"),
+    ],
+)
+def test_csv_features_arguments_are_checked(tmp_path, kwargs, error, problem):
+    path = write(tmp_path, "1,2\n")
+    with pytest.raises(error, match=problem):
+        load_csv_features(path, **kwargs)

@@ -296,14 +296,20 @@ def load_dataset_file(
     return datasets.load_csv(name, label_column=label_column, classes=classes, return_classes=True)
 
 
+TEST_FRACTION = 0.1  # the share of a data file that train holds out as its test set
+
+
 def load_train_test(config: TrainConfig, classes: list[str] | None = None):
-    """``(x_train, y_train, x_test, y_test, input_scale, classes)`` for the configured dataset.
+    """``(x_train, y_train, x_test, y_test, input_scale, classes, test_split)`` for the
+    configured dataset.
 
     MNIST-like image sets keep their training images as uint8 (a quarter of the memory;
     ``fit`` scales each batch by ``input_scale = 1/255``); test images come as float32 in
     [0, 1], as ``evaluate`` and ``predict`` give them to the network. Files: float32, no scale;
     ``classes``: a file's class names (numbered by the ``classes`` given: a resumed run's),
-    None for class indices and for the image sets.
+    None for class indices and for the image sets. ``test_split``: for a file, how its test
+    set was held out (:func:`_test_split_record`, kept in the model so that ``evaluate``
+    finds the same examples again); None for the image sets.
     """
     from chainrule import datasets
 
@@ -315,11 +321,13 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
                 f"the dataset {name} has {len(x)} example{'s' * (len(x) != 1)}: too few to hold "
                 "out 10% of them as the test set (at least 5 are needed)"
             )
-        # a held-out test split (10%, stratified, seeded) for the reported test accuracy
+        # a held-out test split (10%, stratified, seeded) for the reported test accuracy; the
+        # split comes before --subset, so the test set does not depend on it
         x_train, y_train, x_test, y_test = datasets.train_val_split(
-            x, y, val_fraction=0.1, seed=config.seed
+            x, y, val_fraction=TEST_FRACTION, seed=config.seed
         )
         input_scale = None
+        test_split = _test_split_record(len(x), x_test, y_test, config.seed)
     else:
         if config.label_column != 0:
             raise CLIError(
@@ -327,10 +335,35 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
             )
         x_train, y_train = datasets.load_dataset(name, "train", dtype=np.uint8)
         x_test, y_test = datasets.load_dataset(name, "test")
-        input_scale, classes = IMAGE_INPUT_SCALE, None
+        input_scale, classes, test_split = IMAGE_INPUT_SCALE, None, None
     if config.subset:
         x_train, y_train = x_train[: config.subset], y_train[: config.subset]
-    return x_train, y_train, x_test, y_test, input_scale, classes
+    return x_train, y_train, x_test, y_test, input_scale, classes, test_split
+
+
+def _test_digest(x_test: np.ndarray, y_test: np.ndarray) -> str:
+    """The SHA-256 of a test set as loaded (float32 features and int64 labels, with shapes)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    x = np.ascontiguousarray(x_test, dtype=np.float32)
+    y = np.ascontiguousarray(y_test, dtype=np.int64)
+    digest.update(f"{x.shape} {y.shape}".encode())
+    digest.update(x.tobytes())
+    digest.update(y.tobytes())
+    return digest.hexdigest()
+
+
+def _test_split_record(n_examples: int, x_test, y_test, seed: int) -> dict:
+    """The model's metadata ``test_split``: how ``train`` held out a data file's test set,
+    and a digest of that test set (to tell whether the file still gives the same one)."""
+    return {
+        "val_fraction": TEST_FRACTION,
+        "seed": int(seed),
+        "n_examples": int(n_examples),
+        "n_test": int(len(y_test)),
+        "sha256": _test_digest(x_test, y_test),
+    }
 
 
 LARGE_FEATURE = 100.0  # |x| above which `train` suggests --standardize for a file's features
@@ -958,7 +991,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             raise CLIError(f"--plot: {exc}") from None
     if resume is not None:
         _check_resume(resume, config, user, sources)
-    x_train, y_train, x_test, y_test, input_scale, classes = load_train_test(
+    x_train, y_train, x_test, y_test, input_scale, classes, test_split = load_train_test(
         config, resume.classes if resume is not None else None
     )
     if _is_data_file(config.dataset):  # recorded so that --resume finds it from anywhere
@@ -1132,6 +1165,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     metadata = {"training_config": dataclasses.asdict(config), "final_metrics": final}
     if input_scale is not None:
         metadata["input_scale"] = input_scale
+    if test_split is not None:  # evaluate and explain --model find this test set again
+        metadata["test_split"] = test_split
     if classes is not None:  # output k is classes[k] (the web page and predict show them)
         metadata["classes"] = classes
         summary["classes"] = classes
@@ -1276,28 +1311,176 @@ def _evaluation_data(
     return datasets.load_dataset(name, split)
 
 
+def _training_config(model: str) -> dict:
+    """The ``training_config`` that ``chainrule train`` recorded in ``model`` ({} if none)."""
+    from chainrule.serialization import load_metadata
+
+    config = load_metadata(model).get("training_config")
+    return config if isinstance(config, dict) else {}
+
+
+def _own_data_file(model: str) -> str | None:
+    """The ``.csv``/``.npz`` file ``model`` was trained on, as recorded; None for a model
+    trained on an image set (or one that records no dataset)."""
+    dataset = _training_config(model).get("dataset")
+    return dataset if isinstance(dataset, str) and _is_data_file(dataset) else None
+
+
+def _default_image_set(model: str) -> str:
+    """The image set ``model`` was trained on (``fashion-mnist``), else ``mnist``."""
+    from chainrule import datasets
+
+    dataset = _training_config(model).get("dataset")
+    return dataset if isinstance(dataset, str) and dataset in datasets.DATASETS else "mnist"
+
+
+@dataclasses.dataclass
+class _OwnData:
+    """A part of a model's own data file, as :func:`_own_data` found it again."""
+
+    path: str
+    x: np.ndarray
+    y: np.ndarray
+    rows: np.ndarray  # the examples' rows in the file (0-based, counting data rows only)
+    part: str  # in words: "the 10% held out as test set at training (seed 0)"
+    n_test: int  # the size of the held-out test set
+    seed: int
+    verified: bool  # whether the test set was checked against the digest the model records
+
+
+def _own_data(model: str, net, split: str, classes: list[str] | None) -> _OwnData:
+    """Part ``split`` of the data file ``model`` was trained on (:func:`_own_data_file`):
+    ``"test"``, the test set ``chainrule train`` held out (the same examples, so the same
+    accuracy as it reported), or ``"train"``, the rest. The file is read again with the
+    recorded label column and the model's class names, and split again as ``train`` split
+    it, with the recorded seed; a CLIError if the file is gone, or has changed so that the
+    test set is not the same (checked against the digest of the model's ``test_split``:
+    ``train`` records it; a model without it is checked by its number of features only)."""
+    from chainrule import datasets
+    from chainrule.serialization import load_metadata
+
+    meta = load_metadata(model)
+    config = meta.get("training_config") if isinstance(meta.get("training_config"), dict) else {}
+    record = meta.get("test_split") if isinstance(meta.get("test_split"), dict) else {}
+    path = config["dataset"]
+    seed = record.get("seed", config.get("seed"))
+    fraction = record.get("val_fraction", TEST_FRACTION)
+    label_column = config.get("label_column", 0)
+    ask = "give the data to evaluate with --dataset FILE (used whole)"
+    valid = (
+        isinstance(seed, int)
+        and not isinstance(seed, bool)
+        and seed >= 0
+        and isinstance(fraction, float)
+        and 0 < fraction < 1
+        and isinstance(label_column, (int, str))
+        and not isinstance(label_column, bool)
+    )
+    if not valid:
+        raise CLIError(
+            f"the model {model} does not record how its test set was held out from {path} "
+            f"(seed {seed!r}, label column {label_column!r}); {ask}"
+        )
+    if not os.path.exists(path):
+        raise CLIError(
+            f"the model {model} was trained on {path}, which no longer exists, so its test set "
+            f"cannot be found again; {ask}"
+        )
+    changed = f"{path} has changed since the model {model} was trained on it"
+    lost = f"its test set cannot be found again; {ask}"
+    try:
+        x, y, found = load_dataset_file(path, label_column, classes)
+    except datasets.DatasetError as exc:
+        raise CLIError(f"{changed} ({exc}), so {lost}") from None
+    if classes is None and found is not None:
+        raise CLIError(
+            f"{changed}: its labels are class names ({', '.join(found[:10])}) and the model "
+            f"was trained on class indices, so {lost}"
+        )
+    n = record.get("n_examples")
+    if isinstance(n, int) and not isinstance(n, bool) and n != len(x):
+        raise CLIError(f"{changed}: it has {len(x)} examples, {n} at training, so {lost}")
+    if x.shape[1] != net.n_in:
+        raise CLIError(
+            f"{changed}: it has {x.shape[1]} features per example and the model takes "
+            f"{net.n_in}, so {lost}"
+        )
+    try:
+        train_rows, _, test_rows, _ = datasets.train_val_split(
+            np.arange(len(x)), y, val_fraction=fraction, seed=seed
+        )
+    except ValueError as exc:  # too few examples left for a test set
+        raise CLIError(f"{changed} ({exc}), so {lost}") from None
+    digest = record.get("sha256")
+    if digest is not None and _test_digest(x[test_rows], y[test_rows]) != digest:
+        raise CLIError(
+            f"{changed}: the examples it now holds out as test set (seed {seed}) differ from "
+            f"those of training, so {lost}"
+        )
+    if split == "test":
+        rows, part = test_rows, f"the {fraction:.0%} held out as test set at training"
+    else:
+        rows, part = train_rows, f"the {1 - fraction:.0%} not held out as test set at training"
+    return _OwnData(
+        path,
+        x[rows],
+        y[rows],
+        rows,
+        f"{part} (seed {seed})",
+        len(test_rows),
+        seed,
+        digest is not None,
+    )
+
+
+def _unverified_note(data: _OwnData) -> str:
+    return (
+        f"note: the model records no digest of its test set, so whether {data.path} still "
+        "holds the data it was trained on is not checked"
+    )
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from chainrule.metrics import classification_summary
 
     net = _load_model(args.model)
-    if args.split is not None and _is_data_file(args.dataset):
-        raise CLIError(
-            f"--split picks a split of mnist or fashion-mnist; {args.dataset} is evaluated whole"
-        )
     classes = _model_classes(args.model, net)
     by_name = _model_classes(args.model, net, names_only=True)
-    x, y = _evaluation_data(
-        args.dataset, args.split or "test", args.model, args.label_column, by_name
-    )
-    _check_fits(net, x, args.dataset)
-    _check_labels(net, y, args.dataset)
+    own = _own_data_file(args.model) if args.dataset is None else None
+    used = None  # the line that names the data, when it is the model's own file
+    if own is not None:  # by default, the test set train held out of the model's own file
+        if args.label_column is not None:
+            recorded = _training_config(args.model).get("label_column", 0)
+            raise CLIError(
+                f"--label-column {args.label_column}: without --dataset, the model's own data "
+                f"{own} is read as in training (labels in column {recorded!r}); give "
+                "--dataset FILE to read a file's labels from another column"
+            )
+        data = _own_data(args.model, net, args.split or "test", by_name)
+        if not data.verified:
+            _log(_unverified_note(data))
+        x, y, name = data.x, data.y, own
+        used = f"data: {own}, {data.part}: {len(y)} examples"
+    else:
+        name = args.dataset or _default_image_set(args.model)
+        if args.split is not None and _is_data_file(name):
+            raise CLIError(
+                f"--split picks a split of mnist or fashion-mnist; {name} is evaluated whole"
+            )
+        x, y = _evaluation_data(name, args.split or "test", args.model, args.label_column, by_name)
+    _check_fits(net, x, name)
+    _check_labels(net, y, name)
     n_classes = max(net.n_out, 2)
     summary = classification_summary(y, net.predict(x), n_classes)
     if classes is not None:
         summary["classes"] = classes
     if args.json:
+        if used is not None:  # stdout holds the JSON object only
+            _log(used)
         print(json.dumps(summary))
         return 0
+    if used is not None:
+        print(used)
     print(f"accuracy: {summary['accuracy']:.4f} on {summary['n_examples']} examples")
     names = classes or [str(k) for k in range(n_classes)]
     left = max(5, *map(len, names))
@@ -1358,20 +1541,67 @@ def _read_npy(net, path: str, pixel_scale: float | None) -> np.ndarray:
     return array
 
 
-def _read_inputs(net, paths: list[str], pixel_scale: float | None) -> tuple[list[str], np.ndarray]:
+def _read_csv_rows(net, path: str, label_column: int | str, given: bool) -> np.ndarray:
+    """The feature rows of a CSV file (:func:`chainrule.datasets.load_csv_features`), numbers
+    used as they are. A file of ``net.n_in`` columns is all features; one of ``net.n_in + 1``
+    holds a label column too, ``label_column``, which is dropped. ``given``: the user named the
+    label column (``--label-column``): the file has one, whatever its number of columns."""
+    from chainrule import datasets
+
+    if not given:
+        try:
+            return datasets.load_csv_features(path, label_column, n_features=net.n_in)
+        except datasets.DatasetError as exc:
+            if "missing label column" not in str(exc) and "given by name" not in str(exc):
+                raise
+            raise CLIError(
+                f"{exc} ({path} has one column more than the model's {net.n_in} inputs: a "
+                f"label column, {label_column!r} as in training; name it with --label-column)"
+            ) from None
+    x = datasets.load_csv_features(path, label_column)
+    if x.shape[1] != net.n_in:
+        raise CLIError(
+            f"the model takes {net.n_in} inputs but {path} has {x.shape[1]} feature columns "
+            f"besides its label column (--label-column {label_column})"
+        )
+    return x
+
+
+def _predict_label_column(model: str) -> int | str:
+    """The label column ``predict`` drops from a CSV file with one column more than the model
+    has inputs: the one the model was trained with (a CSV's), else the first."""
+    config = _training_config(model)
+    column = config.get("label_column", 0)
+    trained_on = config.get("dataset")
+    ok = isinstance(column, (int, str)) and not isinstance(column, bool)
+    from_csv = isinstance(trained_on, str) and trained_on.lower().endswith(".csv")
+    return column if ok and from_csv else 0
+
+
+def _read_inputs(
+    net,
+    paths: list[str],
+    pixel_scale: float | None,
+    label_column: int | str = 0,
+    label_given: bool = False,
+) -> tuple[list[str], np.ndarray]:
     from chainrule.preprocess import mnist_image
 
     names, rows = [], []
     for path in paths:
         _regular_file(path, "input file")
-        if path.lower().endswith(".npy"):
-            array = _read_npy(net, path, pixel_scale)
+        extension = os.path.splitext(path)[1].lower()
+        if extension in (".npy", ".csv"):
+            if extension == ".npy":
+                array = _read_npy(net, path, pixel_scale)
+            else:
+                array = _read_csv_rows(net, path, label_column, label_given)
             names += [path] if len(array) == 1 else [f"{path}[{i}]" for i in range(len(array))]
             rows.append(array)
-        elif os.path.splitext(path)[1].lower() in (".csv", ".npz", ".txt", ".tsv"):
+        elif extension in (".npz", ".txt", ".tsv"):
             raise CLIError(
-                f"{path}: predict reads images (PNG, JPEG, ...) and .npy arrays of feature rows; "
-                "save the rows with numpy.save (without the labels) and give the .npy file"
+                f"{path}: predict reads images (PNG, JPEG, ...), .npy arrays and .csv files of "
+                "feature rows; save the rows as a .csv file (comma-separated) or with numpy.save"
             )
         else:
             try:
@@ -1386,7 +1616,14 @@ def _read_inputs(net, paths: list[str], pixel_scale: float | None) -> tuple[list
 
 def cmd_predict(args: argparse.Namespace) -> int:
     net = _load_model(args.model)
-    names, x = _read_inputs(net, args.inputs, _pixel_scale(args.model))
+    given = args.label_column is not None
+    if given and not any(path.lower().endswith(".csv") for path in args.inputs):
+        raise CLIError(
+            f"--label-column {args.label_column}: the label column of a .csv input; no input "
+            "is a .csv file"
+        )
+    label_column = args.label_column if given else _predict_label_column(args.model)
+    names, x = _read_inputs(net, args.inputs, _pixel_scale(args.model), label_column, given)
     classes = _model_classes(args.model, net)
     probs = net.predict_proba(x)
     if net.n_out == 1:
@@ -1573,7 +1810,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if given:
             raise CLIError(f"--{given[0]} goes with --model (the random network has its own)")
     else:
-        args.dataset = args.dataset or "mnist"
         args.index = args.index or 0
         given = [flag for flag in ("sizes", "activation", "loss") if getattr(args, flag)]
         if given:
@@ -1583,21 +1819,38 @@ def cmd_explain(args: argparse.Namespace) -> int:
         net = _load_model(args.model)
         classes = _model_classes(args.model, net)
         by_name = _model_classes(args.model, net, names_only=True)
-        x_test, y_test = _evaluation_data(args.dataset, "test", args.model, classes=by_name)
-        _check_fits(net, x_test, args.dataset)
+        own = _own_data_file(args.model) if args.dataset is None else None
+        if own is not None:  # by default, the test set train held out of the model's own file
+            data = _own_data(args.model, net, "test", by_name)
+            if not data.verified:
+                _log(_unverified_note(data))
+            x_test, y_test, name = data.x, data.y, own
+        else:
+            name = args.dataset or _default_image_set(args.model)
+            x_test, y_test = _evaluation_data(name, "test", args.model, classes=by_name)
+        _check_fits(net, x_test, name)
         i, n = args.index, args.batch or 1
         if not 0 <= i <= len(x_test) - n:
             raise CLIError(f"--index must be in [0, {len(x_test) - n}], got {i}")
-        _check_labels(net, y_test[i : i + n], args.dataset, first=i)
-        rows = "rows" if _is_data_file(args.dataset) else "test images"
+        _check_labels(net, y_test[i : i + n], name, first=i)
+        rows = "rows" if _is_data_file(name) else "test images"
+        if own is not None:  # --index counts the test examples; the file's row is named too
+            held_out = f"of the {len(y_test)} in {data.part}"
         if args.batch:
             kwargs.update(net=net, x=x_test[i : i + n], label=y_test[i : i + n])
-            what = f"{args.dataset} {rows} {i}..{i + n - 1}"
+            what = f"{name} {rows} {i}..{i + n - 1}"
+            if own is not None:
+                what = f"{name}, test examples {i}..{i + n - 1} {held_out}"
         else:
             label = int(y_test[i])
             kwargs.update(net=net, x=x_test[i], label=label)
             named = f" {classes[label]}" if classes is not None else ""
-            what = f"{args.dataset} {rows[:-1]} {i} (label {label}{named})"
+            what = f"{name} {rows[:-1]} {i} (label {label}{named})"
+            if own is not None:
+                what = (
+                    f"{name} row {int(data.rows[i])} (label {label}{named}), test example {i} "
+                    f"{held_out}"
+                )
         kwargs["description"] = f"Model {args.model}, {what}."
     try:
         text = explain.explain_command(**kwargs)
@@ -1790,40 +2043,61 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser(
-        "evaluate", help="accuracy, per-class precision/recall, confusion matrix"
+        "evaluate",
+        help="accuracy, per-class precision/recall, confusion matrix",
+        description="Evaluate a model. Without --dataset: for a model trained on a .csv/.npz "
+        "file, the 10% of that file that chainrule train held out as its test set (the same "
+        "examples, read again and split again with the recorded seed: the same accuracy as "
+        "train reported); for one trained on images, the test split of its image set.",
     )
     evaluate.add_argument("model", help="a model file written by chainrule train")
     evaluate.add_argument(
-        "--dataset", default="mnist", help="mnist, fashion-mnist or a .csv/.npz file"
+        "--dataset",
+        help="mnist, fashion-mnist or a .csv/.npz file, used whole (default: the model's own "
+        "data, its held-out test set)",
     )
     evaluate.add_argument(
         "--label-column",
         dest="label_column",
         type=_label_column,
         metavar="COLUMN",
-        help="the label column of a .csv dataset, an index or a name (default: the one the "
+        help="the label column of a --dataset .csv file, an index or a name (default: the one the "
         "model was trained with)",
     )
     evaluate.add_argument(
         "--split",
         choices=["train", "test"],
-        help="the split of mnist or fashion-mnist (default test); a .csv/.npz file is used whole",
+        help="the split of mnist or fashion-mnist, or without --dataset of the model's own "
+        "data file (test: the held-out 10%%, the default; train: the other 90%%); a --dataset "
+        ".csv/.npz file is used whole",
     )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = sub.add_parser(
         "predict",
-        help="classify images of digits (PNG/JPEG) or .npy arrays",
+        help="classify images of digits (PNG/JPEG), .npy arrays or .csv rows",
         description="Classify inputs: PNG/JPEG pictures of one digit (MNIST-style "
-        "preprocessing) or .npy arrays of real numbers, one row per example (a 1-D array is "
-        "one row; 28x28 images are flattened). Array values are used as they are, except "
-        "uint8 arrays for a model trained on uint8 images (chainrule train on mnist or "
-        "fashion-mnist): those are pixels 0-255, scaled by the model's recorded input scale "
-        "(1/255) as in training. Give float images already in [0, 1].",
+        "preprocessing), .npy arrays of real numbers, one row per example (a 1-D array is "
+        "one row; 28x28 images are flattened), or .csv files of feature rows, one example a "
+        "row, read as chainrule train reads a .csv (a header row is optional). Array values "
+        "are used as they are, except uint8 arrays for a model trained on uint8 images "
+        "(chainrule train on mnist or fashion-mnist): those are pixels 0-255, scaled by the "
+        "model's recorded input scale (1/255) as in training. Give float images already in "
+        "[0, 1]. A .csv file's values are used as they are; a file with one column more than "
+        "the model has inputs still holds its label column, which is dropped: the column "
+        "the model was trained with (the first by default), or --label-column.",
     )
     predict.add_argument("model")
-    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image or .npy files")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image, .npy or .csv files")
+    predict.add_argument(
+        "--label-column",
+        dest="label_column",
+        type=_label_column,
+        metavar="COLUMN",
+        help="the label column of the .csv inputs, dropped: an index or a name (default: with "
+        "one column more than the model's inputs, the column it was trained with)",
+    )
     predict.add_argument("--top", type=_positive_int, default=3, help="how many classes to show")
     predict.add_argument("--json", action="store_true")
     predict.set_defaults(func=cmd_predict)
@@ -1888,9 +2162,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", metavar="FILE", help="explain a trained model on one test image")
         p.add_argument(
             "--dataset",
-            help="with --model: mnist, fashion-mnist or a .csv/.npz file (default mnist)",
+            help="with --model: mnist, fashion-mnist or a .csv/.npz file (default: the model's "
+            "own test set: for a model trained on a .csv/.npz file, the 10%% train held out)",
         )
-        p.add_argument("--index", type=int, help="which test image (with --model; default 0)")
+        p.add_argument(
+            "--index", type=int, help="which test example or row (with --model; default 0)"
+        )
         p.add_argument("--format", choices=["text", "markdown"], default="text")
         p.add_argument("--no-color", action="store_true")
         p.set_defaults(func=cmd_explain)

@@ -17,7 +17,7 @@ from chainrule.datasets.mnist import (
     load_fashion_mnist,
     load_mnist,
 )
-from chainrule.datasets.tabular import load_csv, load_npz, train_val_split
+from chainrule.datasets.tabular import load_csv, load_csv_features, load_npz, train_val_split
 
 __all__ = [
     "DATASETS",
@@ -28,6 +28,7 @@ __all__ = [
     "cache_dir",
     "download",
     "load_csv",
+    "load_csv_features",
     "load_dataset",
     "load_fashion_mnist",
     "load_mnist",

@@ -3,6 +3,8 @@
 Every loader returns ``(x, y)``: features ``x`` of shape (N, D), float32 by default, and integer
 labels ``y`` of shape (N,), int64, the form the rest of chainrule takes; class names in a file
 are numbered, and ``return_classes=True`` adds the list of names, ``(x, y, classes)``.
+``load_csv_features`` reads a CSV file of feature rows without labels (a trained network's
+inputs): ``x`` only.
 Malformed files raise a :class:`~chainrule.datasets.DatasetError` naming the file and, for CSV,
 the line (1-based).
 """
@@ -21,7 +23,7 @@ from numpy.typing import DTypeLike
 
 from chainrule.datasets.errors import DatasetError
 
-__all__ = ["load_csv", "load_npz", "train_val_split"]
+__all__ = ["load_csv", "load_csv_features", "load_npz", "train_val_split"]
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
 _NPY_MAGIC = b"\x93NUMPY"  # a single .npy array (refused below, with its own message)
@@ -93,29 +95,11 @@ def load_csv(
         If ``classes`` is empty, or has a repeated, empty or padded name.
     """
     name = os.fspath(path)
-    out_dtype = np.dtype(dtype)
-    if out_dtype.kind != "f":
-        raise ValueError(f"dtype must be a float dtype, got dtype={out_dtype}")
-    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"':
-        raise ValueError(
-            f"delimiter must be one character (not a quote or newline), got {delimiter!r}"
-        )
-    if isinstance(label_column, bool) or not isinstance(label_column, (int, np.integer, str)):
-        raise TypeError(
-            "label_column must be a column index (an int) or a column name (a str), got "
-            f"label_column={label_column!r}"
-        )
+    out_dtype = _float_dtype(dtype)
+    _check_delimiter(delimiter)
+    _check_label_column(label_column)
     given = _checked_classes(classes)
-    with open(name, "rb") as f:
-        raw = f.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        raise DatasetError(f"{name}, line {line}: not UTF-8 text ({e.reason})") from None
-    if "\0" in text:
-        line = text.count("\n", 0, text.index("\0")) + 1
-        raise DatasetError(f"{name}, line {line}: a NUL byte: a binary file, not CSV text")
+    text = _read_text(name)
 
     columns: list[str] | None = None
     rows: list[list[float]] = []
@@ -206,6 +190,134 @@ def load_csv(
         )
     y = y.astype(np.int64)
     return (x, y, None) if return_classes else (x, y)
+
+
+def load_csv_features(
+    path: str | os.PathLike[str],
+    label_column: int | str | None = None,
+    header: bool | None = None,
+    dtype: DTypeLike = np.float32,
+    delimiter: str = ",",
+    *,
+    n_features: int | None = None,
+) -> np.ndarray:
+    """Load a CSV file of feature rows without labels, such as the inputs of a trained network.
+
+    The file is read as ``load_csv`` reads it (UTF-8, quoting, blank lines, separators, header
+    detection, numbers, missing values, and the errors naming the line and column), but every
+    column is a feature, or every column but ``label_column``, which is dropped unread: its
+    cells may be class indices, class names, or empty.
+
+    Parameters
+    ----------
+    path, header, dtype, delimiter : as for ``load_csv``. ``header=None`` decides by looking:
+        the first row is a header if one of its cells (but the label column's) is a name;
+        for the label cell, as ``load_csv`` decides.
+    label_column : the column to drop, an index (negative counts from the end) or its name in
+        the header row; None (default): no label column.
+    n_features : the number of features of a row, or None (any). Given, the number of columns
+        of the file decides whether it has a label column: a file of ``n_features`` columns is
+        all features (``label_column`` is not used); a file of ``n_features + 1`` columns holds
+        a label column too, ``label_column`` (the first column if None), which is dropped; any
+        other number of columns is an error naming both numbers.
+
+    Returns
+    -------
+    x : ndarray of shape (N, D), ``dtype``: the feature columns, in file order.
+
+    Raises
+    ------
+    DatasetError
+        As ``load_csv`` for the features (naming the file, the line and the column); a file of
+        the wrong number of columns for ``n_features``; a label column that is not there; a
+        file whose only column is the label column.
+    TypeError
+        If ``label_column`` is neither None, an ``int`` nor a ``str``.
+    ValueError
+        If ``n_features`` is not a positive integer, ``dtype`` is not a float dtype, or
+        ``delimiter`` is not one character.
+    """
+    name = os.fspath(path)
+    out_dtype = _float_dtype(dtype)
+    _check_delimiter(delimiter)
+    if label_column is not None:
+        _check_label_column(label_column)
+    if n_features is not None and (
+        isinstance(n_features, bool)
+        or not isinstance(n_features, (int, np.integer))
+        or n_features < 1
+    ):
+        raise ValueError(f"n_features must be a positive integer, got n_features={n_features!r}")
+    text = _read_text(name)
+
+    columns: list[str] | None = None
+    rows: list[list[float]] = []
+    lines: list[int] = []
+    first_line = ncols = 0
+    label_at: int | None = None
+    lines_read = _Lines(text)
+    reader = csv.reader(lines_read, delimiter=delimiter, strict=True)
+    records = _records(reader, lines_read, delimiter)
+    try:
+        first = next(records, None)
+        if first is not None:
+            first_line, ncols = first[0], len(first[1])
+            if n_features is not None:
+                if ncols == n_features:
+                    label_column = None
+                elif ncols == n_features + 1:
+                    label_column = 0 if label_column is None else label_column
+                else:
+                    raise DatasetError(
+                        f"{name}, line {first_line}: {ncols} column{'s' * (ncols != 1)}, "
+                        f"expected {n_features} (the features) or {n_features + 1} (the "
+                        "features and a label column)" + _hint(first[1], delimiter)
+                    )
+            columns, records = _split_header(first, records, header, label_column)
+            if label_column is not None:
+                label_at = _label_index(name, label_column, columns, ncols, first_line)
+        for line, row in records:
+            if len(row) != ncols:
+                raise DatasetError(
+                    f"{name}, line {line}: ragged row: {len(row)} cells, expected {ncols} "
+                    f"(as on line {first_line})"
+                )
+            cells = row if label_at is None else row[:label_at] + row[label_at + 1 :]
+            try:
+                values = list(map(float, cells))
+            except ValueError:
+                col = next(i for i, c in enumerate(row) if i != label_at and not _is_number(c))
+                raise _cell_error(name, line, row, col, columns, delimiter) from None
+            rows.append(values)
+            lines.append(line)
+    except csv.Error as e:
+        raise DatasetError(f"{name}, line {reader.line_num}: malformed CSV: {e}") from None
+    if not rows:
+        where = f"line {reader.line_num + 1}" if ncols else "line 1"
+        what = "no data rows after the header" if columns is not None else "empty file"
+        raise DatasetError(f"{name}, {where}: {what}")
+    if label_at is not None and ncols < 2:
+        raise DatasetError(
+            f"{name}, line {first_line}: one column only, the label column; no feature columns"
+        )
+    at = [i for i in range(ncols) if i != label_at]  # the file column of each feature
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), len(at))
+    bad = ~np.isfinite(table)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DatasetError(
+            f"{name}, line {lines[r]}, column {_describe(at[c], columns)}: value "
+            f"{float(table[r, c])!r} is NaN or infinite"
+        )
+    with np.errstate(over="ignore"):  # overflow to inf is reported just below, with its line
+        x = table.astype(out_dtype)
+    if not np.isfinite(x).all():
+        r, c = np.argwhere(~np.isfinite(x))[0]
+        raise DatasetError(
+            f"{name}, line {lines[r]}, column {_describe(at[c], columns)}: value "
+            f"{float(table[r, c])!r} overflows {out_dtype}"
+        )
+    return x
 
 
 def load_npz(
@@ -408,6 +520,43 @@ def _shares(counts: np.ndarray, total: int) -> np.ndarray:
     return shares
 
 
+def _float_dtype(dtype: DTypeLike) -> np.dtype:
+    out_dtype = np.dtype(dtype)
+    if out_dtype.kind != "f":
+        raise ValueError(f"dtype must be a float dtype, got dtype={out_dtype}")
+    return out_dtype
+
+
+def _check_delimiter(delimiter: str) -> None:
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"':
+        raise ValueError(
+            f"delimiter must be one character (not a quote or newline), got {delimiter!r}"
+        )
+
+
+def _check_label_column(label_column) -> None:
+    if isinstance(label_column, bool) or not isinstance(label_column, (int, np.integer, str)):
+        raise TypeError(
+            "label_column must be a column index (an int) or a column name (a str), got "
+            f"label_column={label_column!r}"
+        )
+
+
+def _read_text(name: str) -> str:
+    """The text of a CSV file: UTF-8 (a byte-order mark is dropped), without NUL bytes."""
+    with open(name, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise DatasetError(f"{name}, line {line}: not UTF-8 text ({e.reason})") from None
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise DatasetError(f"{name}, line {line}: a NUL byte: a binary file, not CSV text")
+    return text
+
+
 class _Lines:
     """The lines of ``text`` for ``csv.reader``, remembering the last one read: a record that
     ends on a blank line is a blank line (a quoted field spanning lines ends with a quote)."""
@@ -470,14 +619,19 @@ def _split_header(
     first: tuple[int, list[str]],
     records: Iterator[tuple[int, list[str]]],
     header: bool | None,
-    label_column: int | str,
+    label_column: int | str | None,
 ) -> tuple[list[str] | None, Iterator[tuple[int, list[str]]]]:
     """The header's names (None if there is none) and the data records, the first row among
-    them if it is data. ``header=None``: by looking (see ``load_csv``)."""
+    them if it is data. ``header=None``: by looking (see ``load_csv``); ``label_column``
+    None: a file without a label column."""
     row = first[1]
     if header is None:
         # (one cell per row is no label and features: a file read with the wrong separator)
-        at = _label_position(label_column, None, len(row)) if len(row) > 1 else None
+        at = (
+            _label_position(label_column, None, len(row))
+            if len(row) > 1 and label_column is not None
+            else None
+        )
         header = _looks_like_names(row, skip=at)
         if not header and at is not None and _is_name(row[at]):
             # only the label cell is a name: a header above numeric labels, or the first row
