@@ -916,6 +916,38 @@ def test_a_csv_run_resumes_from_another_directory(blobs, tmp_path):
     assert [json.loads(line)["epoch"] for line in epochs] == [1, 2, 3]
 
 
+def test_a_csv_run_resumes_with_its_data_file_moved(blobs, tmp_path):
+    """A run whose data file has moved (copied to another machine) resumes with --dataset at
+    its new place; fit checks that the file holds the data the checkpoint was trained on."""
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "data.csv").write_bytes((blobs / "blobs.csv").read_bytes())
+    run("train", "--dataset", "old/data.csv", *BLOB_FLAGS, "--epochs", "2", "-o", "run", "-q",
+        cwd=tmp_path)  # fmt: skip
+    (tmp_path / "new").mkdir()
+    os.replace(tmp_path / "old" / "data.csv", tmp_path / "new" / "data.csv")
+    proc = run("train", "--resume", "run", "--epochs", "3", "-q", cwd=tmp_path, check=False)
+    assert_one_line_error(proc, "old/data.csv, which no longer exists; if the file has moved, "
+                          "give its new place with --dataset FILE")  # fmt: skip
+    lines = (blobs / "blobs.csv").read_text().splitlines()
+    (tmp_path / "other.csv").write_text("\n".join(lines[:1] + lines[:0:-1]) + "\n")  # reversed
+    proc = run("train", "--resume", "run", "--dataset", "other.csv", "--epochs", "3", "-q",
+               cwd=tmp_path, check=False)  # fmt: skip
+    assert proc.returncode == 2 and "written while training on other data" in proc.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["dataset"] == str(tmp_path / "old" / "data.csv")  # as it was
+    proc = run("train", "--resume", "run", "--dataset", "new/data.csv", "--epochs", "3", "-q",
+               cwd=tmp_path)  # fmt: skip
+    assert "test accuracy" in proc.stdout
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["dataset"]
+    assert recorded == str(tmp_path / "new" / "data.csv")
+    assert run("evaluate", "run/model.npz", cwd=tmp_path).stdout.startswith(
+        f"data: {tmp_path / 'new' / 'data.csv'}, the 10% held out"
+    )
+
+
+RUN_TEXT_FILES = ("config.json", "metrics.jsonl")
+
+
 def test_a_run_resumed_on_an_edited_data_file_is_refused(blobs, tmp_path):
     data = tmp_path / "data.csv"
     data.write_bytes((blobs / "blobs.csv").read_bytes())
@@ -924,16 +956,20 @@ def test_a_run_resumed_on_an_edited_data_file_is_refused(blobs, tmp_path):
     label, rest = lines[1].split(",", 1)
     lines[1] = f"{(int(label) + 1) % 3},{rest}"  # one label changed
     data.write_text("\n".join(lines) + "\n")
-    proc = run("train", "--resume", "run", "--epochs", "3", "-q", cwd=tmp_path, check=False)
+    before = {name: (tmp_path / "run" / name).read_bytes() for name in RUN_TEXT_FILES}
+    proc = run("train", "--resume", "run/checkpoints/epoch-0001.npz", "--epochs", "3", "-q",
+               cwd=tmp_path, check=False)  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert (
         proc.stderr.strip()
         .splitlines()[-1]
         .startswith(
-            "chainrule: error: checkpoint run/checkpoints/epoch-0002.npz was written while "
+            "chainrule: error: checkpoint run/checkpoints/epoch-0001.npz was written while "
             "training on other data"
         )
     ), proc.stderr
+    # the refused run is left as it was: its settings, and the metrics of both its epochs
+    assert {name: (tmp_path / "run" / name).read_bytes() for name in RUN_TEXT_FILES} == before
     data.write_bytes((blobs / "blobs.csv").read_bytes())  # the data it was trained on
     proc = run("train", "--resume", "run", "--epochs", "3", "-q", cwd=tmp_path)
     assert "test accuracy" in proc.stdout
@@ -1308,6 +1344,17 @@ def test_predict_drops_a_csv_label_column(iris_run, blob_model, blobs, tmp_path)
     predicted = predictions(blob_model, blobs / "blobs.csv")
     assert predicted == chainrule.load(blob_model).predict(xb).tolist()
     assert np.mean(np.array(predicted) == yb) > 0.9
+
+
+def test_predict_a_single_csv_row_that_still_holds_its_class_name(iris_run, tmp_path):
+    """One row of numbers and its class name is a row to classify, not a header above none."""
+    folder, _ = iris_run
+    model, csv = folder / "run" / "model.npz", folder / "iris.csv"
+    row = csv.read_text().splitlines()[1]
+    (tmp_path / "one.csv").write_text(row + "\r\n")
+    (tmp_path / "two.csv").write_text(row + "\n" + row + "\n")
+    (expected,) = predictions(model, tmp_path / "one.csv", "--label-column", "-1")
+    assert predictions(model, tmp_path / "two.csv", "--label-column", "-1") == [expected] * 2
 
 
 def test_predict_csv_mistakes_are_one_line(iris_run, tmp_path):

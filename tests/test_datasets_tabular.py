@@ -198,6 +198,19 @@ def test_csv_class_names_without_a_header(tmp_path):
     assert load_csv(path, label_column=-1, header=True, return_classes=True)[2] == ["cat", "dog"]
 
 
+def test_a_single_row_of_numbers_and_a_class_name_is_data(tmp_path):
+    """With no next row to look at, a row whose only name is its label is a data row (one
+    row to predict, its label still there), not a header above no data."""
+    path = write(tmp_path, "5.5,3.5,setosa\r\n\r\n", "one.csv")
+    x, y, classes = load_csv(path, label_column=-1, return_classes=True)
+    assert x.tolist() == [[5.5, 3.5]] and y.tolist() == [0] and classes == ["setosa"]
+    np.testing.assert_array_equal(load_csv_features(path, label_column=-1), x)
+    np.testing.assert_array_equal(load_csv_features(path, n_features=2, label_column=-1), x)
+    # a header of names above nothing is still a header
+    with pytest.raises(DatasetError, match="no data rows after the header"):
+        load_csv_features(write(tmp_path, "a,b,species\n", "header.csv"), label_column=-1)
+
+
 def test_csv_class_names_need_return_classes_or_classes(tmp_path):
     path = write(tmp_path, IRIS)
     with pytest.raises(DatasetError) as info:

@@ -724,7 +724,20 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
                 f"the checkpoint {resume.path} holds {held}"
             )
     trained_on = resume.settings.get("dataset")
-    if "dataset" in user and trained_on is not None and not _same_data(user["dataset"], trained_on):
+    # a data file that has moved (a run copied to another machine): --dataset gives its new
+    # place, and fit checks that it holds the data the checkpoint was trained on
+    moved = trained_on is not None and _is_data_file(trained_on) and not os.path.exists(trained_on)
+    if moved and "dataset" not in user:
+        raise CLIError(
+            f"the checkpoint {resume.path} was trained on {trained_on}, which no longer exists; "
+            "if the file has moved, give its new place with --dataset FILE"
+        )
+    if (
+        "dataset" in user
+        and trained_on is not None
+        and not _same_data(user["dataset"], trained_on)
+        and not (moved and _is_data_file(user["dataset"]))
+    ):
         raise CLIError(
             f"{sources['dataset']} {user['dataset']}: the checkpoint {resume.path} was trained "
             f"on {trained_on} (a resumed run keeps its data)"
@@ -946,6 +959,29 @@ def _undo_run_dir(run_dir: Path, created: bool, lock: _RunLock) -> None:
             run_dir.rmdir()
 
 
+def _run_files(run_dir: Path) -> dict:
+    """The bytes of the files ``_prepare_run_dir`` rewrites (None for one that is missing)."""
+    saved = {}
+    for name in ("config.json", "metrics.jsonl"):
+        try:
+            saved[name] = (run_dir / name).read_bytes()
+        except OSError:
+            saved[name] = None
+    return saved
+
+
+def _restore_run_files(run_dir: Path, saved: dict) -> None:
+    """Put back the files :func:`_run_files` read, for a resumed run refused before training."""
+    from chainrule._atomic import atomic_write_bytes
+
+    for name, data in saved.items():
+        with contextlib.suppress(OSError):
+            if data is None:
+                (run_dir / name).unlink()
+            else:
+                atomic_write_bytes(run_dir / name, data)
+
+
 def _same_dir(a: Path, b: Path) -> bool:
     try:
         return a.exists() and os.path.samefile(a, b)
@@ -1090,6 +1126,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             raise CLIError(_nothing_to_train(resume, config))
         _remove_temporaries(run_dir)
         history = resume.loaded.state.get("history", {}).get("epochs", []) if resume else []
+        before = _run_files(run_dir) if continuing else {}
         _prepare_run_dir(run_dir, config, args.overwrite, history, classes)
 
     log(f"run directory: {run_dir}")
@@ -1145,8 +1182,11 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             log(f"{interrupted} before the first checkpoint: nothing to resume (in {run_dir})")
         return status
     except (ValueError, CLIError):
-        if rank == 0 and not metrics_log.began and not continuing:
-            _undo_run_dir(run_dir, created, lock)  # refused before training began: leave nothing
+        if rank == 0 and not metrics_log.began:  # refused before training began
+            if continuing:  # the run as it was: its settings and all its epochs' metrics
+                _restore_run_files(run_dir, before)
+            else:  # leave nothing
+                _undo_run_dir(run_dir, created, lock)
         raise
     seconds = time.perf_counter() - started
     if rank:

@@ -56,8 +56,8 @@ def load_csv(
         it is a header if one of its cells is neither empty nor a number (an empty cell is a
         missing value, not a name). A first row whose only such cell is the label cell is a
         header above numeric labels, but the first data row of a file of class names when the
-        next row's label is not a number either (a header of numbers above class names:
-        give ``header=True``).
+        next row's label is not a number either, or when there is no next row (a header of
+        numbers above class names: give ``header=True``).
     dtype : float dtype of the features.
     delimiter : the field separator.
     classes : the class names, in the order that numbers them (``classes[k]`` is class
@@ -635,9 +635,10 @@ def _split_header(
         header = _looks_like_names(row, skip=at)
         if not header and at is not None and _is_name(row[at]):
             # only the label cell is a name: a header above numeric labels, or the first row
-            # of a file of class names, whose next label is not a number either
+            # of a file of class names, whose next label is not a number either (or the only
+            # row: a row of numbers and a class name is data, such as one row to predict)
             following = next(records, None)
-            header = following is None or (
+            header = following is not None and (
                 len(following[1]) == len(row) and _is_number(following[1][at])
             )
             if following is not None:
