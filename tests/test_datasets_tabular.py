@@ -81,7 +81,13 @@ MALFORMED = {
     "inf": ("1,2\n0,-inf\n", {}, 2, "value -inf is NaN or infinite"),
     "nan-label": ("1,2\nNaN,3\n", {}, 2, "column 1: value nan is NaN or infinite"),
     "float32-overflow": ("1,2\n0,1e39\n", {}, 2, "value 1e+39 overflows float32"),
-    "fractional-label": ("1,2\n0.5,3\n", {}, 2, "label 0.5 is not an integer"),
+    "fractional-label": (
+        "1,2\n0.5,3\n",
+        {},
+        2,
+        "label 0.5 is not an integer (labels are class indices 0, 1, 2, ...); the loaders are "
+        "for classification: for a regression target",
+    ),
     "missing-label-name": ("a,b\n1,2\n", {"label_column": "y"}, 1, "no column named 'y'"),
     "label-name-no-header": ("1,2\n", {"label_column": "y"}, 1, "the file has no header row"),
     "label-index": ("1,2\n3,4\n", {"label_column": 2}, 1, "index 2 is out of range for 2"),

@@ -180,13 +180,18 @@ def load_csv(
     if bad.size:
         r = bad[0]
         value = float(y[r])
+        regression = ""
         if value.is_integer() and abs(value) < 2.0**63:  # a negative class index
             value, problem = int(value), "is negative"
         else:
             problem = "is not an integer"
+            regression = (
+                "; the loaders are for classification: for a regression target, read the "
+                "file with numpy.loadtxt and give fit float targets (docs/data.md)"
+            )
         raise DatasetError(
             f"{name}, line {lines[r]}, column {_describe(label, columns)}: label {value!r} "
-            f"{problem} (labels are class indices 0, 1, 2, ...)"
+            f"{problem} (labels are class indices 0, 1, 2, ...){regression}"
         )
     y = y.astype(np.int64)
     return (x, y, None) if return_classes else (x, y)
