@@ -107,9 +107,7 @@ def load_csv(
     labels: list[str] = []  # the label cells, stripped: read as names if one is not a number
     named = False  # whether a label cell is a class name
     first_line = ncols = 0
-    lines_read = _Lines(text)
-    reader = csv.reader(lines_read, delimiter=delimiter, strict=True)
-    records = _records(reader, lines_read, delimiter)
+    reader, records = _csv_records(text, delimiter)
     try:
         first = next(records, None)
         if first is not None:
@@ -121,11 +119,7 @@ def load_csv(
             _label_index(name, label_column, columns, ncols, first_line) if ncols > 1 else None
         )
         for line, row in records:
-            if len(row) != ncols:
-                raise DatasetError(
-                    f"{name}, line {line}: ragged row: {len(row)} cells, expected {ncols} "
-                    f"(as on line {first_line})"
-                )
+            _check_width(name, line, row, ncols, first_line)
             try:
                 values = list(map(float, row))
             except ValueError:
@@ -260,9 +254,7 @@ def load_csv_features(
     lines: list[int] = []
     first_line = ncols = 0
     label_at: int | None = None
-    lines_read = _Lines(text)
-    reader = csv.reader(lines_read, delimiter=delimiter, strict=True)
-    records = _records(reader, lines_read, delimiter)
+    reader, records = _csv_records(text, delimiter)
     try:
         first = next(records, None)
         if first is not None:
@@ -282,11 +274,7 @@ def load_csv_features(
             if label_column is not None:
                 label_at = _label_index(name, label_column, columns, ncols, first_line)
         for line, row in records:
-            if len(row) != ncols:
-                raise DatasetError(
-                    f"{name}, line {line}: ragged row: {len(row)} cells, expected {ncols} "
-                    f"(as on line {first_line})"
-                )
+            _check_width(name, line, row, ncols, first_line)
             cells = row if label_at is None else row[:label_at] + row[label_at + 1 :]
             try:
                 values = list(map(float, cells))
@@ -610,6 +598,23 @@ def _looks_like_names(row: list[str], skip: int | None = None) -> bool:
     """Whether a first row is a header: one of its cells (but the cell ``skip``) is a name.
     (A data row may have missing values; they are reported as such, not taken for names.)"""
     return any(_is_name(cell) for i, cell in enumerate(row) if i != skip)
+
+
+def _csv_records(text: str, delimiter: str):
+    """``(reader, records)``: the CSV reader of ``text`` (its ``line_num`` for errors) and
+    its non-blank rows as ``(line number, cells)``."""
+    lines_read = _Lines(text)
+    reader = csv.reader(lines_read, delimiter=delimiter, strict=True)
+    return reader, _records(reader, lines_read, delimiter)
+
+
+def _check_width(name: str, line: int, row: list[str], ncols: int, first_line: int) -> None:
+    """A DatasetError for a row whose number of cells differs from the first row's."""
+    if len(row) != ncols:
+        raise DatasetError(
+            f"{name}, line {line}: ragged row: {len(row)} cells, expected {ncols} "
+            f"(as on line {first_line})"
+        )
 
 
 def _records(reader, lines_read: _Lines, delimiter: str) -> Iterator[tuple[int, list[str]]]:
