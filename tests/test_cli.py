@@ -1516,3 +1516,134 @@ def test_models_trained_on_mnist_still_default_to_the_mnist_test_set(mnist_run):
     assert "data:" not in proc.stderr
     proc = run("evaluate", model, "--label-column", "2", check=False)
     assert_one_line_error(proc, "--label-column 2", "mnist is not a .csv file")
+
+
+# -- the cell separator of .csv files (--delimiter) ---------------------------------------------
+
+
+def with_separator(source: Path, target: Path, sep: str) -> Path:
+    """A copy of a comma-separated file (no quoted cells) with its cells separated by ``sep``."""
+    target.write_text(source.read_text().replace(",", sep))
+    return target
+
+
+@pytest.fixture(scope="module")
+def semicolon_run(blobs, tmp_path_factory):
+    """The blobs as a ';'-separated file, and a model trained on it with --delimiter ';'."""
+    folder = tmp_path_factory.mktemp("semicolon")
+    csv = with_separator(blobs / "blobs.csv", folder / "semi.csv", ";")
+    run("train", "--dataset", csv, "--delimiter", ";", *BLOB_FLAGS, "--epochs", "5",
+        "--checkpoint-every", "1", "-o", folder / "run", "-q")  # fmt: skip
+    return folder
+
+
+def test_a_semicolon_model_reads_its_files_without_the_flag_again(semicolon_run, blobs):
+    import chainrule
+
+    folder = semicolon_run
+    csv, model = folder / "semi.csv", folder / "run" / "model.npz"
+    assert json.loads((folder / "run" / "config.json").read_text())["delimiter"] == ";"
+    meta = chainrule.serialization.load_metadata(model)
+    assert meta["training_config"]["delimiter"] == ";"
+    trained = json.loads((folder / "run" / "test_metrics.json").read_text())
+    assert json.loads(run("evaluate", model, "--json").stdout) == trained  # its own test set
+    whole = json.loads(run("evaluate", model, "--dataset", csv, "--json").stdout)
+    assert whole["n_examples"] == 300 and whole["accuracy"] > 0.9
+    # another separator for another file, given with --delimiter
+    by_comma = run("evaluate", model, "--dataset", blobs / "blobs.csv", "--delimiter", ",",
+                   "--json").stdout  # fmt: skip
+    assert json.loads(by_comma) == whole
+    x = np.load(blobs / "blobs.npz")["x"][:4]
+    rows = folder / "rows.csv"
+    rows.write_text("\n".join(";".join(f"{v:.5f}" for v in row) for row in x) + "\n")
+    expected = chainrule.load(model).predict(x).tolist()
+    assert predictions(model, rows) == expected
+    labelled = folder / "labelled.csv"  # one column more: the label column, dropped
+    labelled.write_text("\n".join(";".join(["1"] + [f"{v:.5f}" for v in r]) for r in x) + "\n")
+    assert predictions(model, labelled) == expected
+    text = run("explain", "--model", model, "--index", "1").stdout
+    assert "semi.csv row" in text and squeezed("test example 1 of the 30") in squeezed(text)
+    assert "semi.csv row 3 (label" in run("explain", "--model", model, "--dataset", csv,
+                                          "--index", "3").stdout  # fmt: skip
+
+
+def test_tab_is_given_by_name_or_as_backslash_t(blobs, tmp_path):
+    tsv = with_separator(blobs / "blobs.csv", tmp_path / "blobs.csv", "\t")
+    for i, flag in enumerate(("tab", "\\t")):
+        out = tmp_path / f"run{i}"
+        proc = run("train", "--dataset", tsv, "--delimiter", flag, *BLOB_FLAGS, "--epochs", "5",
+                   "-o", out, "-q")  # fmt: skip
+        assert float(proc.stdout.split("test accuracy:")[1].split()[0]) > 0.9
+        assert json.loads((out / "config.json").read_text())["delimiter"] == "\t"
+    summary = json.loads(run("evaluate", out / "model.npz", "--dataset", tsv, "--json").stdout)
+    assert summary["n_examples"] == 300 and summary["accuracy"] > 0.9
+
+
+def test_a_file_read_with_the_wrong_separator_names_the_flag(semicolon_run, blobs, tmp_path):
+    from chainrule import datasets
+
+    model = semicolon_run / "run" / "model.npz"
+    proc = run("train", "--dataset", semicolon_run / "semi.csv", *BLOB_FLAGS,
+               "-o", tmp_path / "no", check=False)  # fmt: skip
+    assert_one_line_error(proc, "separated by ';', not ','?", "give --delimiter ';'")
+    proc = run("train", "--dataset", blobs / "blobs.csv", "--delimiter", ";", *BLOB_FLAGS,
+               "-o", tmp_path / "no", check=False)  # fmt: skip
+    assert_one_line_error(proc, "separated by ',', not ';'?", "give --delimiter ','")
+    assert not (tmp_path / "no").exists()
+    # the ';' model reads a comma-separated file with its ';' unless told otherwise
+    proc = run("evaluate", model, "--dataset", blobs / "blobs.csv", check=False)
+    assert_one_line_error(proc, "give --delimiter ','")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("1.0,2.0,3.0,4.0,5.0\n")
+    assert_one_line_error(run("predict", model, rows, check=False), "give --delimiter ','")
+    tsv = with_separator(blobs / "blobs.csv", tmp_path / "tabs.csv", "\t")
+    proc = run("train", "--dataset", tsv, *BLOB_FLAGS, "-o", tmp_path / "no", check=False)
+    assert_one_line_error(proc, "give --delimiter tab")
+    with pytest.raises(datasets.DatasetError) as info:  # the library's message stays its own
+        datasets.load_csv(semicolon_run / "semi.csv")
+    assert "separated by ';'" in str(info.value) and "--delimiter" not in str(info.value)
+
+
+def test_delimiter_is_refused_where_it_means_nothing(blobs, blob_model, semicolon_run, tmp_path):
+    for args, fragments in (
+        (["train", "--dataset", blobs / "blobs.npz", "--delimiter", ";", "-o", tmp_path / "no"],
+         ["--delimiter ';'", "blobs.npz is an .npz file"]),
+        (["train", "--delimiter", "tab", "-o", tmp_path / "no"],
+         ["--delimiter tab", "mnist is not a .csv file"]),
+        (["evaluate", blob_model, "--dataset", blobs / "blobs.npz", "--delimiter", ";"],
+         ["--delimiter ';'", "an .npz file"]),
+        (["evaluate", blob_model, "--delimiter", ";"], ["--delimiter ';'", "an .npz file"]),
+        (["explain", "--model", blob_model, "--delimiter", ";"], ["an .npz file"]),
+        (["explain", "--delimiter", ";"], ["--delimiter goes with --model"]),
+        (["predict", blob_model, blobs / "blobs.npz", "--delimiter", ";"], ["no input is a .csv"]),
+        (["train", "--delimiter", ";;"], ["argument --delimiter", "got ';;'"]),
+        (["train", "--delimiter", ""], ["argument --delimiter", "got ''"]),
+        (["evaluate", blob_model, "--delimiter", '"'], ["argument --delimiter", "one character"]),
+    ):  # fmt: skip
+        assert_one_line_error(run(*args, check=False), *fragments)
+    (tmp_path / "bad.toml").write_text('delimiter = ";;"\n')
+    proc = run("train", "--config", tmp_path / "bad.toml", "-o", tmp_path / "no", check=False)
+    assert_one_line_error(proc, "bad.toml: delimiter:", "got ';;'")
+    assert not (tmp_path / "no").exists()
+
+
+def test_the_toml_key_and_a_resumed_run_keep_the_delimiter(semicolon_run, tmp_path):
+    csv = semicolon_run / "semi.csv"
+    (tmp_path / "run.toml").write_text(f'dataset = "{csv}"\ndelimiter = ";"\n')
+    proc = run("train", "--config", tmp_path / "run.toml", *BLOB_FLAGS, "--epochs", "5",
+               "-o", tmp_path / "toml", "-q")  # fmt: skip
+    assert float(proc.stdout.split("test accuracy:")[1].split()[0]) > 0.9
+    assert json.loads((tmp_path / "toml" / "config.json").read_text())["delimiter"] == ";"
+    ckpt = semicolon_run / "run" / "checkpoints" / "epoch-0003.npz"
+    proc = run("train", "--resume", ckpt, "-o", tmp_path / "resumed", "-q")
+    assert "test accuracy" in proc.stdout
+    assert json.loads((tmp_path / "resumed" / "config.json").read_text())["delimiter"] == ";"
+    a = np.load(semicolon_run / "run" / "model.npz")
+    b = np.load(tmp_path / "resumed" / "model.npz")
+    for key in a.files:  # the same data read the same way: the same weights
+        if key != "__metadata__":
+            np.testing.assert_array_equal(a[key], b[key])
+    run("train", "--resume", ckpt, "--delimiter", ";", "-o", tmp_path / "same", "-q")
+    proc = run("train", "--resume", ckpt, "--delimiter", ",", "-o", tmp_path / "c", check=False)
+    assert_one_line_error(proc, "--delimiter ','", "cells separated by ';'", "keeps its data")
+    assert not (tmp_path / "c").exists()

@@ -9,6 +9,7 @@ interrupted ``train`` exits with 130 after Ctrl-C (SIGINT), 143 after SIGTERM.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import dataclasses
 import json
@@ -46,6 +47,7 @@ class TrainConfig:
 
     dataset: str = "mnist"
     label_column: int | str = 0
+    delimiter: str = ","
     layers: list[int] = dataclasses.field(default_factory=lambda: [784, 400, 400, 10])
     activation: list[str] = dataclasses.field(default_factory=lambda: ["relu"])
     loss: str = "cross_entropy"
@@ -154,10 +156,31 @@ def _label_column(text: str) -> int | str:
 _label_column.expected = "a column index or name"
 
 
+def _delimiter(text: str) -> str:
+    """A CSV cell separator: one character, or ``tab`` (also ``\\t``) for a tab."""
+    text = str(text)
+    if text.lower() == "tab" or text == "\\t":
+        return "\t"
+    if len(text) != 1 or text in '\r\n"':
+        raise argparse.ArgumentTypeError(
+            f"expected one character (not a quote or newline) or 'tab', got {text!r}"
+        )
+    return text
+
+
+_delimiter.expected = "one character or 'tab'"
+
+
+def _show_delimiter(delimiter: str) -> str:
+    """A delimiter as the user gives it on the command line: ``tab`` or ``';'``."""
+    return "tab" if delimiter == "\t" else repr(delimiter)
+
+
 # how a value of the TOML file (or of a run's config.json) is checked: as the flag's text is
 _CONVERTERS = {
     "dataset": _text,
     "label_column": _label_column,
+    "delimiter": _delimiter,
     "layers": _int_list,
     "activation": _name_list,
     "loss": _text,
@@ -177,7 +200,7 @@ _CONVERTERS = {
     "preset": _text,
     "output": _text,
 }
-_TEXT_KEYS = ("dataset", "loss", "optimizer", "schedule", "dtype", "preset", "output")
+_TEXT_KEYS = ("dataset", "delimiter", "loss", "optimizer", "schedule", "dtype", "preset", "output")
 _BOOL_KEYS = ("plot", "standardize")  # switches: true or false in a settings file
 
 
@@ -278,11 +301,15 @@ def _regular_file(path: str, what: str) -> None:
 
 
 def load_dataset_file(
-    name: str, label_column: int | str = 0, classes: list[str] | None = None
+    name: str,
+    label_column: int | str = 0,
+    classes: list[str] | None = None,
+    delimiter: str = ",",
 ) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
     """``(x, y, classes)`` of a ``.csv``/``.npz`` dataset file (a CSV's labels in
-    ``label_column``): ``classes`` the class names of labels that are names (numbered in
-    sorted order, or by the ``classes`` given), None for class indices."""
+    ``label_column``, its cells separated by ``delimiter``): ``classes`` the class names of
+    labels that are names (numbered in sorted order, or by the ``classes`` given), None for
+    class indices."""
     from chainrule import datasets
 
     _regular_file(name, "dataset file")
@@ -292,8 +319,15 @@ def load_dataset_file(
                 f"--label-column {label_column}: {name} is an .npz file, whose labels are its "
                 "array 'y'; the option is for .csv files"
             )
+        if delimiter != ",":
+            raise CLIError(
+                f"--delimiter {_show_delimiter(delimiter)}: {name} is an .npz file, which has no "
+                "cells to separate; the option is for .csv files"
+            )
         return datasets.load_npz(name, classes=classes, return_classes=True)
-    return datasets.load_csv(name, label_column=label_column, classes=classes, return_classes=True)
+    return datasets.load_csv(
+        name, label_column=label_column, classes=classes, return_classes=True, delimiter=delimiter
+    )
 
 
 TEST_FRACTION = 0.1  # the share of a data file that train holds out as its test set
@@ -315,7 +349,7 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
 
     name = config.dataset
     if _is_data_file(name):
-        x, y, classes = load_dataset_file(name, config.label_column, classes)
+        x, y, classes = load_dataset_file(name, config.label_column, classes, config.delimiter)
         if len(x) < 5:  # 10% of fewer rounds to no test example at all
             raise CLIError(
                 f"the dataset {name} has {len(x)} example{'s' * (len(x) != 1)}: too few to hold "
@@ -332,6 +366,11 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
         if config.label_column != 0:
             raise CLIError(
                 f"--label-column {config.label_column}: the dataset {name} is not a .csv file"
+            )
+        if config.delimiter != ",":
+            raise CLIError(
+                f"--delimiter {_show_delimiter(config.delimiter)}: the dataset {name} is not a "
+                ".csv file"
             )
         x_train, y_train = datasets.load_dataset(name, "train", dtype=np.uint8)
         x_test, y_test = datasets.load_dataset(name, "test")
@@ -747,6 +786,13 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
         raise CLIError(
             f"{sources['label_column']} {user['label_column']}: the checkpoint {resume.path} was "
             f"trained with the labels in column {label_column!r} (a resumed run keeps its data)"
+        )
+    delimiter = resume.settings.get("delimiter", ",")
+    if "delimiter" in user and user["delimiter"] != delimiter:
+        raise CLIError(
+            f"{sources['delimiter']} {_show_delimiter(user['delimiter'])}: the checkpoint "
+            f"{resume.path} was trained on cells separated by {_show_delimiter(delimiter)} "
+            "(a resumed run keeps its data)"
         )
     if "seed" in user and user["seed"] != state.get("seed"):
         raise CLIError(
@@ -1324,10 +1370,12 @@ def _evaluation_data(
     model: str,
     label_column: int | str | None = None,
     classes: list[str] | None = None,
+    delimiter: str | None = None,
 ):
     """``(x, y)`` of a named dataset's split (images as float32 in [0, 1]), or of a whole
     ``.csv``/``.npz`` file, as the network takes them. A CSV's labels are in ``label_column``,
-    by default the column ``chainrule train`` took them from for ``model``; class names are
+    by default the column ``chainrule train`` took them from for ``model``, and its cells are
+    separated by ``delimiter``, by default the one recorded for ``model``; class names are
     numbered by the model's ``classes`` (a label not among them is refused), and refused for
     a model without class names."""
     from chainrule import datasets
@@ -1338,7 +1386,10 @@ def _evaluation_data(
             trained = (load_metadata(model).get("training_config") or {}).get("label_column", 0)
             ok = isinstance(trained, (int, str)) and not isinstance(trained, bool)
             label_column = trained if ok and name.lower().endswith(".csv") else 0
-        x, y, found = load_dataset_file(name, label_column, classes)
+        if delimiter is None:
+            recorded = _recorded_delimiter(_training_config(model))
+            delimiter = recorded if name.lower().endswith(".csv") else ","
+        x, y, found = load_dataset_file(name, label_column, classes, delimiter)
         if classes is None and found is not None:
             raise CLIError(
                 f"{name}: the labels are class names ({', '.join(found[:10])}"
@@ -1348,6 +1399,10 @@ def _evaluation_data(
         return x, y
     if label_column is not None:
         raise CLIError(f"--label-column {label_column}: the dataset {name} is not a .csv file")
+    if delimiter is not None:
+        raise CLIError(
+            f"--delimiter {_show_delimiter(delimiter)}: the dataset {name} is not a .csv file"
+        )
     return datasets.load_dataset(name, split)
 
 
@@ -1357,6 +1412,12 @@ def _training_config(model: str) -> dict:
 
     config = load_metadata(model).get("training_config")
     return config if isinstance(config, dict) else {}
+
+
+def _recorded_delimiter(config: dict) -> str:
+    """The CSV delimiter a model's ``training_config`` records (``,`` if it records none)."""
+    delimiter = config.get("delimiter", ",")
+    return delimiter if isinstance(delimiter, str) else ","
 
 
 def _own_data_file(model: str) -> str | None:
@@ -1388,11 +1449,14 @@ class _OwnData:
     verified: bool  # whether the test set was checked against the digest the model records
 
 
-def _own_data(model: str, net, split: str, classes: list[str] | None) -> _OwnData:
+def _own_data(
+    model: str, net, split: str, classes: list[str] | None, delimiter: str | None = None
+) -> _OwnData:
     """Part ``split`` of the data file ``model`` was trained on (:func:`_own_data_file`):
     ``"test"``, the test set ``chainrule train`` held out (the same examples, so the same
     accuracy as it reported), or ``"train"``, the rest. The file is read again with the
-    recorded label column and the model's class names, and split again as ``train`` split
+    recorded label column and delimiter (or ``delimiter``, where given) and the model's class
+    names, and split again as ``train`` split
     it, with the recorded seed; a CLIError if the file is gone, or has changed so that the
     test set is not the same (checked against the digest of the model's ``test_split``:
     ``train`` records it; a model without it is checked by its number of features only)."""
@@ -1429,8 +1493,12 @@ def _own_data(model: str, net, split: str, classes: list[str] | None) -> _OwnDat
     changed = f"{path} has changed since the model {model} was trained on it"
     lost = f"its test set cannot be found again; {ask}"
     try:
-        x, y, found = load_dataset_file(path, label_column, classes)
+        x, y, found = load_dataset_file(
+            path, label_column, classes, delimiter or _recorded_delimiter(config)
+        )
     except datasets.DatasetError as exc:
+        if delimiter is not None:  # read with the user's delimiter: their mistake, not a change
+            raise
         raise CLIError(f"{changed} ({exc}), so {lost}") from None
     if classes is None and found is not None:
         raise CLIError(
@@ -1496,7 +1564,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 f"{own} is read as in training (labels in column {recorded!r}); give "
                 "--dataset FILE to read a file's labels from another column"
             )
-        data = _own_data(args.model, net, args.split or "test", by_name)
+        data = _own_data(args.model, net, args.split or "test", by_name, args.delimiter)
         if not data.verified:
             _log(_unverified_note(data))
         x, y, name = data.x, data.y, own
@@ -1507,7 +1575,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise CLIError(
                 f"--split picks a split of mnist or fashion-mnist; {name} is evaluated whole"
             )
-        x, y = _evaluation_data(name, args.split or "test", args.model, args.label_column, by_name)
+        x, y = _evaluation_data(
+            name, args.split or "test", args.model, args.label_column, by_name, args.delimiter
+        )
     _check_fits(net, x, name)
     _check_labels(net, y, name)
     n_classes = max(net.n_out, 2)
@@ -1581,16 +1651,21 @@ def _read_npy(net, path: str, pixel_scale: float | None) -> np.ndarray:
     return array
 
 
-def _read_csv_rows(net, path: str, label_column: int | str, given: bool) -> np.ndarray:
+def _read_csv_rows(
+    net, path: str, label_column: int | str, given: bool, delimiter: str = ","
+) -> np.ndarray:
     """The feature rows of a CSV file (:func:`chainrule.datasets.load_csv_features`), numbers
     used as they are. A file of ``net.n_in`` columns is all features; one of ``net.n_in + 1``
     holds a label column too, ``label_column``, which is dropped. ``given``: the user named the
-    label column (``--label-column``): the file has one, whatever its number of columns."""
+    label column (``--label-column``): the file has one, whatever its number of columns.
+    ``delimiter``: the cells' separator."""
     from chainrule import datasets
 
     if not given:
         try:
-            return datasets.load_csv_features(path, label_column, n_features=net.n_in)
+            return datasets.load_csv_features(
+                path, label_column, n_features=net.n_in, delimiter=delimiter
+            )
         except datasets.DatasetError as exc:
             if "missing label column" not in str(exc) and "given by name" not in str(exc):
                 raise
@@ -1598,7 +1673,7 @@ def _read_csv_rows(net, path: str, label_column: int | str, given: bool) -> np.n
                 f"{exc} ({path} has one column more than the model's {net.n_in} inputs: a "
                 f"label column, {label_column!r} as in training; name it with --label-column)"
             ) from None
-    x = datasets.load_csv_features(path, label_column)
+    x = datasets.load_csv_features(path, label_column, delimiter=delimiter)
     if x.shape[1] != net.n_in:
         raise CLIError(
             f"the model takes {net.n_in} inputs but {path} has {x.shape[1]} feature columns "
@@ -1624,6 +1699,7 @@ def _read_inputs(
     pixel_scale: float | None,
     label_column: int | str = 0,
     label_given: bool = False,
+    delimiter: str = ",",
 ) -> tuple[list[str], np.ndarray]:
     from chainrule.preprocess import mnist_image
 
@@ -1635,7 +1711,7 @@ def _read_inputs(
             if extension == ".npy":
                 array = _read_npy(net, path, pixel_scale)
             else:
-                array = _read_csv_rows(net, path, label_column, label_given)
+                array = _read_csv_rows(net, path, label_column, label_given, delimiter)
             names += [path] if len(array) == 1 else [f"{path}[{i}]" for i in range(len(array))]
             rows.append(array)
         elif extension in (".npz", ".txt", ".tsv"):
@@ -1662,8 +1738,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"--label-column {args.label_column}: the label column of a .csv input; no input "
             "is a .csv file"
         )
+    if args.delimiter is not None and not any(p.lower().endswith(".csv") for p in args.inputs):
+        raise CLIError(
+            f"--delimiter {_show_delimiter(args.delimiter)}: the cell separator of a .csv input; "
+            "no input is a .csv file"
+        )
     label_column = args.label_column if given else _predict_label_column(args.model)
-    names, x = _read_inputs(net, args.inputs, _pixel_scale(args.model), label_column, given)
+    delimiter = args.delimiter or _recorded_delimiter(_training_config(args.model))
+    names, x = _read_inputs(
+        net, args.inputs, _pixel_scale(args.model), label_column, given, delimiter
+    )
     classes = _model_classes(args.model, net)
     probs = net.predict_proba(x)
     if net.n_out == 1:
@@ -1846,7 +1930,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         color=args.format == "text" and sys.stdout.isatty() and not args.no_color,
     )
     if not args.model:
-        given = [flag for flag in ("dataset", "index") if getattr(args, flag) is not None]
+        given = [
+            flag for flag in ("dataset", "index", "delimiter") if getattr(args, flag) is not None
+        ]
         if given:
             raise CLIError(f"--{given[0]} goes with --model (the random network has its own)")
     else:
@@ -1861,13 +1947,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
         by_name = _model_classes(args.model, net, names_only=True)
         own = _own_data_file(args.model) if args.dataset is None else None
         if own is not None:  # by default, the test set train held out of the model's own file
-            data = _own_data(args.model, net, "test", by_name)
+            data = _own_data(args.model, net, "test", by_name, args.delimiter)
             if not data.verified:
                 _log(_unverified_note(data))
             x_test, y_test, name = data.x, data.y, own
         else:
             name = args.dataset or _default_image_set(args.model)
-            x_test, y_test = _evaluation_data(name, "test", args.model, classes=by_name)
+            x_test, y_test = _evaluation_data(
+                name, "test", args.model, classes=by_name, delimiter=args.delimiter
+            )
         _check_fits(net, x_test, name)
         i, n = args.index, args.batch or 1
         if not 0 <= i <= len(x_test) - n:
@@ -2003,6 +2091,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the label column of a .csv dataset: an index (0, the default, is the first; -1 "
         "the last) or its name in the header row",
     )
+    train.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        metavar="CHAR",
+        help="the cell separator of a .csv dataset: one character, or tab (default ',')",
+    )
     train.add_argument("--layers", type=_int_list, help="layer sizes, e.g. 784,256,10")
     train.add_argument(
         "--activation",
@@ -2105,6 +2199,13 @@ def build_parser() -> argparse.ArgumentParser:
         "model was trained with)",
     )
     evaluate.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        metavar="CHAR",
+        help="the cell separator of the .csv data, one character or tab (default: the one the "
+        "model was trained with)",
+    )
+    evaluate.add_argument(
         "--split",
         choices=["train", "test"],
         help="the split of mnist or fashion-mnist, or without --dataset of the model's own "
@@ -2137,6 +2238,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COLUMN",
         help="the label column of the .csv inputs, dropped: an index or a name (default: with "
         "one column more than the model's inputs, the column it was trained with)",
+    )
+    predict.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        metavar="CHAR",
+        help="the cell separator of the .csv inputs, one character or tab (default: the one the "
+        "model was trained with)",
     )
     predict.add_argument("--top", type=_positive_int, default=3, help="how many classes to show")
     predict.add_argument("--json", action="store_true")
@@ -2206,6 +2314,13 @@ def build_parser() -> argparse.ArgumentParser:
             "own test set: for a model trained on a .csv/.npz file, the 10%% train held out)",
         )
         p.add_argument(
+            "--delimiter",
+            type=_delimiter,
+            metavar="CHAR",
+            help="with --model: the cell separator of the .csv data, one character or tab "
+            "(default: the one the model was trained with)",
+        )
+        p.add_argument(
             "--index", type=int, help="which test example or row (with --model; default 0)"
         )
         p.add_argument("--format", choices=["text", "markdown"], default="text")
@@ -2223,6 +2338,18 @@ def _mpi_rank(args) -> int:
     except ImportError:
         return 0
     return MPI.COMM_WORLD.Get_rank()
+
+
+# the library's guess at a file's separator (chainrule.datasets.tabular._hint)
+_SEPARATOR_HINT = re.compile(r"are the cells separated by ('[^']+'), not '[^']+'\?\)")
+
+
+def _delimiter_hint(message: str) -> str:
+    """``message``, with the flag to give where the library guesses another separator."""
+    found = _SEPARATOR_HINT.search(message)
+    if found is None:
+        return message
+    return f"{message}; give --delimiter {_show_delimiter(ast.literal_eval(found.group(1)))}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -2247,6 +2374,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         usage = isinstance(exc, (CLIError, ValueError, FileNotFoundError, ImportError))
         message = str(exc) or type(exc).__name__
+        if hasattr(args, "delimiter"):  # the commands that read .csv files
+            message = _delimiter_hint(message)
         from chainrule.errors import DivergenceError
 
         # a divergence is found on every rank at once: rank 0 reports it, none need abort
