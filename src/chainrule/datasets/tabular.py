@@ -136,10 +136,7 @@ def load_csv(
             labels.append(row[label_at].strip() if label_at is not None else "")
     except csv.Error as e:
         raise DatasetError(f"{name}, line {reader.line_num}: malformed CSV: {e}") from None
-    if not rows:
-        where = f"line {reader.line_num + 1}" if ncols else "line 1"
-        what = "no data rows after the header" if columns is not None else "empty file"
-        raise DatasetError(f"{name}, {where}: {what}")
+    _check_not_empty(name, rows, reader.line_num, ncols, columns)
     if ncols < 2:
         raise DatasetError(
             f"{name}, line {first_line}: one column only; need a label column and at least one "
@@ -285,10 +282,7 @@ def load_csv_features(
             lines.append(line)
     except csv.Error as e:
         raise DatasetError(f"{name}, line {reader.line_num}: malformed CSV: {e}") from None
-    if not rows:
-        where = f"line {reader.line_num + 1}" if ncols else "line 1"
-        what = "no data rows after the header" if columns is not None else "empty file"
-        raise DatasetError(f"{name}, {where}: {what}")
+    _check_not_empty(name, rows, reader.line_num, ncols, columns)
     if label_at is not None and ncols < 2:
         raise DatasetError(
             f"{name}, line {first_line}: one column only, the label column; no feature columns"
@@ -606,6 +600,14 @@ def _csv_records(text: str, delimiter: str):
     lines_read = _Lines(text)
     reader = csv.reader(lines_read, delimiter=delimiter, strict=True)
     return reader, _records(reader, lines_read, delimiter)
+
+
+def _check_not_empty(name: str, rows: list, line_num: int, ncols: int, columns) -> None:
+    """A DatasetError for a file with no data rows (empty, or a header only)."""
+    if not rows:
+        where = f"line {line_num + 1}" if ncols else "line 1"
+        what = "no data rows after the header" if columns is not None else "empty file"
+        raise DatasetError(f"{name}, {where}: {what}")
 
 
 def _check_width(name: str, line: int, row: list[str], ncols: int, first_line: int) -> None:
