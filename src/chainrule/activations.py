@@ -28,12 +28,10 @@ GPU, see :mod:`chainrule.backend`), so the same code runs wherever the network l
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from chainrule._registry import build
-from chainrule.backend import namespace
+from chainrule.backend import constant, namespace
 
 __all__ = [
     "Activation",
@@ -125,10 +123,11 @@ class Sigmoid(Activation):
 
     def forward(self, net, out=None):
         xp = namespace(net)
-        out = xp.multiply(net, 0.5, out=out)
+        half = constant(xp, 0.5, net.dtype)  # 0.5 in net's dtype (see backend.constant)
+        out = xp.multiply(net, half, out=out)
         xp.tanh(out, out=out)
-        out *= 0.5
-        out += 0.5
+        out *= half
+        out += half
         return out
 
     def derivative(self, out):
@@ -137,7 +136,8 @@ class Sigmoid(Activation):
     def backward(self, out, grad_out, delta=None):
         # dE/dnet = dE/dout * out * (1 - out), built in the delta buffer when there is one
         xp = namespace(out)
-        slope = xp.subtract(1, out, out=None if delta is grad_out else delta)  # 1 - out
+        one = constant(xp, 1.0, out.dtype)
+        slope = xp.subtract(one, out, out=None if delta is grad_out else delta)  # 1 - out
         slope *= out  # ds/dnet = out (1 - out)
         return xp.multiply(grad_out, slope, out=slope if delta is None else delta)
 
@@ -156,7 +156,7 @@ class Tanh(Activation):
     def backward(self, out, grad_out, delta=None):
         xp = namespace(out)
         slope = xp.multiply(out, out, out=None if delta is grad_out else delta)  # out**2
-        xp.subtract(1, slope, out=slope)  # ds/dnet = 1 - out**2
+        xp.subtract(constant(xp, 1.0, out.dtype), slope, out=slope)  # ds/dnet = 1 - out**2
         return xp.multiply(grad_out, slope, out=slope if delta is None else delta)
 
 
@@ -172,7 +172,7 @@ class ReLU(Activation):
         # max(net, 0), against an array of zeros: NumPy's vectorized loop takes two arrays;
         # with the scalar 0 it runs about 3x slower (NumPy 2.x).
         xp = namespace(net)
-        return xp.maximum(net, _constant(xp, net.shape, net.dtype, 0.0), out=out)
+        return xp.maximum(net, constant(xp, 0.0, net.dtype, net.shape), out=out)
 
     def derivative(self, out):
         # out >= 0, so sign(out) is 1 where out > 0 and 0 elsewhere, in out's dtype (and
@@ -180,7 +180,8 @@ class ReLU(Activation):
         return namespace(out).sign(out)
 
     def backward(self, out, grad_out, delta=None):
-        return namespace(out).multiply(grad_out, out > 0, out=delta)
+        xp = namespace(out)
+        return xp.multiply(grad_out, out > constant(xp, 0.0, out.dtype), out=delta)
 
 
 class LeakyReLU(Activation):
@@ -202,7 +203,7 @@ class LeakyReLU(Activation):
     def forward(self, net, out=None):
         # For 0 <= slope < 1, max(net, slope * net) is net for net > 0 and slope * net otherwise.
         xp = namespace(net)
-        scaled = xp.multiply(net, self.slope, out=out)
+        scaled = xp.multiply(net, constant(xp, self.slope, net.dtype), out=out)
         return xp.maximum(net, scaled, out=scaled)
 
     def derivative(self, out):
@@ -237,7 +238,7 @@ class Softmax(Activation):
         xp = namespace(net)
         out = xp.subtract(net, _softmax_shift(net), out=out)  # so that exp cannot overflow
         xp.exp(out, out=out)
-        out /= out @ _constant(xp, (out.shape[1], 1), out.dtype, 1.0)  # row sums, as a product
+        out /= xp.dot(out, constant(xp, 1.0, out.dtype, (out.shape[1], 1)))  # row sums, a product
         return out
 
     def derivative(self, out):
@@ -279,17 +280,6 @@ def _softmax_shift(net):
     # on a device: the same choice (the same numbers) without a wait for the host
     top = xp.max(net)
     return xp.where(top - xp.min(net) < _SOFTMAX_SPREAD, top, xp.max(net, axis=1, keepdims=True))
-
-
-@functools.lru_cache(maxsize=16)
-def _constant(xp, shape: tuple[int, ...], dtype, value: float):
-    """An array filled with ``value``, one per module, shape, dtype and value (ReLU's forward
-    compares against zeros, softmax's row sums multiply by ones); never written to: read-only
-    where the module can say so."""
-    array = xp.full(shape, value, dtype=dtype)
-    if isinstance(array, np.ndarray):  # NumPy can say so; CuPy and others cannot
-        array.flags.writeable = False
-    return array
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {

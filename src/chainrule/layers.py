@@ -26,6 +26,10 @@ allocates no new arrays once the first batch has run. Consequence: an array retu
 ``forward`` is overwritten by the next ``forward`` of the same batch size;
 :meth:`chainrule.Network.forward` returns a copy for that reason.
 
+The products are ``xp.dot``, the matrix product of NumPy (BLAS's ``gemm``) with the least
+overhead per call: ``matmul``, its general form, costs ~0.4 us more a call, which is a tenth of
+a step at a batch of 10.
+
 The array functions come from ``self.xp``, the module of the layer's parameters (``numpy``, or
 ``cupy`` once the network has moved to a GPU; see :mod:`chainrule.backend`).
 """
@@ -236,7 +240,7 @@ class Dense(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """``out = s(x @ w + b)`` for ``x`` of shape (batch, n_in); returns (batch, n_out)."""
         ws = self._workspace(x.shape[0])
-        self.xp.matmul(x, self._weights, out=ws.net)  # net = in . w
+        self.xp.dot(x, self._weights, out=ws.net)  # net = in . w
         ws.net += self._biases  #                 + b
         if ws.out is not ws.net:
             out = self.activation.forward(ws.net, out=ws.out)  # out = s(net)
@@ -257,13 +261,13 @@ class Dense(Layer):
         Used directly by fused losses, whose delta already includes the activation.
         """
         xp = self.xp
-        xp.matmul(self.x.T, delta, out=self.dweights)  # dE/dw = in^T . delta
+        xp.dot(self.x.T, delta, out=self.dweights)  # dE/dw = in^T . delta
         # dE/db = sum over the batch of delta (dnet/db = 1), written as the product 1^T . delta
         # with a vector of ones: one BLAS call, faster than a sum down the columns.
-        xp.matmul(self._ws.ones, delta, out=self.dbiases)
+        xp.dot(self._ws.ones, delta, out=self.dbiases)
         if not input_grad:
             return None
-        return xp.matmul(delta, self._weights.T, out=self._ws.grad_in)  # dE/din = delta . w^T
+        return xp.dot(delta, self._weights.T, out=self._ws.grad_in)  # dE/din = delta . w^T
 
     def parameters(self) -> list[np.ndarray]:
         return [self._weights, self._biases]

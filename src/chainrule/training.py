@@ -940,42 +940,38 @@ class _Trainer:
         net, optimizer, schedule = self.net, self.optimizer, self.schedule
         params, grads, decay = self.opt_params, self.opt_grads, self.decay
         scaled = self.can_scale and optimizer.scaled_gradients
-        labels = self.labels
         bs, n_batches = self.batch_size, self.n_batches
         batch_hooks = self.hooks["on_batch_end"]
         output = net.layers[-1]
-        pred_epoch = self.pred_epoch
+        # each batch's predicted classes, counted with the labels later (_settle_correct)
+        pred_epoch = None if self.labels is None else self.pred_epoch
+        one_output = output.n_out == 1
         host = net.device == "cpu"  # else a batch moves to the network's device once per step
-        on_device = net._on_device
+        on_device, gather = net._on_device, self._batch
         for b in range(self.batch_done, n_batches):
             lo = b * bs
             bufs = self.full if b < n_batches - 1 else self.last
             k = len(bufs[0])
-            x_b, t_b, _ = self._batch(
-                slice(lo, lo + k) if perm is None else perm[lo : lo + k], bufs, labels=False
-            )
+            x_b, t_b, _ = gather(slice(lo, lo + k) if perm is None else perm[lo : lo + k], bufs)
             if not host:
                 x_b, t_b = on_device(x_b), on_device(t_b)
             lr = schedule(self.step)
             self.consistent = False
-            if scaled and lr > 0:  # the backward pass gives lr * g: SGD saves a pass
-                loss = net.train_step(x_b, t_b, True, lr)
-                if not math.isfinite(loss):
-                    raise self._divergence(epoch, b + 1, loss, lr)
-                optimizer.step(params, grads, lr, lr, decay)
-            else:
-                loss = net.train_step(x_b, t_b)
-                if not math.isfinite(loss):
-                    raise self._divergence(epoch, b + 1, loss, lr)
-                optimizer.step(params, grads, lr, 1.0, decay)
+            fused = scaled and lr > 0  # the backward pass gives lr * g: SGD saves a pass
+            loss = net.train_step(x_b, t_b, True, lr) if fused else net.train_step(x_b, t_b)
+            if not math.isfinite(loss):
+                raise self._divergence(epoch, b + 1, loss, lr)
+            optimizer.step(params, grads, lr, lr if fused else 1.0, decay)
             self.step += 1
             self.batch_done = b + 1
             self.loss_sum += loss * k
             self.seen += k
-            if labels is not None:  # this batch's predicted classes, counted later
-                _predict_classes(
-                    output.out if host else to_numpy(output.out), pred_epoch[lo : lo + k]
-                )
+            if pred_epoch is not None:
+                out = output.out if host else to_numpy(output.out)
+                if one_output:
+                    _predict_classes(out, pred_epoch[lo : lo + k])
+                else:
+                    out.argmax(axis=1, out=pred_epoch[lo : lo + k])
                 self.pred_to = lo + k
             self.last_lr = lr
             self.consistent = True
@@ -987,16 +983,16 @@ class _Trainer:
             if self.sigint:
                 raise KeyboardInterrupt
 
-    def _batch(self, rows, bufs, labels: bool = True) -> tuple:
+    def _batch(self, rows, bufs, labels: bool = False) -> tuple:
         """The inputs, targets and labels of one batch: ``rows`` is a slice of the training
         set (no shuffling: views) or shuffled row numbers, gathered into the reused buffers
         ``bufs`` (shaped for this batch). Compact inputs are converted into ``bufs[0]``.
-        ``labels=False`` skips the labels (the one-process loop counts accuracy per epoch,
-        from ``self.labels``, see :meth:`_settle_correct`)."""
+        The labels only with ``labels=True`` (the one-process loop counts accuracy per epoch,
+        from ``self.labels``, see :meth:`_settle_correct`), else None."""
         x_buf, t_buf, l_buf, _, raw_buf = bufs
         x, target = self.x, self.target
         labels = self.labels if labels else None
-        if isinstance(rows, slice):
+        if type(rows) is slice:
             x_b, t_b = x[rows], target[rows]
             l_b = None if labels is None else labels[rows]
         else:
@@ -1065,7 +1061,7 @@ class _Trainer:
             if m:
                 rows = slice(lo + first, lo + end)
                 bufs = tuple(buf[:m] for buf in self.local)
-                x_b, t_b, l_b = self._batch(rows if perm is None else perm[rows], bufs)
+                x_b, t_b, l_b = self._batch(rows if perm is None else perm[rows], bufs, labels=True)
                 # (m / k) * (mean over this rank's rows) = (1 / k) * (sum over them)
                 if can_scale:
                     local_loss = net.train_step(x_b, t_b, True, (lr if fused else 1.0) * m / k)
