@@ -3,13 +3,15 @@
 For each row of ``epoch_time.py``, one warm-up and then ``--epochs`` timed epochs of
 ``chainrule.fit`` on MNIST, with timers wrapped around the parts of a step:
 
-- ``matmul``: every ``matmul`` the layers call (forward products, weight and bias gradients,
-  input gradients), and the rate it reaches by the exact count (``2 m k n`` per product);
+- ``matmul``: every product the layers call (``dot`` and ``matmul``: forward products, weight
+  and bias gradients, input gradients), and the rate it reaches by the exact count
+  (``2 m k n`` per product);
+- ``gather``: copying each shuffled batch out of the training set (``_Trainer._batch``);
 - ``optimizer``: ``Optimizer.step`` (the update of the whole parameter vector);
 - ``activations``: the activations' ``forward`` and ``backward`` (elementwise);
 - ``loss``: the loss's value and output delta;
 - ``accuracy``: the argmax that records each batch's predicted classes;
-- ``rest``: everything else in the epoch: the batch gather, the bias additions, Python.
+- ``rest``: everything else in the epoch: the bias additions, Python.
 
 The wrappers add a few microseconds a call, so the shares are for orientation (small batches
 most of all); the epoch time printed is the wrapped one. Its point is the ceiling on the
@@ -37,11 +39,11 @@ import epoch_time  # noqa: E402
 import chainrule  # noqa: E402
 import chainrule.training  # noqa: E402
 
-PARTS = ("matmul", "optimizer", "activations", "loss", "accuracy")
+PARTS = ("matmul", "gather", "optimizer", "activations", "loss", "accuracy")
 
 
 class _TimedNumpy:
-    """NumPy with a timer and a flop count on ``matmul`` (the layers' ``xp``)."""
+    """NumPy with a timer and a flop count on its products, ``dot`` and ``matmul`` (the layers' ``xp``)."""
 
     def __init__(self, seconds, flops):
         self._seconds, self._flops = seconds, flops
@@ -49,13 +51,19 @@ class _TimedNumpy:
     def __getattr__(self, name):
         return getattr(np, name)
 
-    def matmul(self, a, b, out=None):
+    def _product(self, function, a, b, out):
         start = time.perf_counter()
-        result = np.matmul(a, b, out=out)
+        result = function(a, b, out=out)
         self._seconds["matmul"] += time.perf_counter() - start
         if a.ndim == 2 and b.ndim == 2:  # the bias gradients' 1^T . delta are not counted
             self._flops[0] += 2 * a.shape[0] * a.shape[1] * b.shape[1]
         return result
+
+    def matmul(self, a, b, out=None):
+        return self._product(np.matmul, a, b, out)
+
+    def dot(self, a, b, out=None):
+        return self._product(np.dot, a, b, out)
 
 
 def _timed(function, seconds, part):
@@ -91,6 +99,8 @@ def profile_row(row: epoch_time.Row, x, y, epochs: int) -> dict:
     optimizer.step = _timed(optimizer.step, seconds, "optimizer")
     original = chainrule.training._predict_classes
     chainrule.training._predict_classes = _timed(original, seconds, "accuracy")
+    gather = chainrule.training._Trainer._batch
+    chainrule.training._Trainer._batch = _timed(gather, seconds, "gather")
     try:
         fit(net, x, y, epochs=1, batch_size=row.batch, optimizer=optimizer, seed=0)  # warm-up
         results = []
@@ -104,6 +114,7 @@ def profile_row(row: epoch_time.Row, x, y, epochs: int) -> dict:
             results.append((total, dict(seconds), flops[0]))
     finally:
         chainrule.training._predict_classes = original
+        chainrule.training._Trainer._batch = gather
     return {"results": results, "rate": _common.matmul_rate()}
 
 

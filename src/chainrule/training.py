@@ -945,7 +945,6 @@ class _Trainer:
         output = net.layers[-1]
         # each batch's predicted classes, counted with the labels later (_settle_correct)
         pred_epoch = None if self.labels is None else self.pred_epoch
-        one_output = output.n_out == 1
         host = net.device == "cpu"  # else a batch moves to the network's device once per step
         on_device, gather = net._on_device, self._batch
         for b in range(self.batch_done, n_batches):
@@ -968,10 +967,7 @@ class _Trainer:
             self.seen += k
             if pred_epoch is not None:
                 out = output.out if host else to_numpy(output.out)
-                if one_output:
-                    _predict_classes(out, pred_epoch[lo : lo + k])
-                else:
-                    out.argmax(axis=1, out=pred_epoch[lo : lo + k])
+                _predict_classes(out, pred_epoch[lo : lo + k])
                 self.pred_to = lo + k
             self.last_lr = lr
             self.consistent = True
