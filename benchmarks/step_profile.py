@@ -43,7 +43,7 @@ PARTS = ("matmul", "gather", "optimizer", "activations", "loss", "accuracy")
 
 
 class _TimedNumpy:
-    """NumPy with a timer and a flop count on its products, ``dot`` and ``matmul`` (the layers' ``xp``)."""
+    """NumPy with a timer and a flop count on its products (``dot``, ``matmul``): the layers' xp."""
 
     def __init__(self, seconds, flops):
         self._seconds, self._flops = seconds, flops
