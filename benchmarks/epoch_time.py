@@ -408,20 +408,25 @@ class TorchRunner:
             self.y = torch.from_numpy(y)
 
     def epoch(self, perm: np.ndarray) -> None:
-        torch, batch = self.torch, self.row.batch
-        sse = self.row.loss == "sse"
-        perm_t = torch.from_numpy(perm)
+        batch = self.row.batch
+        perm_t = self.torch.from_numpy(perm)
         for start in range(0, len(perm), batch):
-            idx = perm_t[start : start + batch]
-            xb, yb = self.x[idx], self.y[idx]
-            out = self.model(xb)
-            if sse:  # the mean over the batch of 1/2 sum (out - label)^2
-                loss = 0.5 * (out - yb).pow(2).sum() / len(idx)
-            else:
-                loss = torch.nn.functional.cross_entropy(out, yb)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            self.step(perm_t[start : start + batch])
+
+    def step(self, idx) -> None:
+        """One update on the examples ``idx`` (row numbers, a tensor or a NumPy array)."""
+        torch = self.torch
+        if isinstance(idx, np.ndarray):
+            idx = torch.from_numpy(idx)
+        xb, yb = self.x[idx], self.y[idx]
+        out = self.model(xb)
+        if self.row.loss == "sse":  # the mean over the batch of 1/2 sum (out - label)^2
+            loss = 0.5 * (out - yb).pow(2).sum() / len(idx)
+        else:
+            loss = torch.nn.functional.cross_entropy(out, yb)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
 
 
 # -- scikit-learn ------------------------------------------------------------------------------
