@@ -18,6 +18,21 @@ def test_forward_is_activation_of_x_dot_w_plus_b():
     np.testing.assert_allclose(layer.net, x @ layer.weights + layer.biases)
 
 
+def test_forward_converts_inputs_of_another_dtype_once():
+    """The products write into the layer's buffers (np.dot needs the layer's dtype there):
+    float64 from np.random, integers and lists are converted first, to the same numbers."""
+    layer = Dense(4, 3, "sigmoid", rng=0)
+    x = np.random.default_rng(1).random((2, 4))  # float64
+    expected = np.array(layer.forward(x.astype(np.float32)))
+    for given in (x, x.tolist(), x.astype(">f4"), np.asfortranarray(x)):
+        out = layer.forward(given)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, expected)
+        assert layer.x.dtype == np.float32  # what backward multiplies by
+    ones = np.array(layer.forward(np.ones((2, 4), np.uint8)))  # a copy: buffers are reused
+    np.testing.assert_array_equal(ones, layer.forward(np.ones((2, 4))))
+
+
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu", "leaky_relu"])
 def test_backward_matches_finite_differences(activation):
     """E = sum(g * out): dE/dw, dE/db, dE/dx from backward against central differences."""

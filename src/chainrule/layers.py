@@ -238,7 +238,13 @@ class Dense(Layer):
         return ws
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """``out = s(x @ w + b)`` for ``x`` of shape (batch, n_in); returns (batch, n_out)."""
+        """``out = s(x @ w + b)`` for ``x`` of shape (batch, n_in); returns (batch, n_out).
+
+        ``x`` of another dtype (float64 from ``np.random.rand``, integers, a list) is converted
+        to the layer's first (a :class:`~chainrule.network.Network` checks and converts its
+        inputs once, so that its layers get the right dtype)."""
+        if getattr(x, "dtype", None) is not self.dtype:
+            x = self.xp.asarray(x, dtype=self.dtype)
         ws = self._workspace(x.shape[0])
         self.xp.dot(x, self._weights, out=ws.net)  # net = in . w
         ws.net += self._biases  #                 + b
