@@ -794,6 +794,27 @@ def test_a_closed_pipe_ends_output_quietly_but_not_training(mnist_run, blobs, tm
     assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 3
 
 
+def test_a_data_file_of_another_kind_is_named_with_what_to_do(blob_model, blobs, tmp_path):
+    """A .tsv or .txt data file (which exists) is not 'an unknown dataset': the error says
+    which files are read and how (rename to .csv, --delimiter tab); nothing is written."""
+    tsv = tmp_path / "blobs.tsv"
+    tsv.write_text((blobs / "blobs.csv").read_text().replace(",", "\t"))
+    proc = run("train", "--dataset", tsv, "--delimiter", "tab", "-o", tmp_path / "run",
+               check=False)  # fmt: skip
+    assert_one_line_error(proc, f"the dataset {tsv} is not a file chainrule reads", ".csv",
+                          "--delimiter tab", "mnist")  # fmt: skip
+    assert not (tmp_path / "run").exists()
+    for command in (["evaluate", blob_model], ["explain", "--model", blob_model]):
+        proc = run(*command, "--dataset", tmp_path / "rows.txt", check=False)  # not even there
+        assert_one_line_error(proc, "rows.txt is not a file chainrule reads", ".npz")
+    proc = run("train", "--dataset", "mnst", check=False)  # a misspelt name: the names
+    assert_one_line_error(proc, "unknown dataset 'mnst'", "fashion-mnist, mnist")
+    tsv.rename(tmp_path / "blobs.csv")  # the fix the message gives
+    run("train", "--dataset", tmp_path / "blobs.csv", "--delimiter", "tab", *BLOB_FLAGS,
+        "--epochs", "1", "-o", tmp_path / "run", "-q")  # fmt: skip
+    assert (tmp_path / "run" / "model.npz").exists()
+
+
 def test_explain_a_model_refuses_network_flags_and_takes_files(blob_model, blobs):
     proc = run("explain", "--model", blob_model, "--sizes", "5,3", check=False)
     assert_one_line_error(proc, "--sizes", "--model")

@@ -292,6 +292,22 @@ def _is_data_file(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in (".csv", ".npz")
 
 
+def _check_dataset_name(name: str) -> None:
+    """CLIError for a dataset that is neither a ``.csv``/``.npz`` file nor a registered name
+    but looks like a file (it exists, or has an extension: ``data.tsv``, ``data.txt``): what
+    the command line reads, and what to do; other names get the list of valid ones later."""
+    from chainrule import datasets
+
+    if name in datasets.DATASETS or not (os.path.exists(name) or os.path.splitext(name)[1]):
+        return
+    raise CLIError(
+        f"the dataset {name} is not a file chainrule reads: data files end in .csv (a label "
+        "column and features as text, the cells separated by ',' or by --delimiter, e.g. "
+        "--delimiter tab for tab-separated values) or .npz (arrays x and y); rename the file, "
+        f"or give a dataset name: {', '.join(sorted(datasets.DATASETS))}"
+    )
+
+
 def _regular_file(path: str, what: str) -> None:
     """CLIError unless ``path`` is a regular file (a FIFO or device could block forever)."""
     if not os.path.exists(path):
@@ -363,6 +379,7 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
         input_scale = None
         test_split = _test_split_record(len(x), x_test, y_test, config.seed)
     else:
+        _check_dataset_name(name)
         if config.label_column != 0:
             raise CLIError(
                 f"--label-column {config.label_column}: the dataset {name} is not a .csv file"
@@ -1397,6 +1414,7 @@ def _evaluation_data(
                 "names (it was trained on class indices 0, 1, 2, ...)"
             )
         return x, y
+    _check_dataset_name(name)
     if label_column is not None:
         raise CLIError(f"--label-column {label_column}: the dataset {name} is not a .csv file")
     if delimiter is not None:
