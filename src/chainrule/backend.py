@@ -293,7 +293,7 @@ class ArrayAPIAdapter:
         array[...] = self.module.where(hit, array - value, array)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)  # the few numbers, and ReLU's zeros per batch shape
 def constant(xp, value: float, dtype, shape: tuple[int, ...] = ()):
     """An ``xp`` array of ``shape`` (default 0-d) and ``dtype`` filled with ``value``: made once
     per module, value, dtype and shape, and never written to (read-only where the module can
