@@ -573,3 +573,23 @@ def test_standardize_on_the_strict_device_and_the_gpu_device(fake_cupy):
     assert type(gpu.layers[0].forward(gpu.xp.asarray(x))) is fake_cupy.ndarray
     back = gpu.to("cpu")
     np.testing.assert_array_equal(back.forward(x), ref.forward(x))
+
+
+def test_constant_is_a_cached_read_only_array_of_the_dtype_asked_for():
+    """The numbers of the elementwise math: 0-d arrays of the arrays' own dtype, so a float64
+    network computes with float64 numbers (a slope of 0.01 is not rounded to float32)."""
+    from chainrule.activations import LeakyReLU
+    from chainrule.backend import constant
+
+    half = constant(np, 0.5, np.dtype(np.float32))
+    assert half.shape == () and half.dtype == np.float32 and not half.flags.writeable
+    assert constant(np, 0.5, np.dtype(np.float32)) is half  # made once
+    assert constant(np, 0.01, np.dtype(np.float64)).item() == 0.01
+    zeros = constant(np, 0.0, np.dtype(np.float32), (2, 3))
+    assert zeros.shape == (2, 3) and not zeros.any()
+    net = np.array([[-3.0, 2.0], [0.7, -1e-3]])
+    out = LeakyReLU(0.01).forward(net)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, np.where(net > 0, net, 0.01 * net))
+    strict = constant(backend.get_namespace(xps, DEVICE), 0.5, xps.float32)  # its own array
+    assert type(strict).__module__.startswith("array_api_strict") and strict.device == DEVICE
