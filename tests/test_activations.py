@@ -6,7 +6,7 @@ import pytest
 
 import chainrule
 from chainrule import activations
-from chainrule.activations import ACTIVATIONS, Softmax, get_activation
+from chainrule.activations import ACTIVATIONS, LeakyReLU, ReLU, Sigmoid, Softmax, get_activation
 
 ELEMENTWISE = ["identity", "sigmoid", "tanh", "relu", "leaky_relu"]
 
@@ -121,3 +121,13 @@ def test_names_and_configs_round_trip():
     assert get_activation("linear").name == "identity"
     with pytest.raises(ValueError, match="slope"):
         get_activation({"name": "leaky_relu", "slope": 2.0})
+
+
+def test_activations_on_integer_arrays_compute_in_floats():
+    """Called by hand on integers, the activations promote them to floats as NumPy does (their
+    numbers are 0-d arrays of the input's dtype only for float inputs: 0.01 as an integer would
+    be 0, and a leaky ReLU a plain ReLU)."""
+    net = np.array([[-3, 0, 2]])
+    np.testing.assert_allclose(Sigmoid().forward(net), 1 / (1 + np.exp(-net)))
+    np.testing.assert_allclose(LeakyReLU(0.01).forward(net), [[-0.03, 0.0, 2.0]])
+    np.testing.assert_array_equal(ReLU().forward(net), [[0, 0, 2]])

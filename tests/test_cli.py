@@ -866,8 +866,8 @@ def test_flags_that_would_be_ignored_are_refused(blobs, blob_model, tmp_path):
     assert_one_line_error(proc, "--activation", "unknown activation 'foo'")
     assert not (tmp_path / "run").exists()
     proc = run("evaluate", blob_model, "--dataset", blobs / "blobs.npz", "--split", "train",
-               check=False)  # fmt: skip
-    assert_one_line_error(proc, "--split", "evaluated whole")
+               "--label-column", "1", check=False)  # fmt: skip
+    assert_one_line_error(proc, "--split", "evaluated whole without --split")
     np.savez(tmp_path / "more.npz", x=np.zeros((3, 5)), y=np.array([0, 2, 5]))
     proc = run("evaluate", blob_model, "--dataset", tmp_path / "more.npz", check=False)
     assert_one_line_error(proc, "more.npz: example 2 has label 5", "tells 3 classes apart")
@@ -1005,6 +1005,53 @@ def test_features_far_from_unit_scale_get_a_note_to_standardize(blobs, tmp_path)
     assert "give --standardize (docs/data.md)" in proc.stderr
     proc = run("train", "--dataset", blobs / "blobs.npz", *args, "-o", "ok", cwd=tmp_path)
     assert "standardize" not in proc.stderr  # features of order 1-10: no note
+    proc = run("train", "--dataset", "big.npz", *args, "-q", "-o", "big", cwd=tmp_path)
+    assert "give --standardize" in proc.stderr  # -q hides the progress, not the warning
+
+
+def test_evaluate_finds_the_held_out_test_set_of_a_moved_data_file(blobs, tmp_path):
+    """A run's data file moved (or copied to another machine): evaluate says how to find its
+    test set again, --dataset NEWPATH --split test does (checked to be the same data, with
+    the accuracy train reported), and another file is refused rather than split."""
+    data = tmp_path / "blobs.csv"
+    data.write_text((blobs / "blobs.csv").read_text())
+    trained = run("train", "--dataset", data, *BLOB_FLAGS, "--epochs", "2", "-o",
+                  tmp_path / "run", "-q").stdout  # fmt: skip
+    reported = trained.split("test accuracy: ")[1].split()[0]
+    (tmp_path / "elsewhere").mkdir()
+    moved = data.rename(tmp_path / "elsewhere" / "blobs.csv")
+    model = tmp_path / "run" / "model.npz"
+    proc = run("evaluate", model, check=False)
+    assert_one_line_error(proc, "no longer exists", "--dataset NEWPATH --split test")
+    text = run("evaluate", model, "--dataset", moved, "--split", "test").stdout
+    assert text.splitlines()[0] == (
+        f"data: {moved}, the 10% held out as test set at training (seed 0): 30 examples"
+    )
+    assert f"accuracy: {reported} on 30 examples" in text
+    rest = run("evaluate", model, "--dataset", moved, "--split", "train").stdout
+    assert "on 270 examples" in rest
+    assert "on 300 examples" in run("evaluate", model, "--dataset", moved).stdout  # whole
+    other = tmp_path / "other.csv"
+    other.write_text("".join(moved.read_text().splitlines(keepends=True)[:101]))
+    proc = run("evaluate", model, "--dataset", other, "--split", "test", check=False)
+    assert_one_line_error(proc, "does not hold the data the model", str(data))
+
+
+def test_model_commands_take_a_run_directory(blob_model, blobs, tmp_path):
+    """`chainrule train` prints its run directory: info, evaluate, predict, explain and export
+    take it for the model file in it."""
+    run_dir = blob_model.parent
+    for command in (["info"], ["evaluate"], ["evaluate", "--json"]):
+        assert run(*command, run_dir).stdout == run(*command, blob_model).stdout
+    with np.load(blobs / "blobs.npz") as data:
+        np.save(tmp_path / "rows.npy", data["x"][:3])
+    rows = tmp_path / "rows.npy"
+    assert predictions(run_dir, rows) == predictions(blob_model, rows)
+    text = run("explain", "--model", run_dir).stdout
+    assert squeezed(str(blob_model)) in squeezed(text)
+    (tmp_path / "empty").mkdir()
+    proc = run("info", tmp_path / "empty", check=False)
+    assert_one_line_error(proc, "model file is not a regular file", "empty")
 
 
 # -- --standardize ---------------------------------------------------------------------------

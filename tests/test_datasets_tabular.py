@@ -493,11 +493,22 @@ def test_unstratified_split():
     assert all(np.bincount(v).tolist() == [18, 2] for v in stratified)
 
 
+def test_unstratified_split_takes_regression_targets_of_any_shape():
+    x = np.arange(40.0).reshape(20, 2)
+    y = x @ np.array([[1.0, 0.5, -1.0], [2.0, 0.0, 3.0]])  # (20, 3) float targets
+    x_train, y_train, x_val, y_val = train_val_split(x, y, 0.25, seed=3, stratify=False)
+    assert y_train.shape == (15, 3) and y_val.shape == (5, 3)
+    for xs, ys in ((x_train, y_train), (x_val, y_val)):  # rows stay paired
+        np.testing.assert_array_equal(ys, xs @ np.array([[1.0, 0.5, -1.0], [2.0, 0.0, 3.0]]))
+    assert sorted(x_train[:, 0].tolist() + x_val[:, 0].tolist()) == x[:, 0].tolist()
+
+
 @pytest.mark.parametrize(
     ("x", "y", "fraction", "problem"),
     [
         (np.zeros((5, 2)), np.zeros(4), 0.2, "same length"),
-        (np.zeros((5, 2)), np.zeros((5, 1)), 0.2, "same length"),
+        (np.zeros((5, 2)), np.zeros((5, 1)), 0.2, r"class labels of shape \(N,\).*stratify=False"),
+        (np.zeros((5, 2)), np.zeros(()), 0.2, "same length"),
         (np.zeros((5, 2)), np.zeros(5), 0.0, "between 0 and 1"),
         (np.zeros((5, 2)), np.zeros(5), 1.0, "between 0 and 1"),
         (np.zeros((5, 2)), np.zeros(5), 0.05, "leaves an empty part"),
@@ -584,6 +595,22 @@ def test_csv_features_n_features_decides_whether_there_is_a_label_column(tmp_pat
         load_csv_features(semi, n_features=4)
     with pytest.raises(DatasetError, match=r"line 1: missing label column: no column named 'y'"):
         load_csv_features(labelled, "y", n_features=4)
+
+
+def test_a_named_label_column_in_a_file_without_header_says_the_line_is_data(tmp_path):
+    """A file saved without its header, read by the label column's name (as the model was
+    trained): the first line is data, and the error says to give the column by index."""
+    path = write(tmp_path, "28.6,52923.0,maybe\n41.0,61000.5,yes\n", "nohdr.csv")
+    hint = "that line looks like data, not a header: give the label column by its index"
+    for load in (load_csv, load_csv_features):
+        with pytest.raises(DatasetError, match="no column named 'approved'.*" + hint):
+            load(path, "approved")
+    x, y, classes = load_csv(path, -1, return_classes=True)  # what the hint says: it works
+    assert x.shape == (2, 2) and classes == ["maybe", "yes"]
+    named = write(tmp_path, "age,income,approved\n28.6,52923.0,maybe\n", "named.csv")
+    with pytest.raises(DatasetError, match="no column named 'label'") as caught:
+        load_csv(named, "label", return_classes=True)  # a real header: no such hint
+    assert "looks like data" not in str(caught.value)
 
 
 FEATURES_MALFORMED = {

@@ -33,6 +33,22 @@ def test_forward_converts_inputs_of_another_dtype_once():
     np.testing.assert_array_equal(ones, layer.forward(np.ones((2, 4))))
 
 
+def test_direct_use_mistakes_get_clear_errors():
+    """A learner driving a layer by hand: one example without its batch axis, backward before
+    any forward (both used to fail deep in NumPy or with an AttributeError)."""
+    layer = Dense(4, 3, "sigmoid", rng=0)
+    with pytest.raises(ValueError, match=r"shape \(batch, 4\), got shape \(4,\).*x\[None, :\]"):
+        layer.forward(np.ones(4, np.float32))
+    with pytest.raises(ValueError, match=r"shape \(batch, 4\), got shape \(2, 5\)"):
+        layer.forward(np.ones((2, 5)))
+    fresh = Dense(4, 3, "sigmoid", rng=0)
+    for call in (fresh.backward, fresh.backward_delta):
+        with pytest.raises(RuntimeError, match="backward needs a forward pass first"):
+            call(np.ones((2, 3), np.float32))
+    assert layer.forward(np.ones((1, 4), np.float32)).shape == (1, 3)  # and then it works
+    assert layer.backward(np.ones((1, 3), np.float32)).shape == (1, 4)
+
+
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu", "leaky_relu"])
 def test_backward_matches_finite_differences(activation):
     """E = sum(g * out): dE/dw, dE/db, dE/dx from backward against central differences."""

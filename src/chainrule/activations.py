@@ -13,7 +13,10 @@ Each activation has three methods, all on whole batches of shape ``(batch, units
 - ``backward(out, grad_out, delta=None)``: the chain rule ``dE/dnet = dE/dout * dout/dnet``.
 
 ``out=``/``delta=`` name preallocated arrays to write into (the training loop reuses them); when
-left out, a new array is returned. Dtypes are kept: float32 in, float32 out.
+left out, a new array is returned. Dtypes are kept: float32 in, float32 out. The numbers in the
+formulas are written ``constant(xp, 0.5, net.dtype)``: just the number 0.5, as a 0-d array of
+the array's dtype, which NumPy combines faster than a Python float (see
+:func:`chainrule.backend.constant`).
 
 Your own activation: subclass :class:`Activation`, give it a ``name``, and write ``forward``
 (into ``out`` when given) and ``derivative`` from the output (or ``backward`` itself, when the
@@ -134,7 +137,8 @@ class Sigmoid(Activation):
         return out * (1 - out)
 
     def backward(self, out, grad_out, delta=None):
-        # dE/dnet = dE/dout * out * (1 - out), built in the delta buffer when there is one
+        # dE/dnet = dE/dout * out * (1 - out): grad_out * self.derivative(out), built in the
+        # delta buffer when there is one (no temporary arrays)
         xp = namespace(out)
         one = constant(xp, 1.0, out.dtype)
         slope = xp.subtract(one, out, out=None if delta is grad_out else delta)  # 1 - out
@@ -238,7 +242,8 @@ class Softmax(Activation):
         xp = namespace(net)
         out = xp.subtract(net, _softmax_shift(net), out=out)  # so that exp cannot overflow
         xp.exp(out, out=out)
-        out /= xp.dot(out, constant(xp, 1.0, out.dtype, (out.shape[1], 1)))  # row sums, a product
+        # / the row sums, out.sum(axis=1, keepdims=True), computed as the product out . 1
+        out /= xp.dot(out, constant(xp, 1.0, out.dtype, (out.shape[1], 1)))
         return out
 
     def derivative(self, out):

@@ -306,6 +306,8 @@ def constant(xp, value: float, dtype, shape: tuple[int, ...] = ()):
     ReLU compares against a whole array of zeros: NumPy's loop over two arrays is ~3x faster
     than over an array and a number.
     """
+    if isinstance(dtype, np.dtype) and dtype.kind != "f" and not shape:
+        return value  # integers (an activation called on them): NumPy promotes them to floats
     array = xp.full(shape, value, dtype=dtype)
     if isinstance(array, np.ndarray):  # NumPy can say so; CuPy and others cannot
         array.flags.writeable = False

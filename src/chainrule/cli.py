@@ -609,6 +609,13 @@ def _load_model(path: str):
     return chainrule.load(path)
 
 
+def _model_path(path: str) -> str:
+    """A MODEL argument: a model file, or a run directory of ``chainrule train`` (what it
+    prints as 'run directory'), for its ``model.npz``."""
+    model = os.path.join(path, "model.npz")
+    return model if os.path.isdir(path) and os.path.isfile(model) else path
+
+
 def _check_fits(net, x, what: str) -> None:
     if x.shape[1] != net.n_in:
         raise CLIError(
@@ -1095,7 +1102,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     )
     if _is_data_file(config.dataset):  # recorded so that --resume finds it from anywhere
         largest = max(-float(x_train.min()), float(x_train.max())) if x_train.size else 0.0
-        if largest > LARGE_FEATURE and not args.quiet and not config.standardize:
+        if largest > LARGE_FEATURE and not config.standardize:  # a warning: shown with -q too
             log(
                 f"note: the features of {config.dataset} reach |x| = {largest:.3g}; networks "
                 "train best on inputs of order 1: give --standardize (docs/data.md)"
@@ -1468,7 +1475,12 @@ class _OwnData:
 
 
 def _own_data(
-    model: str, net, split: str, classes: list[str] | None, delimiter: str | None = None
+    model: str,
+    net,
+    split: str,
+    classes: list[str] | None,
+    delimiter: str | None = None,
+    path: str | None = None,
 ) -> _OwnData:
     """Part ``split`` of the data file ``model`` was trained on (:func:`_own_data_file`):
     ``"test"``, the test set ``chainrule train`` held out (the same examples, so the same
@@ -1477,18 +1489,22 @@ def _own_data(
     names, and split again as ``train`` split
     it, with the recorded seed; a CLIError if the file is gone, or has changed so that the
     test set is not the same (checked against the digest of the model's ``test_split``:
-    ``train`` records it; a model without it is checked by its number of features only)."""
+    ``train`` records it; a model without it is checked by its number of features only).
+    ``path``: where the file is now, if it has moved (checked the same way)."""
     from chainrule import datasets
     from chainrule.serialization import load_metadata
 
     meta = load_metadata(model)
     config = meta.get("training_config") if isinstance(meta.get("training_config"), dict) else {}
     record = meta.get("test_split") if isinstance(meta.get("test_split"), dict) else {}
-    path = config["dataset"]
+    trained_on, path = config["dataset"], config["dataset"] if path is None else path
     seed = record.get("seed", config.get("seed"))
     fraction = record.get("val_fraction", TEST_FRACTION)
     label_column = config.get("label_column", 0)
-    ask = "give the data to evaluate with --dataset FILE (used whole)"
+    ask = (
+        "give the data to evaluate with --dataset FILE (used whole), or, if the file has "
+        "moved, --dataset NEWPATH --split test for the test set held out of it"
+    )
     valid = (
         isinstance(seed, int)
         and not isinstance(seed, bool)
@@ -1509,6 +1525,8 @@ def _own_data(
             f"cannot be found again; {ask}"
         )
     changed = f"{path} has changed since the model {model} was trained on it"
+    if path != trained_on:
+        changed = f"{path} does not hold the data the model {model} was trained on ({trained_on})"
     lost = f"its test set cannot be found again; {ask}"
     try:
         x, y, found = load_dataset_file(
@@ -1590,12 +1608,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         name = args.dataset or _default_image_set(args.model)
         if args.split is not None and _is_data_file(name):
-            raise CLIError(
-                f"--split picks a split of mnist or fashion-mnist; {name} is evaluated whole"
+            # the model's own data file, moved: the part train held out of it (or the rest),
+            # found again and checked as without --dataset
+            if _own_data_file(args.model) is None or args.label_column is not None:
+                raise CLIError(
+                    f"--split picks a split of mnist or fashion-mnist, or of the data file the "
+                    f"model was trained on (read as in training, where it is now); {name} is "
+                    "evaluated whole without --split"
+                )
+            data = _own_data(args.model, net, args.split, by_name, args.delimiter, path=name)
+            if not data.verified:
+                _log(_unverified_note(data))
+            x, y = data.x, data.y
+            used = f"data: {name}, {data.part}: {len(y)} examples"
+        else:
+            x, y = _evaluation_data(
+                name, args.split or "test", args.model, args.label_column, by_name, args.delimiter
             )
-        x, y = _evaluation_data(
-            name, args.split or "test", args.model, args.label_column, by_name, args.delimiter
-        )
     _check_fits(net, x, name)
     _check_labels(net, y, name)
     n_classes = max(net.n_out, 2)
@@ -2191,7 +2220,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--plot", action="store_true", help="write PNG figures at the end (needs matplotlib)"
     )
-    train.add_argument("--quiet", "-q", action="store_true", help="no progress bar or epoch table")
+    train.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar or epoch table (notes still)"
+    )
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser(
@@ -2202,7 +2233,9 @@ def build_parser() -> argparse.ArgumentParser:
         "examples, read again and split again with the recorded seed: the same accuracy as "
         "train reported); for one trained on images, the test split of its image set.",
     )
-    evaluate.add_argument("model", help="a model file written by chainrule train")
+    evaluate.add_argument(
+        "model", type=_model_path, help="a model file written by chainrule train, or its run dir"
+    )
     evaluate.add_argument(
         "--dataset",
         help="mnist, fashion-mnist or a .csv/.npz file, used whole (default: the model's own "
@@ -2226,9 +2259,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--split",
         choices=["train", "test"],
-        help="the split of mnist or fashion-mnist, or without --dataset of the model's own "
-        "data file (test: the held-out 10%%, the default; train: the other 90%%); a --dataset "
-        ".csv/.npz file is used whole",
+        help="the split of mnist or fashion-mnist, or of the model's own data file (test: the "
+        "held-out 10%%, the default; train: the other 90%%; with --dataset: where that file "
+        "is now); a --dataset .csv/.npz file without --split is used whole",
     )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -2247,7 +2280,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the model has inputs still holds its label column, which is dropped: the column "
         "the model was trained with (the first by default), or --label-column.",
     )
-    predict.add_argument("model")
+    predict.add_argument("model", type=_model_path)
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image, .npy or .csv files")
     predict.add_argument(
         "--label-column",
@@ -2269,7 +2302,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(func=cmd_predict)
 
     info = sub.add_parser("info", help="architecture, training config and final metrics of a model")
-    info.add_argument("model")
+    info.add_argument("model", type=_model_path)
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_info)
 
@@ -2278,7 +2311,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.set_defaults(func=cmd_plot)
 
     export = sub.add_parser("export", help="export a model (ONNX)")
-    export.add_argument("model")
+    export.add_argument("model", type=_model_path)
     export.add_argument("--format", choices=["onnx"], default="onnx")
     export.add_argument("--output", "-o", required=True, metavar="FILE.onnx")
     export.set_defaults(func=cmd_export)
@@ -2295,7 +2328,12 @@ def build_parser() -> argparse.ArgumentParser:
     download.set_defaults(func=cmd_download)
 
     serve = sub.add_parser("serve", help="a local web page: draw a digit, watch the network answer")
-    serve.add_argument("model", nargs="?", help="model file (default: the latest chainrule train)")
+    serve.add_argument(
+        "model",
+        nargs="?",
+        type=_model_path,
+        help="model file or run directory (default: the latest chainrule train)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument(
         "--port",
@@ -2325,7 +2363,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="compare per-example gradients, their mean and the averaged-inputs shortcut",
         )
         p.add_argument("--shapes", action="store_true", help="only the shapes of every array")
-        p.add_argument("--model", metavar="FILE", help="explain a trained model on one test image")
+        p.add_argument(
+            "--model",
+            metavar="FILE",
+            type=_model_path,
+            help="explain a trained model (a model file or run directory) on one test example",
+        )
         p.add_argument(
             "--dataset",
             help="with --model: mnist, fashion-mnist or a .csv/.npz file (default: the model's "

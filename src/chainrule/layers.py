@@ -20,7 +20,8 @@ the per-example gradients.
 Where the inputs and outputs are kept (the notes' "push io storage up to net class"): each layer
 keeps *references* to what its own backward needs, its input ``x`` and its output ``out``
 (plus ``net`` for the output layer of a fused loss). The input of one layer is the very array
-the layer below returned, so nothing is stored twice and nothing is copied. The arrays live in a
+the layer below returned, so nothing is stored twice and nothing is copied (an input of another
+dtype, or a list, is converted to the layer's dtype first: a copy). The arrays live in a
 small per-batch-size workspace owned by the layer and are reused from step to step, so training
 allocates no new arrays once the first batch has run. Consequence: an array returned by
 ``forward`` is overwritten by the next ``forward`` of the same batch size;
@@ -45,6 +46,7 @@ from chainrule.initializers import default_init, init_weights
 __all__ = ["Layer", "Dense", "Dropout", "Standardize", "as_generator"]
 
 _MAX_WORKSPACES = 3
+_BACKWARD_FIRST = "{!r}: backward needs a forward pass first (it uses that pass's input and output)"
 
 
 def as_generator(rng: int | np.random.Generator | None) -> np.random.Generator:
@@ -241,10 +243,10 @@ class Dense(Layer):
         """``out = s(x @ w + b)`` for ``x`` of shape (batch, n_in); returns (batch, n_out).
 
         ``x`` of another dtype (float64 from ``np.random.rand``, integers, a list) is converted
-        to the layer's first (a :class:`~chainrule.network.Network` checks and converts its
-        inputs once, so that its layers get the right dtype)."""
-        if getattr(x, "dtype", None) is not self.dtype:
-            x = self.xp.asarray(x, dtype=self.dtype)
+        to the layer's dtype first (a :class:`~chainrule.network.Network` checks and converts
+        its inputs once, so that its layers get the right dtype)."""
+        if not hasattr(x, "dtype") or x.dtype != self._weights.dtype or x.ndim != 2:
+            x = self._input(x)  # (the weights' dtype: self.dtype in the weights' library)
         ws = self._workspace(x.shape[0])
         self.xp.dot(x, self._weights, out=ws.net)  # net = in . w
         ws.net += self._biases  #                 + b
@@ -255,9 +257,21 @@ class Dense(Layer):
         self.x, self._ws = x, ws
         return ws.out
 
+    def _input(self, x) -> np.ndarray:
+        """``x`` as a (batch, n_in) array of the layer's dtype, or a ValueError saying why."""
+        x = self.xp.asarray(x, dtype=self.dtype)
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            hint = " (for one example use x[None, :])" if x.shape == (self.n_in,) else ""
+            raise ValueError(
+                f"{self!r} takes inputs of shape (batch, {self.n_in}), got shape {x.shape}{hint}"
+            )
+        return x
+
     def backward(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """From ``dE/dout`` (batch, n_out): set ``dweights``, ``dbiases``; return ``dE/dx``."""
         ws = self._ws
+        if ws is None:
+            raise RuntimeError(_BACKWARD_FIRST.format(self))
         delta = self.activation.backward(ws.out, grad_out, delta=ws.delta)  # dE/dout * ds/dnet
         return self.backward_delta(delta, input_grad)
 
@@ -266,10 +280,13 @@ class Dense(Layer):
 
         Used directly by fused losses, whose delta already includes the activation.
         """
+        if self.x is None:
+            raise RuntimeError(_BACKWARD_FIRST.format(self))
         xp = self.xp
-        xp.matmul(self.x.T, delta, out=self.dweights)  # dE/dw = in^T . delta
-        # dE/db = sum over the batch of delta (dnet/db = 1), written as the product 1^T . delta
-        # with a vector of ones: one BLAS call, faster than a sum down the columns.
+        # dE/dw = in^T . delta (matmul, not dot: the faster BLAS call for a transposed factor)
+        xp.matmul(self.x.T, delta, out=self.dweights)
+        # dE/db = sum over the batch of delta (dnet/db = 1) = delta.sum(axis=0), written as the
+        # product 1^T . delta with a vector of ones: one BLAS call, faster than a column sum.
         xp.dot(self._ws.ones, delta, out=self.dbiases)
         if not input_grad:
             return None

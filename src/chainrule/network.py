@@ -9,9 +9,8 @@ built one layer at a time from the output back::
     dE/dw_l = in_l^T . delta_l,   dE/db_l = sum over the batch of delta_l
 
 with one row per example, and ``dE/dout`` (so every delta) divided by the batch size: the
-gradients are the batch means of the per-example ones (docs/math.md (F7)).
-
-so no code is written per layer index: any depth, any widths (docs/math.md derives it). Here
+gradients are the batch means of the per-example ones (docs/math.md (F7)). No code is written
+per layer index: any depth, any widths (docs/math.md derives it). Here
 layers are counted from the input (``l = 1`` is the first, ``L`` the output), the order of
 ``net.layers`` and of :meth:`Network.gradients`; the notes count from the output (their layer
 1 is ``L`` here), as ``chainrule explain`` does.

@@ -447,7 +447,8 @@ def train_val_split(
     Parameters
     ----------
     x : ndarray of shape (N, ...), the features.
-    y : ndarray of shape (N,), the labels (any values ``np.unique`` can sort).
+    y : ndarray of shape (N,), the labels (any values ``np.unique`` can sort); with
+        ``stratify=False`` also targets of shape (N, ...), e.g. regression targets (N, n_out).
     val_fraction : the validation share, ``0 < val_fraction < 1``.
     seed : an integer >= 0 (a NumPy integer too, not a bool), a ``np.random.Generator``
         (consumed), or None (not reproducible); anything else raises ``ValueError``.
@@ -455,15 +456,20 @@ def train_val_split(
 
     Returns
     -------
-    x_train, y_train, x_val, y_val : ndarrays of shapes (N - n_val, ...), (N - n_val,),
-    (n_val, ...), (n_val,), the dtypes of ``x`` and ``y``.
+    x_train, y_train, x_val, y_val : ndarrays of shapes (N - n_val, ...), (N - n_val, ...),
+    (n_val, ...), (n_val, ...), the dtypes of ``x`` and ``y``.
     """
     x = np.asarray(x)
     y = np.asarray(y)
-    if y.ndim != 1 or x.ndim < 1 or x.shape[0] != y.shape[0]:
+    if y.ndim < 1 or x.ndim < 1 or x.shape[0] != y.shape[0]:
         raise ValueError(
-            f"x and y must have the same length N, y of shape (N,); got x of shape {x.shape} "
-            f"and y of shape {y.shape}"
+            f"x and y must have the same length N; got x of shape {x.shape} and y of shape "
+            f"{y.shape}"
+        )
+    if stratify and y.ndim != 1:
+        raise ValueError(
+            f"stratify keeps the proportions of class labels of shape (N,), got y of shape "
+            f"{y.shape}; for targets such as (N, n_out) regression values give stratify=False"
         )
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got val_fraction={val_fraction}")
@@ -777,9 +783,16 @@ def _label_index(
         found = [i for i, c in enumerate(columns) if c == label_column]
         if len(found) != 1:
             problem = "no column" if not found else f"{len(found)} columns"
+            numbers = sum(_is_number(c) for c in columns)
+            hint = (
+                "; that line looks like data, not a header: give the label column by its "
+                "index (counted from 0; -1 for the last)"
+                if not found and numbers >= len(columns) - 1
+                else ""
+            )
             raise DatasetError(
                 f"{name}, line {line}: missing label column: {problem} named {label_column!r} "
-                f"in the header (columns: {', '.join(columns)})"
+                f"in the header (columns: {', '.join(columns)}){hint}"
             )
         return found[0]
     label_column = int(label_column)  # a NumPy integer too (load_csv refused other types)
@@ -801,3 +814,12 @@ def _check_finite(
             f"{name}, line {lines[r]}, column {_describe(c, columns)}: value "
             f"{float(table[r, c])!r} is NaN or infinite"
         )
+
+
+def _is_number(cell: str) -> bool:
+    """Whether a CSV cell reads as a number."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
