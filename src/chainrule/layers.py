@@ -244,7 +244,9 @@ class Dense(Layer):
 
         ``x`` of another dtype (float64 from ``np.random.rand``, integers, a list) is converted
         to the layer's dtype first (a :class:`~chainrule.network.Network` checks and converts
-        its inputs once, so that its layers get the right dtype)."""
+        its inputs once, so that its layers get the right dtype). The array returned is the
+        layer's own buffer, overwritten by its next forward of the same batch size: copy it to
+        keep it."""
         if not hasattr(x, "dtype") or x.dtype != self._weights.dtype or x.ndim != 2:
             x = self._input(x)  # (the weights' dtype: self.dtype in the weights' library)
         ws = self._workspace(x.shape[0])
