@@ -597,6 +597,16 @@ def test_csv_features_n_features_decides_whether_there_is_a_label_column(tmp_pat
         load_csv_features(labelled, "y", n_features=4)
 
 
+def test_a_decimal_comma_is_named_in_the_error(tmp_path):
+    path = write(tmp_path, "label;a;b\n1;43,5;2\n0;1;2\n", "eu.csv")
+    with pytest.raises(DatasetError, match=r"not a number: '43,5' \(a decimal comma\? .*: 43\.5\)"):
+        load_csv(path, delimiter=";")
+    comma = write(tmp_path, 'label,a\n1,"1,000"\n', "thousands.csv")  # a comma file: no guess
+    with pytest.raises(DatasetError, match="not a number") as caught:
+        load_csv(comma)
+    assert "decimal comma" not in str(caught.value)
+
+
 def test_a_named_label_column_in_a_file_without_header_says_the_line_is_data(tmp_path):
     """A file saved without its header, read by the label column's name (as the model was
     trained): the first line is data, and the error says to give the column by index."""

@@ -684,18 +684,22 @@ def _cell_error(
     elif _is_missing(cell):
         problem = f"missing value {cell!r}"
     else:
-        problem = f"not a number: {cell!r}" + _hint(row, delimiter)
+        problem = f"not a number: {cell!r}" + _hint(row, delimiter, cell)
     return DatasetError(f"{name}, line {line}, column {_describe(col, columns)}: {problem}")
 
 
-def _hint(row: list[str], delimiter: str) -> str:
-    """Why a cell may not be a number: a file with another separator (every line one cell)."""
+def _hint(row: list[str], delimiter: str, cell: str = "") -> str:
+    """Why a cell may not be a number: a file with another separator (every line one cell),
+    or a decimal comma (``43,5`` in a file separated by ``;``)."""
     if len(row) == 1:
         for sep in (";", "\t", ",", "|"):
             if sep != delimiter and sep in row[0]:
                 return (
                     f" (one cell per line: are the cells separated by {sep!r}, not {delimiter!r}?)"
                 )
+    if delimiter != "," and _is_number(cell.replace(",", ".", 1)) and cell.count(",") == 1:
+        point = cell.replace(",", ".")
+        return f" (a decimal comma? numbers are read with a decimal point: {point})"
     return ""
 
 
