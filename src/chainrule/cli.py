@@ -1591,40 +1591,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     classes = _model_classes(args.model, net)
     by_name = _model_classes(args.model, net, names_only=True)
     own = _own_data_file(args.model) if args.dataset is None else None
+    # --dataset FILE --split: the model's own data file, moved to FILE (checked the same way)
+    moved = args.dataset is not None and args.split is not None and _is_data_file(args.dataset)
     used = None  # the line that names the data, when it is the model's own file
-    if own is not None:  # by default, the test set train held out of the model's own file
-        if args.label_column is not None:
-            recorded = _training_config(args.model).get("label_column", 0)
-            raise CLIError(
-                f"--label-column {args.label_column}: without --dataset, the model's own data "
-                f"{own} is read as in training (labels in column {recorded!r}); give "
-                "--dataset FILE to read a file's labels from another column"
-            )
-        data = _own_data(args.model, net, args.split or "test", by_name, args.delimiter)
+    if moved and (_own_data_file(args.model) is None or args.label_column is not None):
+        raise CLIError(
+            "--split picks a split of mnist or fashion-mnist, or of the data file the model "
+            f"was trained on (read as in training, where it is now); {args.dataset} is "
+            "evaluated whole without --split"
+        )
+    if own is not None and args.label_column is not None:
+        recorded = _training_config(args.model).get("label_column", 0)
+        raise CLIError(
+            f"--label-column {args.label_column}: without --dataset, the model's own data "
+            f"{own} is read as in training (labels in column {recorded!r}); give "
+            "--dataset FILE to read a file's labels from another column"
+        )
+    if own is not None or moved:  # the test set train held out of the model's own file
+        name = own or args.dataset
+        split = args.split or "test"
+        data = _own_data(args.model, net, split, by_name, args.delimiter, path=args.dataset)
         if not data.verified:
             _log(_unverified_note(data))
-        x, y, name = data.x, data.y, own
-        used = f"data: {own}, {data.part}: {len(y)} examples"
+        x, y = data.x, data.y
+        used = f"data: {name}, {data.part}: {len(y)} examples"
     else:
         name = args.dataset or _default_image_set(args.model)
-        if args.split is not None and _is_data_file(name):
-            # the model's own data file, moved: the part train held out of it (or the rest),
-            # found again and checked as without --dataset
-            if _own_data_file(args.model) is None or args.label_column is not None:
-                raise CLIError(
-                    f"--split picks a split of mnist or fashion-mnist, or of the data file the "
-                    f"model was trained on (read as in training, where it is now); {name} is "
-                    "evaluated whole without --split"
-                )
-            data = _own_data(args.model, net, args.split, by_name, args.delimiter, path=name)
-            if not data.verified:
-                _log(_unverified_note(data))
-            x, y = data.x, data.y
-            used = f"data: {name}, {data.part}: {len(y)} examples"
-        else:
-            x, y = _evaluation_data(
-                name, args.split or "test", args.model, args.label_column, by_name, args.delimiter
-            )
+        x, y = _evaluation_data(
+            name, args.split or "test", args.model, args.label_column, by_name, args.delimiter
+        )
     _check_fits(net, x, name)
     _check_labels(net, y, name)
     n_classes = max(net.n_out, 2)

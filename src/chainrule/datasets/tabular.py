@@ -818,12 +818,3 @@ def _check_finite(
             f"{name}, line {lines[r]}, column {_describe(c, columns)}: value "
             f"{float(table[r, c])!r} is NaN or infinite"
         )
-
-
-def _is_number(cell: str) -> bool:
-    """Whether a CSV cell reads as a number."""
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
