@@ -72,6 +72,9 @@ def test_softmax_rows_sum_to_one_and_derivative_is_refused():
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
     with pytest.raises(ValueError, match="Jacobian"):
         Softmax().derivative(out)
+    # softmax normalizes rows: one example's logits without the batch axis are refused
+    with pytest.raises(ValueError, match=r"got shape \(3,\) \(for one example use net\[None"):
+        Softmax().forward(np.array([1.0, 2.0, 3.0]))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

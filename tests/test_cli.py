@@ -1381,6 +1381,57 @@ def test_predict_reads_csv_feature_rows_with_or_without_a_header(iris_run, tmp_p
     assert line.startswith(f"{tmp_path / 'one.csv'}: {expected[0]}   top:")
 
 
+def test_csv_feature_columns_are_checked_by_their_header_names(iris_run, tmp_path):
+    """train records a CSV's feature names; a file whose header puts them in another order (or
+    names others) is refused by evaluate, explain and predict instead of feeding each value to
+    another feature's weights; a file without a header is used by position."""
+    import chainrule
+
+    folder, _ = iris_run
+    model = folder / "run" / "model.npz"
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    assert chainrule.serialization.load_metadata(model)["feature_names"] == names
+    assert f"features: {', '.join(names)}" in run("info", model).stdout
+    lines = (folder / "iris.csv").read_text().splitlines()
+    swapped = []  # the two sepal columns exchanged, in the header and in every row
+    for line in lines:
+        cells = line.split(",")
+        swapped.append(",".join([cells[1], cells[0]] + cells[2:]))
+    (tmp_path / "swapped.csv").write_text("\n".join(swapped) + "\n")
+    order = "another order (sepal_width, sepal_length, petal_length, petal_width)"
+    for args in (
+        ["evaluate", model, "--dataset", tmp_path / "swapped.csv"],
+        ["explain", "--model", model, "--dataset", tmp_path / "swapped.csv"],
+        ["predict", model, tmp_path / "swapped.csv"],
+    ):
+        proc = run(*args, check=False)
+        assert_one_line_error(proc, "swapped.csv: its feature columns are in " + order, names[1])
+    features = "\n".join(",".join(line.split(",")[:4]) for line in swapped) + "\n"
+    (tmp_path / "rows.csv").write_text(features)  # predict's rows without the labels
+    proc = run("predict", model, tmp_path / "rows.csv", check=False)
+    assert_one_line_error(proc, "rows.csv: its feature columns are in " + order)
+    # a name of the model's in another column, beside a name of the user's: refused too
+    shifted = "\n".join(["x,sepal_length,y,z,species"] + lines[1:]) + "\n"
+    (tmp_path / "shifted.csv").write_text(shifted)
+    proc = run("evaluate", model, "--dataset", tmp_path / "shifted.csv", check=False)
+    assert_one_line_error(
+        proc, "shifted.csv: its feature columns (x, sepal_length, y, z) do not line up with",
+        "sepal_length in another column",
+    )  # fmt: skip
+    # names of the user's own (none of the model's out of place) and no header at all: the
+    # columns are read by position, as in the model's own file
+    whole = json.loads(run("evaluate", model, "--dataset", folder / "iris.csv", "--json").stdout)
+    own = "\n".join(["sepal_len" + lines[0][len("sepal_length") :]] + lines[1:]) + "\n"
+    (tmp_path / "own.csv").write_text(own)
+    proc = run("evaluate", model, "--dataset", tmp_path / "own.csv", "--json")
+    assert json.loads(proc.stdout) == whole
+    assert "note: " in proc.stderr and "they are read by position" in proc.stderr
+    (tmp_path / "plain.csv").write_text("\n".join(lines[1:]) + "\n")
+    proc = run("evaluate", model, "--dataset", tmp_path / "plain.csv", "--label-column", "4",
+               "--json")  # fmt: skip
+    assert json.loads(proc.stdout) == whole and proc.stderr == ""
+
+
 def test_predict_drops_a_csv_label_column(iris_run, blob_model, blobs, tmp_path):
     """A file of one column more than the model's inputs still holds its label column: the
     model's recorded one (by name or index, default the first) or --label-column's, dropped."""

@@ -7,6 +7,7 @@ import pytest
 
 from chainrule.datasets import (
     DatasetError,
+    csv_feature_names,
     load_csv,
     load_csv_features,
     load_npz,
@@ -531,6 +532,29 @@ def test_split_seed_may_be_a_numpy_integer_or_none():
     a = train_val_split(x, y, seed=np.int64(3))
     np.testing.assert_array_equal(a[3], train_val_split(x, y, seed=3)[3])
     assert len(train_val_split(x, y, seed=None)[3]) == 1
+
+
+# --- the header names of the feature columns: csv_feature_names
+
+
+def test_csv_feature_names_leave_out_the_label_column_as_the_loaders_do(tmp_path):
+    path = write(tmp_path, '\ufeffx1, species ,"x2"\n1.5,setosa,2\n3,versicolor,4\n')
+    for column in (1, -2, "species"):
+        assert csv_feature_names(path, column) == ["x1", "x2"]
+    assert csv_feature_names(path, None) == ["x1", "species", "x2"]
+    # n_features decides, as load_csv_features does, whether a label column is there at all
+    assert csv_feature_names(path, "species", n_features=2) == ["x1", "x2"]
+    assert csv_feature_names(path, 0, n_features=3) == ["x1", "species", "x2"]
+    features = write(tmp_path, "b;a\n1;2\n", "rows.csv")
+    assert csv_feature_names(features, "label", ";", n_features=2) == ["b", "a"]
+    # a first row of data is no header; nor is an empty file
+    assert csv_feature_names(write(tmp_path, "1,2,0\n3,4,1\n", "plain.csv"), -1) is None
+    assert csv_feature_names(write(tmp_path, "", "empty.csv")) is None
+    # a class name alone in the first row is data when the next label is a name too
+    named = write(tmp_path, "1,2,cat\n3,4,dog\n", "named.csv")
+    assert csv_feature_names(named, -1) is None
+    with pytest.raises(DatasetError, match="no column named 'kind'"):
+        csv_feature_names(path, "kind")
 
 
 # --- CSV feature rows without labels (a trained network's inputs): load_csv_features

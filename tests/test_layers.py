@@ -47,6 +47,19 @@ def test_direct_use_mistakes_get_clear_errors():
             call(np.ones((2, 3), np.float32))
     assert layer.forward(np.ones((1, 4), np.float32)).shape == (1, 3)  # and then it works
     assert layer.backward(np.ones((1, 3), np.float32)).shape == (1, 4)
+    # a Standardize layer by hand: the same errors, and lists or integers are converted
+    standardize = Standardize(np.zeros(4), np.full(4, 2.0))
+    for x, shape in (
+        (np.ones(4), r"\(4,\).*x\[None, :\]"),
+        (5.0, r"\(\)"),
+        (np.ones((2, 5)), r"\(2, 5\)"),
+    ):
+        with pytest.raises(ValueError, match=r"shape \(batch, 4\), got shape " + shape):
+            standardize.forward(x)
+    for x in ([[2, 4, 6, 8]], np.array([[2, 4, 6, 8]])):
+        out = standardize.forward(x)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, [[1, 2, 3, 4]])
 
 
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu", "leaky_relu"])

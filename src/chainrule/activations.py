@@ -240,6 +240,11 @@ class Softmax(Activation):
 
     def forward(self, net, out=None):
         xp = namespace(net)
+        if net.ndim != 2:  # (a row of one example's logits is net[None, :])
+            raise ValueError(
+                f"softmax takes a (batch, n) array, a row per example, got shape {net.shape}"
+                + (" (for one example use net[None, :])" if net.ndim == 1 else "")
+            )
         out = xp.subtract(net, _softmax_shift(net), out=out)  # so that exp cannot overflow
         xp.exp(out, out=out)
         # / the row sums, out.sum(axis=1, keepdims=True), computed as the product out . 1

@@ -713,6 +713,47 @@ def _read_run_config(path: Path) -> tuple[dict, list[str] | None]:
     return settings, classes
 
 
+def _file_feature_names(name: str, label_column: int | str, delimiter: str) -> list[str] | None:
+    """The header names of a .csv dataset's feature columns (None: no header, or not a
+    .csv file), recorded in the model as ``feature_names``."""
+    from chainrule import datasets
+
+    if not name.lower().endswith(".csv"):
+        return None
+    return datasets.csv_feature_names(name, label_column, delimiter)
+
+
+def _check_feature_names(model: str, path: str, names: list[str] | None) -> None:
+    """Compare the header names of ``path``'s feature columns, ``names``, with the ones
+    ``model`` was trained on. A name of the model's in another column means the columns are
+    not where the weights expect them: a CLIError. Other names (a header of the user's own
+    words) are read by position, with a note on stderr. A file without a header, or a model
+    that records no names, is read by position."""
+    from chainrule.serialization import load_metadata
+
+    recorded = load_metadata(model).get("feature_names")
+    valid = isinstance(recorded, list) and all(isinstance(n, str) for n in recorded)
+    if names is None or not valid or names == recorded or len(names) != len(recorded):
+        return  # (the loaders have reported a wrong number of columns)
+    shown, trained = ", ".join(names), ", ".join(recorded)
+    moved = [n for i, n in enumerate(names) if n in recorded and recorded[i] != n]
+    if moved:
+        if sorted(names) == sorted(recorded):
+            what = f"are in another order ({shown}) than the model {model} was trained on"
+        else:
+            what = f"({shown}) do not line up with those the model {model} was trained on"
+        raise CLIError(
+            f"{path}: its feature columns {what} ({trained}): {', '.join(moved)} in another "
+            "column; put them in the model's order, else each value would meet another "
+            "feature's weights"
+        )
+    print(
+        f"note: {path} names its feature columns {shown}, the model {model} {trained}; "
+        "they are read by position",
+        file=sys.stderr,
+    )
+
+
 def _model_classes(model: str, net, names_only: bool = False) -> list[str] | None:
     """The class names ``model``'s metadata records (:func:`chainrule.serialization.class_names`),
     or None."""
@@ -1108,6 +1149,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
                 "train best on inputs of order 1: give --standardize (docs/data.md)"
             )
         config.dataset = os.path.abspath(config.dataset)
+    feature_names = _file_feature_names(config.dataset, config.label_column, config.delimiter)
     layers_from = sources.get("layers") or ("the checkpoint's network" if resume else "--layers")
     if config.layers[0] != x_train.shape[1]:
         raise CLIError(
@@ -1280,6 +1322,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     if classes is not None:  # output k is classes[k] (the web page and predict show them)
         metadata["classes"] = classes
         summary["classes"] = classes
+    if feature_names is not None:  # other files' columns are checked against these
+        metadata["feature_names"] = feature_names
     chainrule.save(net, model_path, metadata=metadata)
     _write_json(run_dir / "test_metrics.json", summary)
     _remember_latest(model_path)
@@ -1414,6 +1458,7 @@ def _evaluation_data(
             recorded = _recorded_delimiter(_training_config(model))
             delimiter = recorded if name.lower().endswith(".csv") else ","
         x, y, found = load_dataset_file(name, label_column, classes, delimiter)
+        _check_feature_names(model, name, _file_feature_names(name, label_column, delimiter))
         if classes is None and found is not None:
             raise CLIError(
                 f"{name}: the labels are class names ({', '.join(found[:10])}"
@@ -1694,18 +1739,24 @@ def _read_npy(net, path: str, pixel_scale: float | None) -> np.ndarray:
 
 
 def _read_csv_rows(
-    net, path: str, label_column: int | str, given: bool, delimiter: str = ","
+    net,
+    path: str,
+    label_column: int | str,
+    given: bool,
+    delimiter: str = ",",
+    model: str | None = None,
 ) -> np.ndarray:
     """The feature rows of a CSV file (:func:`chainrule.datasets.load_csv_features`), numbers
     used as they are. A file of ``net.n_in`` columns is all features; one of ``net.n_in + 1``
     holds a label column too, ``label_column``, which is dropped. ``given``: the user named the
     label column (``--label-column``): the file has one, whatever its number of columns.
-    ``delimiter``: the cells' separator."""
+    ``delimiter``: the cells' separator. ``model``: the model file, whose recorded feature
+    names a header must match (:func:`_check_feature_names`)."""
     from chainrule import datasets
 
     if not given:
         try:
-            return datasets.load_csv_features(
+            x = datasets.load_csv_features(
                 path, label_column, n_features=net.n_in, delimiter=delimiter
             )
         except datasets.DatasetError as exc:
@@ -1715,12 +1766,17 @@ def _read_csv_rows(
                 f"{exc} ({path} has one column more than the model's {net.n_in} inputs: a "
                 f"label column, {label_column!r} as in training; name it with --label-column)"
             ) from None
-    x = datasets.load_csv_features(path, label_column, delimiter=delimiter)
-    if x.shape[1] != net.n_in:
-        raise CLIError(
-            f"the model takes {net.n_in} inputs but {path} has {x.shape[1]} feature columns "
-            f"besides its label column (--label-column {label_column})"
-        )
+        names = datasets.csv_feature_names(path, label_column, delimiter, n_features=net.n_in)
+    else:
+        x = datasets.load_csv_features(path, label_column, delimiter=delimiter)
+        if x.shape[1] != net.n_in:
+            raise CLIError(
+                f"the model takes {net.n_in} inputs but {path} has {x.shape[1]} feature columns "
+                f"besides its label column (--label-column {label_column})"
+            )
+        names = datasets.csv_feature_names(path, label_column, delimiter)
+    if model is not None:
+        _check_feature_names(model, path, names)
     return x
 
 
@@ -1742,6 +1798,7 @@ def _read_inputs(
     label_column: int | str = 0,
     label_given: bool = False,
     delimiter: str = ",",
+    model: str | None = None,
 ) -> tuple[list[str], np.ndarray]:
     from chainrule.preprocess import mnist_image
 
@@ -1753,7 +1810,7 @@ def _read_inputs(
             if extension == ".npy":
                 array = _read_npy(net, path, pixel_scale)
             else:
-                array = _read_csv_rows(net, path, label_column, label_given, delimiter)
+                array = _read_csv_rows(net, path, label_column, label_given, delimiter, model)
             names += [path] if len(array) == 1 else [f"{path}[{i}]" for i in range(len(array))]
             rows.append(array)
         elif extension in (".npz", ".txt", ".tsv"):
@@ -1788,7 +1845,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     label_column = args.label_column if given else _predict_label_column(args.model)
     delimiter = args.delimiter or _recorded_delimiter(_training_config(args.model))
     names, x = _read_inputs(
-        net, args.inputs, _pixel_scale(args.model), label_column, given, delimiter
+        net, args.inputs, _pixel_scale(args.model), label_column, given, delimiter, args.model
     )
     classes = _model_classes(args.model, net)
     probs = net.predict_proba(x)
@@ -1833,6 +1890,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     classes = _model_classes(args.model, net)
     if classes is not None:
         print(f"classes: {', '.join(f'{k} {name}' for k, name in enumerate(classes))}")
+    names = meta.get("feature_names")
+    if isinstance(names, list) and names:
+        print(f"features: {', '.join(map(str, names))}")
     for key in ("training_config", "final_metrics"):
         value = meta.get(key) or meta.get("metadata", {}).get(key)
         if value:

@@ -49,6 +49,17 @@ _MAX_WORKSPACES = 3
 _BACKWARD_FIRST = "{!r}: backward needs a forward pass first (it uses that pass's input and output)"
 
 
+def _batch_input(layer: Layer, x) -> np.ndarray:
+    """``x`` (already an array) if it is a (batch, layer.n_in) batch, else a ValueError that
+    names the shape expected and the one given."""
+    if x.ndim != 2 or x.shape[1] != layer.n_in:
+        hint = " (for one example use x[None, :])" if x.shape == (layer.n_in,) else ""
+        raise ValueError(
+            f"{layer!r} takes inputs of shape (batch, {layer.n_in}), got shape {x.shape}{hint}"
+        )
+    return x
+
+
 def as_generator(rng: int | np.random.Generator | None) -> np.random.Generator:
     """A ``numpy.random.Generator`` from a seed, a Generator (returned as is) or ``None``.
 
@@ -261,13 +272,7 @@ class Dense(Layer):
 
     def _input(self, x) -> np.ndarray:
         """``x`` as a (batch, n_in) array of the layer's dtype, or a ValueError saying why."""
-        x = self.xp.asarray(x, dtype=self.dtype)
-        if x.ndim != 2 or x.shape[1] != self.n_in:
-            hint = " (for one example use x[None, :])" if x.shape == (self.n_in,) else ""
-            raise ValueError(
-                f"{self!r} takes inputs of shape (batch, {self.n_in}), got shape {x.shape}{hint}"
-            )
-        return x
+        return _batch_input(self, self.xp.asarray(x, dtype=self.dtype))
 
     def backward(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """From ``dE/dout`` (batch, n_out): set ``dweights``, ``dbiases``; return ``dE/dx``."""
@@ -527,7 +532,9 @@ class Standardize(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """``out = (x - mean) / std`` for ``x`` of shape (batch, n_units)."""
-        xp = namespace(x)
+        if not hasattr(x, "shape") or (isinstance(x, np.ndarray) and x.dtype != self.dtype):
+            x = np.asarray(x, dtype=self.dtype)  # a list, float64, integers (on the host)
+        xp = namespace(_batch_input(self, x))
         ws = self._ws = self._workspace(xp, x.shape)
         mean, inv_std, out, _ = ws
         xp.subtract(x, mean, out=out)  # x - mean

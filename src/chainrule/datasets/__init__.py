@@ -17,7 +17,13 @@ from chainrule.datasets.mnist import (
     load_fashion_mnist,
     load_mnist,
 )
-from chainrule.datasets.tabular import load_csv, load_csv_features, load_npz, train_val_split
+from chainrule.datasets.tabular import (
+    csv_feature_names,
+    load_csv,
+    load_csv_features,
+    load_npz,
+    train_val_split,
+)
 
 __all__ = [
     "DATASETS",
@@ -26,6 +32,7 @@ __all__ = [
     "DownloadError",
     "IdxFile",
     "cache_dir",
+    "csv_feature_names",
     "download",
     "load_csv",
     "load_csv_features",

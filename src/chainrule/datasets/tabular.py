@@ -307,6 +307,55 @@ def load_csv_features(
     return x
 
 
+def csv_feature_names(
+    path: str | os.PathLike[str],
+    label_column: int | str | None = 0,
+    delimiter: str = ",",
+    *,
+    n_features: int | None = None,
+) -> list[str] | None:
+    """The header names of a CSV file's feature columns, in file order; None if its first
+    row is data, not a header.
+
+    The file's first rows are read as :func:`load_csv` (``n_features`` None) or
+    :func:`load_csv_features` (``n_features`` given) read them: the same header detection,
+    and the label column, ``label_column`` (None: none), left out. A trained model records
+    these names, and a file whose columns are in another order is refused rather than fed to
+    the wrong weights.
+
+    Raises
+    ------
+    DatasetError
+        As the loaders do for a missing file, a label column that is not there, or a
+        malformed first row.
+    """
+    name = os.fspath(path)
+    _check_delimiter(delimiter)
+    if label_column is not None:
+        _check_label_column(label_column)
+    reader, records = _csv_records(_read_text(name), delimiter)
+    try:
+        first = next(records, None)
+        if first is None:
+            return None
+        ncols = len(first[1])
+        if n_features is not None and ncols == n_features:
+            label_column = None  # all features, as load_csv_features reads such a file
+        elif n_features is not None and label_column is None:
+            label_column = 0
+        if ncols < 2 and n_features is None:
+            label_column = None
+        columns, _ = _split_header(first, records, None, label_column)
+    except csv.Error as e:
+        raise DatasetError(f"{name}, line {reader.line_num}: malformed CSV: {e}") from None
+    if columns is None:
+        return None
+    label_at = None
+    if label_column is not None:
+        label_at = _label_index(name, label_column, columns, ncols, first[0])
+    return [c for i, c in enumerate(columns) if i != label_at]
+
+
 def load_npz(
     path: str | os.PathLike[str],
     dtype: DTypeLike = np.float32,
