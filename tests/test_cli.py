@@ -385,7 +385,8 @@ def blob_model(blobs, tmp_path_factory):
 
 def predictions(model, *inputs):
     result = json.loads(run("predict", model, *inputs, "--json").stdout)
-    return [r["prediction"] for r in (result if isinstance(result, list) else [result])]
+    assert isinstance(result, list)  # a list, even of one row
+    return [r["prediction"] for r in result]
 
 
 def test_predict_uses_tabular_npy_rows_as_they_are(blob_model, blobs, tmp_path):
@@ -922,6 +923,47 @@ def test_a_csv_label_column_is_chosen_by_name_or_index_and_kept_by_evaluate(blob
     assert not (tmp_path / "no").exists()
 
 
+def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
+    """The label column left at its default, a pandas index column, a relative path in a
+    TOML file: each says what to do."""
+    x, y = np.load(blobs / "blobs.npz")["x"], np.load(blobs / "blobs.npz")["y"]
+    rows = [",".join(f"{v:.5f}" for v in row[:2]) + f",{'abc'[k]}," + ",".join(
+        f"{v:.5f}" for v in row[2:]) for row, k in zip(x, y)]  # fmt: skip
+    (tmp_path / "middle.csv").write_text("f0,f1,kind,f2,f3,f4\n" + "\n".join(rows) + "\n")
+    proc = run("train", "--dataset", tmp_path / "middle.csv", *BLOB_FLAGS, "-o",
+               tmp_path / "no", check=False)  # fmt: skip
+    assert_one_line_error(
+        proc, "column 3 ('kind'): not a number: 'a'", "read from the first column, the default",
+        "name it with --label-column",
+    )  # fmt: skip
+    numbered = [r.replace(",a,", ",0,").replace(",b,", ",1,").replace(",c,", ",2,") for r in rows]
+    (tmp_path / "numbered.csv").write_text("f0,f1,kind,f2,f3,f4\n" + "\n".join(numbered) + "\n")
+    proc = run("train", "--dataset", tmp_path / "numbered.csv", *BLOB_FLAGS, "-o",
+               tmp_path / "no", check=False)  # fmt: skip
+    assert_one_line_error(proc, "is not an integer", "name it with --label-column")
+    proc = run("train", "--dataset", tmp_path / "middle.csv", *BLOB_FLAGS, "--label-column",
+               "0", "-o", tmp_path / "no", check=False)  # fmt: skip
+    assert_one_line_error(proc, "not a number: 'a'")
+    assert "--label-column" not in proc.stderr  # given: no word about the default
+    assert not (tmp_path / "no").exists()
+    # pandas' to_csv writes its row index as a first column without a name
+    indexed = [f"{i}," + r for i, r in enumerate(rows)]
+    (tmp_path / "indexed.csv").write_text(",f0,f1,kind,f2,f3,f4\n" + "\n".join(indexed) + "\n")
+    proc = run("train", "--dataset", tmp_path / "indexed.csv", "--label-column", "kind",
+               "--layers", "6,16,3", "--epochs", "1", "-o", tmp_path / "indexed", "-q")  # fmt: skip
+    assert "feature 1 of" in proc.stderr and "save with index=False" in proc.stderr
+    # a relative path in a TOML file is from the current directory: said, with the one beside
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "middle.csv").write_text((tmp_path / "middle.csv").read_text())
+    toml = tmp_path / "conf" / "run.toml"
+    toml.write_text('dataset = "middle.csv"\nlabel_column = "kind"\n')
+    proc = run("train", "--config", toml, *BLOB_FLAGS, "-o", tmp_path / "no", check=False)
+    assert_one_line_error(
+        proc, "dataset file not found: middle.csv", "relative path is taken from the current",
+        f"the file beside {toml} is {tmp_path / 'conf' / 'middle.csv'}",
+    )  # fmt: skip
+
+
 def test_a_csv_run_resumes_from_another_directory(blobs, tmp_path):
     """A relative --dataset is recorded as an absolute path, so --resume works from anywhere."""
     (tmp_path / "work").mkdir()
@@ -1379,6 +1421,9 @@ def test_predict_reads_csv_feature_rows_with_or_without_a_header(iris_run, tmp_p
     (tmp_path / "one.csv").write_text(body.splitlines()[0] + "\n")
     line = run("predict", model, tmp_path / "one.csv").stdout
     assert line.startswith(f"{tmp_path / 'one.csv'}: {expected[0]}   top:")
+    # --json is a list however many rows there are: a script's loop needs no special case
+    one = json.loads(run("predict", model, tmp_path / "one.csv", "--json").stdout)
+    assert isinstance(one, list) and [r["prediction_name"] for r in one] == expected[:1]
 
 
 def test_csv_feature_columns_are_checked_by_their_header_names(iris_run, tmp_path):
@@ -1430,6 +1475,14 @@ def test_csv_feature_columns_are_checked_by_their_header_names(iris_run, tmp_pat
     proc = run("evaluate", model, "--dataset", tmp_path / "plain.csv", "--label-column", "4",
                "--json")  # fmt: skip
     assert json.loads(proc.stdout) == whole and proc.stderr == ""
+    # names are compared as a spreadsheet user means them: case and spaces aside
+    (tmp_path / "caps.csv").write_text(" Sepal_Length,SEPAL_WIDTH" + own[len("sepal_len") + 12 :])
+    proc = run("evaluate", model, "--dataset", tmp_path / "caps.csv", "--json")
+    assert json.loads(proc.stdout) == whole and proc.stderr == ""
+    (tmp_path / "caps_swapped.csv").write_text("Sepal_Width,Sepal_Length" + swapped[0][24:] + "\n"
+                                               + "\n".join(swapped[1:]) + "\n")  # fmt: skip
+    proc = run("evaluate", model, "--dataset", tmp_path / "caps_swapped.csv", check=False)
+    assert_one_line_error(proc, "caps_swapped.csv: its feature columns are in another order")
 
 
 def test_predict_drops_a_csv_label_column(iris_run, blob_model, blobs, tmp_path):

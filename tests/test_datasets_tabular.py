@@ -105,7 +105,7 @@ MALFORMED = {
     "tabs-row": ("1\t2\n\t\n3\t4\n", {"delimiter": "\t"}, 2, "column 1: empty cell"),
     "header-only": ("y,a,b\n", {}, 2, "no data rows after the header"),
     "bad-quote": ('1,2\n3,"4\n', {}, 2, "malformed CSV"),
-    "not-utf8": (b"1,2\n3,4\n5,\xff\n", {}, 3, "not UTF-8 text"),
+    "not-utf8": (b"1,2\n3,4\n5,\xff\n", {}, 3, "not UTF-8 text (invalid start byte); save the"),
     # a missing-value mark in the first row is a missing value, not a sign of a header row
     "na-row-1": ("1,NA,3\n0,4,5\n", {}, 1, "column 2: missing value 'NA'"),
     "question-mark-row-1": ("1,2,?\n0,4,5\n", {}, 1, "column 3: missing value '?'"),
@@ -118,6 +118,26 @@ MALFORMED = {
         "column 2 ('species'): the labels are class names ('setosa'): pass return_classes=True",
     ),
     "other-separator": ("1;2;3\n0;4;5\n", {"header": False}, 1, "separated by ';', not ','?"),
+    # a ';' file with decimal commas: its header is one cell, its rows split at the commas
+    "other-separator-ragged": (
+        "y;a;b\n1;2,5;3\n",
+        {},
+        2,
+        "ragged row: 2 cells, expected 1 (as on line 1) (one cell per line: are the cells "
+        "separated by ';', not ','?)",
+    ),
+    "trailing-separator": (
+        "y,a\n1,2,\n",
+        {},
+        2,
+        "ragged row: 3 cells, expected 2 (as on line 1) (a ',' at the end of the line?)",
+    ),  # fmt: skip
+    "trailing-separators": (
+        "y,a,\n1,2,\n",
+        {},
+        2,
+        "empty cell (a missing value) (or a ',' at the end of every line?)",
+    ),  # fmt: skip
 }
 
 
@@ -550,11 +570,31 @@ def test_csv_feature_names_leave_out_the_label_column_as_the_loaders_do(tmp_path
     # a first row of data is no header; nor is an empty file
     assert csv_feature_names(write(tmp_path, "1,2,0\n3,4,1\n", "plain.csv"), -1) is None
     assert csv_feature_names(write(tmp_path, "", "empty.csv")) is None
+    assert csv_feature_names(path) == ["x1", "species", "x2"]  # no label column by default
     # a class name alone in the first row is data when the next label is a name too
     named = write(tmp_path, "1,2,cat\n3,4,dog\n", "named.csv")
     assert csv_feature_names(named, -1) is None
     with pytest.raises(DatasetError, match="no column named 'kind'"):
         csv_feature_names(path, "kind")
+
+
+def test_a_header_of_numbers_above_class_names_is_a_header_when_the_classes_recur(tmp_path):
+    """Years as column names: the header's only name is the label column's, like a first row
+    of class names; it is a header when no other row has that label and the classes recur."""
+    body = "".join(f"{i}.5,{i},{'abc'[i % 3]},1\n" for i in range(12))
+    path = write(tmp_path, "2019,2020,segment,2021\n" + body)
+    x, y, classes = load_csv(path, label_column=2, return_classes=True)
+    assert x.shape == (12, 3) and classes == ["a", "b", "c"]
+    np.testing.assert_array_equal(y, [0, 1, 2] * 4)
+    assert csv_feature_names(path, 2) == ["2019", "2020", "2021"]
+    # each class once: the first row stays data (a file of rows to predict, say)
+    once = write(tmp_path, "1,2,dog\n3,4,cat\n5,6,emu\n", "once.csv")
+    assert load_csv(once, label_column=-1, return_classes=True)[2] == ["cat", "dog", "emu"]
+    # the first row's label recurs: data
+    again = write(tmp_path, "1,2,a\n3,4,b\n5,6,a\n7,8,b\n", "again.csv")
+    assert len(load_csv(again, label_column=-1, return_classes=True)[0]) == 4
+    # and header= still decides when given
+    assert len(load_csv(path, label_column=2, header=False, return_classes=True)[0]) == 13
 
 
 # --- CSV feature rows without labels (a trained network's inputs): load_csv_features

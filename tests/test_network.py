@@ -370,6 +370,13 @@ def test_label_out_of_range(classifier):
         classifier.gradients(np.ones((2, 4)), np.array([0, 3]))
     with pytest.raises(ValueError, match="got label -1"):
         classifier.loss(np.ones((2, 4)), np.array([-1, 0]))
+    # a regression network given whole-number targets (counts, prices) is told what to give;
+    # a classifier is not (its labels are class indices)
+    regressor = Network.from_sizes([4, 3, 1], output="identity", loss="mse", seed=0)
+    with pytest.raises(ValueError, match=r"got label 7; for regression targets give floats"):
+        regressor.loss(np.ones((2, 4)), np.array([7, 3]))
+    with pytest.raises(ValueError, match=r"got label 3$"):
+        classifier.loss(np.ones((2, 4)), np.array([0, 3]))
 
 
 def test_unknown_names_list_valid_names():

@@ -743,3 +743,15 @@ def test_a_sigterm_handler_of_the_application_is_left_alone(monkeypatch):
         assert seen == [signal.SIGTERM] and not history.interrupted
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_the_regression_example_of_docs_training_md_runs_as_written(capsys):
+    """docs/training.md, "Regression": the code as printed, and the numbers it promises."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
+    code = text.split("## Regression")[1].split("```python")[1].split("```")[0]
+    exec(compile(code, "docs/training.md", "exec"), {})
+    accuracy, mse = capsys.readouterr().out.split()
+    assert accuracy == "None"
+    assert float(mse) < 0.01  # the text says about 0.003

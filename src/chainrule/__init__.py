@@ -4,7 +4,7 @@
 >>> net = chainrule.Network.from_sizes([784, 100, 10], hidden="relu", loss="cross_entropy")
 """
 
-import importlib
+import importlib as _importlib
 
 from chainrule import backend, datasets, optimizers, schedules, serialization, training
 from chainrule.activations import ACTIVATIONS, Activation, get_activation
@@ -27,7 +27,7 @@ _LAZY_MODULES = frozenset({"explain", "export", "initializers", "metrics", "prep
 
 def __getattr__(name: str):
     if name in _LAZY_MODULES:
-        return importlib.import_module(f"chainrule.{name}")
+        return _importlib.import_module(f"chainrule.{name}")
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
 
 

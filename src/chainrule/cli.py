@@ -725,10 +725,11 @@ def _file_feature_names(name: str, label_column: int | str, delimiter: str) -> l
 
 def _check_feature_names(model: str, path: str, names: list[str] | None) -> None:
     """Compare the header names of ``path``'s feature columns, ``names``, with the ones
-    ``model`` was trained on. A name of the model's in another column means the columns are
-    not where the weights expect them: a CLIError. Other names (a header of the user's own
-    words) are read by position, with a note on stderr. A file without a header, or a model
-    that records no names, is read by position."""
+    ``model`` was trained on, ignoring case and surrounding spaces. A name of the model's in
+    another column means the columns are not where the weights expect them: a CLIError.
+    Other names (a header of the user's own words) are read by position, with a note on
+    stderr. A file without a header, or a model that records no names, is read by
+    position."""
     from chainrule.serialization import load_metadata
 
     recorded = load_metadata(model).get("feature_names")
@@ -736,9 +737,13 @@ def _check_feature_names(model: str, path: str, names: list[str] | None) -> None
     if names is None or not valid or names == recorded or len(names) != len(recorded):
         return  # (the loaders have reported a wrong number of columns)
     shown, trained = ", ".join(names), ", ".join(recorded)
-    moved = [n for i, n in enumerate(names) if n in recorded and recorded[i] != n]
+    # names compared as a spreadsheet's user means them: "Age " is the model's "age"
+    mine, theirs = [n.strip().casefold() for n in names], [n.strip().casefold() for n in recorded]
+    if mine == theirs:
+        return
+    moved = [n for n, key, at in zip(names, mine, theirs) if key in theirs and key != at]
     if moved:
-        if sorted(names) == sorted(recorded):
+        if sorted(mine) == sorted(theirs):
             what = f"are in another order ({shown}) than the model {model} was trained on"
         else:
             what = f"({shown}) do not line up with those the model {model} was trained on"
@@ -1138,9 +1143,20 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             raise CLIError(f"--plot: {exc}") from None
     if resume is not None:
         _check_resume(resume, config, user, sources)
-    x_train, y_train, x_test, y_test, input_scale, classes, test_split = load_train_test(
-        config, resume.classes if resume is not None else None
-    )
+    _check_config_path(args.config, sources.get("dataset"), config.dataset)
+    try:
+        x_train, y_train, x_test, y_test, input_scale, classes, test_split = load_train_test(
+            config, resume.classes if resume is not None else None
+        )
+    except chainrule.datasets.DatasetError as exc:
+        text = str(exc)
+        defaulted = "label_column" not in user and config.dataset.lower().endswith(".csv")
+        if defaulted and ("not a number" in text or "label" in text):
+            raise CLIError(
+                f"{text} [the labels were read from the first column, the default: if they are "
+                "in another, name it with --label-column (an index, or a name in the header)]"
+            ) from None
+        raise
     if _is_data_file(config.dataset):  # recorded so that --resume finds it from anywhere
         largest = max(-float(x_train.min()), float(x_train.max())) if x_train.size else 0.0
         if largest > LARGE_FEATURE and not config.standardize:  # a warning: shown with -q too
@@ -1150,6 +1166,12 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             )
         config.dataset = os.path.abspath(config.dataset)
     feature_names = _file_feature_names(config.dataset, config.label_column, config.delimiter)
+    if feature_names is not None and "" in feature_names and resume is None:
+        at = feature_names.index("")
+        log(
+            f"note: feature {at + 1} of {config.dataset} has no name in the header (a row "
+            "index that pandas' to_csv wrote? save with index=False); it is used as a feature"
+        )
     layers_from = sources.get("layers") or ("the checkpoint's network" if resume else "--layers")
     if config.layers[0] != x_train.shape[1]:
         raise CLIError(
@@ -1251,8 +1273,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         f"({', '.join(layer.activation.name for layer in net.dense_layers)})"
         f"{' on standardized inputs' if _network_settings(net)['standardize'] else ''}, "
         f"loss {config.loss}, {config.optimizer} lr={config.lr} {config.schedule}, "
-        f"batch {config.batch_size}, {config.epochs} epochs, {net.n_parameters:,} parameters"
-        + ("" if net.device == "cpu" else f", on {net.device}")
+        f"batch {config.batch_size}, {config.epochs} epoch{'s' * (config.epochs != 1)}, "
+        f"{net.n_parameters:,} parameters" + ("" if net.device == "cpu" else f", on {net.device}")
     )
     table = _EpochTable(show_bar=sys.stderr.isatty() and rank == 0, quiet=args.quiet or rank > 0)
     metrics_log = _MetricsLog(run_dir / "metrics.jsonl")
@@ -1334,6 +1356,20 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     print(f"model: {model_path}")
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _check_config_path(config_file, source: str | None, name: str) -> None:
+    """A CLIError for a relative data file path from a TOML file that is not there: it is
+    taken from the current directory, not the TOML file's (whose folder may hold it)."""
+    from_file = config_file is not None and (source or "").startswith(f"{config_file}:")
+    if not from_file or not _is_data_file(name) or os.path.isabs(name) or os.path.exists(name):
+        return
+    beside = Path(config_file).parent / name
+    hint = f"; the file beside {config_file} is {beside}" if beside.exists() else ""
+    raise CLIError(
+        f"dataset file not found: {name} ({source}: a relative path is taken from the current "
+        f"directory, {os.getcwd()}, not from the TOML file's{hint})"
+    )
 
 
 def _default_run_dir() -> str:
@@ -1861,7 +1897,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             top = [{"class": t["class"], "name": classes[t["class"]], **t} for t in top]
         results.append({**result, "top": top})
     if args.json:
-        print(json.dumps(results if len(results) > 1 else results[0]))
+        print(json.dumps(results))  # a list, one object an input row, however many
         return 0
     for r in results:
         tops = ", ".join(f"{t.get('name', t['class'])} ({t['probability']:.3f})" for t in r["top"])
@@ -2353,7 +2389,9 @@ def build_parser() -> argparse.ArgumentParser:
         "model was trained with)",
     )
     predict.add_argument("--top", type=_positive_int, default=3, help="how many classes to show")
-    predict.add_argument("--json", action="store_true")
+    predict.add_argument(
+        "--json", action="store_true", help="print a JSON list, an object for each input row"
+    )
     predict.set_defaults(func=cmd_predict)
 
     info = sub.add_parser("info", help="architecture, training config and final metrics of a model")

@@ -532,14 +532,21 @@ class Standardize(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """``out = (x - mean) / std`` for ``x`` of shape (batch, n_units)."""
-        if not hasattr(x, "shape") or (isinstance(x, np.ndarray) and x.dtype != self.dtype):
-            x = np.asarray(x, dtype=self.dtype)  # a list, float64, integers (on the host)
-        xp = namespace(_batch_input(self, x))
+        x = self._input(x)  # a (batch, n_units) array; lists, float64, integers converted
+        xp = namespace(x)
         ws = self._ws = self._workspace(xp, x.shape)
         mean, inv_std, out, _ = ws
         xp.subtract(x, mean, out=out)  # x - mean
         out *= inv_std  #                  / std
         return out
+
+    def _input(self, x):
+        """``x`` as a (batch, n_units) array, or a ValueError saying why. A list or a NumPy
+        array of another dtype becomes a NumPy array of the layer's dtype; a device array is
+        the network's business (it converts its inputs once)."""
+        if not hasattr(x, "shape") or (isinstance(x, np.ndarray) and x.dtype != self.dtype):
+            x = np.asarray(x, dtype=self.dtype)
+        return _batch_input(self, x)
 
     def backward(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """``dE/dx = dE/dout / std`` (None when ``input_grad`` is false: nothing to learn)."""

@@ -8,8 +8,9 @@ Two kinds:
 - plain losses (``sse``, ``mse``) take the network's output ``out`` and return
   ``dE/dout``; the output layer then applies its activation's derivative;
 - fused losses (``cross_entropy`` with a softmax output, ``binary_cross_entropy`` with a sigmoid
-  output) take the output layer's ``net`` (the logits), compute the loss stably with
-  log-sum-exp, and return ``dE/dnet = (out - label) / batch`` directly. The activation's
+  output) take the output layer's ``net`` (the logits: their argument ``out`` is ``net``, not
+  probabilities), compute the loss stably with log-sum-exp, and return
+  ``dE/dnet = (softmax(net) - label) / batch`` (the sigmoid's for binary) directly. The activation's
   derivative cancels out of the chain rule, which is why the notes found that "the activation
   derivative almost never helps".
 
@@ -48,8 +49,10 @@ class Loss:
     def value(self, out: np.ndarray, target: np.ndarray, probs: np.ndarray | None = None) -> float:
         """The mean over the batch of the per-example loss.
 
-        ``probs`` (fused losses only), as for :meth:`delta`, may save recomputing the output
-        activation.
+        ``out``: the network's output for a plain loss, but the output layer's ``net`` (the
+        logits) for a fused one (``cross_entropy``, ``binary_cross_entropy``): probabilities
+        given there would be taken for logits. ``probs`` (fused losses only), as for
+        :meth:`delta`, may save recomputing the output activation.
         """
         raise NotImplementedError
 

@@ -508,9 +508,15 @@ class Network:
                 n_classes = 2 if n_out == 1 else n_out
                 if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
                     bad = arr[(arr < 0) | (arr >= n_classes)][0]
+                    regression = ""
+                    if self.loss_function.name in ("mse", "sse"):  # counts, prices, ...?
+                        regression = (
+                            "; for regression targets give floats of shape (n, n_out), "
+                            "e.g. y.astype(np.float32).reshape(-1, 1)"
+                        )
                     raise ValueError(
                         f"class labels must be in [0, {n_classes - 1}] for a network with "
-                        f"{n_out} output(s), got label {bad}"
+                        f"{n_out} output(s), got label {bad}{regression}"
                     )
                 if self.loss_function.name == "cross_entropy":
                     return arr.astype(np.intp, copy=False)

@@ -56,8 +56,10 @@ def load_csv(
         it is a header if one of its cells is neither empty nor a number (an empty cell is a
         missing value, not a name). A first row whose only such cell is the label cell is a
         header above numeric labels, but the first data row of a file of class names when the
-        next row's label is not a number either, or when there is no next row (a header of
-        numbers above class names: give ``header=True``).
+        next row's label is not a number either, or when there is no next row; except that a
+        label no other row has (among the next 1000), in a file whose classes recur (at least
+        two rows a class there), is the label column's name in a header of numbers, such as
+        years (to decide otherwise, give ``header``).
     dtype : float dtype of the features.
     delimiter : the field separator.
     classes : the class names, in the order that numbers them (``classes[k]`` is class
@@ -119,7 +121,7 @@ def load_csv(
             _label_index(name, label_column, columns, ncols, first_line) if ncols > 1 else None
         )
         for line, row in records:
-            _check_width(name, line, row, ncols, first_line)
+            _check_width(name, line, row, ncols, first_line, delimiter)
             try:
                 values = list(map(float, row))
             except ValueError:
@@ -271,7 +273,7 @@ def load_csv_features(
             if label_column is not None:
                 label_at = _label_index(name, label_column, columns, ncols, first_line)
         for line, row in records:
-            _check_width(name, line, row, ncols, first_line)
+            _check_width(name, line, row, ncols, first_line, delimiter)
             cells = row if label_at is None else row[:label_at] + row[label_at + 1 :]
             try:
                 values = list(map(float, cells))
@@ -309,7 +311,7 @@ def load_csv_features(
 
 def csv_feature_names(
     path: str | os.PathLike[str],
-    label_column: int | str | None = 0,
+    label_column: int | str | None = None,
     delimiter: str = ",",
     *,
     n_features: int | None = None,
@@ -319,7 +321,8 @@ def csv_feature_names(
 
     The file's first rows are read as :func:`load_csv` (``n_features`` None) or
     :func:`load_csv_features` (``n_features`` given) read them: the same header detection,
-    and the label column, ``label_column`` (None: none), left out. A trained model records
+    and the label column, ``label_column``, left out (None, the default: no label column;
+    with ``n_features``, as ``load_csv_features`` decides). A trained model records
     these names, and a file whose columns are in another order is refused rather than fed to
     the wrong weights.
 
@@ -592,7 +595,10 @@ def _read_text(name: str) -> str:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
-        raise DatasetError(f"{name}, line {line}: not UTF-8 text ({e.reason})") from None
+        raise DatasetError(
+            f"{name}, line {line}: not UTF-8 text ({e.reason}); save the file as UTF-8 (in a "
+            "spreadsheet: 'CSV UTF-8')"
+        ) from None
     if "\0" in text:
         line = text.count("\n", 0, text.index("\0")) + 1
         raise DatasetError(f"{name}, line {line}: a NUL byte: a binary file, not CSV text")
@@ -665,12 +671,19 @@ def _check_not_empty(name: str, rows: list, line_num: int, ncols: int, columns) 
         raise DatasetError(f"{name}, {where}: {what}")
 
 
-def _check_width(name: str, line: int, row: list[str], ncols: int, first_line: int) -> None:
+def _check_width(
+    name: str, line: int, row: list[str], ncols: int, first_line: int, delimiter: str = ","
+) -> None:
     """A DatasetError for a row whose number of cells differs from the first row's."""
     if len(row) != ncols:
+        hint = ""
+        if ncols == 1:  # a header of one cell: another separator (and decimal commas)?
+            hint = _hint([delimiter.join(row)], delimiter)
+        elif len(row) == ncols + 1 and not row[-1].strip():
+            hint = f" (a {delimiter!r} at the end of the line?)"
         raise DatasetError(
             f"{name}, line {line}: ragged row: {len(row)} cells, expected {ncols} "
-            f"(as on line {first_line})"
+            f"(as on line {first_line}){hint}"
         )
 
 
@@ -680,6 +693,9 @@ def _records(reader, lines_read: _Lines, delimiter: str) -> Iterator[tuple[int, 
     for row in reader:
         if not _is_blank(lines_read.last, delimiter):
             yield reader.line_num, row
+
+
+_LOOK_AHEAD = 1000  # rows that header detection may read past the first
 
 
 def _split_header(
@@ -710,6 +726,18 @@ def _split_header(
             )
             if following is not None:
                 records = itertools.chain([following], records)
+            if following is not None and not header:
+                # ... unless its label is a name no other row has, in a file whose classes
+                # recur: a header of numbers (years, say) above the label column's name
+                # (judged from the next rows, up to _LOOK_AHEAD of them)
+                rest = list(itertools.islice(records, _LOOK_AHEAD))
+                records = itertools.chain(rest, records)
+                labels = [r[at].strip() for _, r in rest if len(r) == len(row)]
+                header = (
+                    len(labels) >= 2
+                    and row[at].strip() not in labels
+                    and 2 * len(set(labels)) <= len(labels)
+                )
     if header:
         return [cell.strip() for cell in row], records
     return None, itertools.chain([first], records)
@@ -730,6 +758,8 @@ def _cell_error(
     cell = row[col]
     if not cell.strip():
         problem = "empty cell (a missing value)"
+        if col == len(row) - 1 and len(row) > 1:
+            problem += f" (or a {delimiter!r} at the end of every line?)"
     elif _is_missing(cell):
         problem = f"missing value {cell!r}"
     else:
