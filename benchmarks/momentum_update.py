@@ -14,7 +14,13 @@ within Python libraries, against the three NumPy passes:
   (NumPy releases the GIL in its loops).
 
 Each update is timed right after ``np.matmul(x.T, delta, out=g)`` (the weight gradient's
-product, 2 BLAS threads), as it comes in ``fit``; medians of ``--repeats`` pairs.
+product, 2 BLAS threads), as it comes in ``fit``; medians of ``--repeats`` pairs, each way
+after a 0.2 s pause (so that the threads of the way before have stopped spinning).
+
+A second table times the product and the update together, after a forward product through
+NumPy's BLAS (as in a step): NumPy (``matmul``, then the three passes) against SciPy's
+``sgemm`` with ``beta``, which writes ``v = 0.9 v - x^T delta`` in the product itself, then
+``w += v`` (needs SciPy; SciPy's wheels bring their own OpenBLAS and its thread pool).
 
     python benchmarks/momentum_update.py
     python benchmarks/momentum_update.py --shapes 784x800x128
@@ -93,6 +99,7 @@ def main(argv=None) -> None:
     print(f"# momentum update after the weight-gradient product, medians of {args.repeats}")
     print(f"# {_common.machine_line()}")
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}")
+    fused_rows = []
     print("| weights | batch | update | update us | product us | update / numpy |")
     print("| --- | ---: | --- | ---: | ---: | ---: |")
     for shape in args.shapes.split(","):
@@ -106,6 +113,7 @@ def main(argv=None) -> None:
         times = {}
         for _ in range(2):  # each way twice, interleaved: the second round is the one shown
             for name, update in found.items():
+                _common.pause()  # the other ways' spinning threads go idle first
                 spent, products = [], []
                 for _ in range(args.repeats):
                     start = time.perf_counter()
@@ -123,6 +131,63 @@ def main(argv=None) -> None:
             )
         if numexpr is None:
             print(f"| {n_in}x{n_out} | {batch} | numexpr | not installed | | |")
+        fused_rows.append(_fused_gemm(x, delta, w, v, g, args.repeats))
+    print()
+    print("| weights | batch | product and update | us | / numpy |")
+    print("| --- | ---: | --- | ---: | ---: |")
+    for rows in fused_rows:
+        for row in rows:
+            print(row)
+
+
+def _fused_gemm(x, delta, w, v, g, repeats: int) -> list[str]:
+    """Table rows: a forward product (NumPy's BLAS), then the weight gradient's product and
+    the momentum update, by NumPy or by SciPy's ``sgemm`` with ``beta``."""
+    batch, n_in = x.shape
+    n_out = w.shape[1]
+    h = np.ones((batch, n_in), np.float32)
+    net = np.empty((batch, n_out), np.float32)
+    m = np.float32(0.9)
+
+    def with_numpy():
+        np.dot(h, w, out=net)
+        np.matmul(x.T, delta, out=g)
+        np.multiply(v, m, out=v)
+        np.subtract(v, g, out=v)
+        np.add(w, v, out=w)
+
+    ways = {"numpy: matmul, 3 passes": with_numpy}
+    try:
+        from scipy.linalg import blas
+    except ImportError:
+        blas = None
+    else:
+
+        def with_scipy():
+            np.dot(h, w, out=net)
+            # v^T = -1 delta^T x + 0.9 v^T: v (C order) is v.T in Fortran order, written in place
+            blas.sgemm(-1.0, delta, x, beta=0.9, c=v.T, trans_a=1, overwrite_c=1)
+            np.add(w, v, out=w)
+
+        ways["scipy: sgemm with beta, 1 pass"] = with_scipy
+    times = {}
+    for _ in range(2):  # interleaved; the second round is the one shown
+        for name, way in ways.items():
+            _common.pause()
+            spent = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                way()
+                spent.append(time.perf_counter() - start)
+            times[name] = statistics.median(spent)
+    base = times["numpy: matmul, 3 passes"]
+    rows = [
+        f"| {n_in}x{n_out} | {batch} | {name} | {t * 1e6:.1f} | {t / base:.2f} |"
+        for name, t in times.items()
+    ]
+    if blas is None:
+        rows.append(f"| {n_in}x{n_out} | {batch} | scipy | not installed | |")
+    return rows
 
 
 if __name__ == "__main__":
