@@ -952,6 +952,22 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     proc = run("train", "--dataset", tmp_path / "indexed.csv", "--label-column", "kind",
                "--layers", "6,16,3", "--epochs", "1", "-o", tmp_path / "indexed", "-q")  # fmt: skip
     assert "feature 1 of" in proc.stderr and "save with index=False" in proc.stderr
+    # the default network (784 inputs) on a file: the widths the file needs are suggested
+    proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind", "-o",
+               tmp_path / "no", check=False)  # fmt: skip
+    assert_one_line_error(proc, "--layers starts with 784 inputs", "give e.g. --layers 5,64,3")
+    proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
+               "--layers", "5,8,8,4", "-o", tmp_path / "no", check=False)  # fmt: skip
+    assert_one_line_error(proc, "ends with 4 outputs", "give e.g. --layers 5,8,8,3")
+    # a run of few updates says so (the defaults on 270 rows: 4 epochs of 2 batches of 256),
+    # after every check, so that a refused run's error stays one line
+    proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
+               "--layers", "5,8,3", "-o", tmp_path / "few", "-q")  # fmt: skip
+    assert "make only 8 updates of the weights" in proc.stderr
+    assert "--batch-size 16 --epochs 50" in proc.stderr
+    proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
+               "--layers", "5,8,3", "-o", tmp_path / "few", "-q", check=False)  # fmt: skip
+    assert_one_line_error(proc, "already holds a run")
     # a relative path in a TOML file is from the current directory: said, with the one beside
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "middle.csv").write_text((tmp_path / "middle.csv").read_text())

@@ -346,6 +346,7 @@ def load_dataset_file(
     )
 
 
+FEW_UPDATES = 25  # fewer optimizer steps than this in a whole run: train says so
 TEST_FRACTION = 0.1  # the share of a data file that train holds out as its test set
 
 
@@ -1144,6 +1145,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     if resume is not None:
         _check_resume(resume, config, user, sources)
     _check_config_path(args.config, sources.get("dataset"), config.dataset)
+    notes = []  # warnings, shown (with -q too) once every setting has been checked
     try:
         x_train, y_train, x_test, y_test, input_scale, classes, test_split = load_train_test(
             config, resume.classes if resume is not None else None
@@ -1159,8 +1161,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         raise
     if _is_data_file(config.dataset):  # recorded so that --resume finds it from anywhere
         largest = max(-float(x_train.min()), float(x_train.max())) if x_train.size else 0.0
-        if largest > LARGE_FEATURE and not config.standardize:  # a warning: shown with -q too
-            log(
+        if largest > LARGE_FEATURE and not config.standardize:
+            notes.append(
                 f"note: the features of {config.dataset} reach |x| = {largest:.3g}; networks "
                 "train best on inputs of order 1: give --standardize (docs/data.md)"
             )
@@ -1168,32 +1170,45 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     feature_names = _file_feature_names(config.dataset, config.label_column, config.delimiter)
     if feature_names is not None and "" in feature_names and resume is None:
         at = feature_names.index("")
-        log(
+        notes.append(
             f"note: feature {at + 1} of {config.dataset} has no name in the header (a row "
             "index that pandas' to_csv wrote? save with index=False); it is used as a feature"
         )
     layers_from = sources.get("layers") or ("the checkpoint's network" if resume else "--layers")
-    if config.layers[0] != x_train.shape[1]:
-        raise CLIError(
-            f"{layers_from} starts with {config.layers[0]} inputs but the dataset "
-            f"{config.dataset} has {x_train.shape[1]} features"
-        )
     if classes is not None:
         n_classes = len(classes)
         which = f"({', '.join(classes)})" if n_classes <= 20 else "(class names)"
     else:
         n_classes = int(max(y_train.max(), y_test.max())) + 1
         which = f"(labels are class indices: its largest label is {n_classes - 1})"
+    # the widths the file asks for, with the hidden layers asked for (or one of 64)
+    hidden = config.layers[1:-1] if "layers" in sources or resume else [64]
+    fitting = ",".join(map(str, [x_train.shape[1], *hidden, n_classes]))
+    suggest = "" if resume else f"; give e.g. --layers {fitting}"
+    if config.layers[0] != x_train.shape[1]:
+        raise CLIError(
+            f"{layers_from} starts with {config.layers[0]} inputs but the dataset "
+            f"{config.dataset} has {x_train.shape[1]} features{suggest}"
+        )
     if config.layers[-1] != n_classes and not (config.layers[-1] == 1 and n_classes == 2):
         raise CLIError(
             f"{layers_from} ends with {config.layers[-1]} outputs but the dataset "
-            f"{config.dataset} has {n_classes} classes {which}"
+            f"{config.dataset} has {n_classes} classes {which}{suggest}"
         )
     n_val = int(len(x_train) * config.val_split)
     if config.val_split and not 0 < n_val < len(x_train):
         raise CLIError(
             f"--val-split {config.val_split} of {len(x_train)} training examples leaves {n_val} "
             f"for validation and {len(x_train) - n_val} for training"
+        )
+    n_fit = len(x_train) - n_val
+    updates = config.epochs * -(-n_fit // config.batch_size)
+    if resume is None and updates < FEW_UPDATES:
+        notes.append(
+            f"note: {config.epochs} epoch{'s' * (config.epochs != 1)} of {n_fit} examples in "
+            f"batches of {config.batch_size} make only {updates} update"
+            f"{'s' * (updates != 1)} of the weights: for a small file give a smaller "
+            "--batch-size and more --epochs (e.g. --batch-size 16 --epochs 50)"
         )
     if resume is not None:
         state = resume.loaded.state
@@ -1263,6 +1278,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         before = _run_files(run_dir) if continuing else {}
         _prepare_run_dir(run_dir, config, args.overwrite, history, classes)
 
+    for note in notes:
+        log(note)
     log(f"run directory: {run_dir}")
     if finishing:
         log(f"finishing {resume.path}: all {config.epochs} epochs done; saving the model")
