@@ -361,6 +361,9 @@ def test_wrong_target_shape(classifier):
         classifier.loss(x, np.array([0, 1]))
     with pytest.raises(ValueError, match=r"floats of shape \(batch, 3\), got float64 of shape"):
         classifier.loss(x, np.ones((3, 2)))
+    # labels as a column (a pandas habit): the dtype given, and what to do
+    with pytest.raises(ValueError, match=r"got int64 of shape \(3, 1\) \(class labels as a col"):
+        classifier.loss(x, np.array([[0], [1], [2]], np.int64))
     with pytest.raises(ValueError, match="targets contain NaN"):
         classifier.loss(x, np.full((3, 3), np.nan))
 

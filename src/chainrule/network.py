@@ -529,9 +529,12 @@ class Network:
         if arr.ndim == 1 and n_out == 1:
             arr = arr[:, None]
         if arr.ndim != 2 or arr.shape[1] != n_out:
+            dtype = np.asarray(y).dtype
+            column = dtype.kind in "biu" and arr.shape[1:] == (1,)
+            hint = " (class labels as a column: give y.ravel())" if column else ""
             raise ValueError(
                 f"targets must be integer class labels of shape (batch,) or floats of shape "
-                f"(batch, {n_out}), got {arr.dtype} of shape {arr.shape}"
+                f"(batch, {n_out}), got {dtype} of shape {arr.shape}{hint}"
             )
         given = arr
         with np.errstate(over="ignore"):  # too large for float32: an error below, no warning
