@@ -906,7 +906,7 @@ def test_a_csv_label_column_is_chosen_by_name_or_index_and_kept_by_evaluate(blob
                    "--json").stdout  # fmt: skip
     assert json.loads(by_index) == summary
     proc = run("evaluate", out / "model.npz", "--dataset", csv, "--label-column", "0", check=False)
-    assert_one_line_error(proc, "last.csv, line 2, column 1 ('f0')", "is not an integer")
+    assert_one_line_error(proc, "last.csv: its label column, which is not read, is headed 'f0'")
     (tmp_path / "run.toml").write_text(f'dataset = "{csv}"\nlabel_column = -1\n')
     by_toml = run("train", "--config", tmp_path / "run.toml", *BLOB_FLAGS, "--epochs", "5",
                   "-o", tmp_path / "toml", "-q")  # fmt: skip
@@ -964,10 +964,52 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
                "--layers", "5,8,3", "-o", tmp_path / "few", "-q")  # fmt: skip
     assert "make only 8 updates of the weights" in proc.stderr
-    assert "--batch-size 16 --epochs 50" in proc.stderr
+    assert "a smaller --batch-size and more --epochs (e.g. --batch-size 16 --epochs 12)" in (
+        proc.stderr  # 12 epochs of 17 batches: about 200 updates
+    )
+    proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
+               "--layers", "5,8,3", "--batch-size", "16", "--epochs", "1", "-o",
+               tmp_path / "few16", "-q")  # fmt: skip
+    assert "make only 17 updates" in proc.stderr
+    assert "give more --epochs (e.g. --epochs 12)" in proc.stderr  # never a larger batch
+    # the activations given ask for two hidden layers: so does the suggested --layers
+    proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
+               "--activation", "tanh,tanh,softmax", "-o", tmp_path / "no", check=False)  # fmt: skip
+    assert_one_line_error(proc, "give e.g. --layers 5,64,64,3")
+    # labels that are all different: a row number or an ID (pandas' index as the first column)
+    (tmp_path / "ids.csv").write_text(",f0,f1,f2,f3,f4,kind\n" + "\n".join(
+        f"{i}," + ",".join(r.split(",")[:2] + r.split(",")[3:]) + f",{k}"
+        for i, (r, k) in enumerate(zip(rows, y))) + "\n")  # fmt: skip
+    proc = run("train", "--dataset", tmp_path / "ids.csv", "--layers", "6,8,300", "-o",
+               tmp_path / "no", check=False)  # fmt: skip
+    assert_one_line_error(proc, "every label of", "(column 0) is another number", "--label-column")
     proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
                "--layers", "5,8,3", "-o", tmp_path / "few", "-q", check=False)  # fmt: skip
     assert_one_line_error(proc, "already holds a run")
+    # a model whose label column was given by index: a file with another column there has a
+    # feature dropped unread, refused; so is a reordered file with --label-column named
+    run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "2", *BLOB_FLAGS,
+        "--epochs", "2", "-o", tmp_path / "by_index", "-q")  # fmt: skip
+    model = tmp_path / "by_index" / "model.npz"
+    cells = [line.split(",") for line in (tmp_path / "middle.csv").read_text().splitlines()]
+    moved = [",".join(c[:2] + [c[3], c[2]] + c[4:]) for c in cells]  # f2 before kind
+    (tmp_path / "moved.csv").write_text("\n".join(moved) + "\n")
+    for args in (["evaluate", model, "--dataset", tmp_path / "moved.csv"],
+                 ["predict", model, tmp_path / "moved.csv"]):  # fmt: skip
+        proc = run(*args, check=False)
+        assert_one_line_error(proc, "its label column, which is not read, is headed 'f2'")
+    named = run("predict", model, tmp_path / "moved.csv", "--label-column", "kind", "--json")
+    assert len(json.loads(named.stdout)) == 300  # by name, the features are where they were
+    # a header of numbers (years) above the class names, the label column given by index
+    years = ["2019,2020,kind,2021,2022,2023"] + [",".join(c) for c in cells[1:]]
+    (tmp_path / "years.csv").write_text("\n".join(years) + "\n")
+    proc = run("train", "--dataset", tmp_path / "years.csv", "--label-column", "2", *BLOB_FLAGS,
+               "-o", tmp_path / "no", check=False)  # fmt: skip
+    assert_one_line_error(proc, "has 4 classes (a, b, c, kind); but the first line, read as "
+                          "data, is the only example of 'kind'", "--label-column kind")  # fmt: skip
+    proc = run("train", "--dataset", tmp_path / "years.csv", "--label-column", "2", "--layers",
+               "5,8,4", "--epochs", "1", "-o", tmp_path / "years", "-q")  # fmt: skip
+    assert "note: the first line of" in proc.stderr and "(--label-column kind)" in proc.stderr
     # a relative path in a TOML file is from the current directory: said, with the one beside
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "middle.csv").write_text((tmp_path / "middle.csv").read_text())
@@ -1464,6 +1506,7 @@ def test_csv_feature_columns_are_checked_by_their_header_names(iris_run, tmp_pat
         ["evaluate", model, "--dataset", tmp_path / "swapped.csv"],
         ["explain", "--model", model, "--dataset", tmp_path / "swapped.csv"],
         ["predict", model, tmp_path / "swapped.csv"],
+        ["predict", model, tmp_path / "swapped.csv", "--label-column", "species"],
     ):
         proc = run(*args, check=False)
         assert_one_line_error(proc, "swapped.csv: its feature columns are in " + order, names[1])

@@ -578,23 +578,25 @@ def test_csv_feature_names_leave_out_the_label_column_as_the_loaders_do(tmp_path
         csv_feature_names(path, "kind")
 
 
-def test_a_header_of_numbers_above_class_names_is_a_header_when_the_classes_recur(tmp_path):
+def test_a_header_of_numbers_above_class_names_needs_header_or_the_label_by_name(tmp_path):
     """Years as column names: the header's only name is the label column's, like a first row
-    of class names; it is a header when no other row has that label and the classes recur."""
+    of numbers and a class name. That stays data (a rare class may come first), unless the
+    label column is named (a name needs a header) or header=True says so."""
     body = "".join(f"{i}.5,{i},{'abc'[i % 3]},1\n" for i in range(12))
     path = write(tmp_path, "2019,2020,segment,2021\n" + body)
-    x, y, classes = load_csv(path, label_column=2, return_classes=True)
-    assert x.shape == (12, 3) and classes == ["a", "b", "c"]
-    np.testing.assert_array_equal(y, [0, 1, 2] * 4)
-    assert csv_feature_names(path, 2) == ["2019", "2020", "2021"]
-    # each class once: the first row stays data (a file of rows to predict, say)
-    once = write(tmp_path, "1,2,dog\n3,4,cat\n5,6,emu\n", "once.csv")
-    assert load_csv(once, label_column=-1, return_classes=True)[2] == ["cat", "dog", "emu"]
-    # the first row's label recurs: data
-    again = write(tmp_path, "1,2,a\n3,4,b\n5,6,a\n7,8,b\n", "again.csv")
-    assert len(load_csv(again, label_column=-1, return_classes=True)[0]) == 4
-    # and header= still decides when given
-    assert len(load_csv(path, label_column=2, header=False, return_classes=True)[0]) == 13
+    assert load_csv(path, label_column=2, return_classes=True)[2] == ["a", "b", "c", "segment"]
+    assert csv_feature_names(path, 2) is None
+    for kwargs in ({"label_column": "segment"}, {"label_column": 2, "header": True}):
+        x, y, classes = load_csv(path, return_classes=True, **kwargs)
+        assert x.shape == (12, 3) and classes == ["a", "b", "c"]
+        np.testing.assert_array_equal(y, [0, 1, 2] * 4)
+    assert csv_feature_names(path, "segment") == ["2019", "2020", "2021"]
+    # a class whose only example is the first row stays a row of data
+    rare = write(tmp_path, "0.1,0.2,neg\n0.4,0.5,pos\n0.7,0.8,pos\n", "rare.csv")
+    x, y, classes = load_csv(rare, label_column=-1, return_classes=True)
+    assert len(x) == 3 and classes == ["neg", "pos"]
+    assert csv_feature_names(rare, -1) is None
+    assert len(load_csv_features(rare, label_column=-1)) == 3
 
 
 # --- CSV feature rows without labels (a trained network's inputs): load_csv_features

@@ -56,7 +56,9 @@ def test_direct_use_mistakes_get_clear_errors():
     ):
         with pytest.raises(ValueError, match=r"shape \(batch, 4\), got shape " + shape):
             standardize.forward(x)
-    for x in ([[2, 4, 6, 8]], np.array([[2, 4, 6, 8]])):
+    import pandas as pd
+
+    for x in ([[2, 4, 6, 8]], np.array([[2, 4, 6, 8]]), pd.DataFrame([[2, 4, 6, 8]])):
         out = standardize.forward(x)
         assert out.dtype == np.float32
         np.testing.assert_array_equal(out, [[1, 2, 3, 4]])

@@ -346,7 +346,8 @@ def load_dataset_file(
     )
 
 
-FEW_UPDATES = 25  # fewer optimizer steps than this in a whole run: train says so
+FEW_UPDATES = 25  # fewer optimizer steps than this in a whole run: train says so,
+SOME_UPDATES = 200  # and suggests a run of about this many
 TEST_FRACTION = 0.1  # the share of a data file that train holds out as its test set
 
 
@@ -425,6 +426,28 @@ def _test_split_record(n_examples: int, x_test, y_test, seed: int) -> dict:
 
 LARGE_FEATURE = 100.0  # |x| above which `train` suggests --standardize for a file's features
 IMAGE_INPUT_SCALE = 1 / 255  # uint8 pixels -> [0, 1], recorded in the model as input_scale
+
+
+def _lonely_first_label(config: TrainConfig, classes: list[str], labels: np.ndarray):
+    """The class name in the first line of a .csv dataset read without a header (its label
+    column given by index) when that line is the class's only example: perhaps a header of
+    numbers above the label column's name (years, say); else None."""
+    import csv
+
+    name, column = config.dataset, config.label_column
+    if not name.lower().endswith(".csv") or not isinstance(column, int):
+        return None
+    with contextlib.suppress(OSError, UnicodeDecodeError, csv.Error, IndexError):
+        with open(name, encoding="utf-8-sig", newline="") as f:
+            for row in csv.reader(f, delimiter=config.delimiter):
+                if any(cell.strip() for cell in row):
+                    label = row[column].strip()
+                    break
+            else:
+                return None
+        if label in classes and np.count_nonzero(labels == classes.index(label)) == 1:
+            return label
+    return None
 
 
 def _standardizer(x: np.ndarray, input_scale: float | None, dtype):
@@ -724,25 +747,57 @@ def _file_feature_names(name: str, label_column: int | str, delimiter: str) -> l
     return datasets.csv_feature_names(name, label_column, delimiter)
 
 
-def _check_feature_names(model: str, path: str, names: list[str] | None) -> None:
+def _check_file_columns(
+    model: str, path: str, label_column: int | str | None, delimiter: str, n_features=None
+) -> str | None:
+    """:func:`_check_feature_names` for the .csv file ``path``, read as the loaders read it
+    (its label column ``label_column``, or as ``n_features`` decides: see
+    ``load_csv_features``); before the loader, whose errors about cells would be beside the
+    point when the columns are not the model's. Returns the note to print once the file has
+    loaded, if any."""
+    from chainrule.datasets import DatasetError
+    from chainrule.datasets.tabular import _csv_header
+
+    if not path.lower().endswith(".csv"):
+        return
+    try:
+        columns, label_at = _csv_header(path, label_column, delimiter, n_features)
+    except (DatasetError, OSError):
+        return None  # reported by the loader, with its own words
+    if columns is None:
+        return None
+    names = [c for i, c in enumerate(columns) if i != label_at]
+    return _check_feature_names(model, path, names, None if label_at is None else columns[label_at])
+
+
+def _check_feature_names(
+    model: str, path: str, names: list[str], dropped: str | None = None
+) -> str | None:
     """Compare the header names of ``path``'s feature columns, ``names``, with the ones
     ``model`` was trained on, ignoring case and surrounding spaces. A name of the model's in
-    another column means the columns are not where the weights expect them: a CLIError.
-    Other names (a header of the user's own words) are read by position, with a note on
-    stderr. A file without a header, or a model that records no names, is read by
-    position."""
+    another column (or in the label column, ``dropped``, which is not read) means the columns
+    are not where the weights expect them: a CLIError. Other names (a header of the user's
+    own words) are read by position: returns the note that says so. A model that records no
+    names reads every file by position."""
     from chainrule.serialization import load_metadata
 
     recorded = load_metadata(model).get("feature_names")
     valid = isinstance(recorded, list) and all(isinstance(n, str) for n in recorded)
-    if names is None or not valid or names == recorded or len(names) != len(recorded):
-        return  # (the loaders have reported a wrong number of columns)
+    if not valid or names == recorded or len(names) != len(recorded):
+        return None  # (the loader reports a wrong number of columns)
     shown, trained = ", ".join(names), ", ".join(recorded)
     # names compared as a spreadsheet's user means them: "Age " is the model's "age"
     mine, theirs = [n.strip().casefold() for n in names], [n.strip().casefold() for n in recorded]
     if mine == theirs:
-        return
+        return None
     moved = [n for n, key, at in zip(names, mine, theirs) if key in theirs and key != at]
+    if dropped is not None and dropped.strip().casefold() in theirs:
+        raise CLIError(
+            f"{path}: its label column, which is not read, is headed {dropped!r}, one of the "
+            f"features the model {model} was trained on ({trained}); its feature columns are "
+            f"{shown}: put the columns in the model's order, or name the label column with "
+            "--label-column"
+        )
     if moved:
         if sorted(mine) == sorted(theirs):
             what = f"are in another order ({shown}) than the model {model} was trained on"
@@ -753,10 +808,9 @@ def _check_feature_names(model: str, path: str, names: list[str] | None) -> None
             "column; put them in the model's order, else each value would meet another "
             "feature's weights"
         )
-    print(
+    return (
         f"note: {path} names its feature columns {shown}, the model {model} {trained}; "
-        "they are read by position",
-        file=sys.stderr,
+        "they are read by position"
     )
 
 
@@ -1152,8 +1206,15 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         )
     except chainrule.datasets.DatasetError as exc:
         text = str(exc)
-        defaulted = "label_column" not in user and config.dataset.lower().endswith(".csv")
-        if defaulted and ("not a number" in text or "label" in text):
+        defaulted = (
+            resume is None
+            and "label_column" not in user
+            and config.dataset.lower().endswith(".csv")
+        )
+        about_labels = re.search(r"label \S+ is (not an integer|negative)", text) or (
+            "not a number" in text and "separated by" not in text and "decimal comma" not in text
+        )
+        if defaulted and about_labels:
             raise CLIError(
                 f"{text} [the labels were read from the first column, the default: if they are "
                 "in another, name it with --label-column (an index, or a name in the header)]"
@@ -1174,6 +1235,15 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             f"note: feature {at + 1} of {config.dataset} has no name in the header (a row "
             "index that pandas' to_csv wrote? save with index=False); it is used as a feature"
         )
+    first = None
+    if resume is None and classes is not None:
+        first = _lonely_first_label(config, classes, np.concatenate([y_train, y_test]))
+        if first is not None:
+            notes.append(
+                f"note: the first line of {config.dataset} was read as data, and its label "
+                f"{first!r} is the only example of that class: if that line is a header, give "
+                f"the label column by its name (--label-column {first})"
+            )
     layers_from = sources.get("layers") or ("the checkpoint's network" if resume else "--layers")
     if classes is not None:
         n_classes = len(classes)
@@ -1181,8 +1251,20 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     else:
         n_classes = int(max(y_train.max(), y_test.max())) + 1
         which = f"(labels are class indices: its largest label is {n_classes - 1})"
-    # the widths the file asks for, with the hidden layers asked for (or one of 64)
-    hidden = config.layers[1:-1] if "layers" in sources or resume else [64]
+        labels = np.concatenate([y_train, y_test])
+        if len(labels) > 10 and len(np.unique(labels)) == len(labels):  # each label once
+            raise CLIError(
+                f"every label of {config.dataset} (column {config.label_column!r}) is another "
+                f"number ({len(labels)} labels for {len(labels)} examples): a row number or "
+                "an ID, not classes (pandas' to_csv writes its index unless index=False); "
+                "name the label column with --label-column"
+            )
+    # the widths the file asks for, with the hidden layers asked for (or one of 64 for each
+    # hidden activation given, at least one)
+    if "layers" in sources or resume:
+        hidden = config.layers[1:-1]
+    else:
+        hidden = [64] * max(1, len(config.activation) - 1)
     fitting = ",".join(map(str, [x_train.shape[1], *hidden, n_classes]))
     suggest = "" if resume else f"; give e.g. --layers {fitting}"
     if config.layers[0] != x_train.shape[1]:
@@ -1191,6 +1273,13 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             f"{config.dataset} has {x_train.shape[1]} features{suggest}"
         )
     if config.layers[-1] != n_classes and not (config.layers[-1] == 1 and n_classes == 2):
+        if first is not None:  # not a width to suggest: the header's name counted as a class
+            suggest = (
+                f"; but the first line, read as data, is the only example of {first!r}: if "
+                f"it is a header, give the label column by its name (--label-column {first})"
+            )
+        elif "label_column" not in user and resume is None and _is_data_file(config.dataset):
+            suggest += " (or name the label column with --label-column: the first is the default)"
         raise CLIError(
             f"{layers_from} ends with {config.layers[-1]} outputs but the dataset "
             f"{config.dataset} has {n_classes} classes {which}{suggest}"
@@ -1204,11 +1293,16 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     n_fit = len(x_train) - n_val
     updates = config.epochs * -(-n_fit // config.batch_size)
     if resume is None and updates < FEW_UPDATES:
+        batch = min(config.batch_size, 16)
+        epochs = max(config.epochs, -(-SOME_UPDATES // -(-n_fit // batch)))
+        advice = f"more --epochs (e.g. --epochs {epochs})"
+        if batch < config.batch_size:
+            advice = f"a smaller --batch-size and more --epochs (e.g. --batch-size {batch} "
+            advice += f"--epochs {epochs})"
         notes.append(
             f"note: {config.epochs} epoch{'s' * (config.epochs != 1)} of {n_fit} examples in "
             f"batches of {config.batch_size} make only {updates} update"
-            f"{'s' * (updates != 1)} of the weights: for a small file give a smaller "
-            "--batch-size and more --epochs (e.g. --batch-size 16 --epochs 50)"
+            f"{'s' * (updates != 1)} of the weights: for a small file give {advice}"
         )
     if resume is not None:
         state = resume.loaded.state
@@ -1510,8 +1604,10 @@ def _evaluation_data(
         if delimiter is None:
             recorded = _recorded_delimiter(_training_config(model))
             delimiter = recorded if name.lower().endswith(".csv") else ","
+        note = _check_file_columns(model, name, label_column, delimiter)
         x, y, found = load_dataset_file(name, label_column, classes, delimiter)
-        _check_feature_names(model, name, _file_feature_names(name, label_column, delimiter))
+        if note:
+            print(note, file=sys.stderr)
         if classes is None and found is not None:
             raise CLIError(
                 f"{name}: the labels are class names ({', '.join(found[:10])}"
@@ -1807,6 +1903,10 @@ def _read_csv_rows(
     names a header must match (:func:`_check_feature_names`)."""
     from chainrule import datasets
 
+    note = None
+    if model is not None:
+        n_features = None if given else net.n_in
+        note = _check_file_columns(model, path, label_column, delimiter, n_features)
     if not given:
         try:
             x = datasets.load_csv_features(
@@ -1819,7 +1919,6 @@ def _read_csv_rows(
                 f"{exc} ({path} has one column more than the model's {net.n_in} inputs: a "
                 f"label column, {label_column!r} as in training; name it with --label-column)"
             ) from None
-        names = datasets.csv_feature_names(path, label_column, delimiter, n_features=net.n_in)
     else:
         x = datasets.load_csv_features(path, label_column, delimiter=delimiter)
         if x.shape[1] != net.n_in:
@@ -1827,9 +1926,8 @@ def _read_csv_rows(
                 f"the model takes {net.n_in} inputs but {path} has {x.shape[1]} feature columns "
                 f"besides its label column (--label-column {label_column})"
             )
-        names = datasets.csv_feature_names(path, label_column, delimiter)
-    if model is not None:
-        _check_feature_names(model, path, names)
+    if note:
+        print(note, file=sys.stderr)
     return x
 
 

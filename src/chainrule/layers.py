@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.activations import Activation, Identity, get_activation
-from chainrule.backend import asarray, namespace, to_numpy
+from chainrule.backend import _is_cupy, asarray, namespace, to_numpy
 from chainrule.initializers import default_init, init_weights
 
 __all__ = ["Layer", "Dense", "Dropout", "Standardize", "as_generator"]
@@ -544,7 +544,10 @@ class Standardize(Layer):
         """``x`` as a (batch, n_units) array, or a ValueError saying why. A list or a NumPy
         array of another dtype becomes a NumPy array of the layer's dtype; a device array is
         the network's business (it converts its inputs once)."""
-        if not hasattr(x, "shape") or (isinstance(x, np.ndarray) and x.dtype != self.dtype):
+        if isinstance(x, np.ndarray):
+            if x.dtype != self.dtype:
+                x = x.astype(self.dtype)
+        elif not (_is_cupy(x) or hasattr(x, "__array_namespace__")):  # a list, a DataFrame
             x = np.asarray(x, dtype=self.dtype)
         return _batch_input(self, x)
 

@@ -56,10 +56,9 @@ def load_csv(
         it is a header if one of its cells is neither empty nor a number (an empty cell is a
         missing value, not a name). A first row whose only such cell is the label cell is a
         header above numeric labels, but the first data row of a file of class names when the
-        next row's label is not a number either, or when there is no next row; except that a
-        label no other row has (among the next 1000), in a file whose classes recur (at least
-        two rows a class there), is the label column's name in a header of numbers, such as
-        years (to decide otherwise, give ``header``).
+        next row's label is not a number either, or when there is no next row (a header of
+        numbers above class names, such as years: give ``header=True``, or the label column
+        by its name).
     dtype : float dtype of the features.
     delimiter : the field separator.
     classes : the class names, in the order that numbers them (``classes[k]`` is class
@@ -332,31 +331,44 @@ def csv_feature_names(
         As the loaders do for a missing file, a label column that is not there, or a
         malformed first row.
     """
-    name = os.fspath(path)
     _check_delimiter(delimiter)
     if label_column is not None:
         _check_label_column(label_column)
-    reader, records = _csv_records(_read_text(name), delimiter)
-    try:
-        first = next(records, None)
-        if first is None:
-            return None
-        ncols = len(first[1])
-        if n_features is not None and ncols == n_features:
-            label_column = None  # all features, as load_csv_features reads such a file
-        elif n_features is not None and label_column is None:
-            label_column = 0
-        if ncols < 2 and n_features is None:
-            label_column = None
-        columns, _ = _split_header(first, records, None, label_column)
-    except csv.Error as e:
-        raise DatasetError(f"{name}, line {reader.line_num}: malformed CSV: {e}") from None
+    columns, label_at = _csv_header(os.fspath(path), label_column, delimiter, n_features)
     if columns is None:
         return None
-    label_at = None
-    if label_column is not None:
-        label_at = _label_index(name, label_column, columns, ncols, first[0])
     return [c for i, c in enumerate(columns) if i != label_at]
+
+
+def _csv_header(
+    name: str, label_column: int | str | None, delimiter: str, n_features: int | None = None
+) -> tuple[list[str] | None, int | None]:
+    """``(columns, label_at)``: a CSV file's header names (None without a header) and the
+    index of its label column (None: none), decided from its first rows only, as the loaders
+    decide (see :func:`csv_feature_names`)."""
+    try:
+        with open(name, encoding="utf-8-sig", newline="") as f:
+            lines = _Lines(f)
+            reader = csv.reader(lines, delimiter=delimiter, strict=True)
+            records = _records(reader, lines, delimiter)
+            first = next(records, None)
+            if first is None:
+                return None, None
+            ncols = len(first[1])
+            if n_features is not None and ncols == n_features:
+                label_column = None  # all features, as load_csv_features reads such a file
+            elif n_features is not None and label_column is None:
+                label_column = 0
+            if ncols < 2 and n_features is None:
+                label_column = None
+            columns, _ = _split_header(first, records, None, label_column)
+    except csv.Error as e:
+        raise DatasetError(f"{name}, line {reader.line_num}: malformed CSV: {e}") from None
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{name}: not UTF-8 text ({e.reason})") from None
+    if columns is None or label_column is None:
+        return columns, None
+    return columns, _label_index(name, label_column, columns, ncols, first[0])
 
 
 def load_npz(
@@ -606,11 +618,13 @@ def _read_text(name: str) -> str:
 
 
 class _Lines:
-    """The lines of ``text`` for ``csv.reader``, remembering the last one read: a record that
-    ends on a blank line is a blank line (a quoted field spanning lines ends with a quote)."""
+    """The lines of ``text`` (or of an open text file) for ``csv.reader``, remembering the
+    last one read: a record that ends on a blank line is a blank line (a quoted field spanning
+    lines ends with a quote)."""
 
-    def __init__(self, text: str):
-        self._lines = io.StringIO(text, newline="")
+    def __init__(self, text):
+        # (a file opened with newline="" gives its lines the same way, read as needed)
+        self._lines = io.StringIO(text, newline="") if isinstance(text, str) else text
         self.last = ""
 
     def __iter__(self):
@@ -695,9 +709,6 @@ def _records(reader, lines_read: _Lines, delimiter: str) -> Iterator[tuple[int, 
             yield reader.line_num, row
 
 
-_LOOK_AHEAD = 1000  # rows that header detection may read past the first
-
-
 def _split_header(
     first: tuple[int, list[str]],
     records: Iterator[tuple[int, list[str]]],
@@ -726,18 +737,7 @@ def _split_header(
             )
             if following is not None:
                 records = itertools.chain([following], records)
-            if following is not None and not header:
-                # ... unless its label is a name no other row has, in a file whose classes
-                # recur: a header of numbers (years, say) above the label column's name
-                # (judged from the next rows, up to _LOOK_AHEAD of them)
-                rest = list(itertools.islice(records, _LOOK_AHEAD))
-                records = itertools.chain(rest, records)
-                labels = [r[at].strip() for _, r in rest if len(r) == len(row)]
-                header = (
-                    len(labels) >= 2
-                    and row[at].strip() not in labels
-                    and 2 * len(set(labels)) <= len(labels)
-                )
+
     if header:
         return [cell.strip() for cell in row], records
     return None, itertools.chain([first], records)
