@@ -1036,6 +1036,20 @@ def test_a_csv_run_resumes_from_another_directory(blobs, tmp_path):
     assert [json.loads(line)["epoch"] for line in epochs] == [1, 2, 3]
 
 
+def test_a_resumed_csv_run_takes_its_label_column_by_another_name(blobs, tmp_path):
+    """--resume with --label-column naming the run's column another way (its header name, a
+    negative index) goes on; another column is refused; the run keeps the recorded form."""
+    run("train", "--dataset", blobs / "blobs.csv", *BLOB_FLAGS, "--epochs", "1", "-o",
+        tmp_path / "run", "-q")  # fmt: skip
+    for epochs, column in ((2, "label"), (3, "-6")):
+        run("train", "--resume", tmp_path / "run", "--epochs", str(epochs), "--label-column",
+            column, "-q")  # fmt: skip
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["label_column"] == 0
+    proc = run("train", "--resume", tmp_path / "run", "--epochs", "4", "--label-column", "f0",
+               check=False)  # fmt: skip
+    assert_one_line_error(proc, "--label-column f0: the checkpoint", "labels in column 0")
+
+
 def test_a_csv_run_resumes_with_its_data_file_moved(blobs, tmp_path):
     """A run whose data file has moved (copied to another machine) resumes with --dataset at
     its new place; fit checks that the file holds the data the checkpoint was trained on."""

@@ -428,6 +428,20 @@ LARGE_FEATURE = 100.0  # |x| above which `train` suggests --standardize for a fi
 IMAGE_INPUT_SCALE = 1 / 255  # uint8 pixels -> [0, 1], recorded in the model as input_scale
 
 
+def _same_column(path: str, a: int | str, b: int | str, delimiter: str) -> bool:
+    """Whether ``a`` and ``b`` name the same column of the .csv file ``path`` (an index, a
+    negative index, a header name)."""
+    from chainrule.datasets import DatasetError
+    from chainrule.datasets.tabular import _csv_header
+
+    if not (isinstance(path, str) and path.lower().endswith(".csv")):
+        return False
+    try:
+        return _csv_header(path, a, delimiter)[1] == _csv_header(path, b, delimiter)[1]
+    except (DatasetError, OSError, TypeError):
+        return False
+
+
 def _lonely_first_label(config: TrainConfig, classes: list[str], labels: np.ndarray):
     """The class name in the first line of a .csv dataset read without a header (its label
     column given by index) when that line is the class's only example: perhaps a header of
@@ -908,10 +922,13 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
         )
     label_column = resume.settings.get("label_column", 0)
     if "label_column" in user and user["label_column"] != label_column:
-        raise CLIError(
-            f"{sources['label_column']} {user['label_column']}: the checkpoint {resume.path} was "
-            f"trained with the labels in column {label_column!r} (a resumed run keeps its data)"
-        )
+        if not _same_column(config.dataset, user["label_column"], label_column, config.delimiter):
+            raise CLIError(
+                f"{sources['label_column']} {user['label_column']}: the checkpoint "
+                f"{resume.path} was trained with the labels in column {label_column!r} (a "
+                "resumed run keeps its data)"
+            )
+        config.label_column = label_column  # the same column, as the run recorded it
     delimiter = resume.settings.get("delimiter", ",")
     if "delimiter" in user and user["delimiter"] != delimiter:
         raise CLIError(
