@@ -970,7 +970,7 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
                "--layers", "5,8,3", "--batch-size", "16", "--epochs", "1", "-o",
                tmp_path / "few16", "-q")  # fmt: skip
-    assert "make only 17 updates" in proc.stderr
+    assert "1 epoch of 270 examples in batches of 16 makes only 17 updates" in proc.stderr
     assert "give more --epochs (e.g. --epochs 12)" in proc.stderr  # never a larger batch
     # the activations given ask for two hidden layers: so does the suggested --layers
     proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",

@@ -1318,8 +1318,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             advice += f"--epochs {epochs})"
         notes.append(
             f"note: {config.epochs} epoch{'s' * (config.epochs != 1)} of {n_fit} examples in "
-            f"batches of {config.batch_size} make only {updates} update"
-            f"{'s' * (updates != 1)} of the weights: for a small file give {advice}"
+            f"batches of {config.batch_size} make{'s' * (config.epochs == 1)} only {updates} update"
+            f"{'s' * (updates != 1)} of the weights: for a small training set give {advice}"
         )
     if resume is not None:
         state = resume.loaded.state
