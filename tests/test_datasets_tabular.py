@@ -126,6 +126,16 @@ MALFORMED = {
         "ragged row: 2 cells, expected 1 (as on line 1) (one cell per line: are the cells "
         "separated by ';', not ','?)",
     ),
+    # what to do about categories, percentages and missing values
+    "category": (
+        "y,a,city\n1,2,Paris\n",
+        {},
+        2,
+        "not a number: 'Paris' (features are "
+        "numbers: encode a column of categories, e.g. with pandas.get_dummies",
+    ),  # fmt: skip
+    "percentage": ("y,a\n1,45%\n", {}, 2, "not a number: '45%' (a percentage? write it"),
+    "missing-fill": ("y,a\n1,NA\n", {}, 2, "missing value 'NA'; drop or fill such rows first"),
     "trailing-separator": (
         "y,a\n1,2,\n",
         {},

@@ -756,14 +756,24 @@ def _cell_error(
 ) -> DatasetError:
     """The error for a cell that is not a number."""
     cell = row[col]
+    fill = "; drop or fill such rows first (pandas: dropna, fillna)"
     if not cell.strip():
         problem = "empty cell (a missing value)"
         if col == len(row) - 1 and len(row) > 1:
             problem += f" (or a {delimiter!r} at the end of every line?)"
+        problem += fill
     elif _is_missing(cell):
-        problem = f"missing value {cell!r}"
+        problem = f"missing value {cell!r}{fill}"
     else:
-        problem = f"not a number: {cell!r}" + _hint(row, delimiter, cell)
+        hint = _hint(row, delimiter, cell)
+        if not hint and _is_number(cell.strip().removesuffix("%")):
+            hint = " (a percentage? write it as a number)"
+        elif not hint and _is_name(cell):  # a category?
+            hint = (
+                " (features are numbers: encode a column of categories, e.g. with "
+                "pandas.get_dummies, or drop it)"
+            )
+        problem = f"not a number: {cell!r}{hint}"
     return DatasetError(f"{name}, line {line}, column {_describe(col, columns)}: {problem}")
 
 
