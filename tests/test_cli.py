@@ -269,8 +269,9 @@ def test_corrupt_model_and_wrong_input_size(mnist_run, blobs, tmp_path):
     assert_one_line_error(run("evaluate", corrupt, check=False), "corrupt.npz")
     proc = run("evaluate", out / "model.npz", "--dataset", blobs / "blobs.npz", check=False)
     assert_one_line_error(proc, "takes 784 inputs", "5 features")
-    proc = run("train", "--dataset", blobs / "blobs.npz", "--epochs", "1", check=False)
-    assert_one_line_error(proc, "784 inputs", "5 features")
+    proc = run("train", "--dataset", blobs / "blobs.npz", "--layers", "784,10,3", "--epochs",
+               "1", check=False)  # fmt: skip
+    assert_one_line_error(proc, "784 inputs", "5 features", "give e.g. --layers 5,10,3")
     bad_toml = tmp_path / "bad.toml"
     bad_toml.write_text("epochs = [oops")
     assert_one_line_error(run("train", "--config", bad_toml, check=False), "not valid TOML")
@@ -933,8 +934,8 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     proc = run("train", "--dataset", tmp_path / "middle.csv", *BLOB_FLAGS, "-o",
                tmp_path / "no", check=False)  # fmt: skip
     assert_one_line_error(
-        proc, "column 3 ('kind'): not a number: 'a'", "read from the first column, the default",
-        "name it with --label-column",
+        proc, "column 3 ('kind'): not a number: 'a'; the labels are read from the first column",
+        "if column 3 holds the labels, give --label-column kind",
     )  # fmt: skip
     numbered = [r.replace(",a,", ",0,").replace(",b,", ",1,").replace(",c,", ",2,") for r in rows]
     (tmp_path / "numbered.csv").write_text("f0,f1,kind,f2,f3,f4\n" + "\n".join(numbered) + "\n")
@@ -952,40 +953,62 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     proc = run("train", "--dataset", tmp_path / "indexed.csv", "--label-column", "kind",
                "--layers", "6,16,3", "--epochs", "1", "-o", tmp_path / "indexed", "-q")  # fmt: skip
     assert "feature 1 of" in proc.stderr and "save with index=False" in proc.stderr
-    # the default network (784 inputs) on a file: the widths the file needs are suggested
+    # without --layers, batch size or epochs, a file gets its own widths and, being small,
+    # batches of 16 for about 500 updates (the MNIST defaults would make 8), which it says
     proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind", "-o",
-               tmp_path / "no", check=False)  # fmt: skip
-    assert_one_line_error(proc, "--layers starts with 784 inputs", "give e.g. --layers 5,64,3")
+               tmp_path / "auto", "-q")  # fmt: skip
+    assert "network: 5-64-3 (relu, softmax)" in proc.stderr and "batch 16, 30 epochs" in proc.stderr
+    assert (
+        "note: 270 training examples: batches of 16 for 30 epochs (the defaults, 256 for 4, "
+        "would make 8 updates of the weights)"
+    ) in proc.stderr
+    assert float(proc.stdout.split("test accuracy:")[1].split()[0]) > 0.9
+    proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
+               "--activation", "tanh,tanh,softmax", "--epochs", "1", "-o", tmp_path / "act",
+               "-q")  # fmt: skip
+    assert "network: 5-64-64-3 (tanh, tanh, softmax)" in proc.stderr  # a layer an activation
+    # a --layers that does not fit: the widths the file needs are suggested
     proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
                "--layers", "5,8,8,4", "-o", tmp_path / "no", check=False)  # fmt: skip
     assert_one_line_error(proc, "ends with 4 outputs", "give e.g. --layers 5,8,8,3")
-    # a run of few updates says so (the defaults on 270 rows: 4 epochs of 2 batches of 256),
-    # after every check, so that a refused run's error stays one line
+    # batch size or epochs given: kept, and a run of few updates says so, after every check,
+    # so that a refused run's error stays one line
     proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
-               "--layers", "5,8,3", "-o", tmp_path / "few", "-q")  # fmt: skip
-    assert "make only 8 updates of the weights" in proc.stderr
-    assert "a smaller --batch-size and more --epochs (e.g. --batch-size 16 --epochs 12)" in (
-        proc.stderr  # 12 epochs of 17 batches: about 200 updates
+               "--layers", "5,8,3", "--epochs", "2", "-o", tmp_path / "few", "-q")  # fmt: skip
+    assert "2 epochs of 270 examples in batches of 256 make only 4 updates" in proc.stderr
+    assert "a smaller --batch-size and more --epochs (e.g. --batch-size 16 --epochs 30)" in (
+        proc.stderr  # 30 epochs of 17 batches: about 500 updates
     )
     proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
                "--layers", "5,8,3", "--batch-size", "16", "--epochs", "1", "-o",
                tmp_path / "few16", "-q")  # fmt: skip
     assert "1 epoch of 270 examples in batches of 16 makes only 17 updates" in proc.stderr
-    assert "give more --epochs (e.g. --epochs 12)" in proc.stderr  # never a larger batch
-    # the activations given ask for two hidden layers: so does the suggested --layers
+    assert "give more --epochs (e.g. --epochs 30)" in proc.stderr  # never a larger batch
     proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
-               "--activation", "tanh,tanh,softmax", "-o", tmp_path / "no", check=False)  # fmt: skip
-    assert_one_line_error(proc, "give e.g. --layers 5,64,64,3")
+               "--layers", "5,8,3", "--epochs", "2", "-o", tmp_path / "few", "-q",
+               check=False)  # fmt: skip
+    assert_one_line_error(proc, "already holds a run")
     # labels that are all different: a row number or an ID (pandas' index as the first column)
     (tmp_path / "ids.csv").write_text(",f0,f1,f2,f3,f4,kind\n" + "\n".join(
         f"{i}," + ",".join(r.split(",")[:2] + r.split(",")[3:]) + f",{k}"
         for i, (r, k) in enumerate(zip(rows, y))) + "\n")  # fmt: skip
     proc = run("train", "--dataset", tmp_path / "ids.csv", "--layers", "6,8,300", "-o",
                tmp_path / "no", check=False)  # fmt: skip
-    assert_one_line_error(proc, "every label of", "(column 0) is another number", "--label-column")
-    proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind",
-               "--layers", "5,8,3", "-o", tmp_path / "few", "-q", check=False)  # fmt: skip
-    assert_one_line_error(proc, "already holds a run")
+    assert_one_line_error(proc, "every label of", "(--label-column 0) is another number")
+    # a file with pandas' index column, for a model trained without one: refused
+    features = [",".join(r.split(",")[:2] + r.split(",")[3:]) for r in rows[:3]]
+    (tmp_path / "indexed_rows.csv").write_text(
+        ",f0,f1,f2,f3,f4\n" + "".join(f"{i},{f}\n" for i, f in enumerate(features))
+    )
+    proc = run("predict", tmp_path / "auto", tmp_path / "indexed_rows.csv", check=False)
+    assert_one_line_error(proc, "its first column has no name in the header", "index=False")
+    # class indices 1, 2, 3: class 0 has no example, which a note says
+    shifted = [r.replace(",a,", ",1,").replace(",b,", ",2,").replace(",c,", ",3,") for r in rows]
+    (tmp_path / "from1.csv").write_text("f0,f1,kind,f2,f3,f4\n" + "\n".join(shifted) + "\n")
+    proc = run("train", "--dataset", tmp_path / "from1.csv", "--label-column", "kind",
+               "--epochs", "1", "-o", tmp_path / "from1", "-q")  # fmt: skip
+    assert "note: no example of class 0 in" in proc.stderr
+    assert "network: 5-64-4" in proc.stderr  # a unit for each class index, 0 to 3
     # a model whose label column was given by index: a file with another column there has a
     # feature dropped unread, refused; so is a reordered file with --label-column named
     run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "2", *BLOB_FLAGS,

@@ -609,6 +609,23 @@ def test_a_header_of_numbers_above_class_names_needs_header_or_the_label_by_name
     assert len(load_csv_features(rare, label_column=-1)) == 3
 
 
+def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path):
+    """pd.DataFrame(array).to_csv(index=False) writes the column numbers 0, 1, 2, ... as the
+    header: a header, with or without a named label column beside them."""
+    plain = write(tmp_path, "0,1,2\n5,0.5,1.5\n2,2.5,3.5\n", "plain.csv")
+    x, y = load_csv(plain, label_column=0)
+    np.testing.assert_array_equal(y, [5, 2])
+    assert csv_feature_names(plain, 0) == ["1", "2"]
+    assert load_csv_features(write(tmp_path, "0,1\n7,8\n", "rows.csv")).tolist() == [[7, 8]]
+    named = write(tmp_path, "0,1,species\n0.5,1.5,cat\n2.5,3.5,dog\n", "named.csv")
+    assert load_csv(named, label_column=-1, return_classes=True)[2] == ["cat", "dog"]
+    # a first row of other integers is data, as before; so is a class name before 1, 2
+    data = write(tmp_path, "1,2,3\n4,5,6\n", "data.csv")
+    assert len(load_csv(data)[0]) == 2
+    names = write(tmp_path, "setosa,1,2\nvirginica,3,4\n", "names.csv")
+    assert len(load_csv_features(names, 0)) == 2
+
+
 # --- CSV feature rows without labels (a trained network's inputs): load_csv_features
 
 
@@ -656,7 +673,7 @@ def test_csv_features_n_features_decides_whether_there_is_a_label_column(tmp_pat
     # one more: the label column is dropped (the first by default)
     np.testing.assert_array_equal(load_csv_features(labelled, "kind", n_features=4), expected)
     np.testing.assert_array_equal(load_csv_features(labelled, -1, n_features=4), expected)
-    first = write(tmp_path, "0,1,2,3,4\n1,5,6,7,8\n", "first.csv")
+    first = write(tmp_path, "2,1,2,3,4\n1,5,6,7,8\n", "first.csv")
     np.testing.assert_array_equal(load_csv_features(first, n_features=4), expected)
     # any other number of columns names both numbers
     for n in (2, 5):

@@ -347,7 +347,7 @@ def load_dataset_file(
 
 
 FEW_UPDATES = 25  # fewer optimizer steps than this in a whole run: train says so,
-SOME_UPDATES = 200  # and suggests a run of about this many
+SOME_UPDATES = 500  # and suggests a run of about this many
 TEST_FRACTION = 0.1  # the share of a data file that train holds out as its test set
 
 
@@ -426,6 +426,19 @@ def _test_split_record(n_examples: int, x_test, y_test, seed: int) -> dict:
 
 LARGE_FEATURE = 100.0  # |x| above which `train` suggests --standardize for a file's features
 IMAGE_INPUT_SCALE = 1 / 255  # uint8 pixels -> [0, 1], recorded in the model as input_scale
+
+
+def _header_of_names(config: TrainConfig) -> bool:
+    """Whether the .csv dataset's header has two names or more (a first row of numbers and
+    one name may be data: a class name, not a column's)."""
+    from chainrule.datasets import DatasetError
+    from chainrule.datasets.tabular import _csv_header, _is_name
+
+    try:
+        columns = _csv_header(config.dataset, None, config.delimiter)[0] or []
+    except (DatasetError, OSError):
+        return False
+    return sum(_is_name(c) for c in columns) >= 2
 
 
 def _same_column(path: str, a: int | str, b: int | str, delimiter: str) -> bool:
@@ -774,12 +787,25 @@ def _check_file_columns(
 
     if not path.lower().endswith(".csv"):
         return
+    from chainrule.serialization import load_metadata
+
     try:
         columns, label_at = _csv_header(path, label_column, delimiter, n_features)
     except (DatasetError, OSError):
-        return None  # reported by the loader, with its own words
+        columns, label_at = None, None  # reported by the loader, with its own words
+        with contextlib.suppress(DatasetError, OSError):
+            columns = _csv_header(path, None, delimiter)[0]  # only for the index's sake
+        if not columns or columns[0].strip():
+            return None
     if columns is None:
         return None
+    index = not columns[0].strip() and label_at != 0  # an unnamed first column, kept
+    if index and "" not in (load_metadata(model).get("feature_names") or []):
+        raise CLIError(
+            f"{path}: its first column has no name in the header: a row index that pandas' "
+            "to_csv wrote? Save the file with index=False (or drop that column); the model "
+            f"{model} was not trained on one"
+        )
     names = [c for i, c in enumerate(columns) if i != label_at]
     return _check_feature_names(model, path, names, None if label_at is None else columns[label_at])
 
@@ -1231,6 +1257,21 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         about_labels = re.search(r"label \S+ is (not an integer|negative)", text) or (
             "not a number" in text and "separated by" not in text and "decimal comma" not in text
         )
+        category = re.match(
+            r"(.*, line \d+, column (\d+)(?: \('([^']*)'\))?: not a number: '[^']*') \(features",
+            text,
+        )
+        if defaulted and category:  # names in a feature column: the labels, most likely
+            where, number, header = category.groups()
+            by_name = header and _header_of_names(config)
+            flag = f"--label-column {header}" if by_name else (
+                f"--label-column {int(number) - 1} (indices count from 0)"
+            )  # fmt: skip
+            raise CLIError(
+                f"{where}; the labels are read from the first column unless --label-column "
+                f"names another: if column {number} holds the labels, give {flag} (if it is a "
+                "feature, encode it as numbers)"
+            ) from None
         if defaulted and about_labels:
             raise CLIError(
                 f"{text} [the labels were read from the first column, the default: if they are "
@@ -1271,10 +1312,20 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         labels = np.concatenate([y_train, y_test])
         if len(labels) > 10 and len(np.unique(labels)) == len(labels):  # each label once
             raise CLIError(
-                f"every label of {config.dataset} (column {config.label_column!r}) is another "
-                f"number ({len(labels)} labels for {len(labels)} examples): a row number or "
-                "an ID, not classes (pandas' to_csv writes its index unless index=False); "
-                "name the label column with --label-column"
+                f"every label of {config.dataset} (--label-column {config.label_column!r}) is "
+                f"another number ({len(labels)} labels for {len(labels)} examples): a row "
+                "number or an ID, not classes (pandas' to_csv writes its index unless "
+                "index=False); name the label column with --label-column"
+            )
+    if resume is None and classes is None and _is_data_file(config.dataset):
+        counts = np.bincount(np.concatenate([y_train, y_test]), minlength=n_classes)
+        empty = [str(k) for k in np.flatnonzero(counts == 0)]
+        if empty:
+            notes.append(
+                f"note: no example of class{'es' * (len(empty) > 1)} {', '.join(empty[:10])}"
+                f"{', ...' if len(empty) > 10 else ''} in {config.dataset}: class indices "
+                "count from 0 (labels 1, 2, 3 make 4 classes, the first empty); the output "
+                "layer has a unit for each"
             )
     # the widths the file asks for, with the hidden layers asked for (or one of 64 for each
     # hidden activation given, at least one)
@@ -1284,6 +1335,14 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         hidden = [64] * max(1, len(config.activation) - 1)
     fitting = ",".join(map(str, [x_train.shape[1], *hidden, n_classes]))
     suggest = "" if resume else f"; give e.g. --layers {fitting}"
+    if resume is None and "layers" not in sources and _is_data_file(config.dataset):
+        # a file's own widths: its features in, one output per class (the defaults are MNIST's)
+        config.layers = [int(w) for w in fitting.split(",")]
+    if feature_names is not None and "" in feature_names and resume is None:
+        suggest = (
+            f"; its feature {feature_names.index('') + 1} has no name in the header: a row index "
+            "that pandas' to_csv wrote? Save the file with index=False"
+        )
     if config.layers[0] != x_train.shape[1]:
         raise CLIError(
             f"{layers_from} starts with {config.layers[0]} inputs but the dataset "
@@ -1309,6 +1368,19 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         )
     n_fit = len(x_train) - n_val
     updates = config.epochs * -(-n_fit // config.batch_size)
+    chosen = "batch_size" in sources or "epochs" in sources
+    if resume is None and updates < FEW_UPDATES and not chosen:
+        # the defaults (MNIST's) on a small training set: sized for about SOME_UPDATES instead
+        batch = min(config.batch_size, 16)
+        epochs = max(config.epochs, -(-SOME_UPDATES // -(-n_fit // batch)))
+        notes.append(
+            f"note: {n_fit} training examples: batches of {batch} for {epochs} epochs (the "
+            f"defaults, {config.batch_size} for {config.epochs}, would make {updates} "
+            f"update{'s' * (updates != 1)} of the weights); give --batch-size and --epochs to "
+            "choose"
+        )
+        config.batch_size, config.epochs = batch, epochs
+        updates = config.epochs * -(-n_fit // config.batch_size)
     if resume is None and updates < FEW_UPDATES:
         batch = min(config.batch_size, 16)
         epochs = max(config.epochs, -(-SOME_UPDATES // -(-n_fit // batch)))

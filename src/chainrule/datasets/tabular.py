@@ -58,7 +58,8 @@ def load_csv(
         header above numeric labels, but the first data row of a file of class names when the
         next row's label is not a number either, or when there is no next row (a header of
         numbers above class names, such as years: give ``header=True``, or the label column
-        by its name).
+        by its name). A first row whose numbers are their own positions, ``0,1,2,3`` (what
+        pandas writes for unnamed columns), is a header.
     dtype : float dtype of the features.
     delimiter : the field separator.
     classes : the class names, in the order that numbers them (``classes[k]`` is class
@@ -726,7 +727,7 @@ def _split_header(
             if len(row) > 1 and label_column is not None
             else None
         )
-        header = _looks_like_names(row, skip=at)
+        header = _looks_like_names(row, skip=at) or _numbered_columns(row)
         if not header and at is not None and _is_name(row[at]):
             # only the label cell is a name: a header above numeric labels, or the first row
             # of a file of class names, whose next label is not a number either (or the only
@@ -741,6 +742,16 @@ def _split_header(
     if header:
         return [cell.strip() for cell in row], records
     return None, itertools.chain([first], records)
+
+
+def _numbered_columns(row: list[str]) -> bool:
+    """Whether ``row`` is pandas' header for unnamed columns: it starts with two or more
+    cells that are their own positions, ``0,1,2,...``, and the rest are names (``0,1,2,3``,
+    ``0,1,2,3,label``). As data, such a row is too unlikely to matter."""
+    numbers = [cell.strip() for cell in row if _is_number(cell)]
+    return len(numbers) >= 2 and numbers == [str(i) for i in range(len(numbers))] == [
+        cell.strip() for cell in row[: len(numbers)]
+    ]
 
 
 def _label_position(label_column: int | str, columns: list[str] | None, ncols: int) -> int | None:
