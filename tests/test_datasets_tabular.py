@@ -690,10 +690,24 @@ def test_csv_features_n_features_decides_whether_there_is_a_label_column(tmp_pat
         load_csv_features(labelled, "y", n_features=4)
 
 
-def test_a_decimal_comma_is_named_in_the_error(tmp_path):
-    path = write(tmp_path, "label;a;b\n1;43,5;2\n0;1;2\n", "eu.csv")
+def test_decimal_commas_are_read_in_a_semicolon_file_and_named_in_the_error_elsewhere(tmp_path):
+    """';' separates cells where ',' is the decimal mark: 43,5 is 43.5 there (what a European
+    spreadsheet writes); in a tab-separated file it is an error that names the decimal comma
+    (it could be a thousands separator there: 1,234)."""
+    path = write(tmp_path, "a;b;kind\n43,5;-2,25e1;x,y\n1;2;z\n", "eu.csv")
+    x, y, classes = load_csv(path, "kind", delimiter=";", return_classes=True)
+    np.testing.assert_array_equal(x, [[43.5, -22.5], [1, 2]])
+    assert classes == ["x,y", "z"]  # a name with a comma stays a name
+    numbers = write(tmp_path, "label;a;b\n1;43,5;2\n0;1;2\n", "eu_numbers.csv")
+    x, y = load_csv(numbers, delimiter=";")
+    np.testing.assert_array_equal(x, [[43.5, 2], [1, 2]])
+    assert csv_feature_names(numbers, 0, ";") == ["a", "b"]
+    thousands = write(tmp_path, "label;a\n1;1.234,5\n", "thousands_eu.csv")  # not guessed
+    with pytest.raises(DatasetError, match=r"not a number: '1.234,5'"):
+        load_csv(thousands, delimiter=";")
+    tabs = write(tmp_path, "label\ta\n1\t43,5\n", "eu.tsv.csv")
     with pytest.raises(DatasetError, match=r"not a number: '43,5' \(a decimal comma\? .*: 43\.5\)"):
-        load_csv(path, delimiter=";")
+        load_csv(tabs, delimiter="\t")
     comma = write(tmp_path, 'label,a\n1,"1,000"\n', "thousands.csv")  # a comma file: no guess
     with pytest.raises(DatasetError, match="not a number") as caught:
         load_csv(comma)

@@ -704,10 +704,21 @@ def _check_width(
 
 def _records(reader, lines_read: _Lines, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """``(line, row)`` for each row of ``reader`` but blank lines (``,,`` is not blank: a row
-    of empty cells, refused by the caller)."""
+    of empty cells, refused by the caller). In a file separated by ``;`` (the custom where
+    ``,`` is the decimal mark), a cell such as ``43,5`` is given as ``43.5``."""
     for row in reader:
         if not _is_blank(lines_read.last, delimiter):
+            if delimiter == ";":
+                row = [_decimal_point(cell) for cell in row]
             yield reader.line_num, row
+
+
+def _decimal_point(cell: str) -> str:
+    """``43,5`` as ``43.5``; any other cell as it is (``1.234,5``, a name with a comma)."""
+    if "," not in cell:
+        return cell
+    point = cell.replace(",", ".", 1)
+    return point if _is_number(point) else cell
 
 
 def _split_header(
