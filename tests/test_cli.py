@@ -1002,6 +1002,20 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     )
     proc = run("predict", tmp_path / "auto", tmp_path / "indexed_rows.csv", check=False)
     assert_one_line_error(proc, "its first column has no name in the header", "index=False")
+    for args in (["evaluate", tmp_path / "auto", "--dataset"], ["explain", "--model",
+                 tmp_path / "auto", "--dataset"]):  # fmt: skip
+        labelled = ",".join(["", "f0", "f1", "kind", "f2", "f3", "f4"])
+        body = "".join(f"{i},{r}\n" for i, r in enumerate(rows[::10]))
+        (tmp_path / "indexed.csv").write_text(labelled + "\n" + body)
+        proc = run(*args, tmp_path / "indexed.csv", check=False)
+        assert_one_line_error(proc, "its first column has no name in the header")
+    # a model trained without a header (no names recorded) reads such a file by position
+    (tmp_path / "no_header.csv").write_text(body)
+    run("train", "--dataset", tmp_path / "no_header.csv", "--label-column", "3", "--layers",
+        "6,8,3", "--epochs", "1", "-o", tmp_path / "unnamed", "-q")  # fmt: skip
+    proc = run("evaluate", tmp_path / "unnamed", "--dataset", tmp_path / "indexed.csv",
+               "--label-column", "kind")  # fmt: skip
+    assert "on 30 examples" in proc.stdout
     # class indices 1, 2, 3: class 0 has no example, which a note says
     shifted = [r.replace(",a,", ",1,").replace(",b,", ",2,").replace(",c,", ",3,") for r in rows]
     (tmp_path / "from1.csv").write_text("f0,f1,kind,f2,f3,f4\n" + "\n".join(shifted) + "\n")
@@ -1009,6 +1023,39 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
                "--epochs", "1", "-o", tmp_path / "from1", "-q")  # fmt: skip
     assert "note: no example of class 0 in" in proc.stderr
     assert "network: 5-64-4" in proc.stderr  # a unit for each class index, 0 to 3
+    # binary labels with binary cross-entropy: one sigmoid output
+    binary = [r.replace(",a,", ",0,").replace(",b,", ",1,").replace(",c,", ",1,") for r in rows]
+    (tmp_path / "binary.csv").write_text("f0,f1,kind,f2,f3,f4\n" + "\n".join(binary) + "\n")
+    proc = run("train", "--dataset", tmp_path / "binary.csv", "--label-column", "kind",
+               "--loss", "binary_cross_entropy", "--epochs", "1", "-o", tmp_path / "bce",
+               "-q")  # fmt: skip
+    assert "network: 5-64-1 (relu, sigmoid)" in proc.stderr
+    # the labels taken from a first column whose name is a feature's: a note names it
+    plain = [",".join(r.split(",")[:2] + r.split(",")[3:]) for r in rows]
+    (tmp_path / "feature_first.csv").write_text(
+        "Glucose,f0,f1,f2,f3,f4\n" + "".join(f"{k},{p}\n" for k, p in zip(y, plain))
+    )
+    proc = run("train", "--dataset", tmp_path / "feature_first.csv", "--epochs", "1",
+               "--layers", "5,8,3", "-o", tmp_path / "ff", "-q")  # fmt: skip
+    assert "the labels are the first column of" in proc.stderr and "'Glucose'" in proc.stderr
+    # a stray non-number further down a feature column: no word about the label column;
+    # a label column's name with a space is quoted
+    stray = (tmp_path / "middle.csv").read_text().splitlines()
+    stray = [",".join(line.split(",")[2:3] + line.split(",")[:2] + line.split(",")[3:])
+             for line in stray]  # fmt: skip
+    stray[40] = stray[40].split(",")[0] + ",x," + ",".join(stray[40].split(",")[2:])
+    (tmp_path / "stray.csv").write_text("\n".join(stray) + "\n")
+    proc = run("train", "--dataset", tmp_path / "stray.csv", "-o", tmp_path / "no", check=False)
+    assert_one_line_error(proc, "line 41, column 2 ('f0'): not a number: 'x' (features are")
+    assert "--label-column" not in proc.stderr
+    spaced = (tmp_path / "middle.csv").read_text().replace(",kind,", ",Iris kind,", 1)
+    (tmp_path / "spaced.csv").write_text(spaced)
+    proc = run("train", "--dataset", tmp_path / "spaced.csv", "-o", tmp_path / "no", check=False)
+    assert_one_line_error(proc, "give --label-column 'Iris kind'")
+    # an image set is not a file: MNIST's defaults stay, also for a small --subset
+    proc = run("train", "--subset", "300", "--layers", "784,8,10", "--epochs", "1", "-o",
+               tmp_path / "mnist", "-q")  # fmt: skip
+    assert "batch 256, 1 epoch" in proc.stderr and "training examples: batches" not in proc.stderr
     # a model whose label column was given by index: a file with another column there has a
     # feature dropped unread, refused; so is a reordered file with --label-column named
     run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "2", *BLOB_FLAGS,

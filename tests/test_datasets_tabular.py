@@ -135,6 +135,12 @@ MALFORMED = {
         "numbers: encode a column of categories, e.g. with pandas.get_dummies",
     ),  # fmt: skip
     "percentage": ("y,a\n1,45%\n", {}, 2, "not a number: '45%' (a percentage? write it"),
+    "thousands": (
+        "y;a\n1;1.234,5\n",
+        {"delimiter": ";"},
+        2,
+        "not a number: '1.234,5' (a thousands mark? write numbers without it)",
+    ),  # fmt: skip
     "missing-fill": ("y,a\n1,NA\n", {}, 2, "missing value 'NA'; drop or fill such rows first"),
     "trailing-separator": (
         "y,a\n1,2,\n",
@@ -616,10 +622,22 @@ def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path):
     x, y = load_csv(plain, label_column=0)
     np.testing.assert_array_equal(y, [5, 2])
     assert csv_feature_names(plain, 0) == ["1", "2"]
-    assert load_csv_features(write(tmp_path, "0,1\n7,8\n", "rows.csv")).tolist() == [[7, 8]]
-    named = write(tmp_path, "0,1,species\n0.5,1.5,cat\n2.5,3.5,dog\n", "named.csv")
+    rows = write(tmp_path, "0,1,2\n7,8,9\n", "rows.csv")
+    assert load_csv_features(rows).tolist() == [[7, 8, 9]]
+    named = write(tmp_path, "0,1,2,species\n0.5,1.5,0,cat\n2.5,3.5,1,dog\n", "named.csv")
     assert load_csv(named, label_column=-1, return_classes=True)[2] == ["cat", "dog"]
+    # with pandas' index: ",0,1,2", its first column unnamed
+    indexed = write(tmp_path, ",0,1,2\n0,5,0.5,1.5\n1,2,2.5,3.5\n", "indexed.csv")
+    assert csv_feature_names(indexed, 1) == ["", "1", "2"]
+    # short or incomplete numberings are data: "0,1" (a binary row), "0,1,NA"
+    binary = write(tmp_path, "0,1\n1,0\n0,1\n1,1\n", "binary.csv")
+    assert len(load_csv(binary)[0]) == 4
+    with pytest.raises(DatasetError, match="line 1, column 3: missing value 'NA'"):
+        load_csv(write(tmp_path, "0,1,NA\n1,0,1\n", "gap.csv"))
     # a first row of other integers is data, as before; so is a class name before 1, 2
+    # (and a lone "-" is a missing value, not a name)
+    with pytest.raises(DatasetError, match="column 2: missing value '-'"):
+        load_csv(write(tmp_path, "1,2\n0,-\n", "dash.csv"))
     data = write(tmp_path, "1,2,3\n4,5,6\n", "data.csv")
     assert len(load_csv(data)[0]) == 2
     names = write(tmp_path, "setosa,1,2\nvirginica,3,4\n", "names.csv")

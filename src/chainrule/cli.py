@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -428,6 +429,45 @@ LARGE_FEATURE = 100.0  # |x| above which `train` suggests --standardize for a fi
 IMAGE_INPUT_SCALE = 1 / 255  # uint8 pixels -> [0, 1], recorded in the model as input_scale
 
 
+_LABEL_NAMES = frozenset(
+    "label labels class classes target targets y species category outcome kind type".split()
+)
+
+
+def _defaulted_label_name(config: TrainConfig) -> str | None:
+    """The header name of a .csv dataset's first column, taken for the labels by default,
+    when it does not look like a label column's name (``Pregnancies``, not ``label``)."""
+    from chainrule.datasets import DatasetError
+    from chainrule.datasets.tabular import _csv_header
+
+    if not config.dataset.lower().endswith(".csv"):
+        return None
+    try:
+        columns = _csv_header(config.dataset, 0, config.delimiter)[0]
+    except (DatasetError, OSError):
+        return None
+    name = columns[0].strip() if columns else ""
+    return name if name and name.casefold() not in _LABEL_NAMES else None
+
+
+def _first_data_line(config: TrainConfig) -> int | None:
+    """The line number of a .csv dataset's first row of data (after its header, if the
+    loaders find one with the default label column), or None."""
+    import csv
+
+    from chainrule.datasets import DatasetError
+    from chainrule.datasets.tabular import _csv_header
+
+    try:
+        header = _csv_header(config.dataset, 0, config.delimiter)[0] is not None
+        with open(config.dataset, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, delimiter=config.delimiter)
+            lines = [reader.line_num for row in reader if any(c.strip() for c in row)][:2]
+    except (DatasetError, OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return lines[int(header)] if len(lines) > int(header) else None
+
+
 def _header_of_names(config: TrainConfig) -> bool:
     """Whether the .csv dataset's header has two names or more (a first row of numbers and
     one name may be data: a class name, not a column's)."""
@@ -789,18 +829,21 @@ def _check_file_columns(
         return
     from chainrule.serialization import load_metadata
 
+    recorded = load_metadata(model).get("feature_names")
     try:
         columns, label_at = _csv_header(path, label_column, delimiter, n_features)
     except (DatasetError, OSError):
-        columns, label_at = None, None  # reported by the loader, with its own words
+        # reported by the loader in its own words, unless an index column is the reason
+        columns, label_at = None, None
         with contextlib.suppress(DatasetError, OSError):
-            columns = _csv_header(path, None, delimiter)[0]  # only for the index's sake
-        if not columns or columns[0].strip():
+            columns = _csv_header(path, None, delimiter)[0]
+        if not (columns and not columns[0].strip() and isinstance(recorded, list)):
             return None
     if columns is None:
         return None
-    index = not columns[0].strip() and label_at != 0  # an unnamed first column, kept
-    if index and "" not in (load_metadata(model).get("feature_names") or []):
+    # an unnamed first column (kept as a feature, or taken for the labels) in a file for a
+    # model trained on named columns, none of them unnamed
+    if not columns[0].strip() and isinstance(recorded, list) and "" not in recorded:
         raise CLIError(
             f"{path}: its first column has no name in the header: a row index that pandas' "
             "to_csv wrote? Save the file with index=False (or drop that column); the model "
@@ -1254,17 +1297,17 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             and "label_column" not in user
             and config.dataset.lower().endswith(".csv")
         )
-        about_labels = re.search(r"label \S+ is (not an integer|negative)", text) or (
-            "not a number" in text and "separated by" not in text and "decimal comma" not in text
-        )
+        about_labels = re.search(r"label \S+ is (not an integer|negative)", text)
         category = re.match(
-            r"(.*, line \d+, column (\d+)(?: \('([^']*)'\))?: not a number: '[^']*') \(features",
+            r"(.*, line (\d+), column (\d+)(?: \('([^']*)'\))?: not a number: '[^']*') "
+            r"\(features",
             text,
         )
-        if defaulted and category:  # names in a feature column: the labels, most likely
-            where, number, header = category.groups()
+        if defaulted and category and int(category[2]) == _first_data_line(config):
+            # names from the first row on in a feature column: the labels, most likely
+            where, _, number, header = category.groups()
             by_name = header and _header_of_names(config)
-            flag = f"--label-column {header}" if by_name else (
+            flag = f"--label-column {shlex.quote(header)}" if by_name else (
                 f"--label-column {int(number) - 1} (indices count from 0)"
             )  # fmt: skip
             raise CLIError(
@@ -1292,6 +1335,12 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         notes.append(
             f"note: feature {at + 1} of {config.dataset} has no name in the header (a row "
             "index that pandas' to_csv wrote? save with index=False); it is used as a feature"
+        )
+    labels_from = _defaulted_label_name(config) if "label_column" not in user else None
+    if resume is None and labels_from is not None:
+        notes.append(
+            f"note: the labels are the first column of {config.dataset}, {labels_from!r} (the "
+            "default); if they are in another, name it with --label-column"
         )
     first = None
     if resume is None and classes is not None:
@@ -1333,7 +1382,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         hidden = config.layers[1:-1]
     else:
         hidden = [64] * max(1, len(config.activation) - 1)
-    fitting = ",".join(map(str, [x_train.shape[1], *hidden, n_classes]))
+    binary = n_classes == 2 and config.loss == "binary_cross_entropy"  # one sigmoid unit
+    fitting = ",".join(map(str, [x_train.shape[1], *hidden, 1 if binary else n_classes]))
     suggest = "" if resume else f"; give e.g. --layers {fitting}"
     if resume is None and "layers" not in sources and _is_data_file(config.dataset):
         # a file's own widths: its features in, one output per class (the defaults are MNIST's)
@@ -1369,7 +1419,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     n_fit = len(x_train) - n_val
     updates = config.epochs * -(-n_fit // config.batch_size)
     chosen = "batch_size" in sources or "epochs" in sources
-    if resume is None and updates < FEW_UPDATES and not chosen:
+    if resume is None and updates < FEW_UPDATES and not chosen and _is_data_file(config.dataset):
         # the defaults (MNIST's) on a small training set: sized for about SOME_UPDATES instead
         batch = min(config.batch_size, 16)
         epochs = max(config.epochs, -(-SOME_UPDATES // -(-n_fit // batch)))

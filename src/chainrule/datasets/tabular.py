@@ -15,6 +15,7 @@ import csv
 import io
 import itertools
 import os
+import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 
@@ -23,7 +24,7 @@ from numpy.typing import DTypeLike
 
 from chainrule.datasets.errors import DatasetError
 
-__all__ = ["load_csv", "load_csv_features", "load_npz", "train_val_split"]
+__all__ = ["csv_feature_names", "load_csv", "load_csv_features", "load_npz", "train_val_split"]
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
 _NPY_MAGIC = b"\x93NUMPY"  # a single .npy array (refused below, with its own message)
@@ -652,7 +653,7 @@ def _is_number(cell: str) -> bool:
 
 
 # the usual marks of a missing value (compared lower-case, stripped): not column names
-_MISSING = frozenset({"na", "n/a", "#n/a", "null", "none", "?"})
+_MISSING = frozenset({"na", "n/a", "#n/a", "null", "none", "?", "-"})
 
 
 def _is_missing(cell: str) -> bool:
@@ -708,7 +709,7 @@ def _records(reader, lines_read: _Lines, delimiter: str) -> Iterator[tuple[int, 
     ``,`` is the decimal mark), a cell such as ``43,5`` is given as ``43.5``."""
     for row in reader:
         if not _is_blank(lines_read.last, delimiter):
-            if delimiter == ";":
+            if delimiter == ";" and "," in lines_read.last:
                 row = [_decimal_point(cell) for cell in row]
             yield reader.line_num, row
 
@@ -756,13 +757,18 @@ def _split_header(
 
 
 def _numbered_columns(row: list[str]) -> bool:
-    """Whether ``row`` is pandas' header for unnamed columns: it starts with two or more
-    cells that are their own positions, ``0,1,2,...``, and the rest are names (``0,1,2,3``,
-    ``0,1,2,3,label``). As data, such a row is too unlikely to matter."""
-    numbers = [cell.strip() for cell in row if _is_number(cell)]
-    return len(numbers) >= 2 and numbers == [str(i) for i in range(len(numbers))] == [
-        cell.strip() for cell in row[: len(numbers)]
-    ]
+    """Whether ``row`` is pandas' header for unnamed columns: three or more cells that are
+    their own positions, ``0,1,2,...``, then at most one name (a label column), and before
+    them perhaps one empty cell (the index's): ``0,1,2,3``, ``0,1,2,3,label``, ``,0,1,2``.
+    As data, such a row is too unlikely to matter (a short one, ``0,1``, is not taken)."""
+    cells = [cell.strip() for cell in row]
+    if cells and not cells[0]:
+        cells = cells[1:]  # pandas' index column has no name
+    count = 0
+    while count < len(cells) and cells[count] == str(count):
+        count += 1
+    rest = cells[count:]
+    return count >= 3 and len(rest) <= 1 and all(_is_name(cell) for cell in rest)
 
 
 def _label_position(label_column: int | str, columns: list[str] | None, ncols: int) -> int | None:
@@ -790,6 +796,8 @@ def _cell_error(
         hint = _hint(row, delimiter, cell)
         if not hint and _is_number(cell.strip().removesuffix("%")):
             hint = " (a percentage? write it as a number)"
+        elif not hint and re.fullmatch(r"[+-]?\d{1,3}([.,' ]\d{3})+([.,]\d+)?", cell.strip()):
+            hint = " (a thousands mark? write numbers without it)"
         elif not hint and _is_name(cell):  # a category?
             hint = (
                 " (features are numbers: encode a column of categories, e.g. with "
