@@ -1016,6 +1016,15 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     proc = run("evaluate", tmp_path / "unnamed", "--dataset", tmp_path / "indexed.csv",
                "--label-column", "kind")  # fmt: skip
     assert "on 30 examples" in proc.stdout
+    # an unnamed label column (pd.DataFrame(x, index=y).to_csv()) is no index: the model's
+    # own file evaluates
+    features = [",".join(r.split(",")[:2] + r.split(",")[3:]) for r in rows]
+    unnamed_labels = ",f0,f1,f2,f3,f4\n" + "".join(f"{k},{f}\n" for k, f in zip(y, features))
+    (tmp_path / "unnamed_labels.csv").write_text(unnamed_labels)
+    run("train", "--dataset", tmp_path / "unnamed_labels.csv", "--epochs", "1", "-o",
+        tmp_path / "ul", "-q")  # fmt: skip
+    proc = run("evaluate", tmp_path / "ul", "--dataset", tmp_path / "unnamed_labels.csv")
+    assert "on 300 examples" in proc.stdout
     # class indices 1, 2, 3: class 0 has no example, which a note says
     shifted = [r.replace(",a,", ",1,").replace(",b,", ",2,").replace(",c,", ",3,") for r in rows]
     (tmp_path / "from1.csv").write_text("f0,f1,kind,f2,f3,f4\n" + "\n".join(shifted) + "\n")

@@ -626,18 +626,23 @@ def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path):
     assert load_csv_features(rows).tolist() == [[7, 8, 9]]
     named = write(tmp_path, "0,1,2,species\n0.5,1.5,0,cat\n2.5,3.5,1,dog\n", "named.csv")
     assert load_csv(named, label_column=-1, return_classes=True)[2] == ["cat", "dog"]
-    # with pandas' index: ",0,1,2", its first column unnamed
+    # with pandas' index, ",0,1,2": an empty cell, never dropped, whose error says why
     indexed = write(tmp_path, ",0,1,2\n0,5,0.5,1.5\n1,2,2.5,3.5\n", "indexed.csv")
-    assert csv_feature_names(indexed, 1) == ["", "1", "2"]
+    with pytest.raises(
+        DatasetError,
+        match="line 1, column 1: empty cell .*pandas writes for "
+        "unnamed columns with its row index: write the file with index=False",
+    ):
+        load_csv(indexed, label_column=1)  # fmt: skip
     # short or incomplete numberings are data: "0,1" (a binary row), "0,1,NA"
     binary = write(tmp_path, "0,1\n1,0\n0,1\n1,1\n", "binary.csv")
     assert len(load_csv(binary)[0]) == 4
     with pytest.raises(DatasetError, match="line 1, column 3: missing value 'NA'"):
         load_csv(write(tmp_path, "0,1,NA\n1,0,1\n", "gap.csv"))
     # a first row of other integers is data, as before; so is a class name before 1, 2
-    # (and a lone "-" is a missing value, not a name)
-    with pytest.raises(DatasetError, match="column 2: missing value '-'"):
-        load_csv(write(tmp_path, "1,2\n0,-\n", "dash.csv"))
+    # "+" and "-" are class names (UCI's credit approval data), not missing values
+    signs = write(tmp_path, "class,a\n-,0.5\n+,1.5\n-,2\n", "signs.csv")
+    assert load_csv(signs, return_classes=True)[2] == ["+", "-"]
     data = write(tmp_path, "1,2,3\n4,5,6\n", "data.csv")
     assert len(load_csv(data)[0]) == 2
     names = write(tmp_path, "setosa,1,2\nvirginica,3,4\n", "names.csv")
@@ -720,6 +725,9 @@ def test_decimal_commas_are_read_in_a_semicolon_file_and_named_in_the_error_else
     x, y = load_csv(numbers, delimiter=";")
     np.testing.assert_array_equal(x, [[43.5, 2], [1, 2]])
     assert csv_feature_names(numbers, 0, ";") == ["a", "b"]
+    quoted = write(tmp_path, 'a;b;kind\n43,5;1,5;"cat\nx"\n2,5;3,5;dog\n', "multiline.csv")
+    x, _, classes = load_csv(quoted, -1, delimiter=";", return_classes=True)  # a record of
+    np.testing.assert_array_equal(x, [[43.5, 1.5], [2.5, 3.5]])  # two lines is one row
     thousands = write(tmp_path, "label;a\n1;1.234,5\n", "thousands_eu.csv")  # not guessed
     with pytest.raises(DatasetError, match=r"not a number: '1.234,5'"):
         load_csv(thousands, delimiter=";")

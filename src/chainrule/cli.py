@@ -843,7 +843,8 @@ def _check_file_columns(
         return None
     # an unnamed first column (kept as a feature, or taken for the labels) in a file for a
     # model trained on named columns, none of them unnamed
-    if not columns[0].strip() and isinstance(recorded, list) and "" not in recorded:
+    kept = label_at != 0  # (an unnamed label column is no index: the model may know it)
+    if kept and not columns[0].strip() and isinstance(recorded, list) and "" not in recorded:
         raise CLIError(
             f"{path}: its first column has no name in the header: a row index that pandas' "
             "to_csv wrote? Save the file with index=False (or drop that column); the model "

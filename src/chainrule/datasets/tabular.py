@@ -653,7 +653,7 @@ def _is_number(cell: str) -> bool:
 
 
 # the usual marks of a missing value (compared lower-case, stripped): not column names
-_MISSING = frozenset({"na", "n/a", "#n/a", "null", "none", "?", "-"})
+_MISSING = frozenset({"na", "n/a", "#n/a", "null", "none", "?"})
 
 
 def _is_missing(cell: str) -> bool:
@@ -709,7 +709,7 @@ def _records(reader, lines_read: _Lines, delimiter: str) -> Iterator[tuple[int, 
     ``,`` is the decimal mark), a cell such as ``43,5`` is given as ``43.5``."""
     for row in reader:
         if not _is_blank(lines_read.last, delimiter):
-            if delimiter == ";" and "," in lines_read.last:
+            if delimiter == ";" and any("," in cell for cell in row):
                 row = [_decimal_point(cell) for cell in row]
             yield reader.line_num, row
 
@@ -758,12 +758,11 @@ def _split_header(
 
 def _numbered_columns(row: list[str]) -> bool:
     """Whether ``row`` is pandas' header for unnamed columns: three or more cells that are
-    their own positions, ``0,1,2,...``, then at most one name (a label column), and before
-    them perhaps one empty cell (the index's): ``0,1,2,3``, ``0,1,2,3,label``, ``,0,1,2``.
-    As data, such a row is too unlikely to matter (a short one, ``0,1``, is not taken)."""
+    their own positions, ``0,1,2,...``, then at most one name (a label column): ``0,1,2,3``,
+    ``0,1,2,3,label``. As data, such a row is too unlikely to matter (a short one, ``0,1``,
+    is not taken). With pandas' index, ``,0,1,2``, the empty cell is a missing value, whose
+    error says what the row looks like."""
     cells = [cell.strip() for cell in row]
-    if cells and not cells[0]:
-        cells = cells[1:]  # pandas' index column has no name
     count = 0
     while count < len(cells) and cells[count] == str(count):
         count += 1
@@ -789,7 +788,13 @@ def _cell_error(
         problem = "empty cell (a missing value)"
         if col == len(row) - 1 and len(row) > 1:
             problem += f" (or a {delimiter!r} at the end of every line?)"
-        problem += fill
+        if col == 0 and _numbered_columns(row[1:]):  # ",0,1,2": pandas' header and index
+            problem += (
+                "; this line looks like the header pandas writes for unnamed columns with its "
+                "row index: write the file with index=False"
+            )
+        else:
+            problem += fill
     elif _is_missing(cell):
         problem = f"missing value {cell!r}{fill}"
     else:
