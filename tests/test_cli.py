@@ -941,7 +941,7 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     (tmp_path / "numbered.csv").write_text("f0,f1,kind,f2,f3,f4\n" + "\n".join(numbered) + "\n")
     proc = run("train", "--dataset", tmp_path / "numbered.csv", *BLOB_FLAGS, "-o",
                tmp_path / "no", check=False)  # fmt: skip
-    assert_one_line_error(proc, "is not an integer", "name it with --label-column")
+    assert_one_line_error(proc, "is not an integer", "give --label-column kind")
     proc = run("train", "--dataset", tmp_path / "middle.csv", *BLOB_FLAGS, "--label-column",
                "0", "-o", tmp_path / "no", check=False)  # fmt: skip
     assert_one_line_error(proc, "not a number: 'a'")
@@ -995,6 +995,21 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     proc = run("train", "--dataset", tmp_path / "ids.csv", "--layers", "6,8,300", "-o",
                tmp_path / "no", check=False)  # fmt: skip
     assert_one_line_error(proc, "every label of", "(--label-column 0) is another number")
+    # labels all one class (a constant first column, digits' pixel_0_0): refused
+    numbers = [",".join(r.split(",")[:2] + r.split(",")[3:]) for r in rows]
+    constant = "c,f0,f1,f2,f3,f4\n" + "".join(f"0,{r}\n" for r in numbers)
+    (tmp_path / "constant.csv").write_text(constant)
+    proc = run("train", "--dataset", tmp_path / "constant.csv", "-o", tmp_path / "no",
+               check=False)  # fmt: skip
+    assert_one_line_error(proc, "every label of", "is 0: one class, nothing to tell apart")
+    # a file without a header: a note says where the labels come from; an accuracy no
+    # better than the most common class says so
+    (tmp_path / "headless.csv").write_text("".join(f"0,{r}\n" for r in numbers[:200]) + "".join(
+        f"1,{r}\n" for r in numbers[200:]))  # fmt: skip
+    proc = run("train", "--dataset", tmp_path / "headless.csv", "--layers", "5,4,2",
+               "--epochs", "1", "--lr", "1e-9", "-o", tmp_path / "headless", "-q")  # fmt: skip
+    assert "has no header: the labels are its first column" in proc.stderr
+    assert "no better than always answering the most common class" in proc.stderr
     # a file with pandas' index column, for a model trained without one: refused
     features = [",".join(r.split(",")[:2] + r.split(",")[3:]) for r in rows[:3]]
     (tmp_path / "indexed_rows.csv").write_text(
@@ -1228,6 +1243,12 @@ def test_evaluate_finds_the_held_out_test_set_of_a_moved_data_file(blobs, tmp_pa
     other.write_text("".join(moved.read_text().splitlines(keepends=True)[:101]))
     proc = run("evaluate", model, "--dataset", other, "--split", "test", check=False)
     assert_one_line_error(proc, "does not hold the data the model", str(data))
+    # explain follows the same advice: its --split finds the moved file's test example 3
+    proc = run("explain", "--model", model, check=False)
+    assert_one_line_error(proc, "--dataset NEWPATH --split test")
+    text = squeezed(run("explain", "--model", model, "--dataset", moved, "--split", "test",
+                        "--index", "3").stdout)  # fmt: skip
+    assert squeezed("test example 3 of the 30 in the 10% held out") in text
 
 
 def test_model_commands_take_a_run_directory(blob_model, blobs, tmp_path):

@@ -348,7 +348,8 @@ def load_dataset_file(
 
 
 FEW_UPDATES = 25  # fewer optimizer steps than this in a whole run: train says so,
-SOME_UPDATES = 500  # and suggests a run of about this many
+SOME_UPDATES = 500  # and suggests a run of about this many; a file's run of fewer than
+AUTO_UPDATES = 100  # this, with neither batch size nor epochs given, is sized for SOME_UPDATES
 TEST_FRACTION = 0.1  # the share of a data file that train holds out as its test set
 
 
@@ -435,8 +436,10 @@ _LABEL_NAMES = frozenset(
 
 
 def _defaulted_label_name(config: TrainConfig) -> str | None:
-    """The header name of a .csv dataset's first column, taken for the labels by default,
-    when it does not look like a label column's name (``Pregnancies``, not ``label``)."""
+    """How to name a .csv dataset's first column, taken for the labels by default, when that
+    is worth a note: its header name (``'Pregnancies'``) when it does not look like a label
+    column's (``label``, ``target``, ``0`` from pandas), ``""`` for a file without a header;
+    else None."""
     from chainrule.datasets import DatasetError
     from chainrule.datasets.tabular import _csv_header
 
@@ -446,8 +449,25 @@ def _defaulted_label_name(config: TrainConfig) -> str | None:
         columns = _csv_header(config.dataset, 0, config.delimiter)[0]
     except (DatasetError, OSError):
         return None
-    name = columns[0].strip() if columns else ""
-    return name if name and name.casefold() not in _LABEL_NAMES else None
+    if columns is None:  # no header: say which column the labels come from all the same
+        return ""
+    name = columns[0].strip()
+    numbered = name.isdigit()  # pandas' name for an unnamed column: nothing to go by
+    return repr(name) if name and not numbered and name.casefold() not in _LABEL_NAMES else None
+
+
+def _label_like_column(config: TrainConfig) -> str | None:
+    """The header name of a .csv dataset's column that looks like the labels' (``target``,
+    ``species``, ...) other than the first, or None."""
+    from chainrule.datasets import DatasetError
+    from chainrule.datasets.tabular import _csv_header
+
+    try:
+        columns = _csv_header(config.dataset, None, config.delimiter)[0] or []
+    except (DatasetError, OSError):
+        return None
+    found = [c for c in columns[1:] if c.strip().casefold() in _LABEL_NAMES]
+    return found[0] if len(found) == 1 else None
 
 
 def _first_data_line(config: TrainConfig) -> int | None:
@@ -1317,9 +1337,15 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
                 "feature, encode it as numbers)"
             ) from None
         if defaulted and about_labels:
+            likely = _label_like_column(config)
+            flag = (
+                f"give --label-column {shlex.quote(likely)}"
+                if likely
+                else "name it with --label-column (an index, or a name in the header)"
+            )
             raise CLIError(
                 f"{text} [the labels were read from the first column, the default: if they are "
-                "in another, name it with --label-column (an index, or a name in the header)]"
+                f"in another, {flag}]"
             ) from None
         raise
     if _is_data_file(config.dataset):  # recorded so that --resume finds it from anywhere
@@ -1338,10 +1364,16 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             "index that pandas' to_csv wrote? save with index=False); it is used as a feature"
         )
     labels_from = _defaulted_label_name(config) if "label_column" not in user else None
-    if resume is None and labels_from is not None:
+    if resume is None and labels_from:
         notes.append(
-            f"note: the labels are the first column of {config.dataset}, {labels_from!r} (the "
+            f"note: the labels are the first column of {config.dataset}, {labels_from} (the "
             "default); if they are in another, name it with --label-column"
+        )
+    elif resume is None and labels_from == "":
+        notes.append(
+            f"note: {config.dataset} has no header: the labels are its first column (the "
+            "default); if they are in another, give its index with --label-column (counting "
+            "from 0; -1 for the last)"
         )
     first = None
     if resume is None and classes is not None:
@@ -1353,6 +1385,14 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
                 f"the label column by its name (--label-column {first})"
             )
     layers_from = sources.get("layers") or ("the checkpoint's network" if resume else "--layers")
+    every = np.concatenate([y_train, y_test])
+    if resume is None and len(every) and np.all(every == every[0]):
+        only = classes[int(every[0])] if classes is not None else int(every[0])
+        raise CLIError(
+            f"every label of {config.dataset} (--label-column {config.label_column!r}) is "
+            f"{only!r}: one class, nothing to tell apart; name the label column with "
+            "--label-column"
+        )
     if classes is not None:
         n_classes = len(classes)
         which = f"({', '.join(classes)})" if n_classes <= 20 else "(class names)"
@@ -1420,7 +1460,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     n_fit = len(x_train) - n_val
     updates = config.epochs * -(-n_fit // config.batch_size)
     chosen = "batch_size" in sources or "epochs" in sources
-    if resume is None and updates < FEW_UPDATES and not chosen and _is_data_file(config.dataset):
+    auto = resume is None and not chosen and _is_data_file(config.dataset)
+    if auto and updates < AUTO_UPDATES:
         # the defaults (MNIST's) on a small training set: sized for about SOME_UPDATES instead
         batch = min(config.batch_size, 16)
         epochs = max(config.epochs, -(-SOME_UPDATES // -(-n_fit // batch)))
@@ -1603,6 +1644,13 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     if args.plot or extras.get("plot"):
         _plot_run(run_dir, net, history.epochs, summary["confusion_matrix"])
     print(f"test accuracy: {summary['accuracy']:.4f} ({len(y_test)} examples)")
+    common = np.bincount(np.asarray(y_test, np.int64)).max() / len(y_test) if len(y_test) else 0
+    if len(y_test) >= 10 and summary["accuracy"] <= common:  # a warning: shown with -q too
+        log(
+            f"note: that is no better than always answering the most common class "
+            f"({common:.4f} of the test examples): the network learned nothing useful (the "
+            "labels from the right column? features of order 1, --standardize? enough epochs?)"
+        )
     print(f"training time: {seconds:.1f} s")
     print(f"model: {model_path}")
     print(f"run directory: {run_dir}")
@@ -1745,7 +1793,15 @@ def _evaluation_data(
             recorded = _recorded_delimiter(_training_config(model))
             delimiter = recorded if name.lower().endswith(".csv") else ","
         note = _check_file_columns(model, name, label_column, delimiter)
-        x, y, found = load_dataset_file(name, label_column, classes, delimiter)
+        try:
+            x, y, found = load_dataset_file(name, label_column, classes, delimiter)
+        except datasets.DatasetError as exc:
+            if "given by name, but the file has no header row" not in str(exc):
+                raise
+            raise CLIError(
+                f"{exc}: give the label column by its index with --label-column (counting "
+                "from 0; -1 for the last)"
+            ) from None
         if note:
             print(note, file=sys.stderr)
         if classes is None and found is not None:
@@ -2324,7 +2380,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     )
     if not args.model:
         given = [
-            flag for flag in ("dataset", "index", "delimiter") if getattr(args, flag) is not None
+            flag
+            for flag in ("dataset", "index", "delimiter", "split")
+            if getattr(args, flag) is not None
         ]
         if given:
             raise CLIError(f"--{given[0]} goes with --model (the random network has its own)")
@@ -2339,15 +2397,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
         classes = _model_classes(args.model, net)
         by_name = _model_classes(args.model, net, names_only=True)
         own = _own_data_file(args.model) if args.dataset is None else None
-        if own is not None:  # by default, the test set train held out of the model's own file
-            data = _own_data(args.model, net, "test", by_name, args.delimiter)
+        # --dataset FILE --split: the model's own data file, moved to FILE (as for evaluate)
+        moved = args.dataset is not None and args.split is not None and _is_data_file(args.dataset)
+        if moved and _own_data_file(args.model) is None:
+            raise CLIError(
+                "--split picks a split of mnist or fashion-mnist, or of the data file the model "
+                f"was trained on (where it is now); {args.dataset} is read whole without --split"
+            )
+        if own is not None or moved:  # the test set train held out of the model's own file
+            path = args.dataset if moved else None
+            data = _own_data(args.model, net, args.split or "test", by_name, args.delimiter, path)
             if not data.verified:
                 _log(_unverified_note(data))
-            x_test, y_test, name = data.x, data.y, own
+            x_test, y_test, name = data.x, data.y, own or args.dataset
         else:
             name = args.dataset or _default_image_set(args.model)
             x_test, y_test = _evaluation_data(
-                name, "test", args.model, classes=by_name, delimiter=args.delimiter
+                name, args.split or "test", args.model, classes=by_name, delimiter=args.delimiter
             )
         _check_fits(net, x_test, name)
         i, n = args.index, args.batch or 1
@@ -2355,19 +2421,19 @@ def cmd_explain(args: argparse.Namespace) -> int:
             raise CLIError(f"--index must be in [0, {len(x_test) - n}], got {i}")
         _check_labels(net, y_test[i : i + n], name, first=i)
         rows = "rows" if _is_data_file(name) else "test images"
-        if own is not None:  # --index counts the test examples; the file's row is named too
+        if own is not None or moved:  # --index counts test examples; the file's row is named
             held_out = f"of the {len(y_test)} in {data.part}"
         if args.batch:
             kwargs.update(net=net, x=x_test[i : i + n], label=y_test[i : i + n])
             what = f"{name} {rows} {i}..{i + n - 1}"
-            if own is not None:
+            if own is not None or moved:
                 what = f"{name}, test examples {i}..{i + n - 1} {held_out}"
         else:
             label = int(y_test[i])
             kwargs.update(net=net, x=x_test[i], label=label)
             named = f" {classes[label]}" if classes is not None else ""
             what = f"{name} {rows[:-1]} {i} (label {label}{named})"
-            if own is not None:
+            if own is not None or moved:
                 what = (
                     f"{name} row {int(data.rows[i])} (label {label}{named}), test example {i} "
                     f"{held_out}"
@@ -2731,6 +2797,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--index", type=int, help="which test example or row (with --model; default 0)"
+        )
+        p.add_argument(
+            "--split",
+            choices=["train", "test"],
+            help="with --model: the split of mnist or fashion-mnist, or of the model's own data "
+            "file (default test; with --dataset: where that file is now)",
         )
         p.add_argument("--format", choices=["text", "markdown"], default="text")
         p.add_argument("--no-color", action="store_true")
