@@ -435,105 +435,99 @@ _LABEL_NAMES = frozenset(
 )
 
 
+def _read_header(path: str, label_column, delimiter: str, n_features=None) -> tuple | None:
+    """``(columns, label_at)`` of a .csv file's first rows, as the loaders read them
+    (``chainrule.datasets.tabular._csv_header``), or None where they cannot be read (the
+    loader reports that, in its own words)."""
+    from chainrule.datasets import DatasetError
+    from chainrule.datasets.tabular import _csv_header
+
+    if not (isinstance(path, str) and path.lower().endswith(".csv")):
+        return None
+    try:
+        return _csv_header(path, label_column, delimiter, n_features)
+    except (DatasetError, OSError):
+        return None
+
+
 def _defaulted_label_name(config: TrainConfig) -> str | None:
     """How to name a .csv dataset's first column, taken for the labels by default, when that
     is worth a note: its header name (``'Pregnancies'``) when it does not look like a label
     column's (``label``, ``target``, ``0`` from pandas), ``""`` for a file without a header;
     else None."""
-    from chainrule.datasets import DatasetError
-    from chainrule.datasets.tabular import _csv_header
-
-    if not config.dataset.lower().endswith(".csv"):
+    header = _read_header(config.dataset, 0, config.delimiter)
+    if header is None:
         return None
-    try:
-        columns = _csv_header(config.dataset, 0, config.delimiter)[0]
-    except (DatasetError, OSError):
-        return None
-    if columns is None:  # no header: say which column the labels come from all the same
+    if header[0] is None:  # no header: say which column the labels come from all the same
         return ""
-    name = columns[0].strip()
+    name = header[0][0].strip()
     numbered = name.isdigit()  # pandas' name for an unnamed column: nothing to go by
     return repr(name) if name and not numbered and name.casefold() not in _LABEL_NAMES else None
+
+
+def _header_names(config: TrainConfig) -> list[str]:
+    """The header names of a .csv dataset read without a label column ([] without one)."""
+    header = _read_header(config.dataset, None, config.delimiter)
+    return (header and header[0]) or []
 
 
 def _label_like_column(config: TrainConfig) -> str | None:
     """The header name of a .csv dataset's column that looks like the labels' (``target``,
     ``species``, ...) other than the first, or None."""
-    from chainrule.datasets import DatasetError
-    from chainrule.datasets.tabular import _csv_header
-
-    try:
-        columns = _csv_header(config.dataset, None, config.delimiter)[0] or []
-    except (DatasetError, OSError):
-        return None
-    found = [c for c in columns[1:] if c.strip().casefold() in _LABEL_NAMES]
+    found = [c for c in _header_names(config)[1:] if c.strip().casefold() in _LABEL_NAMES]
     return found[0] if len(found) == 1 else None
-
-
-def _first_data_line(config: TrainConfig) -> int | None:
-    """The line number of a .csv dataset's first row of data (after its header, if the
-    loaders find one with the default label column), or None."""
-    import csv
-
-    from chainrule.datasets import DatasetError
-    from chainrule.datasets.tabular import _csv_header
-
-    try:
-        header = _csv_header(config.dataset, 0, config.delimiter)[0] is not None
-        with open(config.dataset, encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f, delimiter=config.delimiter)
-            lines = [reader.line_num for row in reader if any(c.strip() for c in row)][:2]
-    except (DatasetError, OSError, UnicodeDecodeError, csv.Error):
-        return None
-    return lines[int(header)] if len(lines) > int(header) else None
 
 
 def _header_of_names(config: TrainConfig) -> bool:
     """Whether the .csv dataset's header has two names or more (a first row of numbers and
     one name may be data: a class name, not a column's)."""
+    from chainrule.datasets.tabular import _is_name
+
+    return sum(_is_name(c) for c in _header_names(config)) >= 2
+
+
+def _head(config: TrainConfig, n: int) -> list[tuple[int, list[str]]]:
+    """The first ``n`` records ``(line, cells)`` of a .csv dataset ([] if unreadable)."""
     from chainrule.datasets import DatasetError
-    from chainrule.datasets.tabular import _csv_header, _is_name
+    from chainrule.datasets.tabular import _head_records
 
     try:
-        columns = _csv_header(config.dataset, None, config.delimiter)[0] or []
+        return _head_records(config.dataset, config.delimiter, n)
     except (DatasetError, OSError):
-        return False
-    return sum(_is_name(c) for c in columns) >= 2
+        return []
+
+
+def _first_data_line(config: TrainConfig) -> int | None:
+    """The line number of a .csv dataset's first row of data (after its header, if the
+    loaders find one with the default label column), or None."""
+    header = _read_header(config.dataset, 0, config.delimiter)
+    if header is None:
+        return None
+    at = int(header[0] is not None)
+    head = _head(config, 2)
+    return head[at][0] if len(head) > at else None
 
 
 def _same_column(path: str, a: int | str, b: int | str, delimiter: str) -> bool:
     """Whether ``a`` and ``b`` name the same column of the .csv file ``path`` (an index, a
     negative index, a header name)."""
-    from chainrule.datasets import DatasetError
-    from chainrule.datasets.tabular import _csv_header
-
-    if not (isinstance(path, str) and path.lower().endswith(".csv")):
-        return False
-    try:
-        return _csv_header(path, a, delimiter)[1] == _csv_header(path, b, delimiter)[1]
-    except (DatasetError, OSError, TypeError):
-        return False
+    first, second = _read_header(path, a, delimiter), _read_header(path, b, delimiter)
+    return first is not None and second is not None and first[1] == second[1]
 
 
 def _lonely_first_label(config: TrainConfig, classes: list[str], labels: np.ndarray):
     """The class name in the first line of a .csv dataset read without a header (its label
     column given by index) when that line is the class's only example: perhaps a header of
     numbers above the label column's name (years, say); else None."""
-    import csv
-
-    name, column = config.dataset, config.label_column
-    if not name.lower().endswith(".csv") or not isinstance(column, int):
+    column = config.label_column
+    if not config.dataset.lower().endswith(".csv") or not isinstance(column, int):
         return None
-    with contextlib.suppress(OSError, UnicodeDecodeError, csv.Error, IndexError):
-        with open(name, encoding="utf-8-sig", newline="") as f:
-            for row in csv.reader(f, delimiter=config.delimiter):
-                if any(cell.strip() for cell in row):
-                    label = row[column].strip()
-                    break
-            else:
-                return None
-        if label in classes and np.count_nonzero(labels == classes.index(label)) == 1:
-            return label
+    head = _head(config, 1)
+    if not head or not -len(head[0][1]) <= column < len(head[0][1]):
+        return None
+    label = head[0][1][column].strip()
+    if label in classes and np.count_nonzero(labels == classes.index(label)) == 1:
+        return label
     return None
 
 
@@ -842,23 +836,19 @@ def _check_file_columns(
     ``load_csv_features``); before the loader, whose errors about cells would be beside the
     point when the columns are not the model's. Returns the note to print once the file has
     loaded, if any."""
-    from chainrule.datasets import DatasetError
-    from chainrule.datasets.tabular import _csv_header
-
-    if not path.lower().endswith(".csv"):
-        return
     from chainrule.serialization import load_metadata
 
+    if not path.lower().endswith(".csv"):
+        return None
     recorded = load_metadata(model).get("feature_names")
-    try:
-        columns, label_at = _csv_header(path, label_column, delimiter, n_features)
-    except (DatasetError, OSError):
+    header = _read_header(path, label_column, delimiter, n_features)
+    if header is None:
         # reported by the loader in its own words, unless an index column is the reason
-        columns, label_at = None, None
-        with contextlib.suppress(DatasetError, OSError):
-            columns = _csv_header(path, None, delimiter)[0]
+        header = _read_header(path, None, delimiter)
+        columns = header and header[0]
         if not (columns and not columns[0].strip() and isinstance(recorded, list)):
             return None
+    columns, label_at = header
     if columns is None:
         return None
     # an unnamed first column (kept as a feature, or taken for the labels) in a file for a
@@ -871,21 +861,19 @@ def _check_file_columns(
             f"{model} was not trained on one"
         )
     names = [c for i, c in enumerate(columns) if i != label_at]
-    return _check_feature_names(model, path, names, None if label_at is None else columns[label_at])
+    dropped = None if label_at is None else columns[label_at]
+    return _check_feature_names(model, recorded, path, names, dropped)
 
 
 def _check_feature_names(
-    model: str, path: str, names: list[str], dropped: str | None = None
+    model: str, recorded, path: str, names: list[str], dropped: str | None = None
 ) -> str | None:
     """Compare the header names of ``path``'s feature columns, ``names``, with the ones
     ``model`` was trained on, ignoring case and surrounding spaces. A name of the model's in
     another column (or in the label column, ``dropped``, which is not read) means the columns
     are not where the weights expect them: a CLIError. Other names (a header of the user's
     own words) are read by position: returns the note that says so. A model that records no
-    names reads every file by position."""
-    from chainrule.serialization import load_metadata
-
-    recorded = load_metadata(model).get("feature_names")
+    names (``recorded``, its metadata's ``feature_names``) reads every file by position."""
     valid = isinstance(recorded, list) and all(isinstance(n, str) for n in recorded)
     if not valid or names == recorded or len(names) != len(recorded):
         return None  # (the loader reports a wrong number of columns)
@@ -1375,9 +1363,10 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             "default); if they are in another, give its index with --label-column (counting "
             "from 0; -1 for the last)"
         )
+    every = np.concatenate([y_train, y_test])  # every label of the file
     first = None
     if resume is None and classes is not None:
-        first = _lonely_first_label(config, classes, np.concatenate([y_train, y_test]))
+        first = _lonely_first_label(config, classes, every)
         if first is not None:
             notes.append(
                 f"note: the first line of {config.dataset} was read as data, and its label "
@@ -1385,7 +1374,6 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
                 f"the label column by its name (--label-column {first})"
             )
     layers_from = sources.get("layers") or ("the checkpoint's network" if resume else "--layers")
-    every = np.concatenate([y_train, y_test])
     if resume is None and len(every) and np.all(every == every[0]):
         only = classes[int(every[0])] if classes is not None else int(every[0])
         raise CLIError(
@@ -1397,18 +1385,17 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         n_classes = len(classes)
         which = f"({', '.join(classes)})" if n_classes <= 20 else "(class names)"
     else:
-        n_classes = int(max(y_train.max(), y_test.max())) + 1
+        n_classes = int(every.max()) + 1
         which = f"(labels are class indices: its largest label is {n_classes - 1})"
-        labels = np.concatenate([y_train, y_test])
-        if len(labels) > 10 and len(np.unique(labels)) == len(labels):  # each label once
+        if len(every) > 10 and len(np.unique(every)) == len(every):  # each label once
             raise CLIError(
                 f"every label of {config.dataset} (--label-column {config.label_column!r}) is "
-                f"another number ({len(labels)} labels for {len(labels)} examples): a row "
+                f"another number ({len(every)} labels for {len(every)} examples): a row "
                 "number or an ID, not classes (pandas' to_csv writes its index unless "
                 "index=False); name the label column with --label-column"
             )
     if resume is None and classes is None and _is_data_file(config.dataset):
-        counts = np.bincount(np.concatenate([y_train, y_test]), minlength=n_classes)
+        counts = np.bincount(every, minlength=n_classes)
         empty = [str(k) for k in np.flatnonzero(counts == 0)]
         if empty:
             notes.append(

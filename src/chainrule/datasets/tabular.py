@@ -348,26 +348,18 @@ def _csv_header(
     """``(columns, label_at)``: a CSV file's header names (None without a header) and the
     index of its label column (None: none), decided from its first rows only, as the loaders
     decide (see :func:`csv_feature_names`)."""
-    try:
-        with open(name, encoding="utf-8-sig", newline="") as f:
-            lines = _Lines(f)
-            reader = csv.reader(lines, delimiter=delimiter, strict=True)
-            records = _records(reader, lines, delimiter)
-            first = next(records, None)
-            if first is None:
-                return None, None
-            ncols = len(first[1])
-            if n_features is not None and ncols == n_features:
-                label_column = None  # all features, as load_csv_features reads such a file
-            elif n_features is not None and label_column is None:
-                label_column = 0
-            if ncols < 2 and n_features is None:
-                label_column = None
-            columns, _ = _split_header(first, records, None, label_column)
-    except csv.Error as e:
-        raise DatasetError(f"{name}, line {reader.line_num}: malformed CSV: {e}") from None
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{name}: not UTF-8 text ({e.reason})") from None
+    head = _head_records(name, delimiter, 2)  # (header detection looks at one row more)
+    if not head:
+        return None, None
+    first = head[0]
+    ncols = len(first[1])
+    if n_features is not None and ncols == n_features:
+        label_column = None  # all features, as load_csv_features reads such a file
+    elif n_features is not None and label_column is None:
+        label_column = 0
+    if ncols < 2 and n_features is None:
+        label_column = None
+    columns, _ = _split_header(first, iter(head[1:]), None, label_column)
     if columns is None or label_column is None:
         return columns, None
     return columns, _label_index(name, label_column, columns, ncols, first[0])
@@ -897,6 +889,20 @@ def _describe(col: int, columns: list[str] | None) -> str:
     if columns is None or not columns[col]:
         return str(col + 1)
     return f"{col + 1} ({columns[col]!r})"
+
+
+def _head_records(name: str, delimiter: str, n: int) -> list[tuple[int, list[str]]]:
+    """The first ``n`` records of a CSV file, ``(line, cells)`` as the loaders see them (blank
+    lines skipped), reading no further; DatasetError for a malformed or non-UTF-8 start."""
+    try:
+        with open(name, encoding="utf-8-sig", newline="") as f:
+            lines = _Lines(f)
+            reader = csv.reader(lines, delimiter=delimiter, strict=True)
+            return list(itertools.islice(_records(reader, lines, delimiter), n))
+    except csv.Error as e:
+        raise DatasetError(f"{name}, line {reader.line_num}: malformed CSV: {e}") from None
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{name}: not UTF-8 text ({e.reason})") from None
 
 
 def _label_index(
