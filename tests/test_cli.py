@@ -994,6 +994,18 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
         for i, (r, k) in enumerate(zip(rows, y))) + "\n")  # fmt: skip
     proc = run("train", "--dataset", tmp_path / "ids.csv", "--layers", "6,8,300", "-o",
                tmp_path / "no", check=False)  # fmt: skip
+    assert_one_line_error(
+        proc, "column 1 has no name in the header and holds 300 different whole numbers (0, 1, "
+        "2, ...): a row index", "not class labels [the labels were read from the first "
+        "column, the default: if they are in another, give --label-column kind]"
+    )  # fmt: skip
+    proc = run("train", "--dataset", tmp_path / "ids.csv", "--label-column", "0", "-o",
+               tmp_path / "no", check=False)  # fmt: skip
+    assert_one_line_error(proc, "a row index", "(--label-column names it: an index, or a name")
+    # named, the IDs are no index, but the labels all different still say what they are
+    (tmp_path / "named_ids.csv").write_text("id" + (tmp_path / "ids.csv").read_text())
+    proc = run("train", "--dataset", tmp_path / "named_ids.csv", "--layers", "6,8,300", "-o",
+               tmp_path / "no", check=False)  # fmt: skip
     assert_one_line_error(proc, "every label of", "(--label-column 0) is another number")
     # labels all one class (a constant first column, digits' pixel_0_0): refused
     numbers = [",".join(r.split(",")[:2] + r.split(",")[3:]) for r in rows]

@@ -7,6 +7,7 @@ import pytest
 
 from chainrule.datasets import (
     DatasetError,
+    DatasetWarning,
     csv_feature_names,
     load_csv,
     load_csv_features,
@@ -613,6 +614,48 @@ def test_a_header_of_numbers_above_class_names_needs_header_or_the_label_by_name
     assert len(x) == 3 and classes == ["neg", "pos"]
     assert csv_feature_names(rare, -1) is None
     assert len(load_csv_features(rare, label_column=-1)) == 3
+
+
+def test_row_index_column_of_pandas(tmp_path):
+    """df.to_csv() writes the row index first, in a column without a name: as the labels
+    (the default first column) an error, as a feature a warning; never silently."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(30, 2)).round(3)
+    body = "".join(f"{i},{a},{b},{i % 3}\n" for i, (a, b) in enumerate(features))
+    path = write(tmp_path, ",a,b,target\n" + body, "indexed.csv")
+    with pytest.raises(
+        DatasetError,
+        match=r"indexed.csv: column 1 has no name in the header and holds 30 different whole "
+        r"numbers \(0, 1, 2, \.\.\.\): a row index \(pandas' to_csv writes one unless "
+        r"index=False\), not class labels: are the labels in another column\?",
+    ):
+        load_csv(path)
+    with pytest.warns(DatasetWarning, match="column 1 has no name .* read as a feature: save "
+                      "the file with index=False, or drop that column"):  # fmt: skip
+        x, y = load_csv(path, label_column="target")
+    np.testing.assert_array_equal(x[:, 0], np.arange(30))  # read, as asked
+    np.testing.assert_array_equal(y, np.arange(30) % 3)
+    with pytest.warns(DatasetWarning, match="column 1 has no name"):
+        assert load_csv_features(path, label_column=-1).shape == (30, 3)
+    names = write(tmp_path, ",a,b,target\n" + body.replace(",0\n", ",x\n").replace(
+        ",1\n", ",y\n").replace(",2\n", ",z\n"), "names.csv")  # fmt: skip
+    with pytest.warns(DatasetWarning, match="column 1 has no name"):
+        assert load_csv(names, label_column=-1, return_classes=True)[2] == ["x", "y", "z"]
+    # not an index: a named ID column, an unnamed column of repeated numbers (labels without
+    # a name), a short file, a file without a header
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ids = write(tmp_path, "id,a,b,target\n" + body, "ids.csv")
+        assert load_csv(ids, label_column="target")[0].shape == (30, 3)
+        classes = "".join(f"{i % 3},{a},{b},{i}\n" for i, (a, b) in enumerate(features))
+        unnamed = write(tmp_path, ",a,b,row\n" + classes, "unnamed.csv")
+        np.testing.assert_array_equal(load_csv(unnamed)[1], np.arange(30) % 3)
+        short = write(tmp_path, ",a,b,target\n" + "".join(body.splitlines(True)[:10]))
+        assert load_csv(short, label_column=-1)[0].shape == (10, 3)
+        headless = write(tmp_path, body, "headless.csv")
+        assert load_csv(headless, label_column=-1)[0].shape == (30, 3)
 
 
 def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path):

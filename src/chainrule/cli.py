@@ -18,9 +18,12 @@ import re
 import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
+
+from chainrule.datasets.errors import DatasetWarning
 
 try:
     import fcntl
@@ -1307,6 +1310,10 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             and config.dataset.lower().endswith(".csv")
         )
         about_labels = re.search(r"label \S+ is (not an integer|negative)", text)
+        if "a row index" in text and "not class labels" in text:  # pandas' index
+            if not defaulted:
+                raise CLIError(text.replace("(label_column", "(--label-column")) from None
+            text, about_labels = text.split(": are the labels in another")[0], True
         category = re.match(
             r"(.*, line (\d+), column (\d+)(?: \('([^']*)'\))?: not a number: '[^']*') "
             r"\(features",
@@ -2824,11 +2831,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "train":  # losing stdout or stderr must not stop a training run
-            with _pipe_safe_output():
+        with warnings.catch_warnings():  # a row index read as a feature: train notes it
+            warnings.filterwarnings("ignore", category=DatasetWarning)
+            if args.command == "train":  # losing stdout or stderr must not stop a training run
+                with _pipe_safe_output():
+                    status = args.func(args)
+            else:
                 status = args.func(args)
-        else:
-            status = args.func(args)
         sys.stdout.flush()  # a broken pipe shows here, not in the interpreter's exit
         return status
     except BrokenPipeError:  # the reader of our output has gone (`... | head`): stop quietly

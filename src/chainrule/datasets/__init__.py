@@ -7,7 +7,7 @@ the file and the problem. Nothing here prints.
 
 from chainrule.datasets._files import cache_dir
 from chainrule.datasets.download import download
-from chainrule.datasets.errors import DatasetError, DownloadError
+from chainrule.datasets.errors import DatasetError, DatasetWarning, DownloadError
 from chainrule.datasets.idx import read_idx, write_idx
 from chainrule.datasets.mnist import (
     DATASETS,
@@ -29,6 +29,7 @@ __all__ = [
     "DATASETS",
     "DatasetError",
     "DatasetSpec",
+    "DatasetWarning",
     "DownloadError",
     "IdxFile",
     "cache_dir",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DatasetError", "DownloadError"]
+__all__ = ["DatasetError", "DatasetWarning", "DownloadError"]
 
 
 class DatasetError(ValueError):
@@ -10,6 +10,11 @@ class DatasetError(ValueError):
 
     The message names the file and the problem (and the line, for text files).
     """
+
+
+class DatasetWarning(UserWarning):
+    """A data file loaded, but something in it is likely a mistake (such as a row index
+    read as a feature); the message names the file, the column and what to do."""
 
 
 class DownloadError(DatasetError):

@@ -16,13 +16,14 @@ import io
 import itertools
 import os
 import re
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from numpy.typing import DTypeLike
 
-from chainrule.datasets.errors import DatasetError
+from chainrule.datasets.errors import DatasetError, DatasetWarning
 
 __all__ = ["csv_feature_names", "load_csv", "load_csv_features", "load_npz", "train_val_split"]
 
@@ -90,12 +91,19 @@ def load_csv(
         different numbers of cells, an empty cell (a missing value), a cell that is not a
         number, NaN or infinite values, a label that is not an integer, a label column that is
         not there; a column that mixes class names and numbers, a name not in ``classes``,
-        class names without ``classes`` or ``return_classes=True``.
+        class names without ``classes`` or ``return_classes=True``; a label column that is a
+        row index (no name in the header, over more than 10 different whole numbers: what
+        pandas' ``to_csv`` writes first unless ``index=False``).
     TypeError
         If ``label_column`` is neither an ``int`` nor a ``str`` (a float or a bool is refused),
         or ``classes`` is not a sequence of ``str``.
     ValueError
         If ``classes`` is empty, or has a repeated, empty or padded name.
+
+    Warns
+    -----
+    DatasetWarning
+        For a feature column that is a row index (read all the same).
     """
     name = os.fspath(path)
     out_dtype = _float_dtype(dtype)
@@ -163,6 +171,7 @@ def load_csv(
             f"overflows {out_dtype}"
         )
     if by_name:
+        _warn_row_index(name, columns, x, [i for i in range(ncols) if i != label])
 
         def where(r: int) -> str:
             return f"{name}, line {lines[r]}, column {_describe(label, columns)}"
@@ -187,6 +196,12 @@ def load_csv(
             f"{name}, line {lines[r]}, column {_describe(label, columns)}: label {value!r} "
             f"{problem} (labels are class indices 0, 1, 2, ...){regression}"
         )
+    if _row_index(columns, label, y):
+        raise DatasetError(
+            f"{_row_index_text(name, label, y)}, not class labels: are the labels in another "
+            "column? (label_column names it: an index, or a name in the header)"
+        )
+    _warn_row_index(name, columns, x, [i for i in range(ncols) if i != label])
     y = y.astype(np.int64)
     return (x, y, None) if return_classes else (x, y)
 
@@ -235,6 +250,11 @@ def load_csv_features(
     ValueError
         If ``n_features`` is not a positive integer, ``dtype`` is not a float dtype, or
         ``delimiter`` is not one character.
+
+    Warns
+    -----
+    DatasetWarning
+        For a column that is a row index, as :func:`load_csv` (read all the same).
     """
     name = os.fspath(path)
     out_dtype = _float_dtype(dtype)
@@ -307,6 +327,7 @@ def load_csv_features(
             f"{name}, line {lines[r]}, column {_describe(at[c], columns)}: value "
             f"{float(table[r, c])!r} overflows {out_dtype}"
         )
+    _warn_row_index(name, columns, x, at)
     return x
 
 
@@ -882,6 +903,49 @@ def _list_names(names: list[str], limit: int = 20) -> str:
     """``'a', 'b', 'c'``; the first ``limit`` of a longer list, and how many in all."""
     shown = ", ".join(map(repr, names[:limit]))
     return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
+
+
+ROW_INDEX_ROWS = 10  # an unnamed column of different whole numbers over more rows: an index
+
+
+def _row_index(columns: list[str] | None, col: int, values: np.ndarray) -> bool:
+    """Whether file column ``col``, whose cells are ``values``, looks like a row index (what
+    pandas' ``to_csv`` writes first unless ``index=False``): no name in a header that names
+    other columns, and more than ``ROW_INDEX_ROWS`` whole numbers, each a different one."""
+    if columns is None or columns[col].strip() or not any(c.strip() for c in columns):
+        return False
+    return (
+        len(values) > ROW_INDEX_ROWS
+        and bool(np.all(values == np.round(values)))
+        and len(np.unique(values)) == len(values)
+    )
+
+
+def _row_index_text(name: str, col: int, values: np.ndarray) -> str:
+    shown = ", ".join(str(int(v)) for v in values[:3])
+    return (
+        f"{name}: column {col + 1} has no name in the header and holds {len(values)} different "
+        f"whole numbers ({shown}, ...): a row index (pandas' to_csv writes one unless "
+        "index=False)"
+    )
+
+
+def _warn_row_index(
+    name: str, columns: list[str] | None, x: np.ndarray, at: list[int]
+) -> None:
+    """A DatasetWarning for the first feature column that looks like a row index: ``x[:, k]``
+    holds file column ``at[k]``."""
+    if columns is None:
+        return
+    for k, col in enumerate(at):
+        if not columns[col].strip() and _row_index(columns, col, x[:, k]):
+            warnings.warn(
+                f"{_row_index_text(name, col, x[:, k])}, read as a feature: save the file "
+                "with index=False, or drop that column",
+                DatasetWarning,
+                stacklevel=3,
+            )
+            return
 
 
 def _describe(col: int, columns: list[str] | None) -> str:
