@@ -953,6 +953,7 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     proc = run("train", "--dataset", tmp_path / "indexed.csv", "--label-column", "kind",
                "--layers", "6,16,3", "--epochs", "1", "-o", tmp_path / "indexed", "-q")  # fmt: skip
     assert "feature 1 of" in proc.stderr and "save with index=False" in proc.stderr
+    assert "features: (no name), f0, f1, f2, f3, f4" in run("info", tmp_path / "indexed").stdout
     # without --layers, batch size or epochs, a file gets its own widths and, being small,
     # batches of 16 for about 500 updates (the MNIST defaults would make 8), which it says
     proc = run("train", "--dataset", tmp_path / "middle.csv", "--label-column", "kind", "-o",

@@ -2233,7 +2233,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"classes: {', '.join(f'{k} {name}' for k, name in enumerate(classes))}")
     names = meta.get("feature_names")
     if isinstance(names, list) and names:
-        print(f"features: {', '.join(map(str, names))}")
+        shown = [str(name) if str(name).strip() else "(no name)" for name in names]
+        print(f"features: {', '.join(shown)}")
     for key in ("training_config", "final_metrics"):
         value = meta.get(key) or meta.get("metadata", {}).get(key)
         if value:
