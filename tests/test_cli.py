@@ -1785,6 +1785,12 @@ def test_evaluate_and_explain_default_to_the_models_held_out_test_set(iris_run, 
     assert default.split(after)[1] == by_row.split(after)[1]
     assert_one_line_error(run("explain", "--model", model, "--index", "6", check=False),
                           "--index must be in [0, 5], got 6")  # fmt: skip
+    assert_one_line_error(run("explain", "--model", model, "--batch", "7", check=False),
+                          f"--batch 7: {csv} has 6 test examples; give at most that")  # fmt: skip
+    assert_one_line_error(
+        run("explain", "--model", model, "--dataset", csv, "--batch", "61", check=False),
+        "--batch 61: ", "iris.csv has 60 examples",
+    )  # fmt: skip
 
 
 def test_the_default_test_set_follows_the_seed_not_the_subset(tmp_path):

@@ -2412,6 +2412,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
             )
         _check_fits(net, x_test, name)
         i, n = args.index, args.batch or 1
+        if n > len(x_test):
+            which = "test examples" if own is not None or moved else "examples"
+            raise CLIError(f"--batch {n}: {name} has {len(x_test)} {which}; give at most that")
         if not 0 <= i <= len(x_test) - n:
             raise CLIError(f"--index must be in [0, {len(x_test) - n}], got {i}")
         _check_labels(net, y_test[i : i + n], name, first=i)
@@ -2791,7 +2794,9 @@ def build_parser() -> argparse.ArgumentParser:
             "(default: the one the model was trained with)",
         )
         p.add_argument(
-            "--index", type=int, help="which test example or row (with --model; default 0)"
+            "--index",
+            type=int,
+            help="which test example or row, counting from 0 (with --model; default 0)",
         )
         p.add_argument(
             "--split",
