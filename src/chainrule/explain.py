@@ -1485,8 +1485,9 @@ def _shapes_doc(rows: Sequence[ShapeRow]) -> list:
         (
             "text",
             "Layers are numbered as in the notes: 1 is the output layer. Batch first: "
-            "every per-example vector becomes a row. The input's own gradient dE/dx is never "
-            "computed (it has no parameters).",
+            "every per-example vector becomes a row. Training never computes the input's own "
+            "gradient dE/dx (the input has no parameters to update); net.input_gradient(x, y) "
+            "does, for the web page's heat map.",
         ),
         ("table", ["phase", "layer", "array", "formula", "shape"], table),
     ]

@@ -378,8 +378,9 @@ class Network:
         ]
 
     def input_gradient(self, x, y) -> np.ndarray:
-        """``dE/dx``, the gradient of ``self.loss(x, y)`` with respect to the inputs ``x``:
-        shape (batch, n_in). The chain rule carried through every layer (a
+        """``dE/dx``, the gradient of ``self.loss(x, y)`` (the batch mean) with respect to the
+        inputs ``x``: shape (batch, n_in), row ``n`` example ``n``'s own gradient divided by
+        the batch size. The chain rule carried through every layer (a
         :class:`~chainrule.layers.Standardize` first layer divides by ``std``) down to the
         input, one step past where :meth:`gradients` stops (training never needs it)."""
         x = self._check_nonempty(self.check_inputs(x))
