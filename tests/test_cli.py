@@ -1023,6 +1023,7 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
                "--epochs", "1", "--lr", "1e-9", "-o", tmp_path / "headless", "-q")  # fmt: skip
     assert "has no header: the labels are its first column" in proc.stderr
     assert "no better than always answering the most common class" in proc.stderr
+    assert "Warning" not in proc.stderr  # fit's TrainingWarning: the note says it instead
     # a file with pandas' index column, for a model trained without one: refused
     features = [",".join(r.split(",")[:2] + r.split(",")[3:]) for r in rows[:3]]
     (tmp_path / "indexed_rows.csv").write_text(

@@ -11,7 +11,7 @@ import pytest
 
 import chainrule
 from chainrule import Network, training
-from chainrule.errors import DivergenceError, TrainingInterrupted
+from chainrule.errors import DivergenceError, TrainingInterrupted, TrainingWarning
 from chainrule.optimizers import SGD, Adam
 from chainrule.schedules import InverseTimeDecay
 from chainrule.serialization import load, load_checkpoint
@@ -461,6 +461,47 @@ def test_divergence_names_epoch_and_batch_and_keeps_the_last_checkpoint(tmp_path
     assert hashlib.sha256(good.read_bytes()).hexdigest() == digest
     saved = load(good)
     assert all(np.isfinite(p).all() for p in saved.parameters())
+
+
+def test_a_loss_too_large_before_any_update_blames_the_numbers_not_the_learning_rate():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3))
+    net = Network.from_sizes([3, 4, 1], hidden="relu", output="identity", loss="mse", seed=0)
+    with pytest.raises(DivergenceError) as info:
+        fit(net, x, rng.normal(size=(50, 1)) * 1e20, epochs=1)  # its square overflows float32
+    message = str(info.value)
+    assert message.startswith(
+        "the loss of the first batch, before any update, is inf: the numbers are too large for "
+        "float32 (inputs up to |x| = 2."
+    )
+    assert "targets up to 2.4e+20" in message and "or train in float64" in message
+    assert "learning rate" not in message and info.value.epoch == info.value.batch == 1
+    float64 = Network.from_sizes([3, 4, 1], hidden="relu", output="identity", loss="mse",
+                                 seed=0, dtype="float64")  # fmt: skip
+    assert np.isfinite(fit(float64, x, rng.normal(size=(50, 1)) * 1e20, epochs=1)["loss"][0])
+
+
+def test_training_no_better_than_the_most_common_class_warns():
+    x, y = blobs(200)
+    with pytest.warns(TrainingWarning) as caught:  # a learning rate that saturates every unit
+        history = fit(Network.from_sizes([2, 16, 2], hidden="sigmoid", loss="sse", seed=0), x,
+                      y, epochs=3, batch_size=10, optimizer=SGD(learning_rate=300.0))  # fmt: skip
+    assert history["loss"][-1] == pytest.approx(0.5)  # every output 0 or 1, whatever the input
+    assert len(caught) == 1 and caught[0].filename == __file__  # points at the call
+    assert str(caught[0].message).startswith(
+        "the training accuracy of epoch 3, 0.5000, is no better than always answering the most "
+        "common class (0.5000 of the training labels): the network has learned nothing useful"
+    )
+    y[:20] = 1  # 120 of 200 in class 1: the most common class is 0.6 of them
+    with pytest.warns(TrainingWarning, match=r"\(0\.6000 of the training labels\)"):
+        fit(small_net(), x * 0, y, epochs=2, batch_size=10)  # inputs that say nothing
+    import warnings
+
+    with warnings.catch_warnings():  # training that learns, and regression: no warning
+        warnings.simplefilter("error", TrainingWarning)
+        assert fit(small_net(), x, y, epochs=3, batch_size=10)["accuracy"][-1] > 0.8
+        regression = Network.from_sizes([2, 4, 1], output="identity", loss="mse", seed=0)
+        fit(regression, x, np.zeros((200, 1)), epochs=1)
 
 
 # -- checkpoints and callbacks ------------------------------------------------------------------

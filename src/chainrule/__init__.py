@@ -10,7 +10,12 @@ from chainrule import backend, datasets, optimizers, schedules, serialization, t
 from chainrule.activations import ACTIVATIONS, Activation, get_activation
 from chainrule.backend import DeviceError
 from chainrule.datasets import DatasetError
-from chainrule.errors import DivergenceError, ModelFileError, TrainingInterrupted
+from chainrule.errors import (
+    DivergenceError,
+    ModelFileError,
+    TrainingInterrupted,
+    TrainingWarning,
+)
 from chainrule.gradcheck import GradcheckResult, gradcheck
 from chainrule.layers import Dense, Dropout, Layer, Standardize
 from chainrule.losses import LOSSES, Loss, get_loss
@@ -39,6 +44,7 @@ __all__ = [
     "History",
     "ModelFileError",
     "TrainingInterrupted",
+    "TrainingWarning",
     "backend",
     "datasets",
     "fit",

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from chainrule.datasets.errors import DatasetWarning
+from chainrule.errors import TrainingWarning
 
 try:
     import fcntl
@@ -2837,8 +2838,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with warnings.catch_warnings():  # a row index read as a feature: train notes it
-            warnings.filterwarnings("ignore", category=DatasetWarning)
+        with warnings.catch_warnings():  # said by train's own notes, in the CLI's words
+            warnings.filterwarnings("ignore", category=DatasetWarning)  # a row index
+            warnings.filterwarnings("ignore", category=TrainingWarning)  # chance accuracy
             if args.command == "train":  # losing stdout or stderr must not stop a training run
                 with _pipe_safe_output():
                     status = args.func(args)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ModelFileError", "DivergenceError", "TrainingInterrupted"]
+__all__ = ["ModelFileError", "DivergenceError", "TrainingInterrupted", "TrainingWarning"]
 
 
 class ModelFileError(ValueError):
@@ -89,3 +89,9 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.history = history
         self.checkpoint_path = checkpoint_path
         self.signal_name = signal_name
+
+
+class TrainingWarning(UserWarning):
+    """Training ran to its end, but its result is most likely not what was wanted: the
+    training accuracy of its last epoch no better than always answering the most common
+    class. The message says so, with the usual causes."""

@@ -47,6 +47,7 @@ import re
 import signal
 import threading
 import time
+import warnings
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -55,7 +56,7 @@ import numpy as np
 
 from chainrule import distributed, serialization
 from chainrule.backend import copy_into, namespace, to_numpy
-from chainrule.errors import DivergenceError, TrainingInterrupted
+from chainrule.errors import DivergenceError, TrainingInterrupted, TrainingWarning
 from chainrule.layers import Dropout, Standardize
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer, get_optimizer
@@ -462,7 +463,34 @@ def fit(
     trainer.prepare_data(x, y, validation_split, validation_data, input_scale)
     # overflow on the way to a divergence is reported as a DivergenceError, not as warnings
     with _deferred_sigint(trainer, handle_sigint), np.errstate(over="ignore", invalid="ignore"):
-        return trainer.run()
+        history = trainer.run()
+    _warn_if_nothing_learned(history, trainer.labels)
+    return history
+
+
+def _warn_if_nothing_learned(history: History, labels: np.ndarray | None) -> None:
+    """A TrainingWarning when the training accuracy of the last epoch (of the best, with early
+    stopping) is no better than always answering the most common class of ``labels``."""
+    if labels is None or not history.epochs:
+        return
+    best = history.best_epoch
+    record = history.epochs[-1] if best is None else history.epochs[best - 1]
+    accuracy = record.get("accuracy")
+    counts = np.bincount(np.asarray(to_numpy(labels), dtype=np.intp))
+    if accuracy is None or np.count_nonzero(counts) < 2:
+        return
+    majority = counts.max() / counts.sum()
+    if accuracy <= majority:
+        warnings.warn(
+            f"the training accuracy of epoch {record['epoch']}, {accuracy:.4f}, is no better "
+            f"than always answering the most common class ({majority:.4f} of the training "
+            "labels): the network has learned nothing useful. The usual causes: a learning "
+            "rate too large (saturated or dead units) or too small, inputs far from order 1 "
+            "(pixels 0-255: input_scale=1/255; other features: a Standardize first layer), "
+            "too few epochs",
+            TrainingWarning,
+            stacklevel=3,
+        )
 
 
 @contextlib.contextmanager
@@ -1186,6 +1214,14 @@ class _Trainer:
             f"training diverged: {what} epoch {epoch}, batch {batch} of {self.n_batches} "
             f"(learning rate {lr:.3g}); try a smaller learning rate"
         )
+        if self.step == 0 and not weights:  # before any update: no learning rate did this
+            largest = [float(np.max(np.abs(to_numpy(a)))) for a in (self.x, self.target)]
+            message = (
+                f"the loss of the first batch, before any update, is {loss}: the numbers are "
+                f"too large for {self.net.dtype} (inputs up to |x| = {largest[0]:.3g}, targets "
+                f"up to {largest[1]:.3g}); scale them (a Standardize first layer for the "
+                "inputs; regression targets divided by their scale), or train in float64"
+            )
         if self.last_checkpoint:
             message += f"; the last good checkpoint is {self.last_checkpoint}"
         return DivergenceError(

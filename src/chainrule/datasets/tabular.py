@@ -930,9 +930,7 @@ def _row_index_text(name: str, col: int, values: np.ndarray) -> str:
     )
 
 
-def _warn_row_index(
-    name: str, columns: list[str] | None, x: np.ndarray, at: list[int]
-) -> None:
+def _warn_row_index(name: str, columns: list[str] | None, x: np.ndarray, at: list[int]) -> None:
     """A DatasetWarning for the first feature column that looks like a row index: ``x[:, k]``
     holds file column ``at[k]``."""
     if columns is None:
