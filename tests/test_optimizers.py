@@ -188,6 +188,20 @@ def test_unknown_name_lists_valid_ones():
         get_optimizer("adagrad")
 
 
+def test_an_unknown_setting_is_named_with_the_valid_ones():
+    with pytest.raises(
+        ValueError,
+        match="optimizer 'sgd' has no setting 'bogus'; its settings: learning_rate, momentum, "
+        "nesterov, weight_decay",
+    ):
+        get_optimizer({"name": "sgd", "momentum": 0.9, "bogus": 1})
+    from chainrule.activations import get_activation
+
+    with pytest.raises(ValueError, match="activation 'relu' has no setting 'slope'; its "
+                       "settings: none"):  # fmt: skip
+        get_activation({"name": "relu", "slope": 0.2})
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [

@@ -6,6 +6,8 @@ instance (handled by the caller). An unknown name raises ``ValueError`` listing 
 
 from __future__ import annotations
 
+import inspect
+
 __all__ = ["build"]
 
 
@@ -37,4 +39,11 @@ def build(
     try:
         return table[key](**options)
     except TypeError as exc:
-        raise ValueError(f"bad settings for {kind} {key!r}: {options}") from exc
+        known = inspect.signature(table[key]).parameters
+        unknown = [k for k in options if k not in known]
+        if unknown and not any(p.kind is p.VAR_KEYWORD for p in known.values()):
+            raise ValueError(
+                f"{kind} {key!r} has no setting {', '.join(map(repr, unknown))}; its settings: "
+                f"{', '.join(known) or 'none'}"
+            ) from None
+        raise ValueError(f"bad settings for {kind} {key!r}: {options} ({exc})") from exc
