@@ -212,7 +212,7 @@ def test_an_unknown_setting_is_named_with_the_valid_ones():
         (lambda: Adam(beta_1=-0.1), "beta_1"),
         (lambda: Adam(epsilon=0), "epsilon"),
         (lambda: RMSprop(weight_decay=-1), "weight_decay"),
-        (lambda: get_optimizer("sgd", betas=3), "bad settings"),
+        (lambda: get_optimizer("sgd", betas=3), "has no setting .betas."),
         (lambda: get_optimizer(Adam(), learning_rate=0.1), "cannot be combined"),
     ],
 )
