@@ -185,7 +185,7 @@ def test_string_labels_binary_one_sigmoid_output():
     clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.02, max_iter=200)
     clf.set_params(random_state=0, n_iter_no_change=200).fit(X, y)
     assert list(clf.classes_) == ["ham", "spam"]
-    assert clf.network_.n_out == 1 and clf.out_activation_ == "sigmoid"
+    assert clf.network_.n_out == 1 and clf.out_activation_ == "logistic"
     assert clf.network_.loss_function.name == "binary_cross_entropy"
     proba = clf.predict_proba(X)
     assert proba.shape == (100, 2)
@@ -381,7 +381,7 @@ def test_early_stopping_keeps_the_best_epoch():
         validation_fraction=0.2,
         n_iter_no_change=5,
         max_iter=300,
-        random_state=0,
+        random_state=3,  # a run whose last epoch is worse than its best
     ).fit(X, y)
     scores = clf.validation_scores_
     assert clf.n_iter_ == len(scores) < 300 and clf.best_loss_ is None
@@ -392,6 +392,53 @@ def test_early_stopping_keeps_the_best_epoch():
     assert len(t_val) == 60 and np.bincount(t_val).tolist() == [20, 20, 20]
     assert scores[-1] < clf.best_validation_score_  # so the last epoch's weights were replaced
     assert np.mean(clf.network_.predict(x_val) == t_val) == clf.best_validation_score_
+
+
+def test_early_stopping_on_classes_too_small_to_stratify():
+    """scikit-learn fits these (it stratifies binary problems only): a class of one example,
+    and a validation set smaller than the number of classes; the split is then not
+    stratified, where a stratified one could not be made."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 5))
+    y = rng.integers(0, 3, 500)
+    y[0] = 3
+    clf = MLPClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=3,
+                        random_state=0).fit(X, y)  # fmt: skip
+    assert clf.classes_.tolist() == [0, 1, 2, 3] and len(clf.validation_scores_) == 3
+    small = MLPClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=3,
+                          random_state=0)  # fmt: skip
+    small.fit(rng.normal(size=(25, 5)), np.arange(25) % 5)  # 3 for validation, 5 classes
+    assert len(small.validation_scores_) == 3
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_initial_weights_are_sklearns_glorot_uniform_unless_asked():
+    X, y = regression(200)
+    limit = np.sqrt(6 / (6 + 100))  # scikit-learn's bound for a 6 -> 100 layer
+
+    def first_weights(**params):  # a learning rate that leaves the initial weights
+        model = MLPRegressor(learning_rate_init=1e-12, max_iter=1, random_state=0, **params)
+        return model.fit(X, y).coefs_[0]
+
+    w = first_weights()
+    assert np.abs(w).max() <= limit and np.std(w) == pytest.approx(limit / np.sqrt(3), rel=0.1)
+    assert np.std(first_weights(init="he")) == pytest.approx(np.sqrt(2 / 6), rel=0.1)
+    relu_default = first_weights(init=None)  # chainrule's own default: He for ReLU
+    np.testing.assert_array_equal(relu_default, first_weights(init="he"))
+
+
+def test_partial_fit_streams_without_training_warnings():
+    import warnings
+
+    from chainrule.errors import TrainingWarning
+
+    X, y = classification(60, 2)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), learning_rate_init=1e-9, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingWarning)
+        clf.partial_fit(X * 0, y, classes=[0, 1])  # one epoch of a stream, at chance
+    with pytest.warns(TrainingWarning, match="no better than always answering"):
+        clf.set_params(max_iter=2).fit(X * 0, y)  # inputs that say nothing: fit says so
 
 
 def test_tol_stopping_rule_matches_sklearn():
@@ -460,12 +507,20 @@ def test_optimizer_learning_rate_from_one_place():
     assert not hasattr(clf, "network_")  # refused before anything was built
 
 
-def test_alpha_replaces_the_optimizers_weight_decay_unless_zero():
+def test_alpha_or_the_optimizers_weight_decay_never_both():
     X, y = classification(60, 2)
     decoupled = AdamW(weight_decay=0.01)
     clf = MLPClassifier(hidden_layer_sizes=(4,), optimizer=decoupled, max_iter=2, alpha=0)
     assert clf.fit(X, y)._optimizer.weight_decay == 0.01
-    assert clf.set_params(alpha=0.3, batch_size=20).fit(X, y)._optimizer.weight_decay == 0.015
+    for optimizer in (decoupled, decoupled.config()):  # the default alpha too: one place
+        with pytest.raises(ValueError, match=r"alpha=0\.0001 and the optimizer's own "
+                           r"weight_decay=0\.01 both set the weight decay; set it in one "
+                           r"place \(alpha=0 keeps the optimizer's\)"):  # fmt: skip
+            clf.set_params(alpha=1e-4, optimizer=optimizer).fit(X, y)
+    clf.set_params(alpha=0.3, batch_size=20, optimizer=AdamW(weight_decay=0.0))
+    assert clf.fit(X, y)._optimizer.weight_decay == 0.015  # alpha / batch_size
+    # by name, the optimizer's default decay gives way to alpha (as documented)
+    assert clf.set_params(optimizer="adamw").fit(X, y)._optimizer.weight_decay == 0.015
     assert decoupled.weight_decay == 0.01
 
 
@@ -510,6 +565,13 @@ def test_verbose_prints_only_when_asked(capsys):
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"dropout": 1.0}, "dropout"),
         ({"dtype": "float16"}, "dtype='float16'"),
+        ({"activation": "softmax"}, "activation 'softmax' is not for hidden layers"),
+        ({"shuffle": "no"}, "shuffle must be True or False, got 'no'"),
+        ({"early_stopping": "yes"}, "early_stopping must be True or False, got 'yes'"),
+        ({"warm_start": 1}, "warm_start must be True or False, got 1"),
+        ({"verbose": -1}, "verbose must be True, False or an int >= 0, got -1"),
+        ({"init": "orthogonal"}, "unknown init 'orthogonal'; valid names: glorot"),
+        ({"optimizer": {"name": "sgd", "bogus": 1}}, "optimizer 'sgd' has no setting 'bogus'"),
     ],
 )
 def test_bad_parameters_raise_naming_the_value(params, message):

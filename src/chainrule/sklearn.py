@@ -50,6 +50,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from chainrule.activations import get_activation
+from chainrule.errors import TrainingWarning
+from chainrule.initializers import init_weights
 from chainrule.layers import Dropout
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer, get_optimizer
@@ -61,6 +63,7 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 _ACTIVATION_ALIASES = {"logistic": "sigmoid"}
 """scikit-learn's activation names that chainrule spells differently."""
 
+_HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity", "leaky_relu")
 _AUTO_BATCH = 200  # scikit-learn's batch_size="auto" is min(200, n_samples)
 _DEFAULT_LEARNING_RATE = 1e-3  # learning_rate_init's default: defers to an optimizer's own
 _SEED_MAX = np.iinfo(np.int32).max
@@ -98,7 +101,20 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(f"activation names must be strings, got {name!r}")
             name = _ACTIVATION_ALIASES.get(name, name)
             get_activation(name)  # an unknown name raises, listing the valid ones
+            if get_activation(name).name not in _HIDDEN_ACTIVATIONS:
+                raise ValueError(
+                    f"activation {name!r} is not for hidden layers; valid names: relu, tanh, "
+                    "logistic (= sigmoid), identity, leaky_relu"
+                )
             activations.append(name)
+        for flag in ("shuffle", "warm_start", "early_stopping"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        verbose = self.verbose
+        if not isinstance(verbose, (bool, np.bool_, numbers.Integral)) or verbose < 0:
+            raise ValueError(f"verbose must be True, False or an int >= 0, got {verbose!r}")
+        if self.init is not None:
+            init_weights(self.init, 1, 1, np.random.default_rng(0))  # an unknown name raises
         if self.loss not in self._losses:
             raise ValueError(
                 f"unknown loss {self.loss!r} for {type(self).__name__}; "
@@ -148,7 +164,17 @@ class _BaseMLP(BaseEstimator):
         elif isinstance(spec, dict) and "learning_rate" in spec:
             optimizer = get_optimizer(spec)
         else:
-            return get_optimizer(spec, learning_rate=self.learning_rate_init)
+            optimizer = get_optimizer(spec, learning_rate=self.learning_rate_init)
+        if not isinstance(spec, str) and optimizer.weight_decay and self.alpha:
+            raise ValueError(
+                f"alpha={self.alpha!r} and the optimizer's own weight_decay="
+                f"{optimizer.weight_decay!r} both set the weight decay; set it in one place "
+                "(alpha=0 keeps the optimizer's)"
+            )
+        if not isinstance(spec, Optimizer) and "learning_rate" not in (
+            spec if isinstance(spec, dict) else {}
+        ):
+            return optimizer
         rate = self.learning_rate_init
         if rate != _DEFAULT_LEARNING_RATE and rate != optimizer.learning_rate:
             raise ValueError(
@@ -239,9 +265,10 @@ class _BaseMLP(BaseEstimator):
             seed=seed,
             dtype=settings["dtype"],
             dropout=self.dropout,
+            init=self.init,
         )
         self.n_outputs_ = n_out
-        self.out_activation_ = output
+        self.out_activation_ = "logistic" if output == "sigmoid" else output  # sklearn's names
         self.n_layers_ = len(settings["sizes"]) + 2
         self.loss_curve_ = []
         self.n_iter_ = 0
@@ -253,20 +280,23 @@ class _BaseMLP(BaseEstimator):
         n_train = len(x)
         batch = min(_AUTO_BATCH if self.batch_size == "auto" else self.batch_size, n_train)
         tracker = _EpochTracker(self, x_val, t_val, n_train, batch, incremental)
-        chainrule_fit(
-            self.network_,
-            x,
-            target,
-            epochs=1 if incremental else self.max_iter,
-            batch_size=batch,
-            optimizer=self._optimizer,
-            # alpha/b: see the module docstring; alpha=0 keeps the optimizer's own decay
-            weight_decay=self.alpha / batch if self.alpha else None,
-            seed=seed,
-            callbacks=[tracker],
-            shuffle=self.shuffle,
-            handle_sigint=False,
-        )
+        with warnings.catch_warnings():
+            if incremental:  # one epoch of a stream: at chance on the first calls, by nature
+                warnings.simplefilter("ignore", TrainingWarning)
+            chainrule_fit(
+                self.network_,
+                x,
+                target,
+                epochs=1 if incremental else self.max_iter,
+                batch_size=batch,
+                optimizer=self._optimizer,
+                # alpha/b: see the module docstring; alpha=0 keeps the optimizer's own decay
+                weight_decay=self.alpha / batch if self.alpha else None,
+                seed=seed,
+                callbacks=[tracker],
+                shuffle=self.shuffle,
+                handle_sigint=False,
+            )
         if tracker.best_params is not None:  # early stopping keeps the best epoch's weights
             np.copyto(self.network_.parameter_vector, tracker.best_params)
         if not incremental and not tracker.stopped:
@@ -279,6 +309,12 @@ class _BaseMLP(BaseEstimator):
 
     def _split(self, X, target, seed):
         stratify = target if getattr(self, "_stratify", False) else None
+        if stratify is not None:  # stratified where every class can be on both sides
+            counts = np.bincount(target)
+            n_val = math.ceil(self.validation_fraction * len(target))
+            n_classes = np.count_nonzero(counts)
+            if counts[counts > 0].min() < 2 or not n_classes <= n_val <= len(target) - n_classes:
+                stratify = None
         x_train, x_val, t_train, t_val = train_test_split(
             X, target, test_size=self.validation_fraction, random_state=seed, stratify=stratify
         )
@@ -426,7 +462,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         ``ValueError``); a dict without ``"learning_rate"`` takes ``learning_rate_init``.
     alpha : float, default=1e-4
         scikit-learn's L2 penalty: ``weight_decay = alpha / batch_size`` (see the module
-        docstring). When > 0 it replaces the optimizer's own ``weight_decay``; 0 keeps it.
+        docstring). 0 keeps the optimizer's own ``weight_decay``; an optimizer instance or dict
+        that sets a non-zero one needs ``alpha=0`` (else ``ValueError``).
     batch_size : int or "auto", default="auto"
         Examples per update; ``"auto"`` is ``min(200, n_samples)``; clipped to ``n_samples``.
     learning_rate_init : float, default=1e-3
@@ -449,13 +486,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         ``dropout``, ``dtype``) and, for the classifier, the classes must not change (else
         ``ValueError``; the same holds for ``partial_fit``).
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data (stratified), stop on the validation
-        accuracy and keep the weights of the best epoch.
+        Hold out ``validation_fraction`` of the data (stratified where every class can be on
+        both sides), stop on the validation accuracy and keep the weights of the best epoch.
     validation_fraction : float, default=0.1
     dropout : float, default=0.0
         Dropout rate after each hidden layer, in training only.
     dtype : {"float32", "float64"}, default="float32"
         The network's dtype; inputs are converted to it.
+    init : str or None, default="glorot"
+        The initial weights: ``"glorot"`` (uniform on ``±sqrt(6 / (n_in + n_out))``,
+        scikit-learn's scheme), another :mod:`chainrule.initializers` name, or None for
+        chainrule's default (He for ReLU layers, Glorot for the others).
 
     Attributes
     ----------
@@ -523,6 +564,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         n_iter_no_change=10,
         dropout=0.0,
         dtype="float32",
+        init="glorot",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -542,6 +584,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.n_iter_no_change = n_iter_no_change
         self.dropout = dropout
         self.dtype = dtype
+        self.init = init
 
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,); returns self."""
@@ -674,6 +717,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         n_iter_no_change=10,
         dropout=0.0,
         dtype="float32",
+        init="glorot",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -693,6 +737,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.n_iter_no_change = n_iter_no_change
         self.dropout = dropout
         self.dtype = dtype
+        self.init = init
 
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples,
