@@ -2011,3 +2011,18 @@ def test_the_toml_key_and_a_resumed_run_keep_the_delimiter(semicolon_run, tmp_pa
     proc = run("train", "--resume", ckpt, "--delimiter", ",", "-o", tmp_path / "c", check=False)
     assert_one_line_error(proc, "--delimiter ','", "cells separated by ';'", "keeps its data")
     assert not (tmp_path / "c").exists()
+
+
+def test_a_model_without_data_of_its_own_asks_for_a_dataset_that_fits(tmp_path):
+    import chainrule
+
+    chainrule.save(chainrule.Network.from_sizes([2, 3, 2], seed=0), tmp_path / "n2.npz")
+    for command in (["evaluate"], ["explain", "--model"], ["trace", "--model"]):
+        assert_one_line_error(
+            run(*command, tmp_path / "n2.npz", check=False),
+            "the model takes 2 inputs but mnist has 784 features per example (the default: the "
+            "model records no data file of its own); give --dataset FILE, data of 2 features",
+        )
+    proc = run("evaluate", tmp_path / "n2.npz", "--dataset", "mnist", check=False)
+    assert_one_line_error(proc, "mnist has 784 features per example")
+    assert "the default" not in proc.stderr  # given: nothing to say about a default

@@ -725,10 +725,19 @@ def _model_path(path: str) -> str:
     return model if os.path.isdir(path) and os.path.isfile(model) else path
 
 
-def _check_fits(net, x, what: str) -> None:
+def _check_fits(net, x, what: str, defaulted: bool = False) -> None:
+    """CLIError unless ``x`` has the model's number of inputs; ``defaulted``: ``what`` is the
+    dataset used for want of a --dataset (the model records no data file of its own)."""
     if x.shape[1] != net.n_in:
+        hint = (
+            f" (the default: the model records no data file of its own); give --dataset FILE, "
+            f"data of {net.n_in} features"
+            if defaulted
+            else ""
+        )
         raise CLIError(
-            f"the model takes {net.n_in} inputs but {what} has {x.shape[1]} features per example"
+            f"the model takes {net.n_in} inputs but {what} has {x.shape[1]} features per "
+            f"example{hint}"
         )
 
 
@@ -2005,7 +2014,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         x, y = _evaluation_data(
             name, args.split or "test", args.model, args.label_column, by_name, args.delimiter
         )
-    _check_fits(net, x, name)
+    _check_fits(net, x, name, defaulted=args.dataset is None and own is None)
     _check_labels(net, y, name)
     n_classes = max(net.n_out, 2)
     summary = classification_summary(y, net.predict(x), n_classes)
@@ -2411,7 +2420,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             x_test, y_test = _evaluation_data(
                 name, args.split or "test", args.model, classes=by_name, delimiter=args.delimiter
             )
-        _check_fits(net, x_test, name)
+        _check_fits(net, x_test, name, defaulted=args.dataset is None and own is None)
         i, n = args.index, args.batch or 1
         if n > len(x_test):
             which = "test examples" if own is not None or moved else "examples"

@@ -436,6 +436,12 @@ def fit(
         When the loss (or a weight) becomes NaN or infinite.
     ValueError
         For bad arguments or data, or a checkpoint that does not fit the network.
+
+    Warns
+    -----
+    TrainingWarning
+        When the training accuracy of the last epoch (of the best, with early stopping) is no
+        better than always answering the most common class of the training labels.
     """
     if checkpoint is not None and checkpoint_dir is not None:
         raise ValueError("give checkpoint or checkpoint_dir, not both")
