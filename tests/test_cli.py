@@ -2026,3 +2026,31 @@ def test_a_model_without_data_of_its_own_asks_for_a_dataset_that_fits(tmp_path):
     proc = run("evaluate", tmp_path / "n2.npz", "--dataset", "mnist", check=False)
     assert_one_line_error(proc, "mnist has 784 features per example")
     assert "the default" not in proc.stderr  # given: nothing to say about a default
+
+
+def test_predict_and_evaluate_note_a_row_index_read_as_a_feature(tmp_path):
+    """A model trained on a file without a header records no names to check columns by: a
+    row index that pandas wrote into the file to read is used as a feature, and said so."""
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(100, 3)).round(3)
+    labels = (rows[:, 0] + rows[:, 1] > 0).astype(int)
+    (tmp_path / "plain.csv").write_text(
+        "".join(f"{k},{a},{b},{c}\n" for k, (a, b, c) in zip(labels, rows))
+    )
+    run("train", "--dataset", tmp_path / "plain.csv", "--epochs", "1", "-o", tmp_path / "m", "-q")
+    (tmp_path / "rows.csv").write_text(
+        ",a,b\n" + "".join(f"{i},{a},{b}\n" for i, (a, b, _) in enumerate(rows[:20]))
+    )
+    proc = run("predict", tmp_path / "m", tmp_path / "rows.csv")
+    note = (
+        "note: " + str(tmp_path / "rows.csv") + ": column 1 has no name in the header and holds "
+        "20 different whole numbers (0, 1, 2, ...): a row index (pandas' to_csv writes one "
+        "unless index=False), read as a feature"
+    )
+    assert note in proc.stderr and "Warning" not in proc.stderr
+    (tmp_path / "labelled.csv").write_text(
+        "label,,b,c\n"
+        + "".join(f"{k},{i},{b},{c}\n" for i, (k, (_, b, c)) in enumerate(zip(labels, rows)))
+    )
+    proc = run("evaluate", tmp_path / "m", "--dataset", tmp_path / "labelled.csv")
+    assert "holds 100 different whole numbers" in proc.stderr and "accuracy" in proc.stdout

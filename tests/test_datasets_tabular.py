@@ -550,6 +550,9 @@ def test_unstratified_split_takes_regression_targets_of_any_shape():
         (np.zeros((5, 2)), np.zeros(5), 0.0, "between 0 and 1"),
         (np.zeros((5, 2)), np.zeros(5), 1.0, "between 0 and 1"),
         (np.zeros((5, 2)), np.zeros(5), 0.05, "leaves an empty part"),
+        # stratifying regression targets or IDs would put the smallest values in validation
+        (np.zeros((50, 2)), np.linspace(-3, 3, 50), 0.2, r"not whole \(regression targets\?\)"),
+        (np.zeros((50, 2)), np.arange(50), 0.2, "every one of the 50 values of y is different"),
     ],
 )
 def test_split_bad_arguments(x, y, fraction, problem):
@@ -656,6 +659,15 @@ def test_row_index_column_of_pandas(tmp_path):
         assert load_csv(short, label_column=-1)[0].shape == (10, 3)
         headless = write(tmp_path, body, "headless.csv")
         assert load_csv(headless, label_column=-1)[0].shape == (30, 3)
+        negative = "".join(f"{-7 * i},{a},{b},{i % 3}\n" for i, (a, b) in enumerate(features))
+        assert load_csv(write(tmp_path, ",a,b,t\n" + negative), label_column=-1)[0][1, 0] == -7
+    # read as they are in the file (float64), not after float32 rounds them together
+    large = "".join(f"{2**24 + i},{a},{b},{i % 3}\n" for i, (a, b) in enumerate(features))
+    with pytest.warns(DatasetWarning, match="holds 30 different whole numbers"):
+        load_csv(write(tmp_path, ",a,b,t\n" + large), label_column=-1)
+    # named explicitly, the column is still refused, with the way out
+    with pytest.raises(DatasetError, match="if this column does hold the labels, give it a name"):
+        load_csv(path, label_column=0)
 
 
 def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path):

@@ -229,6 +229,13 @@ def test_save_into_a_missing_directory_names_the_directory(tmp_path):
     assert not (tmp_path / "no-such-dir").exists()
 
 
+def test_save_under_an_onnx_name_says_to_export(tmp_path):
+    with pytest.raises(ValueError, match=r"not ONNX; for an ONNX file use chainrule\.export\."
+                       r"export_onnx\(net, '.*m\.ONNX'\)"):  # fmt: skip
+        save(make_net(), tmp_path / "m.ONNX")
+    assert not list(tmp_path.iterdir())
+
+
 # -- refusals --------------------------------------------------------------------------------
 
 

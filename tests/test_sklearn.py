@@ -437,6 +437,7 @@ def test_partial_fit_streams_without_training_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error", TrainingWarning)
         clf.partial_fit(X * 0, y, classes=[0, 1])  # one epoch of a stream, at chance
+        MLPRegressor(hidden_layer_sizes=(4,), max_iter=2).fit(X * 0, y)  # 0/1: regression
     with pytest.warns(TrainingWarning, match="no better than always answering"):
         clf.set_params(max_iter=2).fit(X * 0, y)  # inputs that say nothing: fit says so
 
@@ -519,8 +520,11 @@ def test_alpha_or_the_optimizers_weight_decay_never_both():
             clf.set_params(alpha=1e-4, optimizer=optimizer).fit(X, y)
     clf.set_params(alpha=0.3, batch_size=20, optimizer=AdamW(weight_decay=0.0))
     assert clf.fit(X, y)._optimizer.weight_decay == 0.015  # alpha / batch_size
-    # by name, the optimizer's default decay gives way to alpha (as documented)
-    assert clf.set_params(optimizer="adamw").fit(X, y)._optimizer.weight_decay == 0.015
+    # by name, in a dict without the key or as a default instance, the optimizer's default
+    # decay (AdamW's 0.004) gives way to alpha, as documented
+    for optimizer in ("adamw", {"name": "adamw"}, {"name": "adamw", "learning_rate": 1e-3},
+                      AdamW()):  # fmt: skip
+        assert clf.set_params(optimizer=optimizer).fit(X, y)._optimizer.weight_decay == 0.015
     assert decoupled.weight_decay == 0.01
 
 

@@ -302,8 +302,8 @@ def test_resume_of_a_cosine_run_stopped_by_a_callback(tmp_path):
     path = tmp_path / "epoch-0004.npz"
     assert first.checkpoint_path == str(path)
     resumed = load_checkpoint(path).net
-    # no optimizer or schedule given: the checkpoint's are used
-    history = fit(resumed, x, y, epochs=8, batch_size=12, validation_split=0.2, resume=path)
+    # no optimizer, schedule or batch size given: the checkpoint's are used (12, not 32)
+    history = fit(resumed, x, y, epochs=8, validation_split=0.2, resume=path)
     assert_same_run(resumed, history, ref_net, ref_history)
 
 
@@ -471,14 +471,29 @@ def test_a_loss_too_large_before_any_update_blames_the_numbers_not_the_learning_
         fit(net, x, rng.normal(size=(50, 1)) * 1e20, epochs=1)  # its square overflows float32
     message = str(info.value)
     assert message.startswith(
-        "the loss of the first batch, before any update, is inf: the numbers are too large for "
-        "float32 (inputs up to |x| = 2."
+        "the loss of the first batch, before any update, is inf: numbers too large for float32 "
+        "(inputs up to |x| = 2."
     )
-    assert "targets up to 2.4e+20" in message and "or train in float64" in message
+    assert "targets up to 2.4e+20, weights up to " in message and "in float64" in message
     assert "learning rate" not in message and info.value.epoch == info.value.batch == 1
     float64 = Network.from_sizes([3, 4, 1], hidden="relu", output="identity", loss="mse",
                                  seed=0, dtype="float64")  # fmt: skip
     assert np.isfinite(fit(float64, x, rng.normal(size=(50, 1)) * 1e20, epochs=1)["loss"][0])
+    net.parameter_vector[:] = 1e30  # weights that overflow: said so too
+    with pytest.raises(DivergenceError, match=r"weights up to 1e\+30\)"):
+        fit(net, x, rng.normal(size=(50, 1)), epochs=1)
+
+
+def test_a_divergence_on_large_data_says_to_scale_it():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5))
+    net = Network.from_sizes([5, 16, 1], hidden="relu", output="identity", loss="mse", seed=0)
+    with pytest.raises(DivergenceError) as info:
+        fit(net, x, rng.normal(size=(300, 1)) * 5e3, epochs=5, optimizer=SGD(learning_rate=0.1))
+    message = str(info.value)
+    assert info.value.batch > 1 and "try a smaller learning rate, or scale the data to " in message
+    assert "(the targets reach 1.56e+04: divide them by their scale)" in message
+    assert "inputs reach" not in message  # of order 1: not blamed
 
 
 def test_training_no_better_than_the_most_common_class_warns():
@@ -489,19 +504,56 @@ def test_training_no_better_than_the_most_common_class_warns():
     assert history["loss"][-1] == pytest.approx(0.5)  # every output 0 or 1, whatever the input
     assert len(caught) == 1 and caught[0].filename == __file__  # points at the call
     assert str(caught[0].message).startswith(
-        "the training accuracy of epoch 3, 0.5000, is no better than always answering the most "
-        "common class (0.5000 of the training labels): the network has learned nothing useful"
+        "the network classifies the training data no better than always answering its most "
+        "common class (0.5000 of 200 training examples right, against 0.5000): it has learned "
+        "nothing useful"
     )
     y[:20] = 1  # 120 of 200 in class 1: the most common class is 0.6 of them
-    with pytest.warns(TrainingWarning, match=r"\(0\.6000 of the training labels\)"):
+    with pytest.warns(TrainingWarning, match=r"against 0\.6000\)"):
         fit(small_net(), x * 0, y, epochs=2, batch_size=10)  # inputs that say nothing
+    # uint8 inputs with input_scale: checked as the network saw them (no warning: it learned)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (300, 4)).astype(np.uint8)
+    labels = (pixels[:, 0] > 127).astype(int)
     import warnings
 
-    with warnings.catch_warnings():  # training that learns, and regression: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingWarning)
+        net = Network.from_sizes([4, 8, 2], hidden="relu", loss="cross_entropy", seed=0)
+        fit(net, pixels, labels, epochs=20, batch_size=10, optimizer=Adam(learning_rate=0.01),
+            input_scale=1 / 255)  # fmt: skip
+        assert np.mean(net.predict(pixels / 255) == labels) > 0.9
+
+
+def test_no_training_warning_where_nothing_is_wrong():
+    import warnings
+
+    x, y = blobs(200)
+    rng = np.random.default_rng(1)
+    with warnings.catch_warnings():
         warnings.simplefilter("error", TrainingWarning)
         assert fit(small_net(), x, y, epochs=3, batch_size=10)["accuracy"][-1] > 0.8
+        # regression, even of 0/1 targets (an identity output: no classes)
         regression = Network.from_sizes([2, 4, 1], output="identity", loss="mse", seed=0)
-        fit(regression, x, np.zeros((200, 1)), epochs=1)
+        fit(regression, x, rng.normal(size=(200, 1)), epochs=1)
+        fit(regression, x, (rng.random((200, 1)) < 0.7).astype(float), epochs=1)
+        # a run the caller stopped on purpose (inputs that say nothing: at chance)
+        fit(small_net(), x * 0, y, epochs=5, batch_size=10, callbacks=[StopAfter(1)])
+        # a running accuracy at chance (the first epoch of imbalanced data, while the network
+        # still learns) whose finished network classifies well: confirmed before warning
+        imbalanced = np.r_[np.zeros(190, int), np.ones(10, int)]
+        features = np.c_[imbalanced * 4.0 + rng.normal(size=200) * 0.1, rng.normal(size=200)]
+        net = Network.from_sizes([2, 8, 2], hidden="tanh", loss="cross_entropy", seed=0)
+        first = fit(net, features, imbalanced, epochs=1, batch_size=5,
+                    optimizer=Adam(learning_rate=0.02))  # fmt: skip
+        assert first["accuracy"][0] <= 0.95 < np.mean(net.predict(features) == imbalanced)
+    # early stopping judges the restored best epoch's network
+    history = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TrainingWarning)
+        history = fit(small_net(), x, y, epochs=8, batch_size=10, validation_split=0.2,
+                      early_stopping=EarlyStopping(patience=2))  # fmt: skip
+    assert history.best_epoch is not None and not caught
 
 
 # -- checkpoints and callbacks ------------------------------------------------------------------

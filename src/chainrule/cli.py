@@ -374,6 +374,13 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
     name = config.dataset
     if _is_data_file(name):
         x, y, classes = load_dataset_file(name, config.label_column, classes, config.delimiter)
+        if classes is None and len(y) > 10 and len(np.unique(y)) == len(y):  # each label once
+            raise CLIError(
+                f"every label of {name} (--label-column {config.label_column!r}) is another "
+                f"number ({len(y)} labels for {len(y)} examples): a row number or an ID, not "
+                "classes (pandas' to_csv writes its index unless index=False); name the label "
+                "column with --label-column"
+            )
         if len(x) < 5:  # 10% of fewer rounds to no test example at all
             raise CLIError(
                 f"the dataset {name} has {len(x)} example{'s' * (len(x) != 1)}: too few to hold "
@@ -1404,13 +1411,6 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     else:
         n_classes = int(every.max()) + 1
         which = f"(labels are class indices: its largest label is {n_classes - 1})"
-        if len(every) > 10 and len(np.unique(every)) == len(every):  # each label once
-            raise CLIError(
-                f"every label of {config.dataset} (--label-column {config.label_column!r}) is "
-                f"another number ({len(every)} labels for {len(every)} examples): a row "
-                "number or an ID, not classes (pandas' to_csv writes its index unless "
-                "index=False); name the label column with --label-column"
-            )
     if resume is None and classes is None and _is_data_file(config.dataset):
         counts = np.bincount(every, minlength=n_classes)
         empty = [str(k) for k in np.flatnonzero(counts == 0)]
@@ -2843,13 +2843,30 @@ def _delimiter_hint(message: str) -> str:
     return f"{message}; give --delimiter {_show_delimiter(ast.literal_eval(found.group(1)))}"
 
 
+_show_warning = warnings.showwarning
+
+
+def _warning_as_note(message, category, filename, lineno, file=None, line=None) -> None:
+    """A DatasetWarning printed as the CLI's notes are (``note: ...`` on stderr); others as
+    Python shows them."""
+    if issubclass(category, DatasetWarning):
+        _log(f"note: {message}")
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with warnings.catch_warnings():  # said by train's own notes, in the CLI's words
-            warnings.filterwarnings("ignore", category=DatasetWarning)  # a row index
+        with warnings.catch_warnings():
+            # train says these in its own notes, in the CLI's words; the other commands show a
+            # row index read as a feature (DatasetWarning) as a note
             warnings.filterwarnings("ignore", category=TrainingWarning)  # chance accuracy
+            if args.command == "train":
+                warnings.filterwarnings("ignore", category=DatasetWarning)
+            else:
+                warnings.showwarning = _warning_as_note
             if args.command == "train":  # losing stdout or stderr must not stop a training run
                 with _pipe_safe_output():
                     status = args.func(args)

@@ -106,6 +106,11 @@ def save(net: Network, path: str | os.PathLike, metadata: dict | None = None) ->
     :data:`LOSSES`): the file names them, and :func:`load` rebuilds them from those names.
     """
     _check_arguments(net, metadata, path, "save(net, path)")
+    if os.fspath(path).lower().endswith(".onnx"):
+        raise ValueError(
+            f"save writes chainrule's own .npz format, not ONNX; for an ONNX file use "
+            f"chainrule.export.export_onnx(net, {os.fspath(path)!r}), or give save a .npz path"
+        )
     _write(path, net, "model", metadata or {}, {}, {}, {})
 
 

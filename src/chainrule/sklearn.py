@@ -28,6 +28,7 @@ details.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import numbers
@@ -50,12 +51,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from chainrule.activations import get_activation
-from chainrule.errors import TrainingWarning
 from chainrule.initializers import init_weights
 from chainrule.layers import Dropout
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer, get_optimizer
-from chainrule.training import Callback, StopTraining
+from chainrule.training import Callback, StopTraining, _no_training_warning
 from chainrule.training import fit as chainrule_fit
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -165,7 +165,10 @@ class _BaseMLP(BaseEstimator):
             optimizer = get_optimizer(spec)
         else:
             optimizer = get_optimizer(spec, learning_rate=self.learning_rate_init)
-        if not isinstance(spec, str) and optimizer.weight_decay and self.alpha:
+        own = spec.get("weight_decay") if isinstance(spec, dict) else None
+        if isinstance(spec, Optimizer) and optimizer.weight_decay != _default_decay(spec):
+            own = optimizer.weight_decay  # set on the instance, not its class's default
+        if own and self.alpha:
             raise ValueError(
                 f"alpha={self.alpha!r} and the optimizer's own weight_decay="
                 f"{optimizer.weight_decay!r} both set the weight decay; set it in one place "
@@ -280,9 +283,10 @@ class _BaseMLP(BaseEstimator):
         n_train = len(x)
         batch = min(_AUTO_BATCH if self.batch_size == "auto" else self.batch_size, n_train)
         tracker = _EpochTracker(self, x_val, t_val, n_train, batch, incremental)
-        with warnings.catch_warnings():
-            if incremental:  # one epoch of a stream: at chance on the first calls, by nature
-                warnings.simplefilter("ignore", TrainingWarning)
+        # no TrainingWarning for one epoch of a stream (at chance on the first calls, by
+        # nature) nor for regression
+        quiet = incremental or not isinstance(self, ClassifierMixin)
+        with _no_training_warning() if quiet else contextlib.nullcontext():
             chainrule_fit(
                 self.network_,
                 x,
@@ -495,7 +499,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         The network's dtype; inputs are converted to it.
     init : str or None, default="glorot"
         The initial weights: ``"glorot"`` (uniform on ``±sqrt(6 / (n_in + n_out))``,
-        scikit-learn's scheme), another :mod:`chainrule.initializers` name, or None for
+        scikit-learn's scheme, which narrows the bound to ``sqrt(2 / ...)`` for logistic
+        units), another :mod:`chainrule.initializers` name, or None for
         chainrule's default (He for ReLU layers, Glorot for the others).
 
     Attributes
@@ -802,6 +807,15 @@ def _hidden_sizes(value) -> list[int]:
             f"hidden_layer_sizes must be positive integers, got hidden_layer_sizes={value!r}"
         )
     return [int(s) for s in sizes]
+
+
+def _default_decay(optimizer: Optimizer) -> float | None:
+    """The weight decay of a default instance of ``optimizer``'s class (AdamW's 0.004), or
+    None if the class needs arguments."""
+    try:
+        return type(optimizer)().weight_decay
+    except TypeError:
+        return None
 
 
 def _check_int(label: str, value) -> None:

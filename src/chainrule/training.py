@@ -39,6 +39,7 @@ gradient vector per step; it has its own batch loop, so ``comm=None`` costs noth
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
 import math
 import numbers
@@ -326,12 +327,15 @@ class EarlyStopping:
 # -- fit -------------------------------------------------------------------------------------
 
 
+DEFAULT_BATCH_SIZE = 32  # fit's batch size when none is given (and no checkpoint has one)
+
+
 def fit(
     net: Network,
     x,
     y,
     epochs: int = 10,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     optimizer: str | Optimizer | None = None,
     schedule: str | Schedule | None = None,
     weight_decay: float | None = None,
@@ -364,8 +368,10 @@ def fit(
     epochs : int
         The epoch to train up to, counting those of a resumed checkpoint: ``fit(...,
         epochs=8, resume=path)`` after 4 epochs trains 4 more.
-    batch_size : int
-        Examples per update; the last batch of an epoch may be smaller.
+    batch_size : int, optional
+        Examples per update; the last batch of an epoch may be smaller. Default 32, or when
+        resuming the checkpoint's (another size is taken as given: then the schedule's steps
+        and the shuffles' batches are not those of an uninterrupted run).
     optimizer : str or Optimizer
         An :class:`~chainrule.optimizers.Optimizer` (it keeps its state after fit), or a name
         with default settings: ``"sgd"`` (the default), ``"momentum"``, ``"nesterov"``,
@@ -440,8 +446,8 @@ def fit(
     Warns
     -----
     TrainingWarning
-        When the training accuracy of the last epoch (of the best, with early stopping) is no
-        better than always answering the most common class of the training labels.
+        When the network, as fit leaves it, classifies the training data no better than always
+        answering the most common class of the training labels (docs/training.md).
     """
     if checkpoint is not None and checkpoint_dir is not None:
         raise ValueError("give checkpoint or checkpoint_dir, not both")
@@ -470,33 +476,67 @@ def fit(
     # overflow on the way to a divergence is reported as a DivergenceError, not as warnings
     with _deferred_sigint(trainer, handle_sigint), np.errstate(over="ignore", invalid="ignore"):
         history = trainer.run()
-    _warn_if_nothing_learned(history, trainer.labels)
+    if _WARN_IF_NOTHING_LEARNED.get() and trainer.rank == 0:
+        _warn_if_nothing_learned(trainer)
     return history
 
 
-def _warn_if_nothing_learned(history: History, labels: np.ndarray | None) -> None:
-    """A TrainingWarning when the training accuracy of the last epoch (of the best, with early
-    stopping) is no better than always answering the most common class of ``labels``."""
-    if labels is None or not history.epochs:
+# whether fit ends with a TrainingWarning for a network at chance (the scikit-learn wrapper's
+# partial_fit and regressor turn it off, per thread and task, through _no_training_warning)
+_WARN_IF_NOTHING_LEARNED = contextvars.ContextVar("warn_if_nothing_learned", default=True)
+
+
+@contextlib.contextmanager
+def _no_training_warning():
+    token = _WARN_IF_NOTHING_LEARNED.set(False)
+    try:
+        yield
+    finally:
+        _WARN_IF_NOTHING_LEARNED.reset(token)
+
+
+LARGE_DATA = 1e3  # inputs or targets beyond this: a divergence's message says to scale them
+CHECKED_ROWS = 10_000  # at most this many training rows confirm a TrainingWarning
+
+
+def _warn_if_nothing_learned(trainer: _Trainer) -> None:
+    """A TrainingWarning when the network, as fit leaves it, classifies the training data no
+    better than always answering its most common class. The running accuracy of the epoch
+    that counts (the last, or the best one whose weights early stopping restored) is the
+    cheap first test; the network's own predictions on (up to CHECKED_ROWS of) the training
+    rows confirm it. Not for an identity output (regression), nor for a run a callback
+    stopped on purpose."""
+    history, labels, net = trainer.history, trainer.labels, trainer.net
+    if labels is None or not history.epochs or net.dense_layers[-1].activation.name == "identity":
         return
-    best = history.best_epoch
-    record = history.epochs[-1] if best is None else history.epochs[best - 1]
+    if history.stopped_early and trainer.early_stopping is None:  # StopTraining: asked for
+        return
+    es = trainer.early_stopping
+    best = history.best_epoch if es is not None and es.restore_best else None
+    record = next((r for r in history.epochs if r["epoch"] == best), history.epochs[-1])
+    labels = np.asarray(to_numpy(labels), dtype=np.intp)
+    counts = np.bincount(labels)
     accuracy = record.get("accuracy")
-    counts = np.bincount(np.asarray(to_numpy(labels), dtype=np.intp))
     if accuracy is None or np.count_nonzero(counts) < 2:
         return
     majority = counts.max() / counts.sum()
-    if accuracy <= majority:
-        warnings.warn(
-            f"the training accuracy of epoch {record['epoch']}, {accuracy:.4f}, is no better "
-            f"than always answering the most common class ({majority:.4f} of the training "
-            "labels): the network has learned nothing useful. The usual causes: a learning "
-            "rate too large (saturated or dead units) or too small, inputs far from order 1 "
-            "(pixels 0-255: input_scale=1/255; other features: a Standardize first layer), "
-            "too few epochs",
-            TrainingWarning,
-            stacklevel=3,
-        )
+    if accuracy > majority:
+        return
+    rows = slice(None, None, max(1, len(labels) // CHECKED_ROWS))  # spread over the set
+    x = trainer._converted(trainer.x[rows])  # as the network saw them (input_scale)
+    predicted = np.mean(net.predict(x) == labels[rows])
+    if predicted > majority:
+        return
+    warnings.warn(
+        f"the network classifies the training data no better than always answering its most "
+        f"common class ({predicted:.4f} of {len(labels[rows])} training examples right, "
+        f"against {majority:.4f}): it has learned nothing useful. The usual causes: a "
+        "learning rate too large (saturated or dead units) or too small, inputs far from "
+        "order 1 (pixels 0-255: input_scale=1/255; other features: a Standardize first "
+        "layer), too few epochs",
+        TrainingWarning,
+        stacklevel=3,
+    )
 
 
 @contextlib.contextmanager
@@ -636,7 +676,8 @@ class _Trainer:
             raise ValueError(f"fit needs a Network, got {type(net).__name__}")
         self.net = net
         self.epochs = _positive_int("epochs", epochs)
-        self.batch_size = _positive_int("batch_size", batch_size)
+        if batch_size is not None:
+            _positive_int("batch_size", batch_size)
         self.shuffle = bool(shuffle)
         self.params = net.parameters()
         # The optimizer works on the whole network at once where the network keeps every
@@ -675,8 +716,13 @@ class _Trainer:
             seed = loaded.state.get("seed", seed)
             if schedule is None:  # the checkpoint's, bound again to this run
                 schedule = loaded.state.get("schedule_spec")
+            if batch_size is None:  # the checkpoint's: the same steps, the same schedule
+                batch_size = loaded.state.get("batch_size", DEFAULT_BATCH_SIZE)
         else:
             self.optimizer = get_optimizer(optimizer if optimizer is not None else "sgd")
+        self.batch_size = _positive_int(
+            "batch_size", DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+        )
         if weight_decay is not None:
             ok = isinstance(weight_decay, numbers.Real) and not isinstance(weight_decay, bool)
             if not (ok and 0 <= weight_decay < math.inf):
@@ -1216,17 +1262,33 @@ class _Trainer:
         what = (
             "the weights became NaN or inf by the end of" if weights else f"the loss is {loss} at"
         )
+        x, t, w = (
+            max(float(np.max(np.abs(to_numpy(a)))) for a in arrays)
+            for arrays in ([self.x], [self.target], self.params)
+        )
+        if self.input_scale is not None:
+            x *= float(self.input_scale)
         message = (
             f"training diverged: {what} epoch {epoch}, batch {batch} of {self.n_batches} "
             f"(learning rate {lr:.3g}); try a smaller learning rate"
         )
+        large = [
+            f"{name} reach {value:.3g}: {how}"
+            for name, value, how in (
+                ("the inputs", x, "a Standardize first layer"),
+                ("the targets", t, "divide them by their scale"),
+            )
+            if value > LARGE_DATA
+        ]
+        if large:  # a smaller learning rate may only put the divergence off
+            message += f", or scale the data to numbers of order 1 ({'; '.join(large)})"
         if self.step == 0 and not weights:  # before any update: no learning rate did this
-            largest = [float(np.max(np.abs(to_numpy(a)))) for a in (self.x, self.target)]
             message = (
-                f"the loss of the first batch, before any update, is {loss}: the numbers are "
-                f"too large for {self.net.dtype} (inputs up to |x| = {largest[0]:.3g}, targets "
-                f"up to {largest[1]:.3g}); scale them (a Standardize first layer for the "
-                "inputs; regression targets divided by their scale), or train in float64"
+                f"the loss of the first batch, before any update, is {loss}: numbers too large "
+                f"for {self.net.dtype} (inputs up to |x| = {x:.3g}, targets up to {t:.3g}, "
+                f"weights up to {w:.3g}); scale what is large (the inputs: a Standardize first "
+                "layer; regression targets: divide them by their scale; weights: a network "
+                "freshly initialized), or train in float64"
             )
         if self.last_checkpoint:
             message += f"; the last good checkpoint is {self.last_checkpoint}"

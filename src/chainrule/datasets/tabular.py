@@ -171,7 +171,7 @@ def load_csv(
             f"overflows {out_dtype}"
         )
     if by_name:
-        _warn_row_index(name, columns, x, [i for i in range(ncols) if i != label])
+        _warn_row_index(name, columns, table, range(ncols), skip=label)
 
         def where(r: int) -> str:
             return f"{name}, line {lines[r]}, column {_describe(label, columns)}"
@@ -199,9 +199,10 @@ def load_csv(
     if _row_index(columns, label, y):
         raise DatasetError(
             f"{_row_index_text(name, label, y)}, not class labels: are the labels in another "
-            "column? (label_column names it: an index, or a name in the header)"
+            "column? (label_column names it: an index, or a name in the header; if this "
+            "column does hold the labels, give it a name in the header)"
         )
-    _warn_row_index(name, columns, x, [i for i in range(ncols) if i != label])
+    _warn_row_index(name, columns, table, range(ncols), skip=label)
     y = y.astype(np.int64)
     return (x, y, None) if return_classes else (x, y)
 
@@ -327,7 +328,7 @@ def load_csv_features(
             f"{name}, line {lines[r]}, column {_describe(at[c], columns)}: value "
             f"{float(table[r, c])!r} overflows {out_dtype}"
         )
-    _warn_row_index(name, columns, x, at)
+    _warn_row_index(name, columns, table, at)
     return x
 
 
@@ -531,7 +532,9 @@ def train_val_split(
     val_fraction : the validation share, ``0 < val_fraction < 1``.
     seed : an integer >= 0 (a NumPy integer too, not a bool), a ``np.random.Generator``
         (consumed), or None (not reproducible); anything else raises ``ValueError``.
-    stratify : keep the class proportions; if False, a plain random subset.
+    stratify : keep the class proportions; if False, a plain random subset. Stratifying
+        refuses (``ValueError``) a ``y`` of numbers that are not whole, and one whose values
+        are all different (more than 10 of them): regression targets or IDs, not classes.
 
     Returns
     -------
@@ -549,6 +552,17 @@ def train_val_split(
         raise ValueError(
             f"stratify keeps the proportions of class labels of shape (N,), got y of shape "
             f"{y.shape}; for targets such as (N, n_out) regression values give stratify=False"
+        )
+    if stratify and y.dtype.kind == "f" and not np.all(y == np.round(y)):
+        raise ValueError(
+            "stratify keeps the proportions of class labels, and y holds numbers that are not "
+            "whole (regression targets?); give stratify=False for a random split"
+        )
+    if stratify and y.shape[0] > 10 and len(np.unique(y)) == y.shape[0]:
+        raise ValueError(
+            f"stratify keeps the proportions of class labels, and every one of the "
+            f"{y.shape[0]} values of y is different (IDs, or regression targets?): a class "
+            "each, nothing to keep; give stratify=False for a random split"
         )
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got val_fraction={val_fraction}")
@@ -916,7 +930,7 @@ def _row_index(columns: list[str] | None, col: int, values: np.ndarray) -> bool:
         return False
     return (
         len(values) > ROW_INDEX_ROWS
-        and bool(np.all(values == np.round(values)))
+        and bool(np.all((values == np.round(values)) & (values >= 0)))
         and len(np.unique(values)) == len(values)
     )
 
@@ -930,15 +944,18 @@ def _row_index_text(name: str, col: int, values: np.ndarray) -> str:
     )
 
 
-def _warn_row_index(name: str, columns: list[str] | None, x: np.ndarray, at: list[int]) -> None:
-    """A DatasetWarning for the first feature column that looks like a row index: ``x[:, k]``
-    holds file column ``at[k]``."""
+def _warn_row_index(
+    name: str, columns: list[str] | None, table: np.ndarray, at, skip: int | None = None
+) -> None:
+    """A DatasetWarning for the first feature column that looks like a row index:
+    ``table[:, k]`` (float64, as read) holds file column ``at[k]``; column ``skip`` (the
+    labels) is none."""
     if columns is None:
         return
     for k, col in enumerate(at):
-        if not columns[col].strip() and _row_index(columns, col, x[:, k]):
+        if col != skip and not columns[col].strip() and _row_index(columns, col, table[:, k]):
             warnings.warn(
-                f"{_row_index_text(name, col, x[:, k])}, read as a feature: save the file "
+                f"{_row_index_text(name, col, table[:, k])}, read as a feature: save the file "
                 "with index=False, or drop that column",
                 DatasetWarning,
                 stacklevel=3,
