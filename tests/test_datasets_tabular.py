@@ -670,6 +670,26 @@ def test_row_index_column_of_pandas(tmp_path):
         load_csv(path, label_column=0)
 
 
+def test_whole_number_regression_targets_are_not_taken_for_classes_silently(tmp_path):
+    """diabetes' target: 214 different whole numbers over 442 rows; read as labels, with a
+    DatasetWarning. Many classes of a few rows each are classes (no warning)."""
+    rng = np.random.default_rng(0)
+    target = rng.integers(25, 347, 442)
+    path = write(tmp_path, "a,target\n" + "".join(f"{v / 100},{v}\n" for v in target))
+    with pytest.warns(DatasetWarning, match=r"the labels, column 2 \('target'\), are \d+ "
+                      r"different whole numbers over 442 rows, most of them on two rows or "
+                      r"fewer: regression targets, not classes; the loaders are for "
+                      r"classification"):  # fmt: skip
+        x, y = load_csv(path, label_column="target")
+    np.testing.assert_array_equal(y, target)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        classes = np.repeat(np.arange(100), 3)  # 100 classes of 3 rows: classes
+        load_csv(write(tmp_path, "a,c\n" + "".join(f"0.5,{c}\n" for c in classes), "c.csv"), 1)
+
+
 def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path):
     """pd.DataFrame(array).to_csv(index=False) writes the column numbers 0, 1, 2, ... as the
     header: a header, with or without a named label column beside them."""

@@ -381,6 +381,16 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
                 "classes (pandas' to_csv writes its index unless index=False); name the label "
                 "column with --label-column"
             )
+        from chainrule.datasets.tabular import _regression_like
+
+        if classes is None and _regression_like(y):
+            raise CLIError(
+                f"the labels of {name} (--label-column {config.label_column!r}) are "
+                f"{len(np.unique(y))} different whole numbers over {len(y)} examples, most of "
+                "them on two examples or fewer: a regression target, not classes? train "
+                "classifies; for regression use the Python API (docs/training.md, "
+                "Regression); if another column holds the labels, name it with --label-column"
+            )
         if len(x) < 5:  # 10% of fewer rounds to no test example at all
             raise CLIError(
                 f"the dataset {name} has {len(x)} example{'s' * (len(x) != 1)}: too few to hold "

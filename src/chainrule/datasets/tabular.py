@@ -188,10 +188,7 @@ def load_csv(
             value, problem = int(value), "is negative"
         else:
             problem = "is not an integer"
-            regression = (
-                "; the loaders are for classification: for a regression target, read the "
-                "file with numpy.loadtxt and give fit float targets (docs/data.md)"
-            )
+            regression = _REGRESSION
         raise DatasetError(
             f"{name}, line {lines[r]}, column {_describe(label, columns)}: label {value!r} "
             f"{problem} (labels are class indices 0, 1, 2, ...){regression}"
@@ -204,6 +201,14 @@ def load_csv(
         )
     _warn_row_index(name, columns, table, range(ncols), skip=label)
     y = y.astype(np.int64)
+    if _regression_like(y):
+        warnings.warn(
+            f"{name}: the labels, column {_describe(label, columns)}, are "
+            f"{len(np.unique(y))} different whole numbers over {len(y)} rows, most of them "
+            f"on two rows or fewer: regression targets, not classes{_REGRESSION}",
+            DatasetWarning,
+            stacklevel=2,
+        )
     return (x, y, None) if return_classes else (x, y)
 
 
@@ -917,6 +922,21 @@ def _list_names(names: list[str], limit: int = 20) -> str:
     """``'a', 'b', 'c'``; the first ``limit`` of a longer list, and how many in all."""
     shown = ", ".join(map(repr, names[:limit]))
     return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
+
+
+_REGRESSION = (
+    "; the loaders are for classification: for a regression target, read the file with "
+    "numpy.loadtxt and give fit float targets (docs/data.md)"
+)
+SPARSE_CLASSES = 20  # more classes than this, most of them on 2 rows or fewer: regression?
+
+
+def _regression_like(y: np.ndarray) -> bool:
+    """Whether integer labels ``y`` look like a regression target rather than classes: more
+    than SPARSE_CLASSES different values, most of them on two rows or fewer (diabetes'
+    disease progression, 25 to 346: 214 values over 442 rows)."""
+    counts = np.unique(y, return_counts=True)[1]
+    return len(counts) > SPARSE_CLASSES and float(np.median(counts)) <= 2
 
 
 ROW_INDEX_ROWS = 10  # an unnamed column of different whole numbers over more rows: an index
