@@ -351,8 +351,22 @@ def test_nan_and_inf_in_inputs(classifier):
     x[1, 2] = np.inf
     with pytest.raises(ValueError, match="NaN or inf"):
         classifier.gradients(x, np.array([0, 1, 2]))
-    with pytest.raises(ValueError, match="inputs must be numeric"):
+    with pytest.raises(ValueError, match=r"inputs must be numeric.*first at \[0, 0\]: 'a'"):
         classifier.forward(np.array([["a", "b", "c", "d"]]))
+    with pytest.raises(ValueError, match=r"first at \[1, 2\]: None"):
+        classifier.forward(np.array([[1, 2, 3, 4], [1, 2, None, 4]], dtype=object))
+    import pandas as pd  # a test dependency (scikit-learn's checks use it too)
+    frame = pd.DataFrame({"a": [1.0], "kind": ["x"], "b": [2.0], "c": pd.Categorical(["y"])})
+    with pytest.raises(ValueError, match=r"columns not numeric: kind, c\)"):
+        classifier.forward(frame)
+
+
+def test_labels_that_became_floats_say_why(classifier):
+    x = np.ones((3, 4))
+    with pytest.raises(ValueError, match=r"\(row 1 is nan: a missing label\? drop rows"):
+        classifier.gradients(x, np.array([0, np.nan, 2]))  # pandas' Int64 with NA, as floats
+    with pytest.raises(ValueError, match=r"\(class labels as floats: give y\.astype\(int\)\)"):
+        classifier.gradients(x, np.array([0.0, 1.0, 2.0]))
 
 
 def test_wrong_target_shape(classifier):

@@ -22,6 +22,7 @@ NumPy arrays wherever the network lives; each call moves its inputs to the devic
 
 from __future__ import annotations
 
+import numbers
 import weakref
 from collections.abc import Iterable, Sequence
 from copy import deepcopy
@@ -461,7 +462,7 @@ class Network:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"inputs must be a numeric array, got {type(x).__name__}") from exc
         if arr.dtype.kind not in "biuf":
-            raise ValueError(f"inputs must be numeric, got dtype {arr.dtype}")
+            raise ValueError(f"inputs must be numeric, got dtype {arr.dtype}{_which_cells(x)}")
         if arr.ndim != 2 or arr.shape[1] != self.n_in:
             hint = " (for one example use x[None, :])" if arr.shape == (self.n_in,) else ""
             raise ValueError(
@@ -533,6 +534,13 @@ class Network:
             dtype = np.asarray(y).dtype
             column = dtype.kind in "biu" and arr.shape[1:] == (1,)
             hint = " (class labels as a column: give y.ravel())" if column else ""
+            if arr.ndim == 1 and dtype.kind == "f":  # labels that became floats
+                finite = np.isfinite(arr)
+                if not finite.all():
+                    row = int(np.argmin(finite))
+                    hint = f" (row {row} is {arr[row]}: a missing label? drop rows without one)"
+                elif np.all(arr == np.round(arr)):
+                    hint = " (class labels as floats: give y.astype(int))"
             raise ValueError(
                 f"targets must be integer class labels of shape (batch,) or floats of shape "
                 f"(batch, {n_out}), got {dtype} of shape {arr.shape}{hint}"
@@ -585,6 +593,26 @@ class Network:
     def copy(self) -> Network:
         """An independent copy (same dtype, same weights, same device)."""
         return self.astype(self.dtype)
+
+
+def _which_cells(x) -> str:
+    """For inputs that are not numbers: which columns of a pandas DataFrame are not (by name),
+    or the first cell of an array that is not a number; empty if none is found."""
+    dtypes = getattr(x, "dtypes", None)
+    if dtypes is not None and hasattr(dtypes, "items"):  # a DataFrame: its column dtypes
+        bad = [
+            str(name) for name, dtype in dtypes.items() if getattr(dtype, "kind", "O") not in "biuf"
+        ]
+        if bad:
+            return f" (columns not numeric: {', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''})"
+        return ""
+    arr = np.asarray(x, dtype=object)
+    for index in np.ndindex(arr.shape[:2] if arr.ndim >= 2 else arr.shape):
+        value = arr[index]
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            where = ", ".join(map(str, index))
+            return f" (first at [{where}]: {value!r})"
+    return ""
 
 
 def _what_is_not_finite(value, dtype) -> str:
