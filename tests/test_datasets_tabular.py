@@ -394,6 +394,10 @@ NPZ_CASES = {
     "x-1d": (lambda p: _save(p, x=np.zeros(3), y=np.zeros(3)), "shape (N, D), got float64"),
     "x-strings": (lambda p: _save(p, x=np.array([["a"]]), y=np.zeros(1)), "numeric array"),
     "length-mismatch": (lambda p: _save(p, x=np.zeros((3, 2)), y=np.zeros(2)), "shape (3,)"),
+    "complex-y": (
+        lambda p: _save(p, x=np.zeros((2, 2)), y=np.zeros(2, complex)),
+        "'y' must hold numbers or class names (strings), got complex128",
+    ),
     "nan": (
         lambda p: _save(p, x=np.array([[0.0, 1], [2, np.nan]]), y=np.zeros(2)),
         "x[1, 1] = ",
@@ -441,6 +445,12 @@ def test_malformed_npz(tmp_path, case):
     assert problem in str(info.value)
     if case != "object-array":  # only that file holds pickled data
         assert "pickle" not in str(info.value)
+
+
+def test_npz_bool_labels_are_classes_0_and_1(tmp_path):
+    _save(tmp_path / "b.npz", x=np.zeros((3, 2)), y=np.array([True, False, True]))
+    x, y = load_npz(tmp_path / "b.npz")
+    assert y.tolist() == [1, 0, 1] and y.dtype == np.int64
 
 
 def test_npz_string_labels_are_class_names(tmp_path):

@@ -467,11 +467,14 @@ def load_npz(
         raise DatasetError(
             f"{name}: 'x' must be a numeric array of shape (N, D), got {x.dtype} of shape {x.shape}"
         )
-    if y.dtype.kind not in "iufU" or y.shape != (x.shape[0],):
+    if y.dtype.kind == "b":  # False/True: classes 0 and 1, as fit takes them
+        y = y.astype(np.int64)
+    if y.shape != (x.shape[0],):
         raise DatasetError(
-            f"{name}: 'y' must be numeric labels of shape ({x.shape[0]},) to match 'x', got "
-            f"{y.dtype} of shape {y.shape}"
+            f"{name}: 'y' must be labels of shape ({x.shape[0]},) to match 'x', got shape {y.shape}"
         )
+    if y.dtype.kind not in "iufU":
+        raise DatasetError(f"{name}: 'y' must hold numbers or class names (strings), got {y.dtype}")
     if x.shape[0] == 0:
         raise DatasetError(f"{name}: no examples (x has shape {x.shape})")
     with np.errstate(over="ignore"):  # overflow to inf is reported just below
