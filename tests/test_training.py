@@ -246,6 +246,10 @@ def test_resume_after_4_epochs_is_bit_identical_to_8_straight(tmp_path):
     )
     assert_same_run(resumed, history, ref_net, ref_history)
     assert history.checkpoint_path.endswith("epoch-0008.npz")
+    # a resume to an epoch the checkpoint has passed: nothing to train, said so
+    with pytest.raises(ValueError, match=r"epoch-0008\.npz is at epoch 8, past epochs=3 \(the "
+                       r"epoch to train up to\): nothing to train; give epochs > 8"):  # fmt: skip
+        fit(small_net(dropout=0.3), x, y, **config(epochs=3), resume=tmp_path)
 
 
 def test_resume_restores_the_standardize_statistics(tmp_path):

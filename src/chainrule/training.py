@@ -941,6 +941,12 @@ class _Trainer:
                     "its network, load_checkpoint(path).net"
                 )
             self.epoch_done = int(state["epoch"])
+            if self.epoch_done > self.epochs:
+                raise ValueError(
+                    f"checkpoint {loaded.path} is at epoch {self.epoch_done}, past epochs="
+                    f"{self.epochs} (the epoch to train up to): nothing to train; give epochs > "
+                    f"{self.epoch_done} to train on"
+                )
             self.batch_done = batch
             self.step = int(state["step"])
             self.rng.bit_generator.state = state["shuffle_rng"]
