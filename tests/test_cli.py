@@ -1006,10 +1006,12 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     # whole-number regression targets (diabetes' 25..346) are no classes either
     targets = np.random.default_rng(0).integers(25, 347, len(rows))
     (tmp_path / "reg.csv").write_text("f0,t\n" + "".join(f"{v / 9},{v}\n" for v in targets))
-    proc = run("train", "--dataset", tmp_path / "reg.csv", "--label-column", "t", "-o",
-               tmp_path / "no", check=False)  # fmt: skip
-    assert_one_line_error(proc, "whole numbers over 300 examples, most of them on two examples "
-                          "or fewer: a regression target, not classes?")  # fmt: skip
+    proc = run("train", "--dataset", tmp_path / "reg.csv", "--label-column", "t", "--epochs",
+               "1", "-o", tmp_path / "reg", "-q")  # fmt: skip
+    assert "whole numbers over 300 examples, most of them on two examples or fewer: a " in (
+        proc.stderr  # a note, not a refusal: many small classes may be classes after all
+    )
+    assert "regression target, not classes? train classifies" in proc.stderr
     # named, the IDs are no index, but the labels all different still say what they are
     (tmp_path / "named_ids.csv").write_text("id" + (tmp_path / "ids.csv").read_text())
     proc = run("train", "--dataset", tmp_path / "named_ids.csv", "--layers", "6,8,300", "-o",

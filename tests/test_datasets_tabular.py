@@ -563,6 +563,7 @@ def test_unstratified_split_takes_regression_targets_of_any_shape():
         # stratifying regression targets or IDs would put the smallest values in validation
         (np.zeros((50, 2)), np.linspace(-3, 3, 50), 0.2, r"not whole \(regression targets\?\)"),
         (np.zeros((50, 2)), np.arange(50), 0.2, "every one of the 50 values of y is different"),
+        (np.zeros((5, 2)), np.array([0, 1, np.nan, 0, 1]), 0.2, r"y\[2\] is NaN: a missing"),
     ],
 )
 def test_split_bad_arguments(x, y, fraction, problem):
@@ -692,12 +693,17 @@ def test_whole_number_regression_targets_are_not_taken_for_classes_silently(tmp_
                       r"classification"):  # fmt: skip
         x, y = load_csv(path, label_column="target")
     np.testing.assert_array_equal(y, target)
+    _save(tmp_path / "t.npz", x=np.zeros((442, 1)), y=target)
+    with pytest.warns(DatasetWarning, match="the labels 'y' are .* regression targets"):
+        load_npz(tmp_path / "t.npz")
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         classes = np.repeat(np.arange(100), 3)  # 100 classes of 3 rows: classes
         load_csv(write(tmp_path, "a,c\n" + "".join(f"0.5,{c}\n" for c in classes), "c.csv"), 1)
+        pairs = np.repeat(np.arange(30), 2)  # 30 classes of 2 rows, indices 0..29: classes
+        load_csv(write(tmp_path, "a,c\n" + "".join(f"0.5,{c}\n" for c in pairs), "p.csv"), 1)
 
 
 def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path):

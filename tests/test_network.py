@@ -351,14 +351,24 @@ def test_nan_and_inf_in_inputs(classifier):
     x[1, 2] = np.inf
     with pytest.raises(ValueError, match="NaN or inf"):
         classifier.gradients(x, np.array([0, 1, 2]))
-    with pytest.raises(ValueError, match=r"inputs must be numeric.*first at \[0, 0\]: 'a'"):
+    with pytest.raises(ValueError, match=r"inputs must be numeric, got dtype <U1 \(text: "
+                       r"numbers written as strings convert with x\.astype\(float\)"):  # fmt: skip
         classifier.forward(np.array([["a", "b", "c", "d"]]))
     with pytest.raises(ValueError, match=r"first at \[1, 2\]: None"):
         classifier.forward(np.array([[1, 2, 3, 4], [1, 2, None, 4]], dtype=object))
+    with pytest.raises(ValueError, match=r"first at \[0, 3\]: 'd'"):
+        classifier.forward(np.array([[1, 2, 3, "d"], [1, 2, 3, 4]], dtype=object))
+    with pytest.raises(ValueError, match=r"every cell converts: give x\.astype\(float\)"):
+        classifier.forward(np.array([[1, 2, 3, "4"]], dtype=object))
     import pandas as pd  # a test dependency (scikit-learn's checks use it too)
+
     frame = pd.DataFrame({"a": [1.0], "kind": ["x"], "b": [2.0], "c": pd.Categorical(["y"])})
     with pytest.raises(ValueError, match=r"columns not numeric: kind, c\)"):
         classifier.forward(frame)
+    nullable = pd.DataFrame({"a": pd.array([1, None], dtype="Int64"), "b": [1.0, 2.0],
+                             "c": [0.0, 1.0], "d": [2.0, 3.0]})  # fmt: skip
+    with pytest.raises(ValueError, match=r"first at \[1, 0\]: <NA>"):
+        classifier.forward(nullable)
 
 
 def test_labels_that_became_floats_say_why(classifier):

@@ -523,7 +523,7 @@ def test_alpha_or_the_optimizers_weight_decay_never_both():
     # by name, in a dict without the key or as a default instance, the optimizer's default
     # decay (AdamW's 0.004) gives way to alpha, as documented
     for optimizer in ("adamw", {"name": "adamw"}, {"name": "adamw", "learning_rate": 1e-3},
-                      AdamW()):  # fmt: skip
+                      AdamW(), AdamW().config()):  # fmt: skip
         assert clf.set_params(optimizer=optimizer).fit(X, y)._optimizer.weight_decay == 0.015
     assert decoupled.weight_decay == 0.01
 

@@ -247,9 +247,12 @@ def test_resume_after_4_epochs_is_bit_identical_to_8_straight(tmp_path):
     assert_same_run(resumed, history, ref_net, ref_history)
     assert history.checkpoint_path.endswith("epoch-0008.npz")
     # a resume to an epoch the checkpoint has passed: nothing to train, said so
+    fresh = small_net(dropout=0.3)
+    before = fresh.parameter_vector.copy()
     with pytest.raises(ValueError, match=r"epoch-0008\.npz is at epoch 8, past epochs=3 \(the "
-                       r"epoch to train up to\): nothing to train; give epochs > 8"):  # fmt: skip
-        fit(small_net(dropout=0.3), x, y, **config(epochs=3), resume=tmp_path)
+                       r"epoch to train up to\): nothing to train; give epochs >= 9"):  # fmt: skip
+        fit(fresh, x, y, **config(epochs=3), resume=tmp_path)
+    np.testing.assert_array_equal(fresh.parameter_vector, before)  # the network untouched
 
 
 def test_resume_restores_the_standardize_statistics(tmp_path):
@@ -325,6 +328,8 @@ def test_interrupt_mid_epoch_saves_a_checkpoint_and_resumes_exactly(tmp_path):
     assert "epoch 3 after batch 3" in str(exc)
     assert recorder.calls[-1][0] == "train_end"
     assert latest_checkpoint(tmp_path) == tmp_path / "epoch-0003-batch-00003.npz"
+    with pytest.raises(ValueError, match=r"is inside epoch 3, past epochs=2 .*epochs >= 3"):
+        fit(small_net(dropout=0.3), x, y, **config(epochs=2), resume=exc.checkpoint_path)
     resumed = small_net(dropout=0.3)
     history = fit(
         resumed, x, y, **config(optimizer=Adam(learning_rate=0.01)), resume=exc.checkpoint_path
@@ -498,6 +503,14 @@ def test_a_divergence_on_large_data_says_to_scale_it():
     assert info.value.batch > 1 and "try a smaller learning rate, or scale the data to " in message
     assert "(the targets reach 1.56e+04: divide them by their scale)" in message
     assert "inputs reach" not in message  # of order 1: not blamed
+    # large inputs the network standardizes itself, and class labels: no scale to blame
+    x = rng.normal(size=(300, 5)) * 5e4
+    labels = rng.integers(0, 1500, 300)
+    net = Network.from_sizes([5, 16, 1500], hidden="relu", loss="cross_entropy", seed=0,
+                             standardize=x)  # fmt: skip
+    with pytest.raises(DivergenceError) as info:
+        fit(net, x, labels, epochs=3, optimizer=SGD(learning_rate=1e6))
+    assert str(info.value).endswith("; try a smaller learning rate")
 
 
 def test_training_no_better_than_the_most_common_class_warns():
@@ -515,6 +528,11 @@ def test_training_no_better_than_the_most_common_class_warns():
     y[:20] = 1  # 120 of 200 in class 1: the most common class is 0.6 of them
     with pytest.warns(TrainingWarning, match=r"against 0\.6000\)"):
         fit(small_net(), x * 0, y, epochs=2, batch_size=10)  # inputs that say nothing
+    # integer labels for an identity output (sse's default output): classes all the same
+    linear = Network.from_sizes([2, 8, 2], loss="mse", seed=0)
+    assert linear.dense_layers[-1].activation.name == "identity"
+    with pytest.warns(TrainingWarning, match="no better than always answering"):
+        fit(linear, x * 0, y, epochs=2, batch_size=10)
     # uint8 inputs with input_scale: checked as the network saw them (no warning: it learned)
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (300, 4)).astype(np.uint8)
@@ -551,6 +569,19 @@ def test_no_training_warning_where_nothing_is_wrong():
         first = fit(net, features, imbalanced, epochs=1, batch_size=5,
                     optimizer=Adam(learning_rate=0.02))  # fmt: skip
         assert first["accuracy"][0] <= 0.95 < np.mean(net.predict(features) == imbalanced)
+        # the same with uint8 inputs and input_scale: predictions on what the network saw
+        pixel_rng = np.random.default_rng(3)
+        rare = (pixel_rng.random(400) < 0.15).astype(int)  # 0.865 of the rows in class 0
+        level = np.where(rare == 1, 150, 106) + pixel_rng.integers(-15, 16, 400)
+        pixels = np.c_[level, pixel_rng.integers(120, 136, 400)].astype(np.uint8)
+        net = Network.from_sizes([2, 8, 2], hidden="tanh", loss="cross_entropy", seed=0)
+        first = fit(net, pixels, rare, epochs=1, batch_size=20,
+                    optimizer=Adam(learning_rate=0.1), input_scale=1 / 255)  # fmt: skip
+        assert first["accuracy"][0] <= 0.865 < np.mean(net.predict(pixels / 255) == rare)
+        assert np.mean(net.predict(pixels.astype(float)) == rare) <= 0.865  # unscaled: chance
+        # a callback's StopTraining, with early stopping on too
+        fit(small_net(), x * 0, y, epochs=5, batch_size=10, callbacks=[StopAfter(1)],
+            validation_split=0.2, early_stopping=EarlyStopping(patience=3))  # fmt: skip
     # early stopping judges the restored best epoch's network
     history = []
     with warnings.catch_warnings(record=True) as caught:

@@ -381,16 +381,6 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
                 "classes (pandas' to_csv writes its index unless index=False); name the label "
                 "column with --label-column"
             )
-        from chainrule.datasets.tabular import _regression_like
-
-        if classes is None and _regression_like(y):
-            raise CLIError(
-                f"the labels of {name} (--label-column {config.label_column!r}) are "
-                f"{len(np.unique(y))} different whole numbers over {len(y)} examples, most of "
-                "them on two examples or fewer: a regression target, not classes? train "
-                "classifies; for regression use the Python API (docs/training.md, "
-                "Regression); if another column holds the labels, name it with --label-column"
-            )
         if len(x) < 5:  # 10% of fewer rounds to no test example at all
             raise CLIError(
                 f"the dataset {name} has {len(x)} example{'s' * (len(x) != 1)}: too few to hold "
@@ -1421,6 +1411,16 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     else:
         n_classes = int(every.max()) + 1
         which = f"(labels are class indices: its largest label is {n_classes - 1})"
+    from chainrule.datasets.tabular import _regression_like
+
+    if resume is None and classes is None and _regression_like(every):
+        notes.append(
+            f"note: the labels of {config.dataset} (--label-column {config.label_column!r}) "
+            f"are {len(np.unique(every))} different whole numbers over {len(every)} "
+            "examples, most of them on two examples or fewer: a regression target, not "
+            "classes? train classifies; for regression use the Python API (docs/training.md, "
+            "Regression); if another column holds the labels, name it with --label-column"
+        )
     if resume is None and classes is None and _is_data_file(config.dataset):
         counts = np.bincount(every, minlength=n_classes)
         empty = [str(k) for k in np.flatnonzero(counts == 0)]
@@ -2853,16 +2853,17 @@ def _delimiter_hint(message: str) -> str:
     return f"{message}; give --delimiter {_show_delimiter(ast.literal_eval(found.group(1)))}"
 
 
-_show_warning = warnings.showwarning
+def _warnings_as_notes(show):
+    """A ``warnings.showwarning`` that prints a DatasetWarning as the CLI's notes are
+    (``note: ...`` on stderr) and hands the others to ``show``, the one it replaces."""
 
+    def showwarning(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, DatasetWarning):
+            _log(f"note: {message}")
+        else:
+            show(message, category, filename, lineno, file, line)
 
-def _warning_as_note(message, category, filename, lineno, file=None, line=None) -> None:
-    """A DatasetWarning printed as the CLI's notes are (``note: ...`` on stderr); others as
-    Python shows them."""
-    if issubclass(category, DatasetWarning):
-        _log(f"note: {message}")
-    else:
-        _show_warning(message, category, filename, lineno, file, line)
+    return showwarning
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -2876,7 +2877,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "train":
                 warnings.filterwarnings("ignore", category=DatasetWarning)
             else:
-                warnings.showwarning = _warning_as_note
+                warnings.showwarning = _warnings_as_notes(warnings.showwarning)
             if args.command == "train":  # losing stdout or stderr must not stop a training run
                 with _pipe_safe_output():
                     status = args.func(args)

@@ -22,7 +22,6 @@ NumPy arrays wherever the network lives; each call moves its inputs to the devic
 
 from __future__ import annotations
 
-import numbers
 import weakref
 from collections.abc import Iterable, Sequence
 from copy import deepcopy
@@ -462,7 +461,7 @@ class Network:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"inputs must be a numeric array, got {type(x).__name__}") from exc
         if arr.dtype.kind not in "biuf":
-            raise ValueError(f"inputs must be numeric, got dtype {arr.dtype}{_which_cells(x)}")
+            raise ValueError(f"inputs must be numeric, got dtype {arr.dtype}{_which_cells(x, arr)}")
         if arr.ndim != 2 or arr.shape[1] != self.n_in:
             hint = " (for one example use x[None, :])" if arr.shape == (self.n_in,) else ""
             raise ValueError(
@@ -595,24 +594,37 @@ class Network:
         return self.astype(self.dtype)
 
 
-def _which_cells(x) -> str:
-    """For inputs that are not numbers: which columns of a pandas DataFrame are not (by name),
-    or the first cell of an array that is not a number; empty if none is found."""
+def _which_cells(x, arr: np.ndarray) -> str:
+    """For inputs ``x`` (as an array, ``arr``) that are not numbers: the columns of a pandas
+    DataFrame that are not, by name, or the first cell of a 2-D object array that is not;
+    empty where there is nothing more to say."""
     dtypes = getattr(x, "dtypes", None)
     if dtypes is not None and hasattr(dtypes, "items"):  # a DataFrame: its column dtypes
-        bad = [
-            str(name) for name, dtype in dtypes.items() if getattr(dtype, "kind", "O") not in "biuf"
-        ]
+        bad = [str(k) for k, dtype in dtypes.items() if getattr(dtype, "kind", "O") not in "biuf"]
         if bad:
-            return f" (columns not numeric: {', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''})"
+            more = ", ..." if len(bad) > 5 else ""
+            return f" (columns not numeric: {', '.join(bad[:5])}{more})"
+    if arr.dtype.kind in "US":
+        return (
+            " (text: numbers written as strings convert with x.astype(float); words are "
+            "categories, to encode as numbers)"
+        )
+    if arr.dtype.kind != "O" or arr.ndim != 2:
         return ""
-    arr = np.asarray(x, dtype=object)
-    for index in np.ndindex(arr.shape[:2] if arr.ndim >= 2 else arr.shape):
-        value = arr[index]
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            where = ", ".join(map(str, index))
-            return f" (first at [{where}]: {value!r})"
-    return ""
+    for j in range(arr.shape[1]):  # the first column that does not convert (a C loop each)
+        try:
+            missing = np.flatnonzero(np.isnan(arr[:, j].astype(np.float64)))  # None -> nan
+        except (TypeError, ValueError):
+            for i, value in enumerate(arr[:, j]):
+                try:
+                    float(value)
+                except (TypeError, ValueError):
+                    return f" (first at [{i}, {j}]: {value!r})"
+        else:
+            if missing.size:
+                i = int(missing[0])
+                return f" (first at [{i}, {j}]: {arr[i, j]!r})"
+    return " (every cell converts: give x.astype(float))"
 
 
 def _what_is_not_finite(value, dtype) -> str:

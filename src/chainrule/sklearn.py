@@ -165,10 +165,10 @@ class _BaseMLP(BaseEstimator):
             optimizer = get_optimizer(spec)
         else:
             optimizer = get_optimizer(spec, learning_rate=self.learning_rate_init)
-        own = spec.get("weight_decay") if isinstance(spec, dict) else None
-        if isinstance(spec, Optimizer) and optimizer.weight_decay != _default_decay(spec):
-            own = optimizer.weight_decay  # set on the instance, not its class's default
-        if own and self.alpha:
+        # a decay set by hand (an instance's or a dict's own, not its class's default)
+        given = isinstance(spec, Optimizer) or (isinstance(spec, dict) and "weight_decay" in spec)
+        own = given and optimizer.weight_decay != _default_decay(optimizer)
+        if own and optimizer.weight_decay and self.alpha:
             raise ValueError(
                 f"alpha={self.alpha!r} and the optimizer's own weight_decay="
                 f"{optimizer.weight_decay!r} both set the weight decay; set it in one place "

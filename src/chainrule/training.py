@@ -504,12 +504,11 @@ def _warn_if_nothing_learned(trainer: _Trainer) -> None:
     better than always answering its most common class. The running accuracy of the epoch
     that counts (the last, or the best one whose weights early stopping restored) is the
     cheap first test; the network's own predictions on (up to CHECKED_ROWS of) the training
-    rows confirm it. Not for an identity output (regression), nor for a run a callback
+    rows confirm it. Only for classes the caller gave (integer labels, one-hot rows; not a
+    column of floats, which may be a regression target), and not for a run a callback
     stopped on purpose."""
     history, labels, net = trainer.history, trainer.labels, trainer.net
-    if labels is None or not history.epochs or net.dense_layers[-1].activation.name == "identity":
-        return
-    if history.stopped_early and trainer.early_stopping is None:  # StopTraining: asked for
+    if not trainer.given_classes or not history.epochs or trainer.asked_to_stop:
         return
     es = trainer.early_stopping
     best = history.best_epoch if es is not None and es.restore_best else None
@@ -522,7 +521,7 @@ def _warn_if_nothing_learned(trainer: _Trainer) -> None:
     majority = counts.max() / counts.sum()
     if accuracy > majority:
         return
-    rows = slice(None, None, max(1, len(labels) // CHECKED_ROWS))  # spread over the set
+    rows = slice(None, None, -(-len(labels) // CHECKED_ROWS))  # spread over the set
     x = trainer._converted(trainer.x[rows])  # as the network saw them (input_scale)
     predicted = np.mean(net.predict(x) == labels[rows])
     if predicted > majority:
@@ -700,6 +699,7 @@ class _Trainer:
         self.sigint = False  # a deferred SIGINT or SIGTERM: stop after this batch
         self.signal_name = "SIGINT"  # which one (KeyboardInterrupt from a callback: SIGINT)
         self.stop = False
+        self.asked_to_stop = False  # a callback raised StopTraining (not early stopping)
         self.hooks = {
             name: _hooks(callbacks, name)
             for name in (
@@ -712,6 +712,7 @@ class _Trainer:
         }
         loaded = serialization.load_checkpoint(_resolve(resume)) if resume is not None else None
         if loaded is not None:
+            _check_epochs_left(loaded, self.epochs)  # before the network takes its weights
             self._restore_model(loaded, optimizer)
             seed = loaded.state.get("seed", seed)
             if schedule is None:  # the checkpoint's, bound again to this run
@@ -810,6 +811,11 @@ class _Trainer:
         x = _training_inputs(net, x)
         target = net.encode_targets(y, len(x))
         labels = _class_labels(y, target)
+        # classes the caller gave: integer labels, or one-hot rows (a 0/1 column of floats
+        # may be a regression target)
+        self.given_classes = labels is not None and (
+            np.asarray(y).dtype.kind in "biu" or (target.ndim == 2 and target.shape[1] > 1)
+        )
         self.x_val = self.target_val = self.labels_val = None
         if validation_data is not None:
             if validation_split:
@@ -941,12 +947,6 @@ class _Trainer:
                     "its network, load_checkpoint(path).net"
                 )
             self.epoch_done = int(state["epoch"])
-            if self.epoch_done > self.epochs:
-                raise ValueError(
-                    f"checkpoint {loaded.path} is at epoch {self.epoch_done}, past epochs="
-                    f"{self.epochs} (the epoch to train up to): nothing to train; give epochs > "
-                    f"{self.epoch_done} to train on"
-                )
             self.batch_done = batch
             self.step = int(state["step"])
             self.rng.bit_generator.state = state["shuffle_rng"]
@@ -1061,7 +1061,7 @@ class _Trainer:
                 try:
                     hook(epoch, b, n_batches, loss)
                 except StopTraining:  # honoured after this epoch
-                    self.stop = self.history.stopped_early = True
+                    self.stop = self.history.stopped_early = self.asked_to_stop = True
             if self.sigint:
                 raise KeyboardInterrupt
 
@@ -1179,7 +1179,7 @@ class _Trainer:
                 try:
                     hook(epoch, b, n_batches, loss)
                 except StopTraining:  # honoured after this epoch (every rank: _sync_flags)
-                    self.stop = self.history.stopped_early = True
+                    self.stop = self.history.stopped_early = self.asked_to_stop = True
             if stats[2]:  # SIGINT on some rank: every rank stops after the same batch
                 self.sigint = True
                 raise KeyboardInterrupt
@@ -1225,7 +1225,7 @@ class _Trainer:
             try:
                 hook(epoch, dict(record))
             except StopTraining:
-                self.stop = self.history.stopped_early = True
+                self.stop = self.history.stopped_early = self.asked_to_stop = True
         if self.comm is not None:
             self._sync_flags()
         ckpt = self.checkpoint
@@ -1278,13 +1278,15 @@ class _Trainer:
             f"training diverged: {what} epoch {epoch}, batch {batch} of {self.n_batches} "
             f"(learning rate {lr:.3g}); try a smaller learning rate"
         )
+        standardized = isinstance(self.net.layers[0], Standardize)  # scales its inputs
+        labels = self.target.dtype.kind != "f" or self.given_classes  # labels have no scale
         large = [
             f"{name} reach {value:.3g}: {how}"
-            for name, value, how in (
-                ("the inputs", x, "a Standardize first layer"),
-                ("the targets", t, "divide them by their scale"),
+            for name, value, how, applies in (
+                ("the inputs", x, "a Standardize first layer", not standardized),
+                ("the targets", t, "divide them by their scale", not labels),
             )
-            if value > LARGE_DATA
+            if applies and value > LARGE_DATA
         ]
         if large:  # a smaller learning rate may only put the divergence off
             message += f", or scale the data to numbers of order 1 ({'; '.join(large)})"
@@ -1386,7 +1388,7 @@ class _Trainer:
             try:
                 hook(*args)
             except StopTraining:
-                self.stop = self.history.stopped_early = True
+                self.stop = self.history.stopped_early = self.asked_to_stop = True
 
     def _info(self) -> dict:
         return {
@@ -1432,6 +1434,21 @@ def _dropout_widths(net: Network) -> list[tuple[Dropout, int]]:
         else:
             width = layer.n_out
     return widths
+
+
+def _check_epochs_left(loaded: serialization.LoadedCheckpoint, epochs: int) -> None:
+    """ValueError if the checkpoint is past ``epochs``, the epoch to train up to (a checkpoint
+    written inside an epoch is in the next one)."""
+    try:
+        done, inside = int(loaded.state["epoch"]), int(loaded.state.get("batch", 0)) > 0
+    except (KeyError, TypeError, ValueError):
+        return  # reported with the rest of the state, by _restore_loop
+    if done + inside > epochs:
+        where = f"inside epoch {done + 1}" if inside else f"at epoch {done}"
+        raise ValueError(
+            f"checkpoint {loaded.path} is {where}, past epochs={epochs} (the epoch to train up "
+            f"to): nothing to train; give epochs >= {done + 1} to train on"
+        )
 
 
 def _resolve(resume) -> str:

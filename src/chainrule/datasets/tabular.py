@@ -92,7 +92,7 @@ def load_csv(
         number, NaN or infinite values, a label that is not an integer, a label column that is
         not there; a column that mixes class names and numbers, a name not in ``classes``,
         class names without ``classes`` or ``return_classes=True``; a label column that is a
-        row index (no name in the header, over more than 10 different whole numbers: what
+        row index (no name in the header, over more than 10 different whole numbers >= 0: what
         pandas' ``to_csv`` writes first unless ``index=False``).
     TypeError
         If ``label_column`` is neither an ``int`` nor a ``str`` (a float or a bool is refused),
@@ -103,7 +103,9 @@ def load_csv(
     Warns
     -----
     DatasetWarning
-        For a feature column that is a row index (read all the same).
+        For a feature column that is a row index (read all the same); for labels that look
+        like a regression target (more than 20 different whole numbers, most on two rows or
+        fewer, other than the class indices 0 to K-1 all present).
     """
     name = os.fspath(path)
     out_dtype = _float_dtype(dtype)
@@ -514,6 +516,14 @@ def load_npz(
             f"{name}: y[{i}] = {y[i].item()!r} is negative (labels are class indices 0, 1, 2, ...)"
         )
     y = y.astype(np.int64)
+    if found is None and _regression_like(y):
+        warnings.warn(
+            f"{name}: the labels 'y' are {len(np.unique(y))} different whole numbers over "
+            f"{len(y)} examples, most of them on two or fewer: regression targets, not "
+            f"classes{_REGRESSION}",
+            DatasetWarning,
+            stacklevel=2,
+        )
     return (xf, y, found) if return_classes else (xf, y)
 
 
@@ -560,6 +570,11 @@ def train_val_split(
         raise ValueError(
             f"stratify keeps the proportions of class labels of shape (N,), got y of shape "
             f"{y.shape}; for targets such as (N, n_out) regression values give stratify=False"
+        )
+    if stratify and y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError(
+            f"y[{int(np.argmax(np.isnan(y)))}] is NaN: a missing label? drop the rows without "
+            "one (or give stratify=False for regression targets)"
         )
     if stratify and y.dtype.kind == "f" and not np.all(y == np.round(y)):
         raise ValueError(
@@ -936,10 +951,13 @@ SPARSE_CLASSES = 20  # more classes than this, most of them on 2 rows or fewer: 
 
 def _regression_like(y: np.ndarray) -> bool:
     """Whether integer labels ``y`` look like a regression target rather than classes: more
-    than SPARSE_CLASSES different values, most of them on two rows or fewer (diabetes'
-    disease progression, 25 to 346: 214 values over 442 rows)."""
-    counts = np.unique(y, return_counts=True)[1]
-    return len(counts) > SPARSE_CLASSES and float(np.median(counts)) <= 2
+    than SPARSE_CLASSES different values, most of them on two rows or fewer, and not the
+    class indices 0, 1, ..., K-1 all present (diabetes' disease progression, 25 to 346: 214
+    values over 442 rows)."""
+    values, counts = np.unique(y, return_counts=True)
+    if len(values) <= SPARSE_CLASSES or float(np.median(counts)) > 2:
+        return False
+    return not (values[0] == 0 and values[-1] == len(values) - 1)  # 0..K-1: classes
 
 
 ROW_INDEX_ROWS = 10  # an unnamed column of different whole numbers over more rows: an index
