@@ -230,7 +230,13 @@ def test_export_onnx_runs_in_onnxruntime(mnist_run, tmp_path):
 
     out, _ = mnist_run
     target = tmp_path / "model.onnx"
-    run("export", out / "model.npz", "--format", "onnx", "-o", target)
+    proc = run("export", out / "model.npz", "--format", "onnx", "-o", target)
+    # trained on uint8 pixels scaled by 1/255: the graph takes them scaled, which it says
+    assert "the ONNX graph takes them scaled: multiply pixels by 0.00392157 first" in proc.stderr
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(target).metadata_props}
+    assert float(props["input_scale"]) == pytest.approx(1 / 255)
     net = chainrule.load(out / "model.npz")
     raw = gzip.open(MNIST / "t10k-images-idx3-ubyte.gz").read()
     x = (np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 784)[:200] / 255).astype(np.float32)
@@ -328,6 +334,21 @@ def test_distributed_train_under_mpiexec(blobs, tmp_path):
     assert proc.stdout.count("test accuracy:") == 1
     assert float(proc.stdout.split("test accuracy:")[1].split()[0]) > 0.9
     assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 3
+    # one rank with a mistake the others do not have: every rank ends, nothing is left behind
+    command = [sys.executable, "-m", "chainrule", "train", "--distributed", "--dataset",
+               str(blobs / "blobs.npz"), "--layers", "5,16,3", "--epochs", "1", "-q", "-o",
+               str(tmp_path / "bad")]  # fmt: skip
+    for mistake in (["--bogus"], ["--lr", "0.5"]):  # a bad flag; another setting than rank 0's
+        proc = subprocess.run([mpiexec, "-n", "1", *command, ":", "-n", "1", *command, *mistake],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert proc.returncode != 0 and "chainrule: error:" in proc.stderr
+        assert not (tmp_path / "bad").exists() or not any(
+            p.name != ".lock" for p in (tmp_path / "bad").iterdir()
+        )  # fmt: skip
+    assert "every rank must call fit with the same data and settings" in proc.stderr
+    proc = subprocess.run([mpiexec, "-n", "2", *command], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr  # the corrected command is not refused
 
 
 def test_explain_and_trace_commands(mnist_run, tmp_path):
@@ -542,6 +563,8 @@ def test_resume_takes_the_checkpoints_settings(blobs, tmp_path):
     (tmp_path / "other.csv").write_text("\n".join(lines[:1] + lines[:0:-1]) + "\n")  # reversed
     for extra, fragments in (
         (["--layers", "5,8,3"], ["--layers", "5-8-3", "5-16-3", "epoch-0002.npz"]),
+        # another depth: said of the layers, not of the checkpoint's activations
+        (["--layers", "5,8,8,3"], ["--layers: a 5-8-8-3 network, but the checkpoint", "5-16-3"]),
         (["--seed", "0"], ["--seed 0", "seed 2"]),
         (["--optimizer", "sgd"], ["Adam", "SGD"]),
         (["--dataset", tmp_path / "other.csv"], ["--dataset", "other.csv", "blobs.csv"]),
@@ -1288,7 +1311,14 @@ def test_model_commands_take_a_run_directory(blob_model, blobs, tmp_path):
     assert squeezed(str(blob_model)) in squeezed(text)
     (tmp_path / "empty").mkdir()
     proc = run("info", tmp_path / "empty", check=False)
-    assert_one_line_error(proc, "model file is not a regular file", "empty")
+    assert_one_line_error(proc, "empty is a directory without a model.npz")
+    assert "--resume" not in proc.stderr  # no run there to continue
+    (tmp_path / "cut" / "checkpoints").mkdir(parents=True)  # a run stopped before its model
+    (tmp_path / "cut" / "config.json").write_text("{}")
+    for command in (["info"], ["evaluate"], ["export", "-o", tmp_path / "m.onnx"]):
+        proc = run(command[0], tmp_path / "cut", *command[1:], check=False)
+        assert_one_line_error(proc, "cut is a directory without a model.npz (a run that has not "
+                              "finished: continue it with chainrule train --resume")  # fmt: skip
 
 
 # -- --standardize ---------------------------------------------------------------------------

@@ -594,6 +594,18 @@ def test_no_training_warning_where_nothing_is_wrong():
 # -- checkpoints and callbacks ------------------------------------------------------------------
 
 
+def test_a_fit_refused_before_training_leaves_no_checkpoint_directory(tmp_path):
+    x, y = blobs(40)
+    x[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit(small_net(), x, y, epochs=1, checkpoint_dir=tmp_path / "run" / "checkpoints")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    (tmp_path / "mine").mkdir()  # a directory the caller made is the caller's
+    with pytest.raises(ValueError, match="NaN"):
+        fit(small_net(), x, y, epochs=1, checkpoint_dir=tmp_path / "mine")
+    assert (tmp_path / "mine").is_dir()
+
+
 def test_checkpoint_every_n_epochs_and_at_the_end(tmp_path):
     x, y = blobs(40)
     fit(small_net(), x, y, epochs=5, batch_size=10, checkpoint=Checkpoint(tmp_path / "a", every=2))

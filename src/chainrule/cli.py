@@ -721,6 +721,15 @@ def _write_json(path: Path, data) -> None:
 def _load_model(path: str):
     import chainrule
 
+    if os.path.isdir(path) and not os.path.exists(os.path.join(path, "model.npz")):
+        ran = any(os.path.exists(os.path.join(path, m)) for m in _RUN_MARKERS)
+        hint = (
+            f" (a run that has not finished: continue it with chainrule train --resume "
+            f"{shlex.quote(path)})"
+            if ran and os.path.isdir(os.path.join(path, "checkpoints"))
+            else ""
+        )
+        raise CLIError(f"{path} is a directory without a model.npz{hint}")
     _regular_file(path, "model file")
     return chainrule.load(path)
 
@@ -986,14 +995,26 @@ def _same_data(given: str, trained_on: str) -> bool:
     return given.lower() == str(trained_on).lower()
 
 
+def _check_resume_depth(resume: _Resume, config: TrainConfig, sources: dict) -> None:
+    """CLIError if --layers, given with --resume (and no --activation), has another depth
+    than the checkpoint's network: said of the layers, before the checkpoint's activations,
+    one per layer of its depth, are found not to fit them."""
+    held = resume.loaded.net.sizes
+    if len(config.layers) != len(held):
+        raise CLIError(
+            f"{sources['layers']}: a {'-'.join(map(str, config.layers))} network, but the "
+            f"checkpoint {resume.path} holds {'-'.join(map(str, held))}"
+        )
+
+
 def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dict) -> None:
     """CLIError if a setting the user gave contradicts the checkpoint to resume."""
 
     loaded, state = resume.loaded, resume.loaded.state
     given = [key for key in _NETWORK_KEYS if key in user]
     if given:  # (the statistics of --standardize need the data: only the switch is compared)
-        asked = {**_network_settings(_build_network(config)), "standardize": config.standardize}
         held = _describe(_network_settings(loaded.net))
+        asked = {**_network_settings(_build_network(config)), "standardize": config.standardize}
         if _describe(asked) != held:
             raise CLIError(
                 f"{', '.join(sources[k] for k in given)}: a {_describe(asked)} network, but "
@@ -1298,6 +1319,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     resume = _load_resume(args.resume) if args.resume else None
     user, sources, extras = _user_settings(args)
     config = TrainConfig(**{**(resume.settings if resume else {}), **user})
+    if resume is not None and "layers" in user and "activation" not in user:
+        _check_resume_depth(resume, config, sources)  # the checkpoint's activations may not fit
     config.hidden_and_output()  # a CLIError now if --activation does not fit --layers
     for name in config.activation:  # also where no layer would use it (no hidden layer)
         try:
@@ -2321,10 +2344,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     _check_output_file(args.output, "--output")
     net = _load_model(args.model)
+    scale = _pixel_scale(args.model)  # pixels the graph takes already scaled, as in training
+    metadata = {} if scale is None else {"input_scale": repr(scale)}
     try:
-        export_onnx(net, args.output)
+        export_onnx(net, args.output, metadata=metadata)
     except ImportError as exc:
         raise CLIError(str(exc))
+    if scale is not None:
+        _log(
+            f"note: the model was trained on inputs scaled by {scale:.6g} (uint8 pixels to "
+            f"[0, 1]); the ONNX graph takes them scaled: multiply pixels by {scale:.6g} first "
+            "(recorded in the file's metadata_props as input_scale)"
+        )
     print(f"wrote {args.output}")
     return 0
 
@@ -2868,7 +2899,14 @@ def _warnings_as_notes(show):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a mistake in the flags (argparse said which), or --help
+        if exc.code not in (0, None) and "--distributed" in (
+            sys.argv[1:] if argv is None else argv
+        ):
+            _abort_other_ranks(EXIT_USAGE)  # the other ranks parsed theirs and wait for this one
+        raise
     try:
         with warnings.catch_warnings():
             # train says these in its own notes, in the CLI's words; the other commands show a
@@ -2900,18 +2938,25 @@ def main(argv: list[str] | None = None) -> int:
             message = _delimiter_hint(message)
         from chainrule.errors import DivergenceError
 
-        # a divergence is found on every rank at once: rank 0 reports it, none need abort
-        collective = isinstance(exc, DivergenceError)
+        # a divergence, or fit's refusal to start, is found on every rank at once: rank 0
+        # reports it, none need abort
+        collective = isinstance(exc, DivergenceError) or getattr(exc, "on_every_rank", False)
         if not (collective and _mpi_rank(args)):
             print(f"chainrule: error: {message}", file=sys.stderr)
         if getattr(args, "distributed", False) and not collective:  # don't leave ranks waiting
-            try:
-                from mpi4py import MPI
-            except ImportError:  # no MPI: no other ranks
-                MPI = None
-            if MPI is not None and MPI.COMM_WORLD.Get_size() > 1:
-                MPI.COMM_WORLD.Abort(EXIT_USAGE if usage else EXIT_FAILURE)
+            _abort_other_ranks(EXIT_USAGE if usage else EXIT_FAILURE)
         return EXIT_USAGE if usage else EXIT_FAILURE
+
+
+def _abort_other_ranks(status: int) -> None:
+    """With other MPI ranks (under mpiexec), end them all with ``status``: a rank that fails
+    alone would leave the others waiting in a collective call for ever."""
+    try:
+        from mpi4py import MPI
+    except ImportError:  # no MPI: no other ranks
+        return
+    if MPI.COMM_WORLD.Get_size() > 1:
+        MPI.COMM_WORLD.Abort(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

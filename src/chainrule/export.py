@@ -38,7 +38,7 @@ def _onnx():
     return onnx
 
 
-def to_onnx(net: Network, name: str = "chainrule"):
+def to_onnx(net: Network, name: str = "chainrule", metadata: dict[str, str] | None = None):
     """The network as an ``onnx.ModelProto`` (opset 13), checked by ``onnx.checker``."""
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
@@ -107,10 +107,15 @@ def to_onnx(net: Network, name: str = "chainrule"):
         producer_name="chainrule",
     )
     model.ir_version = min(model.ir_version, 8)
+    if metadata:  # the model's metadata_props: strings a reader can look up by key
+        helper.set_model_props(model, {str(k): str(v) for k, v in metadata.items()})
     onnx.checker.check_model(model)
     return model
 
 
-def export_onnx(net: Network, path: str | os.PathLike) -> None:
-    """Write :func:`to_onnx` of ``net`` to ``path`` atomically."""
-    atomic_write_bytes(path, to_onnx(net).SerializeToString())
+def export_onnx(
+    net: Network, path: str | os.PathLike, metadata: dict[str, str] | None = None
+) -> None:
+    """Write :func:`to_onnx` of ``net`` (with ``metadata`` as the model's metadata_props) to
+    ``path`` atomically."""
+    atomic_write_bytes(path, to_onnx(net, metadata=metadata).SerializeToString())

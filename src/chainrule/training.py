@@ -455,24 +455,31 @@ def fit(
         checkpoint = Checkpoint(checkpoint_dir, every=checkpoint_every)
     if comm is not None:
         distributed.check_comm(comm)
-    with contextlib.nullcontext() if comm is None else _all_or_none(comm):
-        trainer = _Trainer(
-            net,
-            epochs=epochs,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            schedule=schedule,
-            weight_decay=weight_decay,
-            seed=seed,
-            callbacks=list(callbacks),
-            checkpoint=checkpoint,
-            early_stopping=early_stopping,
-            resume=resume,
-            shuffle=shuffle,
-            comm=comm,
-        )
-    trainer.start()
-    trainer.prepare_data(x, y, validation_split, validation_data, input_scale)
+    made = checkpoint is not None and not checkpoint.directory.exists()
+    try:
+        with contextlib.nullcontext() if comm is None else _all_or_none(comm):
+            trainer = _Trainer(
+                net,
+                epochs=epochs,
+                batch_size=batch_size,
+                optimizer=optimizer,
+                schedule=schedule,
+                weight_decay=weight_decay,
+                seed=seed,
+                callbacks=list(callbacks),
+                checkpoint=checkpoint,
+                early_stopping=early_stopping,
+                resume=resume,
+                shuffle=shuffle,
+                comm=comm,
+            )
+        trainer.start()
+        trainer.prepare_data(x, y, validation_split, validation_data, input_scale)
+    except BaseException:  # nothing trained: the checkpoint directory made for it goes too
+        if made:
+            with contextlib.suppress(OSError):  # not empty, or gone: left as it is
+                checkpoint.directory.rmdir()
+        raise
     # overflow on the way to a divergence is reported as a DivergenceError, not as warnings
     with _deferred_sigint(trainer, handle_sigint), np.errstate(over="ignore", invalid="ignore"):
         history = trainer.run()
@@ -551,10 +558,17 @@ def _all_or_none(comm):
         failure = exc
     failures = comm.allgather(None if failure is None else f"{type(failure).__name__}: {failure}")
     if failure is not None:
-        raise failure
+        raise _on_every_rank(failure)
     for rank, message in enumerate(failures):
         if message is not None:
-            raise ValueError(f"rank {rank} could not start training: {message}")
+            raise _on_every_rank(ValueError(f"rank {rank} could not start training: {message}"))
+
+
+def _on_every_rank(exc: BaseException) -> BaseException:
+    """``exc``, marked as raised on every rank at once (``exc.on_every_rank``): no rank waits
+    for another, so none needs to abort the others (the command line reads the mark)."""
+    exc.on_every_rank = True
+    return exc
 
 
 def _make_directory(directory: Path) -> None:
@@ -794,9 +808,11 @@ class _Trainer:
         for name in mine:
             values = [theirs[name] for theirs in everyone]
             if any(v != values[0] for v in values):
-                raise ValueError(
-                    f"every rank must call fit with the same data and settings; {name} by "
-                    f"rank: {values}"
+                raise _on_every_rank(
+                    ValueError(
+                        f"every rank must call fit with the same data and settings; {name} by "
+                        f"rank: {values}"
+                    )
                 )
 
     def _prepare_data(self, x, y, validation_split, validation_data, input_scale) -> None:
