@@ -203,8 +203,12 @@ def test_mnist_round_trip_train_evaluate_predict(mnist_run, tmp_path):
 
     npy = tmp_path / "digits.npy"
     np.save(npy, images[:3])
-    text = run("predict", out / "model.npz", npy).stdout
-    assert text.count("top:") == 3
+    proc = run("predict", out / "model.npz", npy)
+    assert proc.stdout.count("top:") == 3 and "note:" not in proc.stderr  # uint8: scaled
+    np.save(npy, images[:3].astype(np.float32))  # 0-255 as floats: used as they are, said so
+    proc = run("predict", out / "model.npz", npy)
+    assert "digits.npy holds values up to 255, used as they are, but the model was trained on " \
+        "pixels scaled to [0, 1]" in proc.stderr  # fmt: skip
 
 
 def test_info_shows_layers_and_training_config(mnist_run):

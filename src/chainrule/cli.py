@@ -2117,6 +2117,12 @@ def _read_npy(net, path: str, pixel_scale: float | None) -> np.ndarray:
         raise CLIError(f"{path}: holds NaN or infinite values")
     if raw_pixels:
         array *= np.float32(pixel_scale)
+    elif pixel_scale is not None and array.max() > 1:  # 0-255 pixels stored as other numbers
+        _log(
+            f"note: {path} holds values up to {array.max():g}, used as they are, but the model "
+            f"was trained on pixels scaled to [0, 1] (uint8 arrays are scaled for you): save "
+            f"0-255 pixels as uint8, or multiply them by {pixel_scale:.6g}"
+        )
     return array
 
 
