@@ -205,10 +205,23 @@ def test_mnist_round_trip_train_evaluate_predict(mnist_run, tmp_path):
     np.save(npy, images[:3])
     proc = run("predict", out / "model.npz", npy)
     assert proc.stdout.count("top:") == 3 and "note:" not in proc.stderr  # uint8: scaled
+    from PIL import Image
+
+    Image.new("L", (28, 28), 255).save(tmp_path / "blank.png")  # among good inputs: named
+    proc = run("predict", out / "model.npz", paths[0], tmp_path / "blank.png", check=False)
+    assert_one_line_error(proc, "blank.png: the image is blank", "leave it out to predict")
     np.save(npy, images[:3].astype(np.float32))  # 0-255 as floats: used as they are, said so
     proc = run("predict", out / "model.npz", npy)
     assert "digits.npy holds values up to 255, used as they are, but the model was trained on " \
         "pixels scaled to [0, 1]" in proc.stderr  # fmt: skip
+
+
+def test_evaluate_on_other_images_notes_what_the_model_was_trained_on(mnist_run):
+    out, _ = mnist_run  # (CI installs the real Fashion-MNIST files: .ci/run)
+    proc = run("evaluate", out, "--dataset", "fashion-mnist")
+    assert "note: the model was trained on mnist; fashion-mnist is other images" in proc.stderr
+    assert "accuracy:" in proc.stdout
+    assert "note:" not in run("evaluate", out, "--dataset", "mnist").stderr
 
 
 def test_info_shows_layers_and_training_config(mnist_run):
@@ -2097,3 +2110,12 @@ def test_predict_and_evaluate_note_a_row_index_read_as_a_feature(tmp_path):
     )
     proc = run("evaluate", tmp_path / "m", "--dataset", tmp_path / "labelled.csv")
     assert "holds 100 different whole numbers" in proc.stderr and "accuracy" in proc.stdout
+
+
+def test_a_subset_larger_than_the_data_is_noted(blobs, tmp_path):
+    proc = run("train", "--dataset", blobs / "blobs.npz", "--layers", "5,8,3", "--subset",
+               "100000", "--epochs", "1", "-o", tmp_path / "run", "-q")  # fmt: skip
+    assert "note: --subset 100000: " in proc.stderr and "all of them used" in proc.stderr
+    proc = run("train", "--dataset", blobs / "blobs.npz", "--layers", "5,8,3", "--subset", "50",
+               "--epochs", "1", "-o", tmp_path / "small", "-q")  # fmt: skip
+    assert "--subset" not in proc.stderr

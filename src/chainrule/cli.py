@@ -1383,6 +1383,11 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
                 f"in another, {flag}]"
             ) from None
         raise
+    if resume is None and config.subset and config.subset > len(x_train):
+        notes.append(
+            f"note: --subset {config.subset}: {config.dataset} has {len(x_train)} training "
+            "examples, all of them used"
+        )
     if _is_data_file(config.dataset):  # recorded so that --resume finds it from anywhere
         largest = max(-float(x_train.min()), float(x_train.max())) if x_train.size else 0.0
         if largest > LARGE_FEATURE and not config.standardize:
@@ -2044,6 +2049,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         used = f"data: {name}, {data.part}: {len(y)} examples"
     else:
         name = args.dataset or _default_image_set(args.model)
+        trained = _training_config(args.model).get("dataset")
+        images = isinstance(trained, str) and not _is_data_file(trained)
+        if images and args.dataset and not _is_data_file(name) and name.lower() != trained:
+            _log(f"note: the model was trained on {trained}; {name} is other images")
         x, y = _evaluation_data(
             name, args.split or "test", args.model, args.label_column, by_name, args.delimiter
         )
@@ -2190,7 +2199,7 @@ def _read_inputs(
     delimiter: str = ",",
     model: str | None = None,
 ) -> tuple[list[str], np.ndarray]:
-    from chainrule.preprocess import mnist_image
+    from chainrule.preprocess import BlankImageError, mnist_image
 
     names, rows = [], []
     for path in paths:
@@ -2213,6 +2222,8 @@ def _read_inputs(
                 rows.append(mnist_image(path)[None, :])
             except ImportError as exc:
                 raise CLIError(str(exc))
+            except BlankImageError as exc:  # which of the images, and that the others wait
+                raise CLIError(f"{path}: {exc}; leave it out to predict the others") from None
             names.append(path)
     x = np.concatenate(rows)
     _check_fits(net, x, "the input")
