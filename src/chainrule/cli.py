@@ -357,6 +357,13 @@ AUTO_UPDATES = 100  # this, with neither batch size nor epochs given, is sized f
 TEST_FRACTION = 0.1  # the share of a data file that train holds out as its test set
 
 
+def _sized_run(n_fit: int, batch_size: int, epochs: int) -> tuple[int, int]:
+    """``(batch, epochs)`` for about SOME_UPDATES updates on ``n_fit`` training examples:
+    batches of at most 16, and at least ``epochs`` epochs."""
+    batch = min(batch_size, 16)
+    return batch, max(epochs, -(-SOME_UPDATES // -(-n_fit // batch)))
+
+
 def load_train_test(config: TrainConfig, classes: list[str] | None = None):
     """``(x_train, y_train, x_test, y_test, input_scale, classes, test_split)`` for the
     configured dataset.
@@ -1304,6 +1311,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     import chainrule
     from chainrule import training
+    from chainrule.datasets.tabular import _regression_like
     from chainrule.metrics import classification_summary
 
     comm = None
@@ -1397,10 +1405,12 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             )
         config.dataset = os.path.abspath(config.dataset)
     feature_names = _file_feature_names(config.dataset, config.label_column, config.delimiter)
+    # a feature without a name in the header (1-based), which a new run notes, else 0
+    unnamed = 0
     if feature_names is not None and "" in feature_names and resume is None:
-        at = feature_names.index("")
+        unnamed = feature_names.index("") + 1
         notes.append(
-            f"note: feature {at + 1} of {config.dataset} has no name in the header (a row "
+            f"note: feature {unnamed} of {config.dataset} has no name in the header (a row "
             "index that pandas' to_csv wrote? save with index=False); it is used as a feature"
         )
     labels_from = _defaulted_label_name(config) if "label_column" not in user else None
@@ -1439,8 +1449,6 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     else:
         n_classes = int(every.max()) + 1
         which = f"(labels are class indices: its largest label is {n_classes - 1})"
-    from chainrule.datasets.tabular import _regression_like
-
     if resume is None and classes is None and _regression_like(every):
         notes.append(
             f"note: the labels of {config.dataset} (--label-column {config.label_column!r}) "
@@ -1471,10 +1479,10 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     if resume is None and "layers" not in sources and _is_data_file(config.dataset):
         # a file's own widths: its features in, one output per class (the defaults are MNIST's)
         config.layers = [int(w) for w in fitting.split(",")]
-    if feature_names is not None and "" in feature_names and resume is None:
+    if unnamed:
         suggest = (
-            f"; its feature {feature_names.index('') + 1} has no name in the header: a row index "
-            "that pandas' to_csv wrote? Save the file with index=False"
+            f"; its feature {unnamed} has no name in the header: a row index that pandas' "
+            "to_csv wrote? Save the file with index=False"
         )
     if config.layers[0] != x_train.shape[1]:
         raise CLIError(
@@ -1505,8 +1513,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     auto = resume is None and not chosen and _is_data_file(config.dataset)
     if auto and updates < AUTO_UPDATES:
         # the defaults (MNIST's) on a small training set: sized for about SOME_UPDATES instead
-        batch = min(config.batch_size, 16)
-        epochs = max(config.epochs, -(-SOME_UPDATES // -(-n_fit // batch)))
+        batch, epochs = _sized_run(n_fit, config.batch_size, config.epochs)
         notes.append(
             f"note: {n_fit} training examples: batches of {batch} for {epochs} epochs (the "
             f"defaults, {config.batch_size} for {config.epochs}, would make {updates} "
@@ -1516,8 +1523,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         config.batch_size, config.epochs = batch, epochs
         updates = config.epochs * -(-n_fit // config.batch_size)
     if resume is None and updates < FEW_UPDATES:
-        batch = min(config.batch_size, 16)
-        epochs = max(config.epochs, -(-SOME_UPDATES // -(-n_fit // batch)))
+        batch, epochs = _sized_run(n_fit, config.batch_size, config.epochs)
         advice = f"more --epochs (e.g. --epochs {epochs})"
         if batch < config.batch_size:
             advice = f"a smaller --batch-size and more --epochs (e.g. --batch-size {batch} "

@@ -100,7 +100,7 @@ class _BaseMLP(BaseEstimator):
             if not isinstance(name, str):
                 raise ValueError(f"activation names must be strings, got {name!r}")
             name = _ACTIVATION_ALIASES.get(name, name)
-            get_activation(name)  # an unknown name raises, listing the valid ones
+            # an unknown name raises, listing the valid ones
             if get_activation(name).name not in _HIDDEN_ACTIVATIONS:
                 raise ValueError(
                     f"activation {name!r} is not for hidden layers; valid names: relu, tanh, "
@@ -158,25 +158,27 @@ class _BaseMLP(BaseEstimator):
         dict without ``"learning_rate"``; a dict's or an instance's own otherwise, and then
         ``learning_rate_init`` must be left at its default or agree with it."""
         spec = self.optimizer
-        if isinstance(spec, Optimizer):
+        instance = isinstance(spec, Optimizer)
+        settings = spec if isinstance(spec, dict) else {}
+        own_rate = instance or "learning_rate" in settings  # kept, not learning_rate_init
+        if instance:
             optimizer = copy.deepcopy(spec)  # never train the parameter itself
             optimizer.reset()
-        elif isinstance(spec, dict) and "learning_rate" in spec:
+        elif own_rate:
             optimizer = get_optimizer(spec)
         else:
             optimizer = get_optimizer(spec, learning_rate=self.learning_rate_init)
         # a decay set by hand (an instance's or a dict's own, not its class's default)
-        given = isinstance(spec, Optimizer) or (isinstance(spec, dict) and "weight_decay" in spec)
-        own = given and optimizer.weight_decay != _default_decay(optimizer)
-        if own and optimizer.weight_decay and self.alpha:
+        own_decay = (instance or "weight_decay" in settings) and (
+            optimizer.weight_decay != _default_decay(optimizer)
+        )
+        if own_decay and optimizer.weight_decay and self.alpha:
             raise ValueError(
                 f"alpha={self.alpha!r} and the optimizer's own weight_decay="
                 f"{optimizer.weight_decay!r} both set the weight decay; set it in one place "
                 "(alpha=0 keeps the optimizer's)"
             )
-        if not isinstance(spec, Optimizer) and "learning_rate" not in (
-            spec if isinstance(spec, dict) else {}
-        ):
+        if not own_rate:
             return optimizer
         rate = self.learning_rate_init
         if rate != _DEFAULT_LEARNING_RATE and rate != optimizer.learning_rate:

@@ -530,12 +530,13 @@ def _warn_if_nothing_learned(trainer: _Trainer) -> None:
         return
     rows = slice(None, None, -(-len(labels) // CHECKED_ROWS))  # spread over the set
     x = trainer._converted(trainer.x[rows])  # as the network saw them (input_scale)
-    predicted = np.mean(net.predict(x) == labels[rows])
+    checked = labels[rows]
+    predicted = np.mean(net.predict(x) == checked)
     if predicted > majority:
         return
     warnings.warn(
         f"the network classifies the training data no better than always answering its most "
-        f"common class ({predicted:.4f} of {len(labels[rows])} training examples right, "
+        f"common class ({predicted:.4f} of {len(checked)} training examples right, "
         f"against {majority:.4f}): it has learned nothing useful. The usual causes: a "
         "learning rate too large (saturated or dead units) or too small, inputs far from "
         "order 1 (pixels 0-255: input_scale=1/255; other features: a Standardize first "

@@ -994,7 +994,7 @@ def _warn_row_index(
     if columns is None:
         return
     for k, col in enumerate(at):
-        if col != skip and not columns[col].strip() and _row_index(columns, col, table[:, k]):
+        if col != skip and _row_index(columns, col, table[:, k]):
             warnings.warn(
                 f"{_row_index_text(name, col, table[:, k])}, read as a feature: save the file "
                 "with index=False, or drop that column",
