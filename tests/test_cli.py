@@ -1406,6 +1406,27 @@ def test_a_standardized_model_holds_the_training_parts_statistics(far_runs, far_
     assert isinstance(raw.layers[0], chainrule.Dense) and net.n_parameters == raw.n_parameters
 
 
+def test_standardize_with_a_val_split_leaves_the_validation_part_out(far_csv, tmp_path):
+    """--val-split's part is held out inside training: the statistics are those of the rows
+    fit trains on (chainrule.training.validation_rows), not of the validation rows too."""
+    import chainrule
+    from chainrule import datasets
+    from chainrule.training import validation_rows
+
+    out = tmp_path / "std-val"
+    flags = ["--epochs", "2", "--standardize", "--val-split", "0.2", "--seed", "3", "-o", out]
+    run("train", "--dataset", far_csv, *BLOB_FLAGS, *flags)
+    layer = chainrule.load(out / "model.npz").layers[0]
+    x, y = datasets.load_csv(far_csv)
+    x_train, _, _, _ = datasets.train_val_split(x, y, val_fraction=0.1, seed=3)
+    rows, val = validation_rows(len(x_train), 0.2, seed=3)
+    assert len(rows) == 216 and len(val) == 54
+    fitted = x_train[rows]
+    np.testing.assert_allclose(layer.mean, fitted.mean(axis=0, dtype=np.float64), rtol=1e-6)
+    np.testing.assert_allclose(layer.std, fitted.std(axis=0, dtype=np.float64), rtol=1e-5)
+    assert not np.allclose(layer.std, x_train.std(axis=0, dtype=np.float64), rtol=1e-4)
+
+
 def test_evaluate_predict_and_info_on_a_standardized_model_take_raw_rows(far_runs, far_csv):
     import chainrule
     from chainrule import datasets

@@ -304,3 +304,29 @@ def test_standardize_statistics_come_in_blocks_of_rows_without_a_copy_of_the_dat
     np.testing.assert_allclose(std[[0, 1, 3]], rows[:, [0, 1, 3]].std(axis=0), rtol=1e-12)
     assert std[2] == 0 and mean[2] == pytest.approx(0.1)
     assert Standardize.from_data(rows).std[2] == 1
+
+
+def test_standardize_statistics_of_a_subset_of_rows_without_gathering_them():
+    """``subset=`` gives the statistics of ``x[subset]`` (fit's training part), taken a block
+    of rows at a time: no copy of ``x[subset]``; row numbers out of range are refused."""
+    import tracemalloc
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, size=(20_000, 300), dtype=np.uint8)
+    subset = np.sort(rng.permutation(20_000)[:15_000])
+    tracemalloc.start()
+    try:
+        mean, std = Standardize.statistics(x, rows=4096, subset=subset)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4096 * 300 * 9 * 1.25  # a float64 block and its uint8 rows; x[subset]: 4.5 MB
+    np.testing.assert_allclose(mean, x[subset].mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, x[subset].std(axis=0), rtol=1e-12)
+    assert not np.allclose(mean, x.mean(axis=0), rtol=1e-6)  # not all the rows
+    small = rng.normal(size=(50, 3))
+    for bad, message in (([50], "beyond the 50 rows"), ([[1, 2]], "row numbers"), ([], "row")):
+        with pytest.raises(ValueError, match=message):
+            Standardize.statistics(small, subset=np.array(bad, dtype=int))
+    with pytest.raises(ValueError, match="row numbers, got float64"):
+        Standardize.statistics(small, subset=np.array([0.0, 1.0]))

@@ -108,6 +108,29 @@ def test_fit_learns_two_blobs_with_a_validation_split():
     json.dumps(history.to_dicts())
 
 
+def test_validation_rows_are_the_rows_fit_holds_out():
+    """validation_rows gives the split of fit's validation_split for the same seed: the
+    validation loss fit reports is the network's loss on those rows."""
+    from chainrule.training import validation_rows
+
+    x, y = blobs()
+    for seed in (0, 7):
+        net = small_net()
+        history = fit(net, x, y, epochs=1, batch_size=16, validation_split=0.25, seed=seed)
+        train, val = validation_rows(len(x), 0.25, seed)
+        assert len(val) == int(len(x) * 0.25) and len(train) + len(val) == len(x)
+        assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(len(x)))
+        assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
+        assert history["val_loss"][-1] == pytest.approx(float(net.loss(x[val], y[val])), rel=1e-5)
+        other = np.setdiff1d(np.arange(len(x)), val)[: len(val)]
+        assert history["val_loss"][-1] != pytest.approx(float(net.loss(x[other], y[other])))
+    assert not np.array_equal(validation_rows(100, 0.2, 0)[1], validation_rows(100, 0.2, 1)[1])
+    assert len(validation_rows(100, 0.0, 0)[1]) == 0
+    for args, message in (((10, 1.0, 0), "validation_split"), ((10, 0.1, -1), "seed")):
+        with pytest.raises(ValueError, match=message):
+            validation_rows(*args)
+
+
 def test_fit_learns_xor():
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 16, dtype=float)
     y = np.array([0, 1, 1, 0] * 16)

@@ -549,15 +549,15 @@ def _lonely_first_label(config: TrainConfig, classes: list[str], labels: np.ndar
     return None
 
 
-def _standardizer(x: np.ndarray, input_scale: float | None, dtype):
+def _standardizer(x: np.ndarray, input_scale: float | None, dtype, rows=None):
     """The :class:`~chainrule.layers.Standardize` layer of ``--standardize``: the mean and
-    standard deviation of each column of ``x * input_scale`` (what the network sees; ``x``
-    itself when there is no scale); a column that never varies gets std 1. The statistics
-    come from ``x`` itself (60,000 uint8 images are never copied whole) and grow linearly
-    with the scale."""
+    standard deviation of each column of ``x[rows] * input_scale`` (what the network trains
+    on: ``rows`` leaves out the ``--val-split`` part; ``x`` itself when there is no scale); a
+    column that never varies gets std 1. The statistics come from ``x`` itself (60,000 uint8
+    images are never copied whole) and grow linearly with the scale."""
     from chainrule.layers import Standardize
 
-    mean, std = Standardize.statistics(x)
+    mean, std = Standardize.statistics(x, subset=rows)
     if input_scale is not None:
         mean *= input_scale
         std *= input_scale
@@ -1545,8 +1545,11 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         net = resume.loaded.net
     else:
         layer = None
-        if config.standardize:  # from the training inputs, as the network will see them
-            layer = _standardizer(x_train, input_scale, config.dtype)
+        if config.standardize:  # from the inputs trained on, as the network will see them
+            rows = None  # fit's validation part left out
+            if n_val:
+                rows, _ = training.validation_rows(len(x_train), config.val_split, config.seed)
+            layer = _standardizer(x_train, input_scale, config.dtype, rows)
         net = _build_network(config, seed=config.seed, standardize=layer)
     if args.device != "cpu":
         try:
@@ -2675,7 +2678,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="put a layer first that standardizes each input feature, (x - mean) / std, with "
-        "the mean and std of the training data (--val-split part included); the model keeps "
+        "the mean and std of the training data (not of the --val-split part); the model keeps "
         "it, so evaluate and predict take raw features",
     )
     train.add_argument(

@@ -466,14 +466,17 @@ class Standardize(Layer):
         return cls(mean, std, dtype=dtype)
 
     @staticmethod
-    def statistics(x, rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-        """``(mean, std)`` of each column of ``x`` (n_examples, n_units), float64 arrays.
+    def statistics(x, rows: int = 4096, subset=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, std)`` of each column of ``x`` (n_examples, n_units), float64 arrays;
+        of the rows ``x[subset]`` only when ``subset`` (row numbers) is given, e.g. the
+        training part of ``fit``'s ``validation_split``
+        (:func:`chainrule.training.validation_rows`).
 
         Computed without a float64 copy of ``x`` (60,000 MNIST images as uint8 would need
-        376 MB): the squared deviations are summed ``rows`` rows at a time. A column that never
-        varies has std exactly 0, also in float64 data where the rounding of the mean leaves
-        ~1e-17 (told apart as scikit-learn's ``StandardScaler`` does: std at most
-        ``n * eps * |mean|``).
+        376 MB), nor a copy of ``x[subset]``: the sums are taken ``rows`` rows at a time. A
+        column that never varies has std exactly 0, also in float64 data where the rounding of
+        the mean leaves ~1e-17 (told apart as scikit-learn's ``StandardScaler`` does: std at
+        most ``n * eps * |mean|``).
         """
         try:
             x = np.asarray(to_numpy(x))
@@ -488,14 +491,34 @@ class Standardize(Layer):
             )
         if x.dtype.kind not in "biuf":
             raise ValueError(f"Standardize.from_data needs numbers, got dtype {x.dtype}")
-        n = len(x)
-        mean = x.mean(axis=0, dtype=np.float64)  # NumPy buffers the conversion
+        if subset is not None:
+            subset = np.asarray(subset)
+            if subset.ndim != 1 or subset.size == 0 or subset.dtype.kind not in "iu":
+                raise ValueError(
+                    f"Standardize.statistics: subset must be row numbers, got {subset.dtype} "
+                    f"of shape {subset.shape}"
+                )
+            if subset.min() < -len(x) or subset.max() >= len(x):
+                raise ValueError(
+                    f"Standardize.statistics: subset holds row numbers beyond the {len(x)} rows "
+                    "of x"
+                )
+
+        def blocks():  # rows at a time: x[subset] is never gathered whole
+            for start in range(0, n, rows):
+                part = slice(start, start + rows)
+                yield x[part] if subset is None else x[subset[part]]
+
+        n = len(x) if subset is None else len(subset)
+        mean = np.zeros(x.shape[1])
+        for block in blocks():
+            mean += block.sum(axis=0, dtype=np.float64)  # NumPy buffers the conversion
+        mean /= n
         if not np.isfinite(mean).all():
             raise ValueError("Standardize.from_data: x contains NaN or inf")
         squares = np.zeros_like(mean)
         chunk = np.empty((min(n, rows), x.shape[1]))  # the one float64 block
-        for start in range(0, n, rows):
-            block = x[start : start + rows]
+        for block in blocks():
             deviations = np.subtract(block, mean, out=chunk[: len(block)])
             with np.errstate(over="ignore"):  # an overflow is an error below
                 deviations *= deviations

@@ -73,6 +73,7 @@ __all__ = [
     "TrainingInterrupted",
     "DivergenceError",
     "latest_checkpoint",
+    "validation_rows",
 ]
 
 _KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
@@ -493,6 +494,31 @@ def fit(
 _WARN_IF_NOTHING_LEARNED = contextvars.ContextVar("warn_if_nothing_learned", default=True)
 
 
+def validation_rows(
+    n_examples: int, validation_split: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows ``fit(..., validation_split=validation_split, seed=seed)`` trains on and holds
+    out: ``(train_rows, val_rows)``, each sorted, ``int(n_examples * validation_split)`` held
+    out at random from ``seed``.
+
+    For what must come from the training part alone, such as a
+    :class:`~chainrule.layers.Standardize` layer's statistics::
+
+        train_rows, _ = validation_rows(len(x), 0.1, seed=0)
+        net = Network.from_sizes([n_features, 64, n_classes], standardize=x[train_rows])
+        fit(net, x, y, validation_split=0.1, seed=0)
+    """
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got seed={seed!r}")
+    n_val = int(n_examples * validation_split)
+    # the first of the seed's two generators (the second shuffles the batches)
+    split_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
+    order = split_rng.permutation(n_examples)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
 @contextlib.contextmanager
 def _no_training_warning():
     token = _WARN_IF_NOTHING_LEARNED.set(False)
@@ -774,9 +800,7 @@ class _Trainer:
             self.seed = comm.bcast(self.seed, root=0)
             distributed.broadcast_parameters(net, comm)
             _share_dropout_streams(net, comm)
-        self.split_rng, self.rng = (
-            np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(2)
-        )
+        self.rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1])
         self.epoch_rng_state = self.rng.bit_generator.state  # before this epoch's shuffle
         if self.early_stopping is not None:
             self.early_stopping._begin(self.params)
@@ -856,8 +880,7 @@ class _Trainer:
                     f"validation_split={validation_split} of {len(x)} examples leaves "
                     f"{n_val} for validation and {len(x) - n_val} for training"
                 )
-            order = self.split_rng.permutation(len(x))
-            val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+            train, val = validation_rows(len(x), validation_split, self.seed)
             self.x_val, self.target_val = x[val], target[val]
             self.labels_val = None if labels is None else labels[val]
             x, target = x[train], target[train]
