@@ -829,6 +829,9 @@ def test_decimal_commas_are_read_in_a_semicolon_file_and_named_in_the_error_else
     with pytest.raises(DatasetError, match="not a number") as caught:
         load_csv(comma)
     assert "decimal comma" not in str(caught.value)
+    quoted_comma = write(tmp_path, 'label,a\n1,"43,5"\n', "decimal_quoted.csv")  # 1 decimal
+    with pytest.raises(DatasetError, match=r"'43,5' \(a decimal comma\? .*: 43\.5\)"):
+        load_csv(quoted_comma)
 
 
 def test_a_named_label_column_in_a_file_without_header_says_the_line_is_data(tmp_path):

@@ -427,6 +427,34 @@ def test_initial_weights_are_sklearns_glorot_uniform_unless_asked():
     np.testing.assert_array_equal(relu_default, first_weights(init="he"))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_glorot_narrows_to_sklearns_bound_for_logistic_layers():
+    """scikit-learn draws every layer of a logistic network on ±sqrt(2 / (n_in + n_out));
+    with one activation per hidden layer, each logistic layer (and the output layer when all
+    are) is narrowed."""
+    X, y = regression(200)
+
+    def weights(**params):  # a learning rate that leaves the initial weights
+        model = MLPRegressor(hidden_layer_sizes=(100, 50), learning_rate_init=1e-12, max_iter=1,
+                             random_state=0, **params)  # fmt: skip
+        return model.fit(X, y).coefs_
+
+    sizes = [6, 100, 50, 1]
+    for activation, narrowed in (
+        ("logistic", [True, True, True]),
+        ("relu", [False, False, False]),
+        (["relu", "logistic"], [False, True, False]),
+    ):
+        for w, n_in, n_out, narrow in zip(
+            weights(activation=activation), sizes, sizes[1:], narrowed
+        ):
+            bound = np.sqrt((2 if narrow else 6) / (n_in + n_out))
+            assert np.abs(w).max() <= bound * (1 + 1e-6)
+            assert np.abs(w).max() > bound * 0.7  # the whole range used, not a narrower one
+    logistic_default = weights(activation="logistic", init=None)[0]  # chainrule's own Glorot
+    assert np.abs(logistic_default).max() > np.sqrt(2 / 106) * 1.2
+
+
 def test_partial_fit_streams_without_training_warnings():
     import warnings
 

@@ -51,8 +51,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from chainrule.activations import get_activation
+from chainrule.initializers import _ALIASES as _INIT_ALIASES
 from chainrule.initializers import init_weights
-from chainrule.layers import Dropout
+from chainrule.layers import Dense, Dropout
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer, get_optimizer
 from chainrule.training import Callback, StopTraining, _no_training_warning
@@ -272,6 +273,14 @@ class _BaseMLP(BaseEstimator):
             dropout=self.dropout,
             init=self.init,
         )
+        if self.init is not None and _INIT_ALIASES.get(self.init, self.init) == "glorot":
+            # scikit-learn's bound for logistic units, sqrt(2 / (n_in + n_out)): 1/sqrt(3) of
+            # Glorot's, for each logistic hidden layer and, when all are, the output layer
+            logistic = [get_activation(name).name == "sigmoid" for name in settings["activations"]]
+            dense = [layer for layer in self.network_.layers if isinstance(layer, Dense)]
+            for layer, narrow in zip(dense, [*logistic, all(logistic)]):
+                if narrow:
+                    layer.weights *= np.sqrt(1 / 3)
         self.n_outputs_ = n_out
         self.out_activation_ = "logistic" if output == "sigmoid" else output  # sklearn's names
         self.n_layers_ = len(settings["sizes"]) + 2
@@ -500,9 +509,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     dtype : {"float32", "float64"}, default="float32"
         The network's dtype; inputs are converted to it.
     init : str or None, default="glorot"
-        The initial weights: ``"glorot"`` (uniform on ``±sqrt(6 / (n_in + n_out))``,
-        scikit-learn's scheme, which narrows the bound to ``sqrt(2 / ...)`` for logistic
-        units), another :mod:`chainrule.initializers` name, or None for
+        The initial weights: ``"glorot"`` (uniform on ``±sqrt(6 / (n_in + n_out))``, and on
+        ``±sqrt(2 / (n_in + n_out))`` for logistic layers, scikit-learn's scheme), another
+        :mod:`chainrule.initializers` name, or None for
         chainrule's default (He for ReLU layers, Glorot for the others).
 
     Attributes

@@ -864,14 +864,16 @@ def _cell_error(
 
 def _hint(row: list[str], delimiter: str, cell: str = "") -> str:
     """Why a cell may not be a number: a file with another separator (every line one cell),
-    or a decimal comma (``43,5`` in a file separated by ``;``)."""
+    or a decimal comma (``43,5`` in a file separated by ``;``, or quoted in one separated by
+    ``,``, where ``1,234`` is rather a thousands mark)."""
     if len(row) == 1:
         for sep in (";", "\t", ",", "|"):
             if sep != delimiter and sep in row[0]:
                 return (
                     f" (one cell per line: are the cells separated by {sep!r}, not {delimiter!r}?)"
                 )
-    if delimiter != "," and _is_number(cell.replace(",", ".", 1)) and cell.count(",") == 1:
+    thousands = delimiter == "," and re.fullmatch(r"[+-]?\d{1,3},\d{3}", cell.strip())
+    if not thousands and _is_number(cell.replace(",", ".", 1)) and cell.count(",") == 1:
         point = cell.replace(",", ".")
         return f" (a decimal comma? numbers are read with a decimal point: {point})"
     return ""
