@@ -751,6 +751,47 @@ def test_serve_startup_failures_are_one_line(blob_model, mnist_run):
     assert proc.returncode == 2
 
 
+def test_serve_takes_an_ipv6_address_as_urls_write_it_and_says_when_it_stops(mnist_run):
+    """--host [::1] (the URL form) is served at the printed http://[::1]:PORT/, and Ctrl-C
+    stops it with a line that says so (exit 0: stopping is how a server ends)."""
+    import signal
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    pytest.importorskip("uvicorn")
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+            port = probe.getsockname()[1]
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    model = mnist_run[0] / "model.npz"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chainrule", "serve", str(model), "--host", "[::1]",
+         "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        assert f"at http://[::1]:{port}/  (Ctrl-C to stop)" in line, line
+        for _ in range(100):  # uvicorn starts listening just after the line
+            try:
+                with urllib.request.urlopen(f"http://[::1]:{port}/api/model", timeout=5) as r:
+                    assert r.status == 200 and json.load(r)["name"] == "model.npz"
+                break
+            except urllib.error.URLError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server never answered")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "chainrule serve: stopped" in err, err
+
+
 @pytest.mark.parametrize(
     ("body", "fragments"),
     [

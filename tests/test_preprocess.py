@@ -46,6 +46,33 @@ def test_dark_on_light_large_off_centre_digit(test_images):
     assert np.corrcoef(out.ravel(), test_images[0].ravel())[0, 1] > 0.9
 
 
+def test_a_given_background_overrides_the_border_guess(test_images):
+    """A light digit framed by ink along the edges looks like dark-on-paper to the border
+    guess (inverted: the frame becomes the digit's background); background="dark" keeps it,
+    "light" inverts a dark digit on paper, anything else is refused."""
+    framed = np.zeros((140, 140))
+    framed[42:98, 42:98] = np.kron(test_images[2], np.ones((2, 2))) > 0.5
+    framed[:6], framed[-6:], framed[:, :6], framed[:, -6:] = 1, 1, 1, 1  # a frame of ink
+    guessed = mnist_image(framed).reshape(28, 28)
+    kept = mnist_image(framed, background="dark").reshape(28, 28)
+    assert guessed.mean() > 0.5  # inverted: mostly light, a dark digit
+    top = np.flatnonzero((kept > 0.5).any(axis=1))[0]
+    assert kept.mean() < 0.5 and (kept[top] > 0.5).sum() >= 15  # the frame is ink, as drawn
+    paper = 1.0 - test_images[3]  # dark on light, whatever its border
+    np.testing.assert_allclose(
+        mnist_image(paper, background="light"), mnist_image(test_images[3]), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="background must be 'dark', 'light' or None"):
+        mnist_image(paper, background="white")
+
+
+def test_values_just_above_1_are_rounding_not_the_0_255_scale(test_images):
+    image = test_images[4].copy()
+    image[np.unravel_index(image.argmax(), image.shape)] = 1.0000001
+    np.testing.assert_allclose(mnist_image(image), mnist_image(test_images[4]), atol=1e-6)
+    assert mnist_image(image * 255).max() > 0.9  # 0-255 still scaled
+
+
 def test_rgb_and_rgba_images_and_files(tmp_path, test_images):
     gray = (test_images[1] * 255).astype(np.uint8)
     rgb = np.stack([gray] * 3, axis=-1)

@@ -298,6 +298,47 @@ def test_values_out_of_range_are_422(client, value, shown):
     assert_problem(post(client, {"pixels": [0.0] * 783 + [value]}), 422, "[0, 255]", shown)
 
 
+def test_values_just_above_1_are_rounding_of_a_0_1_image(client):
+    """1.0000001 is float rounding in a [0, 1] image (taken as 1), not the 0-255 scale, which
+    would divide the whole image by 255; just above 255 is out of range, shown in full."""
+    x = np.random.default_rng(2).random(784)
+    x[5] = 1.0000001
+    answer = post(client, {"pixels": x.tolist()}).json()
+    np.testing.assert_allclose(np.array(answer["input"]).ravel(), np.minimum(x, 1), atol=1e-4)
+    drawn = digit_one() / 255
+    drawn[50, 40] = 1.0000001
+    body = {"width": 80, "height": 100, "pixels": drawn.ravel().tolist()}
+    answer = post(client, body).json()
+    np.testing.assert_allclose(np.ravel(answer["input"]), mnist_image(digit_one()), atol=1e-4)
+    too_big = post(client, {"pixels": [255.0000001] + [0.0] * 783})
+    assert_problem(too_big, 422, "[0, 255]", "255.0000001")
+
+
+def test_background_dark_keeps_ink_along_the_edges(client):
+    """The page's pad is a light digit on black; a frame of ink along its edges makes the
+    border guess take it for paper (inverted). background="dark" says so; "light" inverts."""
+    canvas = digit_one()
+    canvas[:8], canvas[-8:], canvas[:, :8], canvas[:, -8:] = 255, 255, 255, 255
+    body = {"width": 80, "height": 100, "pixels": canvas.ravel().astype(int).tolist()}
+    guessed = np.array(post(client, body).json()["input"])
+    kept = np.array(post(client, {**body, "background": "dark"}).json()["input"])
+    np.testing.assert_allclose(guessed.ravel(), mnist_image(canvas), atol=1e-4)  # inverted
+    np.testing.assert_allclose(kept.ravel(), mnist_image(canvas, background="dark"), atol=1e-4)
+    assert np.abs(guessed - kept).max() > 0.9  # the frame: background in one, ink in the other
+    paper = {**body, "pixels": (255 - canvas).ravel().astype(int).tolist(), "background": "light"}
+    np.testing.assert_allclose(post(client, paper).json()["input"], kept, atol=1e-4)
+    explained = explain(client, {**body, "background": "dark", "label": 3}).json()
+    direct = explain(
+        client, {"pixels": mnist_image(canvas, background="dark").tolist(), "label": 3}
+    )
+    np.testing.assert_allclose(
+        explained["input_gradient"], direct.json()["input_gradient"], rtol=1e-4, atol=1e-9
+    )
+    raw = {"pixels": [0.0] * 784, "background": "dark"}
+    assert_problem(post(client, raw), 422, "background is for the preprocessing")
+    assert post(client, {**body, "background": "white"}).status_code == 422
+
+
 BIG = 10**400  # a valid JSON integer that no float64 holds
 
 
@@ -878,6 +919,31 @@ def test_serve_loads_the_model_and_binds_localhost(tmp_path, net, monkeypatch):
     with TestClient(app, base_url="http://127.0.0.1:8123") as served:
         assert served.get("/api/model").json()["name"] == "model.npz"
         assert served.get("/", headers={"host": "evil.example"}).status_code == 400
+
+
+def test_serve_checks_the_host_header_on_every_loopback_name(tmp_path, net, monkeypatch):
+    """A name or spelling of a loopback address (this machine's name in /etc/hosts,
+    2130706433, the long form of ::1) gets the Host check as 127.0.0.1 does; 0.0.0.0, for
+    other machines too, does not."""
+    import uvicorn
+
+    path = tmp_path / "model.npz"
+    save(net, path)
+    apps = {}
+    for host in ("127.0.0.1", "2130706433", "0:0:0:0:0:0:0:1", "localhost", "0.0.0.0"):
+        monkeypatch.setattr(uvicorn, "run", lambda app, host, **kwargs: apps.setdefault(host, app))
+        chainrule.web.serve(str(path), host=host, port=8123)
+    assert web_app._is_loopback("2130706433") and not web_app._is_loopback("0.0.0.0")
+    assert not web_app._is_loopback("no-such-host.invalid")
+    for host, app in apps.items():
+        with TestClient(app, base_url="http://127.0.0.1:8123") as served:
+            evil = served.get("/api/model", headers={"host": "evil.example:8123"}).status_code
+            named = served.get("/api/model", headers={"host": f"{host}:8123"}).status_code
+        assert evil == (200 if host == "0.0.0.0" else 400), host
+        assert named == 200 or ":" in host, host  # an IPv6 name comes in brackets
+    with TestClient(apps["0:0:0:0:0:0:0:1"], base_url="http://127.0.0.1:8123") as served:
+        bracketed = {"host": "[0:0:0:0:0:0:0:1]:8123"}
+        assert served.get("/api/model", headers=bracketed).status_code == 200
 
 
 def test_serve_without_a_model_says_how_to_get_one(tmp_path, monkeypatch):

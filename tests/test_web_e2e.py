@@ -290,6 +290,23 @@ def test_draw_digits_with_the_mouse(page):
         shutil.copyfile(SCREENSHOT, DOCS_SCREENSHOT)
 
 
+def test_ink_along_the_pads_edges_is_not_taken_for_paper(page):
+    """The page says its pad is a light digit on black (background "dark"): a frame drawn
+    along the edges stays ink, where the server's border guess would invert the drawing."""
+    frame = [[(4, 4), (276, 4), (276, 276), (4, 276), (4, 4)]]
+    with page.expect_request("**/api/predict") as sent:
+        draw_with_mouse(page, frame + ONE)
+    assert sent.value.post_data_json["background"] == "dark"
+    page.wait_for_function("document.getElementById('prediction').textContent !== '–'")
+    page.wait_for_timeout(300)  # the last answer drawn
+    light = page.evaluate(
+        "() => { const d = document.getElementById('seen').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data; let n = 0;"
+        "for (let i = 0; i < d.length; i += 4) n += d[i] > 128; return n; }"
+    )
+    assert 60 < light < 200  # the frame and the 1 light on a dark field (inverted: ~370)
+
+
 def test_draw_a_digit_with_a_finger(page):
     draw_with_finger(page, SEVEN)
     expect_prediction(page, "7")

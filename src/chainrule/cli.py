@@ -2555,16 +2555,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         web.create_app(net)  # a network the page cannot serve is refused before the URL
     except ValueError as exc:
         raise CLIError(f"cannot serve {model}: {exc}")
-    _check_bind(args.host, args.port)
+    host = args.host
+    if host.startswith("[") and host.endswith("]"):  # an IPv6 address as URLs write it
+        host = host[1:-1]
+    _check_bind(host, args.port)
+    url_host = f"[{host}]" if ":" in host else host
     try:
-        print(f"serving {model} at http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
-        web.serve(str(model), host=args.host, port=args.port, log_level="warning")
+        print(f"serving {model} at http://{url_host}:{args.port}/  (Ctrl-C to stop)", flush=True)
+        web.serve(str(model), host=host, port=args.port, log_level="warning")
     except ImportError as exc:
         raise CLIError(f"{exc} (the web page needs: pip install 'chainrule[web]')")
     except SystemExit as exc:  # uvicorn exits when it cannot start, after logging why
         if exc.code:
-            raise CLIError(f"the web server could not start on {args.host}:{args.port}")
+            raise CLIError(f"the web server could not start on {url_host}:{args.port}")
         raise
+    print("chainrule serve: stopped", file=sys.stderr)  # Ctrl-C or SIGTERM, which uvicorn takes
     return 0
 
 

@@ -62,15 +62,21 @@ def _open_upright(Image, ImageOps, path):
         return ImageOps.exif_transpose(img)  # a new image, upright
 
 
-def _to_gray(image: np.ndarray) -> np.ndarray:
-    """(H, W) in [0, 1], white digit on black; transparent pixels count as background."""
+# a [0, 1] image may exceed 1 by rounding (1.0000001); beyond this it is on the 0-255 scale
+ROUNDING_SLACK = 1e-3
+BACKGROUNDS = (None, "dark", "light")
+
+
+def _to_gray(image: np.ndarray, background: str | None = None) -> np.ndarray:
+    """(H, W) in [0, 1], white digit on black; transparent pixels count as background.
+    ``background`` "light" inverts, "dark" does not, None decides from the border."""
     raw = np.asarray(image)
     if raw.dtype.kind not in "biuf":
         raise ValueError(f"expected a numeric image, got dtype {raw.dtype}")
     img = raw.astype(np.float32)
     if img.size == 0 or not np.isfinite(img).all():
         raise ValueError("image is empty or contains NaN/inf")
-    if raw.dtype.kind in "iu" or img.max() > 1.0:
+    if raw.dtype.kind in "iu" or img.max() > 1 + ROUNDING_SLACK:
         img /= 255.0  # 8-bit values
     if img.ndim == 1 and img.size == 784:
         img = img.reshape(28, 28)
@@ -81,8 +87,8 @@ def _to_gray(image: np.ndarray) -> np.ndarray:
         # transparent pixels are background: composite onto the colour opposite to the
         # strokes (dark strokes on transparent -> white paper)
         opaque = alpha[..., 0] > 0.5
-        background = 1.0 if opaque.any() and np.median(gray[opaque]) < 0.5 else 0.0
-        img = gray * alpha[..., 0] + background * (1 - alpha[..., 0])
+        fill = 1.0 if opaque.any() and np.median(gray[opaque]) < 0.5 else 0.0
+        img = gray * alpha[..., 0] + fill * (1 - alpha[..., 0])
     elif img.ndim == 3 and img.shape[2] == 3:
         img = img @ np.array([0.299, 0.587, 0.114], np.float32)
     elif img.ndim == 3 and img.shape[2] == 1:
@@ -90,22 +96,29 @@ def _to_gray(image: np.ndarray) -> np.ndarray:
     if img.ndim != 2:
         raise ValueError(f"expected a 2-D gray or RGB(A) image, got shape {np.shape(image)}")
     img = np.clip(img, 0.0, 1.0)
-    border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
-    if np.median(border) > 0.5:  # dark digit on a light background: invert
+    if background is None:  # guessed: a light border is paper
+        border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+        background = "light" if np.median(border) > 0.5 else "dark"
+    if background == "light":  # dark digit on a light background: invert
         img = 1.0 - img
     return img
 
 
-def mnist_image(image, threshold: float = 0.1) -> np.ndarray:
+def mnist_image(image, threshold: float = 0.1, background: str | None = None) -> np.ndarray:
     """An MNIST-style input from a picture of one digit.
 
     Parameters
     ----------
     image : array or path
-        (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, values in [0, 1] or [0, 255]; a 784
-        vector; or an image file's path.
+        (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, values in [0, 1] or [0, 255] (an
+        integer array, or any value above 1.001); a 784 vector; or an image file's path.
     threshold : float
         Pixels brighter than this (after inversion) belong to the digit's bounding box.
+    background : {None, "dark", "light"}
+        "dark": a light digit on a dark background, as MNIST's; "light": a dark digit on
+        light paper (inverted); None (default): decided by the image's border, light if most
+        of it is brighter than 0.5 (a drawing with much ink along its edges can be mistaken:
+        say which when you know).
 
     Returns
     -------
@@ -113,9 +126,11 @@ def mnist_image(image, threshold: float = 0.1) -> np.ndarray:
         The 28x28 field, row-major: the digit's bounding box scaled into 20x20 and its centre
         of mass at the centre. Raises :class:`BlankImageError` if there is no digit.
     """
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be 'dark', 'light' or None, got {background!r}")
     if isinstance(image, (str, os.PathLike)):
         image = load_image(image)
-    gray = _to_gray(image)
+    gray = _to_gray(image, background)
     if gray.max() - gray.min() <= threshold:  # one flat shade (a gray page): no strokes
         raise BlankImageError("the image is blank: one shade, no digit found")
     rows = np.flatnonzero((gray > threshold).any(axis=1))

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 
@@ -61,7 +61,7 @@ from chainrule.explain import (
     fd_passed,
 )
 from chainrule.network import Network
-from chainrule.preprocess import BlankImageError, mnist_image
+from chainrule.preprocess import ROUNDING_SLACK, BlankImageError, mnist_image
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -109,7 +109,8 @@ _SECURITY_HEADERS = {
 
 _PIXELS_SCHEMA = {
     "description": (
-        "Gray levels in [0, 1] or [0, 255] (divided by 255 when any value exceeds 1). Either "
+        "Gray levels in [0, 1] or [0, 255] (divided by 255 when any value exceeds 1.001; "
+        "values up to 1.001 are a [0, 1] image's rounding, taken as 1). Either "
         "784 numbers (a 28x28 image, row-major), 28 rows of 28 numbers, or - with width and "
         "height - a flat row-major canvas of width*height numbers."
     ),
@@ -145,6 +146,14 @@ class PredictRequest(BaseModel):
         description=(
             "run the MNIST-style preprocessing of `chainrule predict` (crop, scale into "
             "20x20, centre by mass in 28x28). Default: yes for a canvas, no for a 28x28 input."
+        ),
+    )
+    background: Literal["dark", "light"] | None = Field(
+        None,
+        description=(
+            'with preprocessing: "dark" for a light digit on a dark background (as MNIST\'s '
+            'and this page\'s pad), "light" for a dark digit on paper (inverted). Default: '
+            "decided by the image's border, which much ink along the edges can mislead."
         ),
     )
 
@@ -624,6 +633,11 @@ def parse_pixels(request: PredictRequest) -> tuple[np.ndarray, bool]:
             f"with width and height; got a list of {len(pixels)} items"
         )
     preprocess = canvas if request.preprocess is None else request.preprocess
+    if not preprocess and request.background is not None:
+        raise InputError(
+            "background is for the preprocessing; with preprocess=false the pixels are the "
+            "network's input as they are (a light digit on black, as MNIST's)"
+        )
     if not preprocess and shape != (28, 28):
         raise InputError(
             "preprocess=false needs exactly the network's input, a 28x28 image (784 values); "
@@ -636,9 +650,11 @@ def parse_pixels(request: PredictRequest) -> tuple[np.ndarray, bool]:
         raise InputError(f"pixels must be finite, got {array[r, c]} at row {r}, column {c}")
     if array.min() < 0 or array.max() > 255:
         bad = array[(array < 0) | (array > 255)][0]
-        raise InputError(f"pixels must lie in [0, 1] or [0, 255], got {bad:g}")
-    if array.max() > 1:
+        raise InputError(f"pixels must lie in [0, 1] or [0, 255], got {float(bad)!r}")
+    if array.max() > 1 + ROUNDING_SLACK:
         array = array / 255.0
+    else:  # [0, 1], maybe with a rounding error above 1
+        array = np.minimum(array, 1.0)
     return array.astype(np.float32), preprocess
 
 
@@ -649,7 +665,9 @@ def network_input(request: PredictRequest) -> np.ndarray:
     answer the same for the same pixels."""
     try:
         image, preprocess = parse_pixels(request)
-        return mnist_image(image) if preprocess else image.reshape(784)
+        if not preprocess:
+            return image.reshape(784)
+        return mnist_image(image, background=request.background)
     except BlankImageError as exc:
         raise HTTPException(422, f"{exc}: draw something first") from exc
     except ValueError as exc:
@@ -1179,6 +1197,21 @@ def _version() -> str:
     return __version__
 
 
+def _is_loopback(host: str) -> bool:
+    """Whether every address ``host`` names is a loopback one (``127.0.0.1``, ``::1``, this
+    machine's name where /etc/hosts maps it to 127.0.1.1, ``2130706433``, ...): a page that
+    only this machine reaches, which DNS rebinding could still reach through another name."""
+    import ipaddress
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {info[4][0].split("%")[0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
 def serve(
     model_path: str | Path | None,
     host: str = "127.0.0.1",
@@ -1210,10 +1243,10 @@ def serve(
     if not model_path.is_file():
         raise FileNotFoundError(f"model file not found: {model_path}")
     net = load(model_path)
-    loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    hosts = [*LOOPBACK_HOSTS, host, f"[{host}]" if ":" in host else host]
     app = create_app(
         net,
         model_info(net, model_path, run_dir),
-        allowed_hosts=[*LOOPBACK_HOSTS, host] if loopback else None,
+        allowed_hosts=hosts if _is_loopback(host) else None,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level)

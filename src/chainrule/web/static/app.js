@@ -112,11 +112,16 @@ function clearPad() {
   state.hasInk = false;
 }
 
+let smallPad = null; // one scratch canvas, read back at every request
+
 function padPixels() {
-  const small = document.createElement("canvas");
-  small.width = SEND_SIDE;
-  small.height = SEND_SIDE;
-  const ctx = small.getContext("2d");
+  if (smallPad === null) {
+    smallPad = document.createElement("canvas");
+    smallPad.width = SEND_SIDE;
+    smallPad.height = SEND_SIDE;
+  }
+  const ctx = smallPad.getContext("2d", { willReadFrequently: true });
+  ctx.clearRect(0, 0, SEND_SIDE, SEND_SIDE);
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = "high";
   ctx.drawImage($("pad"), 0, 0, SEND_SIDE, SEND_SIDE);
@@ -142,7 +147,13 @@ async function send() {
   state.inFlight = true;
   state.pending = false;
   const generation = state.generation;
-  const body = JSON.stringify({ width: SEND_SIDE, height: SEND_SIDE, pixels: padPixels() });
+  // the pad is a light digit on black: said, so that ink along its edges is never taken for paper
+  const body = JSON.stringify({
+    width: SEND_SIDE,
+    height: SEND_SIDE,
+    pixels: padPixels(),
+    background: "dark",
+  });
   try {
     const answer = await fetchAnswer("/api/predict", {
       method: "POST",
@@ -180,7 +191,7 @@ async function sendExplanation() {
   const generation = state.generation;
   const wanted = explainState.wanted;
   const stale = () => generation !== state.generation || wanted !== explainState.wanted;
-  const request = { width: SEND_SIDE, height: SEND_SIDE, pixels: padPixels() };
+  const request = { width: SEND_SIDE, height: SEND_SIDE, pixels: padPixels(), background: "dark" };
   const label = $("explain-label").value;
   if (label !== "") request.label = Number(label);
   $("explain-body").setAttribute("aria-busy", "true");
@@ -423,6 +434,8 @@ function drawStrips(layers) {
     const canvas = document.createElement("canvas");
     canvas.width = cols;
     canvas.height = rows;
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", `hidden layer ${i + 1}'s activations as colours`);
     canvas.style.width = "100%";
     canvas.style.height = `${rows * 12}px`;
     const ctx = canvas.getContext("2d");
@@ -589,15 +602,22 @@ function showExplanation(answer) {
     `change nothing. Colours span ±${scale}.`;
   const summary = $("explain-summary");
   summary.replaceChildren(
-    `Every dE/dw and dE/db above is what Network.gradients computes (max |difference| ` +
-      `${answer.network_max_diff.toExponential(1)}, in the network's own precision) and agrees ` +
-      `with finite differences (h = ${answer.fd_eps.toExponential()}, at most ` +
-      `${answer.fd_max_entries} sampled entries per array): `,
+    `The dE/dw and dE/db above, against what Network.gradients computes (max |difference| ` +
+      `${answer.network_max_diff.toExponential(1)}, in the network's own precision) and ` +
+      `against finite differences (h = ${answer.fd_eps.toExponential()}, at most ` +
+      `${answer.fd_max_entries} sampled entries per array): ` +
+      (answer.fd_ok ? "they agree, " : "they do not all agree, "),
   );
   const verdict = document.createElement("strong");
   verdict.className = answer.fd_ok ? "ok" : "fail";
   verdict.textContent = answer.fd_ok ? "ok" : "FAIL";
   summary.append(verdict);
+  if (!answer.fd_ok && answer.kink) {
+    summary.append(
+      " (a ReLU unit sits at its kink net = 0, where E has no slope: finite differences " +
+        "step across it)",
+    );
+  }
   setExplainStatus("");
   $("explain-body").hidden = false;
 }
@@ -694,6 +714,7 @@ function chart(title, allSeries, bounds) {
   canvas.width = W * dpr;
   canvas.height = H * dpr;
   canvas.style.width = `${W}px`; // the height follows (CSS height: auto keeps the ratio)
+  canvas.setAttribute("role", "img"); // a label without a role is dropped from the a11y tree
   canvas.setAttribute("aria-label", `${title} per epoch`);
   const ctx = canvas.getContext("2d");
   ctx.scale(dpr, dpr);
