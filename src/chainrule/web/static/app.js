@@ -328,7 +328,7 @@ function showPrediction(answer) {
   const el = $("prediction");
   // only a probability is a confidence; a raw output is shown as what it is
   const sure = probabilities
-    ? `(${(100 * scores[top]).toFixed(1)}% sure)`
+    ? `(${percent(scores[top])} sure)`
     : `(output ${formatOutput(scores[top])})`;
   // written only when it changes: a screen reader announces every change of this live region
   if (el.textContent !== `${answer.label} ${sure}`) {
@@ -348,13 +348,18 @@ function showPrediction(answer) {
     const length = Math.min(1, Math.max(0, (v - lo) / span));
     fill.style.width = `${(100 * length).toFixed(1)}%`;
     fill.classList.toggle("top", k === top);
-    $(`bar-value-${k}`).textContent = probabilities
-      ? `${(100 * v).toFixed(1)}%`
-      : formatOutput(v);
+    $(`bar-value-${k}`).textContent = probabilities ? percent(v) : formatOutput(v);
   });
 
   drawSeen(answer.input);
   drawStrips(answer.activations);
+}
+
+// a probability to one decimal, never rounded to a certainty it is not: ">99.9%", "<0.1%"
+function percent(p) {
+  if (p > 0.9995 && p < 1) return ">99.9%";
+  if (p > 0 && p < 0.0005) return "<0.1%";
+  return `${(100 * p).toFixed(1)}%`;
 }
 
 function formatOutput(v) {
