@@ -2762,7 +2762,8 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="classify images of digits (PNG/JPEG), .npy arrays or .csv rows",
         description="Classify inputs: PNG/JPEG pictures of one digit (MNIST-style "
-        "preprocessing), .npy arrays of real numbers, one row per example (a 1-D array is "
+        "preprocessing; pictures need Pillow: pip install 'chainrule[images]'), .npy arrays "
+        "of real numbers, one row per example (a 1-D array is "
         "one row; 28x28 images are flattened), or .csv files of feature rows, one example a "
         "row, read as chainrule train reads a .csv (a header row is optional). Array values "
         "are used as they are, except uint8 arrays for a model trained on uint8 images "
@@ -2800,11 +2801,20 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_info)
 
-    plot = sub.add_parser("plot", help="PNG figures of a run: curves, confusion matrix, weights")
+    plot = sub.add_parser(
+        "plot",
+        help="PNG figures of a run: curves, confusion matrix, weights",
+        description="PNG figures of a run: curves, confusion matrix, weights. Needs "
+        "matplotlib: pip install 'chainrule[plot]'.",
+    )
     plot.add_argument("run_dir", metavar="RUN_DIR")
     plot.set_defaults(func=cmd_plot)
 
-    export = sub.add_parser("export", help="export a model (ONNX)")
+    export = sub.add_parser(
+        "export",
+        help="export a model (ONNX)",
+        description="Export a model as an ONNX graph. Needs onnx: pip install 'chainrule[onnx]'.",
+    )
     export.add_argument("model", type=_model_path)
     export.add_argument("--format", choices=["onnx"], default="onnx")
     export.add_argument("--output", "-o", required=True, metavar="FILE.onnx")
@@ -2821,7 +2831,12 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--quiet", "-q", action="store_true")
     download.set_defaults(func=cmd_download)
 
-    serve = sub.add_parser("serve", help="a local web page: draw a digit, watch the network answer")
+    serve = sub.add_parser(
+        "serve",
+        help="a local web page: draw a digit, watch the network answer",
+        description="A local web page: draw a digit, watch the network answer. Needs FastAPI, "
+        "uvicorn and Pillow: pip install 'chainrule[web]'.",
+    )
     serve.add_argument(
         "model",
         nargs="?",
