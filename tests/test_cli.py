@@ -751,9 +751,10 @@ def test_serve_startup_failures_are_one_line(blob_model, mnist_run):
     assert proc.returncode == 2
 
 
-def test_serve_takes_an_ipv6_address_as_urls_write_it_and_says_when_it_stops(mnist_run):
-    """--host [::1] (the URL form) is served at the printed http://[::1]:PORT/, and Ctrl-C
-    stops it with a line that says so (exit 0: stopping is how a server ends)."""
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_serve_takes_an_ipv6_address_as_urls_write_it_and_says_when_it_stops(mnist_run, stop):
+    """--host [::1] (the URL form) is served at the printed http://[::1]:PORT/, and Ctrl-C or
+    SIGTERM stops it with a line that says so (exit 0: stopping is how a server ends)."""
     import signal
     import socket
     import time
@@ -785,7 +786,7 @@ def test_serve_takes_an_ipv6_address_as_urls_write_it_and_says_when_it_stops(mni
                 time.sleep(0.1)
         else:
             raise AssertionError("the server never answered")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, stop))
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()

@@ -324,6 +324,8 @@ def test_standardize_statistics_of_a_subset_of_rows_without_gathering_them():
     np.testing.assert_allclose(mean, x[subset].mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(std, x[subset].std(axis=0), rtol=1e-12)
     assert not np.allclose(mean, x.mean(axis=0), rtol=1e-6)  # not all the rows
+    layer = Standardize.from_data(x, subset=subset)
+    np.testing.assert_allclose(layer.mean, mean, rtol=1e-6)
     small = rng.normal(size=(50, 3))
     for bad, message in (([50], "beyond the 50 rows"), ([[1, 2]], "row numbers"), ([], "row")):
         with pytest.raises(ValueError, match=message):

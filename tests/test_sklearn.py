@@ -453,6 +453,16 @@ def test_glorot_narrows_to_sklearns_bound_for_logistic_layers():
             assert np.abs(w).max() > bound * 0.7  # the whole range used, not a narrower one
     logistic_default = weights(activation="logistic", init=None)[0]  # chainrule's own Glorot
     assert np.abs(logistic_default).max() > np.sqrt(2 / 106) * 1.2
+    spelled = weights(activation="logistic", init="Glorot")[0]  # names in any case
+    np.testing.assert_array_equal(spelled, weights(activation="logistic")[0])
+
+    def no_hidden(activation):  # scikit-learn goes by the activation named
+        model = MLPRegressor(hidden_layer_sizes=(), activation=activation, max_iter=1,
+                             learning_rate_init=1e-12, random_state=0)  # fmt: skip
+        return np.abs(model.fit(X, y).coefs_[0]).max()
+
+    assert no_hidden("relu") <= np.sqrt(6 / 7)  # the same draw, only the logistic narrowed
+    assert no_hidden("relu") / no_hidden("logistic") == pytest.approx(np.sqrt(3), rel=1e-5)
 
 
 def test_partial_fit_streams_without_training_warnings():

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import sys
 import time
 import warnings
@@ -2536,7 +2537,12 @@ def _check_bind(host: str, port: int) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
             sock.bind(address)
     except OSError as exc:
-        raise CLIError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        shown = f"[{host}]" if ":" in host else host
+        raise CLIError(f"cannot listen on {shown}:{port}: {exc.strerror or exc}")
+
+
+def _sigterm_as_ctrl_c(signum, frame):
+    raise KeyboardInterrupt
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -2560,6 +2566,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host = host[1:-1]
     _check_bind(host, args.port)
     url_host = f"[{host}]" if ":" in host else host
+    # uvicorn shuts down on SIGTERM, then sends it again to the handler it found: this one,
+    # which makes it a Ctrl-C (KeyboardInterrupt, which uvicorn.run takes after a shutdown),
+    # so that a SIGTERM ends the command as Ctrl-C does instead of killing it
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
     try:
         print(f"serving {model} at http://{url_host}:{args.port}/  (Ctrl-C to stop)", flush=True)
         web.serve(str(model), host=host, port=args.port, log_level="warning")
@@ -2569,7 +2579,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if exc.code:
             raise CLIError(f"the web server could not start on {url_host}:{args.port}")
         raise
-    print("chainrule serve: stopped", file=sys.stderr)  # Ctrl-C or SIGTERM, which uvicorn takes
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print("chainrule serve: stopped", file=sys.stderr)  # by Ctrl-C or SIGTERM
     return 0
 
 

@@ -457,11 +457,12 @@ class Standardize(Layer):
         self._ws: tuple | None = None
 
     @classmethod
-    def from_data(cls, x, dtype=np.float32) -> Standardize:
+    def from_data(cls, x, dtype=np.float32, subset=None) -> Standardize:
         """The layer for inputs like ``x`` (n_examples, n_units): the mean and the standard
-        deviation of each column (:meth:`statistics`). A column that never varies (std 0)
-        gets std 1, so it is only centred (as scikit-learn's ``StandardScaler`` does)."""
-        mean, std = cls.statistics(x)
+        deviation of each column (:meth:`statistics`; of the rows ``x[subset]`` only, when
+        given). A column that never varies (std 0) gets std 1, so it is only centred (as
+        scikit-learn's ``StandardScaler`` does)."""
+        mean, std = cls.statistics(x, subset=subset)
         std[std == 0] = 1.0
         return cls(mean, std, dtype=dtype)
 
@@ -491,34 +492,19 @@ class Standardize(Layer):
             )
         if x.dtype.kind not in "biuf":
             raise ValueError(f"Standardize.from_data needs numbers, got dtype {x.dtype}")
-        if subset is not None:
-            subset = np.asarray(subset)
-            if subset.ndim != 1 or subset.size == 0 or subset.dtype.kind not in "iu":
-                raise ValueError(
-                    f"Standardize.statistics: subset must be row numbers, got {subset.dtype} "
-                    f"of shape {subset.shape}"
-                )
-            if subset.min() < -len(x) or subset.max() >= len(x):
-                raise ValueError(
-                    f"Standardize.statistics: subset holds row numbers beyond the {len(x)} rows "
-                    "of x"
-                )
-
-        def blocks():  # rows at a time: x[subset] is never gathered whole
-            for start in range(0, n, rows):
-                part = slice(start, start + rows)
-                yield x[part] if subset is None else x[subset[part]]
-
-        n = len(x) if subset is None else len(subset)
-        mean = np.zeros(x.shape[1])
-        for block in blocks():
-            mean += block.sum(axis=0, dtype=np.float64)  # NumPy buffers the conversion
-        mean /= n
+        if subset is None:
+            n = len(x)
+            mean = x.mean(axis=0, dtype=np.float64)  # NumPy buffers the conversion
+        else:
+            subset = _row_numbers(subset, len(x))
+            n = len(subset)
+            mean = sum(block.sum(axis=0, dtype=np.float64) for block in _blocks(x, subset, rows))
+            mean /= n
         if not np.isfinite(mean).all():
             raise ValueError("Standardize.from_data: x contains NaN or inf")
         squares = np.zeros_like(mean)
         chunk = np.empty((min(n, rows), x.shape[1]))  # the one float64 block
-        for block in blocks():
+        for block in _blocks(x, subset, rows):
             deviations = np.subtract(block, mean, out=chunk[: len(block)])
             with np.errstate(over="ignore"):  # an overflow is an error below
                 deviations *= deviations
@@ -588,6 +574,30 @@ class Standardize(Layer):
 
     def __repr__(self) -> str:
         return f"Standardize(n_units={self.n_in})"
+
+
+def _row_numbers(subset, n: int) -> np.ndarray:
+    """``subset`` checked as row numbers of an array of ``n`` rows."""
+    subset = np.asarray(subset)
+    if subset.ndim != 1 or subset.size == 0 or subset.dtype.kind not in "iu":
+        raise ValueError(
+            f"Standardize.from_data: subset must be row numbers, got {subset.dtype} of shape "
+            f"{subset.shape}"
+        )
+    if subset.min() < -n or subset.max() >= n:
+        raise ValueError(
+            f"Standardize.from_data: subset holds row numbers beyond the {n} rows of x"
+        )
+    return subset
+
+
+def _blocks(x: np.ndarray, subset: np.ndarray | None, rows: int):
+    """The rows ``x[subset]`` (all of ``x`` for None), ``rows`` at a time: never a copy of
+    them all."""
+    n = len(x) if subset is None else len(subset)
+    for start in range(0, n, rows):
+        part = slice(start, start + rows)
+        yield x[part] if subset is None else x[subset[part]]
 
 
 def _real_array(value, label: str) -> np.ndarray:

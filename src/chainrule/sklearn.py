@@ -53,7 +53,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from chainrule.activations import get_activation
 from chainrule.initializers import _ALIASES as _INIT_ALIASES
 from chainrule.initializers import init_weights
-from chainrule.layers import Dense, Dropout
+from chainrule.layers import Dropout
 from chainrule.network import Network
 from chainrule.optimizers import Optimizer, get_optimizer
 from chainrule.training import Callback, StopTraining, _no_training_warning
@@ -273,12 +273,17 @@ class _BaseMLP(BaseEstimator):
             dropout=self.dropout,
             init=self.init,
         )
-        if self.init is not None and _INIT_ALIASES.get(self.init, self.init) == "glorot":
+        init = None if self.init is None else str(self.init).lower()
+        if init is not None and _INIT_ALIASES.get(init, init) == "glorot":
             # scikit-learn's bound for logistic units, sqrt(2 / (n_in + n_out)): 1/sqrt(3) of
             # Glorot's, for each logistic hidden layer and, when all are, the output layer
             logistic = [get_activation(name).name == "sigmoid" for name in settings["activations"]]
-            dense = [layer for layer in self.network_.layers if isinstance(layer, Dense)]
-            for layer, narrow in zip(dense, [*logistic, all(logistic)]):
+            if not logistic:  # no hidden layer: scikit-learn goes by the activation named
+                name = self.activation if isinstance(self.activation, str) else None
+                logistic_net = name is not None and _ACTIVATION_ALIASES.get(name, name) == "sigmoid"
+            else:
+                logistic_net = all(logistic)
+            for layer, narrow in zip(self.network_.dense_layers, [*logistic, logistic_net]):
                 if narrow:
                     layer.weights *= np.sqrt(1 / 3)
         self.n_outputs_ = n_out

@@ -499,7 +499,8 @@ def validation_rows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The rows ``fit(..., validation_split=validation_split, seed=seed)`` trains on and holds
     out: ``(train_rows, val_rows)``, each sorted, ``int(n_examples * validation_split)`` held
-    out at random from ``seed``.
+    out at random from ``seed`` (none for 0; ``fit`` refuses a split that leaves no rows on
+    either side, which this returns as it is).
 
     For what must come from the training part alone, such as a
     :class:`~chainrule.layers.Standardize` layer's statistics::

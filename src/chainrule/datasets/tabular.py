@@ -874,7 +874,7 @@ def _hint(row: list[str], delimiter: str, cell: str = "") -> str:
                 )
     thousands = delimiter == "," and re.fullmatch(r"[+-]?\d{1,3},\d{3}", cell.strip())
     if not thousands and _is_number(cell.replace(",", ".", 1)) and cell.count(",") == 1:
-        point = cell.replace(",", ".")
+        point = cell.strip().replace(",", ".")
         return f" (a decimal comma? numbers are read with a decimal point: {point})"
     return ""
 

@@ -635,8 +635,9 @@ def parse_pixels(request: PredictRequest) -> tuple[np.ndarray, bool]:
     preprocess = canvas if request.preprocess is None else request.preprocess
     if not preprocess and request.background is not None:
         raise InputError(
-            "background is for the preprocessing; with preprocess=false the pixels are the "
-            "network's input as they are (a light digit on black, as MNIST's)"
+            "background is for the preprocessing, which a 28x28 input gets only with "
+            "preprocess=true: without it the pixels are the network's input as they are (a "
+            "light digit on black, as MNIST's)"
         )
     if not preprocess and shape != (28, 28):
         raise InputError(
@@ -650,7 +651,8 @@ def parse_pixels(request: PredictRequest) -> tuple[np.ndarray, bool]:
         raise InputError(f"pixels must be finite, got {array[r, c]} at row {r}, column {c}")
     if array.min() < 0 or array.max() > 255:
         bad = array[(array < 0) | (array > 255)][0]
-        raise InputError(f"pixels must lie in [0, 1] or [0, 255], got {float(bad)!r}")
+        shown = f"{bad:.15g}"  # 300, 255.0000001, 1e+30
+        raise InputError(f"pixels must lie in [0, 1] or [0, 255], got {shown}")
     if array.max() > 1 + ROUNDING_SLACK:
         array = array / 255.0
     else:  # [0, 1], maybe with a rounding error above 1

@@ -355,11 +355,13 @@ function showPrediction(answer) {
   drawStrips(answer.activations);
 }
 
-// a probability to one decimal, never rounded to a certainty it is not: ">99.9%", "<0.1%"
+// a probability to one decimal, never shown as a certainty: a softmax or sigmoid gives
+// neither 0 nor 1 (the API's 6 decimals may round to them), so ">99.9%" and "<0.1%"
 function percent(p) {
-  if (p > 0.9995 && p < 1) return ">99.9%";
-  if (p > 0 && p < 0.0005) return "<0.1%";
-  return `${(100 * p).toFixed(1)}%`;
+  const shown = (100 * p).toFixed(1);
+  if (shown === "100.0") return ">99.9%";
+  if (shown === "0.0") return "<0.1%";
+  return `${shown}%`;
 }
 
 function formatOutput(v) {
