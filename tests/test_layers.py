@@ -133,13 +133,16 @@ def test_same_seed_same_weights_and_dtype():
     ("activation", "init", "variance"),
     [
         ("relu", None, 2 / 400),  # He
+        ("leaky_relu", None, 2 / 400),  # He too
         ("sigmoid", None, 2 / (400 + 300)),  # Glorot
         ("tanh", "lecun", 1 / 400),
+        ("relu", "he_uniform", 2 / 400),  # uniform on ±sqrt(6 / n_in)
+        ("tanh", "glorot_normal", 2 / (400 + 300)),
     ],
 )
 def test_init_variance(activation, init, variance):
     layer = Dense(400, 300, activation=activation, init=init, rng=0, dtype=np.float64)
-    assert layer.init == (init or ("he" if activation == "relu" else "glorot"))
+    assert layer.init == (init or ("he" if "relu" in activation else "glorot"))
     assert layer.weights.var() == pytest.approx(variance, rel=0.03)
     assert abs(layer.weights.mean()) < 0.01 * np.sqrt(variance) * 10
     np.testing.assert_array_equal(layer.biases, 0)

@@ -11,9 +11,9 @@ from chainrule.losses import LOSSES, get_loss
 
 
 def targets_for(name, rng, shape):
-    if name == "cross_entropy":
+    if name == "cross_entropy":  # label weights need not sum to 1: E = -sum label log(out)
         t = rng.random(shape)
-        return t / t.sum(axis=1, keepdims=True)
+        return t / t.sum(axis=1, keepdims=True) * rng.uniform(0.5, 1.5, (shape[0], 1))
     if name == "binary_cross_entropy":
         return rng.random(shape)
     return rng.normal(size=shape)
@@ -147,6 +147,23 @@ def test_value_and_delta_match_value_and_delta_scaled(name):
     none, again = loss.value_and_delta(out, target, probs=probs, scale=0.3, want_value=False)
     assert none is None
     np.testing.assert_allclose(again, delta, rtol=1e-12)
+
+
+def test_cross_entropy_of_label_weights_not_summing_to_1_in_the_training_path():
+    """fit's path (value_and_delta from the softmax's probabilities) weighs each example's
+    -sum label log(out) by its labels as value() does, and its delta is that loss's gradient:
+    softmax(net) * sum(label) - label, over the batch."""
+    loss = get_loss("cross_entropy")
+    rng = np.random.default_rng(7)
+    out = rng.normal(size=(5, 4))
+    target = rng.random((5, 4))  # rows summing to anything
+    probs = Softmax().forward(out)
+    value, delta = loss.value_and_delta(out, target, probs=probs, scale=1.0)
+    expected = -np.sum(target * np.log(probs)) / 5
+    assert value == pytest.approx(expected, rel=1e-12)
+    assert loss.value(out, target) == pytest.approx(expected, rel=1e-12)
+    manual = (probs * target.sum(axis=1, keepdims=True) - target) / 5
+    np.testing.assert_allclose(delta, manual, rtol=1e-12)
 
 
 def test_a_confident_examples_small_loss_keeps_its_relative_precision():

@@ -32,6 +32,12 @@ def test_hand_counted_confusion_precision_recall():
     assert summary["confusion_matrix"] == cm.tolist()
 
 
+def test_accuracy_of_nothing_is_nan_not_zero():
+    """No examples: no accuracy (NaN), not a perfect failure."""
+    assert np.isnan(accuracy(np.array([], int), np.array([], int)))
+    assert accuracy(np.array([1, 2]), np.array([1, 0])) == 0.5
+
+
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differ"):
         accuracy(np.array([1, 2]), np.array([1]))

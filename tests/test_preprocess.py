@@ -66,6 +66,14 @@ def test_a_given_background_overrides_the_border_guess(test_images):
         mnist_image(paper, background="white")
 
 
+def test_gray_paper_is_inverted(test_images):
+    """A dark digit on gray paper (a photo's 0.6, not white) is still dark-on-light: the
+    border is brighter than 0.5."""
+    paper = 0.6 * (1.0 - test_images[5])
+    out = mnist_image(paper)
+    assert np.corrcoef(out, mnist_image(test_images[5]))[0, 1] > 0.95
+
+
 def test_values_just_above_1_are_rounding_not_the_0_255_scale(test_images):
     image = test_images[4].copy()
     image[np.unravel_index(image.argmax(), image.shape)] = 1.0000001

@@ -84,6 +84,31 @@ def test_round_trip(tmp_path, dtype):
     assert load_metadata(path) == meta
 
 
+def test_square_layers_and_an_activations_settings_round_trip(tmp_path):
+    """A square weight matrix must not come back transposed, and a leaky ReLU's own slope
+    (not the default) must come back: the loaded network answers exactly as the saved one."""
+    from chainrule.activations import LeakyReLU
+    from chainrule.layers import Dense
+
+    layers = [
+        Dense(5, 5, activation=LeakyReLU(0.3), rng=1, dtype=np.float64),
+        Dense(5, 5, activation="tanh", rng=2, dtype=np.float64),
+        Dense(5, 3, activation="softmax", rng=3, dtype=np.float64),
+    ]
+    net = Network(layers, loss="cross_entropy")
+    for layer in net.dense_layers:
+        layer.biases[...] = np.linspace(-1, 1, layer.n_out)
+    path = tmp_path / "square.npz"
+    save(net, path)
+    loaded = load(path)
+    for a, b in zip(loaded.dense_layers, net.dense_layers):
+        np.testing.assert_array_equal(a.weights, b.weights)
+        np.testing.assert_array_equal(a.biases, b.biases)
+    assert loaded.dense_layers[0].activation.slope == 0.3
+    x = np.random.default_rng(0).normal(size=(20, 5)) * 3  # negative nets: the slope shows
+    np.testing.assert_array_equal(loaded.predict_proba(x), net.predict_proba(x))
+
+
 def test_metadata_is_a_uint8_json_array_and_nothing_is_pickled(saved):
     _, path = saved
     with zipfile.ZipFile(path) as zf:

@@ -108,6 +108,45 @@ def test_fit_learns_two_blobs_with_a_validation_split():
     json.dumps(history.to_dicts())
 
 
+def test_the_epoch_loss_is_the_mean_over_examples_with_a_smaller_last_batch():
+    """10 examples in batches of 4: the last batch of 2 counts for 2 examples, so an epoch
+    that leaves the weights as they were reports the network's loss on all 10."""
+    x, y = blobs(10)
+    net = small_net()
+    before = float(net.loss(x, y))
+    history = fit(net, x, y, epochs=1, batch_size=4, optimizer=SGD(learning_rate=1e-12),
+                  shuffle=False)  # fmt: skip
+    assert history["loss"][0] == pytest.approx(before, rel=1e-5)
+    assert history["accuracy"][0] == pytest.approx(float(np.mean(net.predict(x) == y)))
+
+
+def test_validation_metrics_over_many_chunks_are_of_every_row():
+    """Validation is evaluated 1024 rows at a time: 2500 rows, each chunk against its own
+    labels, the loss weighted by the chunks' sizes."""
+    x, y = blobs(400)
+    rng = np.random.default_rng(3)
+    x_val, y_val = rng.normal(size=(2500, 2)) * 2, rng.integers(0, 2, 2500)
+    net = small_net()
+    history = fit(net, x, y, epochs=1, batch_size=50, validation_data=(x_val, y_val))
+    assert history["val_accuracy"][0] == pytest.approx(float(np.mean(net.predict(x_val) == y_val)))
+    assert history["val_loss"][0] == pytest.approx(float(net.loss(x_val, y_val)), rel=1e-5)
+
+
+@pytest.mark.parametrize("monitor", ["loss", "accuracy"])
+def test_early_stopping_counts_only_improvements_beyond_min_delta(monitor):
+    """min_delta: a better value by less than it is no improvement, by more it is; for a loss
+    (lower is better) and an accuracy (higher)."""
+    es = EarlyStopping(monitor=monitor, patience=5, min_delta=0.1, restore_best=False)
+    es._begin([])
+    sign = 1 if monitor == "accuracy" else -1
+    values = [1.0, 1.0 + sign * 0.05, 1.0 + sign * 0.15]  # then 0.05 and 0.15 better
+    for epoch, value in enumerate(values, 1):
+        es._update(epoch, {monitor: value}, [])
+    assert es.best_epoch == 3 and es.best == pytest.approx(values[2])
+    es._update(4, {monitor: values[2] + sign * 0.09}, [])  # better, but by less than 0.1
+    assert es.best_epoch == 3 and es.wait == 1
+
+
 def test_validation_rows_are_the_rows_fit_holds_out():
     """validation_rows gives the split of fit's validation_split for the same seed: the
     validation loss fit reports is the network's loss on those rows."""

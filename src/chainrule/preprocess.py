@@ -3,8 +3,10 @@
 MNIST digits are white on black, their bounding box scaled to fit 20x20 pixels (keeping the
 aspect ratio, anti-aliased), then placed in a 28x28 field so that their centre of mass sits at
 the centre. :func:`mnist_image` repeats those steps for any picture: a photo or scan of a digit,
-a drawing from the web page, or an array. Pillow (``pip install chainrule[images]``) does the
-resampling and reads image files.
+a drawing from the web page, or an array. It first makes the picture white on black: a dark
+digit on light paper is inverted, and a background that is then gray rather than black (paper
+in a photo) is set to black, the ink stretched to white. Pillow (``pip install
+chainrule[images]``) does the resampling and reads image files.
 """
 
 from __future__ import annotations
@@ -97,11 +99,20 @@ def _to_gray(image: np.ndarray, background: str | None = None) -> np.ndarray:
         raise ValueError(f"expected a 2-D gray or RGB(A) image, got shape {np.shape(image)}")
     img = np.clip(img, 0.0, 1.0)
     if background is None:  # guessed: a light border is paper
-        border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
-        background = "light" if np.median(border) > 0.5 else "dark"
+        background = "light" if np.median(_border(img)) > 0.5 else "dark"
     if background == "light":  # dark digit on a light background: invert
         img = 1.0 - img
+    # a background that is not black (gray paper in a photo: 0.4 once inverted) goes to 0 and
+    # the ink to 1, as MNIST's: else all of it would count as the digit
+    level = float(np.median(_border(img)))
+    if 0 < level < 0.5 and img.max() > level:
+        img = np.clip((img - level) / (img.max() - level), 0.0, 1.0)
     return img
+
+
+def _border(img: np.ndarray) -> np.ndarray:
+    """The pixels along the four edges of ``img`` (H, W)."""
+    return np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
 
 
 def mnist_image(image, threshold: float = 0.1, background: str | None = None) -> np.ndarray:
