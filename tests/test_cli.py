@@ -751,6 +751,31 @@ def test_serve_startup_failures_are_one_line(blob_model, mnist_run):
     assert proc.returncode == 2
 
 
+def test_serve_runs_from_another_thread(mnist_run, monkeypatch, capsys):
+    """Signal handlers are the main thread's: serve started from another thread (a notebook's
+    or a test's) leaves them to uvicorn, which skips them there, and still serves."""
+    import socket
+    import threading
+
+    import chainrule.cli
+    import chainrule.web
+
+    pytest.importorskip("uvicorn")
+    served = []
+    monkeypatch.setattr(chainrule.web, "serve", lambda model, **kwargs: served.append(kwargs))
+    status = []
+    model = str(mnist_run[0] / "model.npz")
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    thread = threading.Thread(
+        target=lambda: status.append(chainrule.cli.main(["serve", model, "--port", port]))
+    )
+    thread.start()
+    thread.join(60)
+    assert status == [0] and served and served[0]["host"] == "127.0.0.1", capsys.readouterr()
+
+
 @pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
 def test_serve_takes_an_ipv6_address_as_urls_write_it_and_says_when_it_stops(mnist_run, stop):
     """--host [::1] (the URL form) is served at the printed http://[::1]:PORT/, and Ctrl-C or

@@ -66,12 +66,24 @@ def test_a_given_background_overrides_the_border_guess(test_images):
         mnist_image(paper, background="white")
 
 
-def test_gray_paper_is_inverted(test_images):
-    """A dark digit on gray paper (a photo's 0.6, not white) is still dark-on-light: the
-    border is brighter than 0.5."""
+def test_gray_paper_is_inverted_and_its_gray_removed(test_images):
+    """A dark digit on gray paper (a photo's 0.6, not white) is dark-on-light (the border is
+    brighter than 0.5), and the 0.4 the paper leaves once inverted is removed: else the whole
+    picture would count as the digit."""
     paper = 0.6 * (1.0 - test_images[5])
     out = mnist_image(paper)
     assert np.corrcoef(out, mnist_image(test_images[5]))[0, 1] > 0.95
+
+
+def test_noise_on_blank_paper_stays_blank_and_faint_ink_keeps_its_shape(test_images):
+    """Removing the background does not blow noise up: a blank page with noise is blank, and
+    a faint digit on a noisy dark background is found with its own bounding box."""
+    rng = np.random.default_rng(0)
+    for page in (1.0 - np.abs(rng.normal(0, 0.01, (60, 60))), 0.6 + rng.normal(0, 0.01, (60, 60))):
+        with pytest.raises(BlankImageError):
+            mnist_image(np.clip(page, 0, 1))
+    faint = np.clip(0.3 * test_images[6] + np.abs(rng.normal(0, 0.01, (28, 28))), 0, 1)
+    assert np.corrcoef(mnist_image(faint), mnist_image(test_images[6]))[0, 1] > 0.9
 
 
 def test_values_just_above_1_are_rounding_not_the_0_255_scale(test_images):

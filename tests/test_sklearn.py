@@ -463,6 +463,8 @@ def test_glorot_narrows_to_sklearns_bound_for_logistic_layers():
 
     assert no_hidden("relu") <= np.sqrt(6 / 7)  # the same draw, only the logistic narrowed
     assert no_hidden("relu") / no_hidden("logistic") == pytest.approx(np.sqrt(3), rel=1e-5)
+    with pytest.raises(ValueError, match="unknown activation 'Logistic'"):
+        no_hidden("Logistic")  # checked without hidden layers too, as with them
 
 
 def test_partial_fit_streams_without_training_warnings():

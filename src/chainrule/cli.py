@@ -18,6 +18,7 @@ import re
 import shlex
 import signal
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -2541,8 +2542,13 @@ def _check_bind(host: str, port: int) -> None:
         raise CLIError(f"cannot listen on {shown}:{port}: {exc.strerror or exc}")
 
 
-def _sigterm_as_ctrl_c(signum, frame):
-    raise KeyboardInterrupt
+class _Stopped(KeyboardInterrupt):
+    """A SIGTERM to ``chainrule serve``: a Ctrl-C, which uvicorn.run takes after its shutdown,
+    and which ``cmd_serve`` takes if it comes before."""
+
+
+def _stop_on_sigterm(signum, frame):
+    raise _Stopped
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -2567,9 +2573,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_bind(host, args.port)
     url_host = f"[{host}]" if ":" in host else host
     # uvicorn shuts down on SIGTERM, then sends it again to the handler it found: this one,
-    # which makes it a Ctrl-C (KeyboardInterrupt, which uvicorn.run takes after a shutdown),
-    # so that a SIGTERM ends the command as Ctrl-C does instead of killing it
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
+    # so that a SIGTERM ends the command as Ctrl-C does instead of killing it (handlers are
+    # the main thread's: serve run from another thread keeps uvicorn's own ways)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if main_thread else None
     try:
         print(f"serving {model} at http://{url_host}:{args.port}/  (Ctrl-C to stop)", flush=True)
         web.serve(str(model), host=host, port=args.port, log_level="warning")
@@ -2579,8 +2586,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if exc.code:
             raise CLIError(f"the web server could not start on {url_host}:{args.port}")
         raise
+    except _Stopped:  # a SIGTERM before uvicorn took the signals
+        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     print("chainrule serve: stopped", file=sys.stderr)  # by Ctrl-C or SIGTERM
     return 0
 

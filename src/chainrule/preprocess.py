@@ -5,7 +5,7 @@ aspect ratio, anti-aliased), then placed in a 28x28 field so that their centre o
 the centre. :func:`mnist_image` repeats those steps for any picture: a photo or scan of a digit,
 a drawing from the web page, or an array. It first makes the picture white on black: a dark
 digit on light paper is inverted, and a background that is then gray rather than black (paper
-in a photo) is set to black, the ink stretched to white. Pillow (``pip install
+in a photo) is subtracted, white staying white. Pillow (``pip install
 chainrule[images]``) does the resampling and reads image files.
 """
 
@@ -102,11 +102,12 @@ def _to_gray(image: np.ndarray, background: str | None = None) -> np.ndarray:
         background = "light" if np.median(_border(img)) > 0.5 else "dark"
     if background == "light":  # dark digit on a light background: invert
         img = 1.0 - img
-    # a background that is not black (gray paper in a photo: 0.4 once inverted) goes to 0 and
-    # the ink to 1, as MNIST's: else all of it would count as the digit
+    # a background that is not black (gray paper in a photo: 0.4 once inverted) goes to 0, as
+    # MNIST's, white staying white: else all of it would count as the digit. (Not stretched to
+    # the ink's maximum: that would make a blank page's noise, or faint ink's, full white.)
     level = float(np.median(_border(img)))
-    if 0 < level < 0.5 and img.max() > level:
-        img = np.clip((img - level) / (img.max() - level), 0.0, 1.0)
+    if 0 < level < 0.5:
+        img = np.clip((img - level) / (1.0 - level), 0.0, 1.0)
     return img
 
 
@@ -124,7 +125,8 @@ def mnist_image(image, threshold: float = 0.1, background: str | None = None) ->
         (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, values in [0, 1] or [0, 255] (an
         integer array, or any value above 1.001); a 784 vector; or an image file's path.
     threshold : float
-        Pixels brighter than this (after inversion) belong to the digit's bounding box.
+        Pixels brighter than this (after inversion and the background's removal) belong to
+        the digit's bounding box.
     background : {None, "dark", "light"}
         "dark": a light digit on a dark background, as MNIST's; "light": a dark digit on
         light paper (inverted); None (default): decided by the image's border, light if most

@@ -97,7 +97,8 @@ class _BaseMLP(BaseEstimator):
                     f"({len(sizes)} here), got activation={self.activation!r}"
                 )
         activations = []
-        for name in names:
+        # with no hidden layer a name is still checked (it decides init="glorot"'s bound)
+        for name in names or ([self.activation] if isinstance(self.activation, str) else []):
             if not isinstance(name, str):
                 raise ValueError(f"activation names must be strings, got {name!r}")
             name = _ACTIVATION_ALIASES.get(name, name)
@@ -108,6 +109,7 @@ class _BaseMLP(BaseEstimator):
                     "logistic (= sigmoid), identity, leaky_relu"
                 )
             activations.append(name)
+        activations = activations[: len(sizes)]
         for flag in ("shuffle", "warm_start", "early_stopping"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
@@ -280,7 +282,8 @@ class _BaseMLP(BaseEstimator):
             logistic = [get_activation(name).name == "sigmoid" for name in settings["activations"]]
             if not logistic:  # no hidden layer: scikit-learn goes by the activation named
                 name = self.activation if isinstance(self.activation, str) else None
-                logistic_net = name is not None and _ACTIVATION_ALIASES.get(name, name) == "sigmoid"
+                alias = _ACTIVATION_ALIASES.get(name, name)
+                logistic_net = name is not None and get_activation(alias).name == "sigmoid"
             else:
                 logistic_net = all(logistic)
             for layer, narrow in zip(self.network_.dense_layers, [*logistic, logistic_net]):
