@@ -456,6 +456,15 @@ def test_predict_scales_uint8_pixels_as_training_did(mnist_run, tmp_path):
     expected = chainrule.load(model).predict(images.reshape(8, -1) / 255).tolist()
     assert predictions(model, tmp_path / "pixels.npy") == expected
     assert predictions(model, tmp_path / "floats.npy") == expected
+    # the probabilities too (an unscaled input can keep its argmax), and --top k shows k
+    proba = chainrule.load(model).predict_proba(images.reshape(8, -1) / 255)
+    answer = json.loads(
+        run("predict", model, tmp_path / "pixels.npy", "--json", "--top", "2").stdout
+    )
+    for row, p in zip(answer, proba):
+        assert [t["class"] for t in row["top"]] == np.argsort(-p)[:2].tolist()
+        shown = [t["probability"] for t in row["top"]]
+        np.testing.assert_allclose(shown, np.sort(p)[::-1][:2], atol=2e-6)
 
 
 def test_predict_refuses_empty_text_and_complex_arrays(blob_model, tmp_path):
@@ -1184,6 +1193,19 @@ def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
                "--loss", "binary_cross_entropy", "--epochs", "1", "-o", tmp_path / "bce",
                "-q")  # fmt: skip
     assert "network: 5-64-1 (relu, sigmoid)" in proc.stderr
+    # predict on the one sigmoid output p: class 1 with p, class 0 with 1 - p
+    import chainrule
+
+    net = chainrule.load(tmp_path / "bce" / "model.npz")
+    feats = np.array([[float(v) for v in r.split(",")[:2] + r.split(",")[3:]] for r in binary])
+    np.save(tmp_path / "bce_rows.npy", feats[:12])
+    answer = json.loads(run("predict", tmp_path / "bce" / "model.npz", tmp_path / "bce_rows.npy",
+                            "--json").stdout)  # fmt: skip
+    p = net.predict_proba(feats[:12])[:, 0]
+    assert [a["prediction"] for a in answer] == net.predict(feats[:12]).tolist()
+    for a, p1 in zip(answer, p):
+        top = {t["class"]: t["probability"] for t in a["top"]}
+        assert top[1] == pytest.approx(p1, abs=2e-6) and top[0] == pytest.approx(1 - p1, abs=2e-6)
     # the labels taken from a first column whose name is a feature's: a note names it
     plain = [",".join(r.split(",")[:2] + r.split(",")[3:]) for r in rows]
     (tmp_path / "feature_first.csv").write_text(

@@ -520,6 +520,14 @@ def test_split_shares_add_up_by_largest_remainder():
     assert np.bincount(y_val, minlength=3).tolist() == [2, 2, 1]  # 1.75, 1.75, 1.5 -> 5 in all
 
 
+@pytest.mark.parametrize(("n", "n_val"), [(15, 2), (25, 3), (14, 1)])
+def test_split_rounds_the_validation_count(n, n_val):
+    """round(N * val_fraction) rows for validation: 1.5 -> 2, 2.5 -> 3 (half up), 1.4 -> 1."""
+    x, y = np.arange(n * 2.0).reshape(n, 2), np.zeros(n, int)
+    _, _, x_val, _ = train_val_split(x, y, val_fraction=0.1, seed=0, stratify=False)
+    assert len(x_val) == n_val
+
+
 def test_split_is_reproducible_by_seed():
     x, y = labelled([40, 30, 30])
     a = train_val_split(x, y, seed=5)

@@ -109,14 +109,27 @@ def test_one_rank_communicator_is_bit_identical_to_no_communicator(optimizer):
     _need_mpi()
     from mpi4py import MPI
 
+    from chainrule.training import Callback
+
+    class BatchLosses(Callback):  # what a progress bar shows, the last, smaller batch included
+        def __init__(self):
+            self.losses = []
+
+        def on_batch_end(self, epoch, batch_index, n_batches, loss):
+            self.losses.append(loss)
+
     x, y = _blobs()
-    kwargs = dict(epochs=3, batch_size=20, validation_split=0.2, seed=3)
+    kwargs = dict(epochs=3, batch_size=21, validation_split=0.2, seed=3)
     plain, distributed_net = (Network.from_sizes([6, 10, 3], seed=5) for _ in range(2))
-    h1 = fit(plain, x, y, optimizer=optimizer(), **kwargs)
-    h2 = fit(distributed_net, x, y, optimizer=optimizer(), comm=MPI.COMM_SELF, **kwargs)
+    seen = BatchLosses(), BatchLosses()
+    h1 = fit(plain, x, y, optimizer=optimizer(), callbacks=[seen[0]], **kwargs)
+    h2 = fit(distributed_net, x, y, optimizer=optimizer(), comm=MPI.COMM_SELF,
+             callbacks=[seen[1]], **kwargs)  # fmt: skip
     assert np.array_equal(plain.parameter_vector, distributed_net.parameter_vector)
     np.testing.assert_allclose(h1["loss"], h2["loss"], rtol=1e-12)
     assert h1["val_loss"] == h2["val_loss"] and h1["accuracy"] == h2["accuracy"]
+    assert (len(x) - int(len(x) * 0.2)) % 21  # a smaller last batch in every epoch
+    np.testing.assert_allclose(seen[0].losses, seen[1].losses, rtol=1e-6)
 
 
 @pytest.fixture(scope="module")

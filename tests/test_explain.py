@@ -89,6 +89,19 @@ def test_explained_gradients_equal_network_gradients_and_finite_differences(
     assert e.max_fd_error < 1e-6
 
 
+def test_cross_entropy_label_weights_not_summing_to_1_are_explained_exactly():
+    """-sum label log(out) with labels summing to 1.5: delta = out * sum(label) - label, the
+    network's gradient, and the finite differences agree."""
+    net, x, _ = make_case([6, 5, 3], "relu", "softmax", "cross_entropy", "class")
+    label = np.array([0.5, 0.5, 0.5])
+    e = explain_example(net, x, label, fd_max_entries=None)
+    np.testing.assert_allclose(e.layers[0].delta, e.out * 1.5 - label, rtol=1e-12)
+    expected = net.gradients(x[None, :], label[None, :])
+    for t, (dw, _) in zip(e.layers, reversed(expected)):
+        np.testing.assert_allclose(t.dE_dw, dw, rtol=1e-12, atol=1e-14)
+    assert e.fd_ok
+
+
 def test_the_notes_terms_hold_layer_by_layer():
     """Each layer: net = in . w + b, out = s(net), delta = dE/ds * ds/dnet, dE/dw =
     outer(in, delta), dE/db = delta, and the error handed down is w . delta."""

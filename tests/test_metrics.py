@@ -38,6 +38,21 @@ def test_accuracy_of_nothing_is_nan_not_zero():
     assert accuracy(np.array([1, 2]), np.array([1, 0])) == 0.5
 
 
+def test_summary_by_hand_with_a_class_never_present_and_thirds():
+    """Labels 0,0,1,1,1 predicted 0,2,1,1,0: class 2 is predicted once and never present
+    (precision 0, recall 0, not 1); class 1's recall is 2/3 to 6 digits."""
+    summary = classification_summary([0, 0, 1, 1, 1], [0, 2, 1, 1, 0], 3)
+    assert summary == {
+        "accuracy": 0.6,
+        "n_examples": 5,
+        "precision": [0.5, 1.0, 0.0],
+        "recall": [0.5, 0.666667, 0.0],
+        "confusion_matrix": [[1, 0, 1], [1, 2, 0], [0, 0, 0]],
+    }
+    _, recall = precision_recall(confusion_matrix([0, 0, 1], [0, 2, 1], 3))
+    assert recall.tolist() == [0.5, 1.0, 0.0]  # class 2 never present: 0
+
+
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differ"):
         accuracy(np.array([1, 2]), np.array([1]))

@@ -343,6 +343,29 @@ def test_wrong_input_width(classifier):
         classifier.forward(np.ones(4))
 
 
+def test_finite_inputs_too_large_for_float32_are_named_not_answered(classifier):
+    """3e38 is a finite float32 (accepted as input), but its products overflow: predict says
+    so instead of answering class 0 for NaN outputs; NaN weights are named as such."""
+    x = np.full((4, 4), 3e38, np.float32)
+    big = classifier.copy()
+    big.parameters()[0][...] = 1.0  # every product adds up: 4 * 3e38 overflows
+    for predict in (big.predict, big.predict_proba):
+        with pytest.raises(ValueError, match=r"not finite for 4 of 4 rows .*inputs up to 3e\+38"):
+            predict(x)
+    broken = classifier.copy()
+    broken.parameters()[0][0, 0] = np.nan
+    with pytest.raises(ValueError, match="weights hold NaN or inf"):
+        broken.predict(np.ones((2, 4)))
+    assert classifier.predict(np.ones((2, 4))).shape == (2,)
+
+
+def test_one_sigmoid_output_takes_labels_0_and_1():
+    net = Network.from_sizes([3, 4, 1], output="sigmoid", loss="binary_cross_entropy", seed=0)
+    np.testing.assert_array_equal(net.encode_targets(np.array([0, 1, 1])), [[0], [1], [1]])
+    with pytest.raises(ValueError):
+        net.encode_targets(np.array([0, 2]))
+
+
 def test_nan_and_inf_in_inputs(classifier):
     x = np.ones((3, 4))
     x[1, 2] = np.nan

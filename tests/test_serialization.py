@@ -649,6 +649,25 @@ def test_onnx_export_of_every_activation_runs_in_onnxruntime(tmp_path, dtype):
         np.testing.assert_allclose(out, net.forward(x), rtol=1e-6, atol=1e-6, err_msg=activation)
 
 
+def test_onnx_export_of_square_layers_and_several_metadata_entries(tmp_path):
+    """Square weight matrices (a transposed Gemm would pass the checker and answer wrongly)
+    and every metadata entry, not only the first."""
+    import onnx
+    import onnxruntime
+
+    from chainrule.export import export_onnx
+
+    net = Network.from_sizes([4, 4, 4, 3], hidden="tanh", seed=2)
+    path = tmp_path / "square.onnx"
+    export_onnx(net, path, metadata={"input_scale": "1", "classes": "a,b,c"})
+    x = np.random.default_rng(1).normal(size=(7, 4)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {"input": x})
+    np.testing.assert_allclose(out, net.forward(x), rtol=1e-5, atol=1e-6)
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert props == {"input_scale": "1", "classes": "a,b,c"}
+
+
 # -- a Standardize layer ------------------------------------------------------------------------
 
 

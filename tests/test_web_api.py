@@ -312,6 +312,9 @@ def test_values_just_above_1_are_rounding_of_a_0_1_image(client):
     body = {"width": 80, "height": 100, "pixels": drawn.ravel().tolist()}
     answer = post(client, body).json()
     np.testing.assert_allclose(np.ravel(answer["input"]), mnist_image(digit_one()), atol=1e-4)
+    x[5] = 1.5  # beyond the rounding slack: the 0-255 scale, as any value above 1.001
+    answer = post(client, {"pixels": x.tolist()}).json()
+    np.testing.assert_allclose(np.array(answer["input"]).ravel(), x / 255, atol=1e-4)
     too_big = post(client, {"pixels": [255.0000001] + [0.0] * 783})
     assert_problem(too_big, 422, "[0, 255]", "255.0000001")
 

@@ -341,12 +341,33 @@ class Network:
         ):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         x = self.check_inputs(x)
-        return np.concatenate(
-            [
-                to_numpy(self._forward(self._on_device(x[i : i + batch_size])), copy=True)
-                for i in range(0, len(x), batch_size)
-            ]
-            or [np.empty((0, self.n_out), self.dtype)]
+        with np.errstate(over="ignore", invalid="ignore"):  # said below, in words
+            out = np.concatenate(
+                [
+                    to_numpy(self._forward(self._on_device(x[i : i + batch_size])), copy=True)
+                    for i in range(0, len(x), batch_size)
+                ]
+                or [np.empty((0, self.n_out), self.dtype)]
+            )
+        if not np.isfinite(out).all():
+            raise ValueError(self._why_not_finite(x, out))
+        return out
+
+    def _why_not_finite(self, x: np.ndarray, out: np.ndarray) -> str:
+        """Why some outputs are NaN or inf although the inputs are finite numbers."""
+        bad = ~np.isfinite(out).all(axis=1)
+        row = int(np.argmax(bad))
+        if not all(np.isfinite(to_numpy(p)).all() for p in self.parameters()):
+            return (
+                "the network's outputs are not finite: its weights hold NaN or inf (a diverged "
+                "run?)"
+            )
+        largest = float(np.abs(x[row]).max())
+        return (
+            f"the network's outputs are not finite for {int(bad.sum())} of {len(x)} rows (first: "
+            f"row {row}, inputs up to {largest:.3g}): too large for {self.dtype.name} arithmetic "
+            "through this network; give inputs scaled as in training (numbers of order 1, or "
+            "raw ones for a network with a Standardize first layer)"
         )
 
     def predict(self, x, batch_size: int = 2048) -> np.ndarray:
