@@ -1040,6 +1040,18 @@ def test_a_csv_label_column_is_chosen_by_name_or_index_and_kept_by_evaluate(blob
     assert not (tmp_path / "no").exists()
 
 
+def test_a_stray_huge_class_index_is_refused_before_a_network_of_a_million_outputs(tmp_path):
+    """Labels 0-2 and one 1000000: a network of 1000001 outputs (65M parameters), then a
+    7 TB confusion matrix, before; now one line, before any file is written."""
+    rng = np.random.default_rng(0)
+    rows = [f"{rng.integers(0, 3)},{a:.3f},{b:.3f}" for a, b in rng.random((59, 2))]
+    (tmp_path / "ids.csv").write_text("label,a,b\n" + "\n".join(rows) + "\n1000000,0.5,0.5\n")
+    proc = run("train", "--dataset", tmp_path / "ids.csv", "--label-column", "label",
+               "-o", tmp_path / "out", check=False)  # fmt: skip
+    assert_one_line_error(proc, "the largest 1000000", "1000001 outputs for 4 different labels")
+    assert not (tmp_path / "out").exists()
+
+
 def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     """The label column left at its default, a pandas index column, a relative path in a
     TOML file: each says what to do."""

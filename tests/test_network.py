@@ -366,6 +366,15 @@ def test_one_sigmoid_output_takes_labels_0_and_1():
         net.encode_targets(np.array([0, 2]))
 
 
+def test_cross_entropy_rows_of_no_class_are_refused(classifier):
+    """An all-zero one-hot row (an unknown class) would count for nothing: refused, named."""
+    target = np.eye(3)[[0, 1, 2, 1]]
+    target[2] = 0
+    with pytest.raises(ValueError, match=r"row 2 is all zeros \(1 such rows\)"):
+        classifier.loss(np.ones((4, 4)), target)
+    assert np.isfinite(classifier.loss(np.ones((4, 4)), np.eye(3)[[0, 1, 2, 1]]))
+
+
 def test_nan_and_inf_in_inputs(classifier):
     x = np.ones((3, 4))
     x[1, 2] = np.nan

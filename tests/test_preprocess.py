@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from chainrule.preprocess import BlankImageError, mnist_image
+from chainrule.preprocess import BlankImageError, load_image, mnist_image
 
 MNIST = Path(__file__).resolve().parents[1] / "src/chainrule/datasets/mnist"
 
@@ -64,6 +64,17 @@ def test_a_given_background_overrides_the_border_guess(test_images):
     )
     with pytest.raises(ValueError, match="background must be 'dark', 'light' or None"):
         mnist_image(paper, background="white")
+
+
+def test_a_16_bit_png_reads_as_its_8_bit_copy(tmp_path, test_images):
+    """A 16-bit gray PNG (mode I;16) by its own scale, 0-65535: converting it to 8 bits, as
+    for other modes, clipped everything above 255 and left 3 pixels of the digit."""
+    digit = (test_images[0] * 255).round().astype(np.uint8)
+    Image.fromarray(digit).save(tmp_path / "d8.png")
+    Image.fromarray(digit.astype(np.uint16) * 257).save(tmp_path / "d16.png")
+    assert Image.open(tmp_path / "d16.png").mode == "I;16"
+    np.testing.assert_allclose(load_image(tmp_path / "d16.png"), load_image(tmp_path / "d8.png"))
+    np.testing.assert_allclose(mnist_image(tmp_path / "d16.png"), mnist_image(tmp_path / "d8.png"))
 
 
 def test_gray_paper_is_inverted_and_its_gray_removed(test_images):

@@ -147,6 +147,23 @@ def test_early_stopping_counts_only_improvements_beyond_min_delta(monitor):
     assert es.best_epoch == 3 and es.wait == 1
 
 
+def test_weights_grown_beyond_float32s_outputs_are_a_divergence():
+    """A learning rate of 1e25 in one batch: the loss was finite, the weights are finite but
+    about 3e24, and the outputs overflow. fit says so (a DivergenceError naming the weights
+    and the learning rate), not a later predict blaming the inputs."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((54, 4)).astype(np.float32), rng.integers(0, 3, 54)
+    net = Network.from_sizes([4, 16, 3], seed=0)  # ReLU: nothing saturates
+    with pytest.raises(DivergenceError, match=r"weights grew to .*e\+2\d.*learning rate 1e\+25"):
+        fit(net, x, y, epochs=1, batch_size=64, optimizer=SGD(learning_rate=1e25))
+
+
+def test_empty_validation_data_is_refused():
+    x, y = blobs(20)
+    with pytest.raises(ValueError, match="validation_data holds no examples"):
+        fit(small_net(), x, y, epochs=1, validation_data=(x[:0], y[:0]))
+
+
 def test_validation_rows_are_the_rows_fit_holds_out():
     """validation_rows gives the split of fit's validation_split for the same seed: the
     validation loss fit reports is the network's loss on those rows."""

@@ -446,6 +446,7 @@ def _test_split_record(n_examples: int, x_test, y_test, seed: int) -> dict:
     }
 
 
+MAX_CLASSES = 1000  # class indices beyond this are refused: not a classifier's labels
 LARGE_FEATURE = 100.0  # |x| above which `train` suggests --standardize for a file's features
 IMAGE_INPUT_SCALE = 1 / 255  # uint8 pixels -> [0, 1], recorded in the model as input_scale
 
@@ -1451,6 +1452,14 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     else:
         n_classes = int(every.max()) + 1
         which = f"(labels are class indices: its largest label is {n_classes - 1})"
+        if resume is None and n_classes > MAX_CLASSES:  # a network of a million outputs
+            raise CLIError(
+                f"the labels of {config.dataset} (--label-column {config.label_column!r}) are "
+                f"class indices, the largest {n_classes - 1}: a network of {n_classes} outputs "
+                f"for {len(np.unique(every))} different labels (IDs, or a stray value?); train "
+                f"takes at most {MAX_CLASSES} classes, numbered from 0; if another column "
+                "holds the labels, name it with --label-column"
+            )
     if resume is None and classes is None and _regression_like(every):
         notes.append(
             f"note: the labels of {config.dataset} (--label-column {config.label_column!r}) "

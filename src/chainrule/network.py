@@ -580,6 +580,14 @@ class Network:
                     f"{name} targets are probabilities and must be {bounds}, got values from "
                     f"{low:g} to {high:g}"
                 )
+            if name == "cross_entropy" and arr.ndim == 2 and arr.shape[1] > 1:
+                empty = np.flatnonzero(~arr.any(axis=1))  # a one-hot row of an unknown class?
+                if empty.size:
+                    raise ValueError(
+                        f"cross_entropy targets: row {int(empty[0])} is all zeros ({empty.size} "
+                        "such rows), a label of no class, which would count for nothing; give "
+                        "each example its class (one-hot rows or integer labels)"
+                    )
         return arr
 
     # -- copies ---------------------------------------------------------------------------------

@@ -48,6 +48,12 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = _open_upright(Image, ImageOps, path)
         with img:
+            if img.mode.startswith("I") or img.mode == "F":  # 16- or 32-bit gray, or floats
+                # by their own scale: converting to 8 bits would clip everything above 255
+                array = np.asarray(img, dtype=np.float64)
+                wide = img.mode.startswith("I;16") or array.max() > 255
+                top = 65535.0 if wide else 255.0 if array.max() > 1 else 1.0
+                return np.clip(array / top, 0.0, 1.0).astype(np.float32)
             if img.mode not in ("L", "RGB", "RGBA", "LA"):
                 img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
             array = np.asarray(img, dtype=np.float32) / 255.0

@@ -484,6 +484,7 @@ def fit(
     # overflow on the way to a divergence is reported as a DivergenceError, not as warnings
     with _deferred_sigint(trainer, handle_sigint), np.errstate(over="ignore", invalid="ignore"):
         history = trainer.run()
+        _check_final_outputs(trainer)
     if _WARN_IF_NOTHING_LEARNED.get() and trainer.rank == 0:
         _warn_if_nothing_learned(trainer)
     return history
@@ -492,6 +493,29 @@ def fit(
 # whether fit ends with a TrainingWarning for a network at chance (the scikit-learn wrapper's
 # partial_fit and regressor turn it off, per thread and task, through _no_training_warning)
 _WARN_IF_NOTHING_LEARNED = contextvars.ContextVar("warn_if_nothing_learned", default=True)
+
+
+def _check_final_outputs(trainer: _Trainer) -> None:
+    """A DivergenceError when the trained network's outputs are not finite although every
+    loss was: weights grown so large (1e29 after a learning rate of 1e30) that the products
+    of the forward pass overflow, on up to 256 training rows spread over the set."""
+    if not trainer.history.epochs:
+        return
+    net, x = trainer.net, trainer.x
+    rows = trainer._converted(x[:: -(-len(x) // 256)])
+    out = to_numpy(net._forward(net._on_device(rows)))
+    if np.isfinite(out).all():
+        return
+    record = trainer.history.epochs[-1]
+    w = max(float(np.max(np.abs(to_numpy(p)))) for p in trainer.params)
+    raise trainer._divergence(
+        record["epoch"],
+        trainer.n_batches,
+        record["loss"],
+        record["learning_rate"],
+        weights=True,
+        what=f"the weights grew to {w:.3g} (outputs beyond {net.dtype.name}) by the end of",
+    )
 
 
 def validation_rows(
@@ -871,6 +895,8 @@ class _Trainer:
                 self.target_val = net.encode_targets(y_val, len(self.x_val))
             except ValueError as exc:
                 raise ValueError(f"validation_data: {exc}") from None
+            if len(self.x_val) == 0:  # else validation would be skipped without a word
+                raise ValueError("validation_data holds no examples")
             self.labels_val = _class_labels(y_val, self.target_val)
         elif validation_split:
             if not 0 < validation_split < 1:
@@ -1304,11 +1330,20 @@ class _Trainer:
     # -- ends -----------------------------------------------------------------------------
 
     def _divergence(
-        self, epoch: int, batch: int, loss: float, lr: float, weights: bool = False
+        self,
+        epoch: int,
+        batch: int,
+        loss: float,
+        lr: float,
+        weights: bool = False,
+        what: str | None = None,
     ) -> DivergenceError:
-        what = (
-            "the weights became NaN or inf by the end of" if weights else f"the loss is {loss} at"
-        )
+        if what is None:
+            what = (
+                "the weights became NaN or inf by the end of"
+                if weights
+                else f"the loss is {loss} at"
+            )
         x, t, w = (
             max(float(np.max(np.abs(to_numpy(a)))) for a in arrays)
             for arrays in ([self.x], [self.target], self.params)
