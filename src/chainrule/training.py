@@ -501,7 +501,10 @@ def _check_final_outputs(trainer: _Trainer) -> None:
     of the forward pass overflow, on up to 256 training rows spread over the set."""
     if not trainer.history.epochs:
         return
-    net, x = trainer.net, trainer.x
+    net, x = (
+        trainer.net.copy(),
+        trainer.x,
+    )  # a copy: the network's own buffers stay as fit left them
     rows = trainer._converted(x[:: -(-len(x) // 256)])
     out = to_numpy(net._forward(net._on_device(rows)))
     if np.isfinite(out).all():
