@@ -1052,6 +1052,16 @@ def test_a_stray_huge_class_index_is_refused_before_a_network_of_a_million_outpu
     assert not (tmp_path / "out").exists()
 
 
+def test_labels_all_different_are_refused_in_the_command_lines_words(tmp_path):
+    """A first column of decimal-comma numbers, read as class names, all different: the
+    error names --label-column, not train_val_split's Python-only stratify=False."""
+    rows = [f'"{10 + i},5",{i * 0.01:.3f},{i % 3}' for i in range(60)]
+    (tmp_path / "dc.csv").write_text("w,a,label\n" + "\n".join(rows) + "\n")
+    proc = run("train", "--dataset", tmp_path / "dc.csv", "-o", tmp_path / "out", check=False)
+    assert_one_line_error(proc, "every one of the 60 labels", "--label-column")
+    assert "stratify" not in proc.stderr and not (tmp_path / "out").exists()
+
+
 def test_train_on_a_csv_says_what_to_do_about_common_slips(blobs, tmp_path):
     """The label column left at its default, a pandas index column, a relative path in a
     TOML file: each says what to do."""

@@ -397,9 +397,19 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
             )
         # a held-out test split (10%, stratified, seeded) for the reported test accuracy; the
         # split comes before --subset, so the test set does not depend on it
-        x_train, y_train, x_test, y_test = datasets.train_val_split(
-            x, y, val_fraction=TEST_FRACTION, seed=config.seed
-        )
+        try:
+            x_train, y_train, x_test, y_test = datasets.train_val_split(
+                x, y, val_fraction=TEST_FRACTION, seed=config.seed
+            )
+        except ValueError as exc:  # in the words of the command line, not of the function
+            if "every one of the" not in str(exc):
+                raise
+            raise CLIError(
+                f"every one of the {len(y)} labels of {name} (--label-column "
+                f"{config.label_column!r}) is different (IDs, or a number per row?): a class "
+                "each, nothing to learn; if another column holds the labels, name it with "
+                "--label-column"
+            ) from None
         input_scale = None
         test_split = _test_split_record(len(x), x_test, y_test, config.seed)
     else:
