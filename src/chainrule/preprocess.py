@@ -75,6 +75,15 @@ ROUNDING_SLACK = 1e-3
 BACKGROUNDS = (None, "dark", "light")
 
 
+def _unit_scale(image: np.ndarray, integers: bool = False) -> np.ndarray:
+    """Gray levels of ``image`` on [0, 1]: divided by 255 when they are ``integers`` (8-bit
+    values) or any exceeds 1 by more than :data:`ROUNDING_SLACK`; as they are otherwise
+    (values just above 1 are a [0, 1] image's rounding, for the caller to clip)."""
+    if integers or image.max() > 1 + ROUNDING_SLACK:
+        return image / 255.0
+    return image
+
+
 def _to_gray(image: np.ndarray, background: str | None = None) -> np.ndarray:
     """(H, W) in [0, 1], white digit on black; transparent pixels count as background.
     ``background`` "light" inverts, "dark" does not, None decides from the border."""
@@ -84,8 +93,7 @@ def _to_gray(image: np.ndarray, background: str | None = None) -> np.ndarray:
     img = raw.astype(np.float32)
     if img.size == 0 or not np.isfinite(img).all():
         raise ValueError("image is empty or contains NaN/inf")
-    if raw.dtype.kind in "iu" or img.max() > 1 + ROUNDING_SLACK:
-        img /= 255.0  # 8-bit values
+    img = _unit_scale(img, integers=raw.dtype.kind in "iu")
     if img.ndim == 1 and img.size == 784:
         img = img.reshape(28, 28)
     if img.ndim == 3 and img.shape[2] in (2, 4):  # gray/colour with alpha

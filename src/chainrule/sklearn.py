@@ -98,7 +98,8 @@ class _BaseMLP(BaseEstimator):
                 )
         activations = []
         # with no hidden layer a name is still checked (it decides init="glorot"'s bound)
-        for name in names or ([self.activation] if isinstance(self.activation, str) else []):
+        named = names or ([self.activation] if isinstance(self.activation, str) else [])
+        for name in named:
             if not isinstance(name, str):
                 raise ValueError(f"activation names must be strings, got {name!r}")
             name = _ACTIVATION_ALIASES.get(name, name)
@@ -109,7 +110,6 @@ class _BaseMLP(BaseEstimator):
                     "logistic (= sigmoid), identity, leaky_relu"
                 )
             activations.append(name)
-        activations = activations[: len(sizes)]
         for flag in ("shuffle", "warm_start", "early_stopping"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
@@ -150,7 +150,8 @@ class _BaseMLP(BaseEstimator):
             )
         return {
             "sizes": sizes,
-            "activations": activations,
+            "activations": activations[: len(sizes)],
+            "named": activations,  # the same, and the one name given for no hidden layer
             "loss": self._losses[self.loss],
             "dtype": dtype,
             "optimizer": self._make_optimizer(),  # built here so that a bad one changes nothing
@@ -279,14 +280,10 @@ class _BaseMLP(BaseEstimator):
         if init is not None and _INIT_ALIASES.get(init, init) == "glorot":
             # scikit-learn's bound for logistic units, sqrt(2 / (n_in + n_out)): 1/sqrt(3) of
             # Glorot's, for each logistic hidden layer and, when all are, the output layer
-            logistic = [get_activation(name).name == "sigmoid" for name in settings["activations"]]
-            if not logistic:  # no hidden layer: scikit-learn goes by the activation named
-                name = self.activation if isinstance(self.activation, str) else None
-                alias = _ACTIVATION_ALIASES.get(name, name)
-                logistic_net = name is not None and get_activation(alias).name == "sigmoid"
-            else:
-                logistic_net = all(logistic)
-            for layer, narrow in zip(self.network_.dense_layers, [*logistic, logistic_net]):
+            # (with no hidden layer, scikit-learn goes by the activation named)
+            logistic = [get_activation(name).name == "sigmoid" for name in settings["named"]]
+            narrowed = [*logistic[: len(settings["sizes"])], bool(logistic) and all(logistic)]
+            for layer, narrow in zip(self.network_.dense_layers, narrowed):
                 if narrow:
                     layer.weights *= np.sqrt(1 / 3)
         self.n_outputs_ = n_out

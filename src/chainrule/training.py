@@ -501,10 +501,7 @@ def _check_final_outputs(trainer: _Trainer) -> None:
     of the forward pass overflow, on up to 256 training rows spread over the set."""
     if not trainer.history.epochs:
         return
-    net, x = (
-        trainer.net.copy(),
-        trainer.x,
-    )  # a copy: the network's own buffers stay as fit left them
+    net, x = trainer.net.copy(), trainer.x  # a copy: its buffers stay as fit left them
     rows = trainer._converted(x[:: -(-len(x) // 256)])
     out = to_numpy(net._forward(net._on_device(rows)))
     if np.isfinite(out).all():
@@ -519,6 +516,13 @@ def _check_final_outputs(trainer: _Trainer) -> None:
         weights=True,
         what=f"the weights grew to {w:.3g} (outputs beyond {net.dtype.name}) by the end of",
     )
+
+
+def _seed(seed, alternative: str = "") -> int:
+    """``seed`` as an int, or a ValueError unless it is an integer >= 0."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0{alternative}, got seed={seed!r}")
+    return int(seed)
 
 
 def validation_rows(
@@ -538,8 +542,7 @@ def validation_rows(
     """
     if not 0 <= validation_split < 1:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got seed={seed!r}")
+    seed = _seed(seed)
     n_val = int(n_examples * validation_split)
     # the first of the seed's two generators (the second shuffles the batches)
     split_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
@@ -800,9 +803,8 @@ class _Trainer:
             self.optimizer.weight_decay = float(weight_decay)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy)
-        elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0 or None, got seed={seed!r}")
-        seed = int(seed)
+        else:
+            seed = _seed(seed, " or None")
         self.comm = comm
         self.rank, self.size = 0, 1
         if comm is not None:

@@ -61,7 +61,7 @@ from chainrule.explain import (
     fd_passed,
 )
 from chainrule.network import Network
-from chainrule.preprocess import ROUNDING_SLACK, BlankImageError, mnist_image
+from chainrule.preprocess import BlankImageError, _unit_scale, mnist_image
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -653,10 +653,7 @@ def parse_pixels(request: PredictRequest) -> tuple[np.ndarray, bool]:
         bad = array[(array < 0) | (array > 255)][0]
         shown = f"{bad:.15g}"  # 300, 255.0000001, 1e+30
         raise InputError(f"pixels must lie in [0, 1] or [0, 255], got {shown}")
-    if array.max() > 1 + ROUNDING_SLACK:
-        array = array / 255.0
-    else:  # [0, 1], maybe with a rounding error above 1
-        array = np.minimum(array, 1.0)
+    array = np.minimum(_unit_scale(array), 1.0)  # [0, 1], rounding errors above 1 clipped
     return array.astype(np.float32), preprocess
 
 
