@@ -140,6 +140,27 @@ def test_fit_matches_numpy(optimizer, loss):
         assert a["accuracy"] == b["accuracy"]
 
 
+@pytest.mark.parametrize("loss, hidden, output, n_out", CASES)
+def test_weighted_fit_matches_numpy(loss, hidden, output, n_out):
+    """sample_weight on the device: the factors move there with each batch; the weighted
+    losses, validation metrics and weights are the NumPy run's."""
+    ref, net = _pair(loss, hidden, output, n_out)
+    x, y = _data(loss, n_out, rows=30)
+    w = np.random.default_rng(1).random(30) * 2
+    assert net.loss(x, y, sample_weight=w) == pytest.approx(
+        ref.loss(x, y, sample_weight=w), rel=1e-13
+    )
+    kwargs = dict(epochs=2, batch_size=8, optimizer="momentum", seed=2, validation_split=0.2)
+    h_ref = fit(ref, x, y, sample_weight=w, **kwargs)
+    h_dev = fit(net, x, y, sample_weight=w, **kwargs)
+    np.testing.assert_allclose(
+        to_numpy(net.parameter_vector), ref.parameter_vector, rtol=1e-12, atol=1e-14
+    )
+    for a, b in zip(h_dev.epochs, h_ref.epochs):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-12)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-12)
+
+
 def test_dropout_on_the_device_draws_the_numpy_masks():
     ref, net = _pair("cross_entropy", "relu", None, 3, dropout=0.3)
     x, y = _data("cross_entropy", 3, rows=30)

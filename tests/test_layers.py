@@ -335,3 +335,21 @@ def test_standardize_statistics_of_a_subset_of_rows_without_gathering_them():
             Standardize.statistics(small, subset=np.array(bad, dtype=int))
     with pytest.raises(ValueError, match="row numbers, got float64"):
         Standardize.statistics(small, subset=np.array([0.0, 1.0]))
+
+
+def test_a_layer_too_large_for_memory_is_named():
+    """NumPy's MemoryError names an array shape; the layer's says which layer, how much."""
+    with pytest.raises(MemoryError, match=r"Dense\(10000000, 10000000\) has 100,000,000,000,000 "
+                       r"weights: 363\.8 TiB as float32, .* use fewer units"):  # fmt: skip
+        Dense(10**7, 10**7)
+
+
+@pytest.mark.parametrize(
+    "n_bytes, text",
+    [(0, "0 bytes"), (1023, "1023 bytes"), (1024, "1.0 KiB"), (5 * 2**20, "5.0 MiB"),
+     (3 * 2**30 // 2, "1.5 GiB"), (7.3 * 2**40, "7.3 TiB"), (2**50, "1024.0 TiB")],
+)  # fmt: skip
+def test_memory_size_reads_as_a_person_would(n_bytes, text):
+    from chainrule.layers import memory_size
+
+    assert memory_size(n_bytes) == text

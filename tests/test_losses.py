@@ -67,6 +67,27 @@ def test_batch_loss_is_mean_of_per_example_losses(name):
     target = targets_for(name, rng, out.shape)
     per_example = [loss.value(out[i : i + 1], target[i : i + 1]) for i in range(6)]
     assert loss.value(out, target) == pytest.approx(np.mean(per_example))
+    each = loss.per_example(out, target)  # the same losses, one call
+    assert each.shape == (6,)
+    np.testing.assert_allclose(each, per_example, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_per_example_from_probabilities_or_logits(dtype):
+    """Given the softmax's probabilities, per_example takes -log(p), as value does, and the
+    logits' log-sum-exp where p is too small for that; the two agree elsewhere."""
+    ce = get_loss("cross_entropy")
+    logits = np.array([[2.0, 0.0, -1.0], [0.0, 3.0, 1.0], [-200.0, 200.0, 0.0]], dtype)
+    labels = np.array([0, 2, 0])
+    probs = Softmax().forward(logits)
+    from_logits = ce.per_example(logits, labels)
+    from_probs = ce.per_example(logits, labels, probs=probs)
+    assert from_probs.dtype == dtype
+    assert from_logits[2] == pytest.approx(400.0, rel=1e-6)  # p underflows: from the logits
+    np.testing.assert_allclose(from_probs, from_logits, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert ce.value(logits[:2], labels[:2], probs=probs[:2]) == pytest.approx(
+        float(np.mean(from_probs[:2])), rel=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", ["cross_entropy", "binary_cross_entropy"])

@@ -749,3 +749,115 @@ def test_input_gradient_matches_finite_differences(standardize):
         numeric[i] = (net.loss(plus, y) - net.loss(minus, y)) / (2 * h)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-12)
     assert analytic.shape == x.shape and np.abs(analytic).max() > 0
+
+
+# -- sample weights: the weighted mean of the per-example losses and its gradient ------------
+
+WEIGHTED_CASES = [  # (loss, hidden, output)
+    ("sse", "sigmoid", None),
+    ("mse", "tanh", None),
+    ("cross_entropy", "relu", None),
+    ("binary_cross_entropy", "tanh", None),
+    ("sse", "tanh", "softmax"),  # a plain loss through the softmax's own backward
+]
+
+
+def _weighted_case(loss, hidden, output, seed=0):
+    net = Network.from_sizes([4, 5, 3], hidden=hidden, output=output, loss=loss, seed=1)
+    net = net.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(7, 4))
+    if loss == "cross_entropy":
+        y = rng.integers(0, 3, 7)
+    elif loss == "binary_cross_entropy":
+        y = (rng.random((7, 3)) > 0.5).astype(float)
+    else:
+        y = rng.random((7, 3))
+    w = rng.random(7) * 3
+    w[2] = 0.0  # an example left out
+    return net, x, y, w
+
+
+@pytest.mark.parametrize("loss, hidden, output", WEIGHTED_CASES)
+def test_weighted_loss_is_the_weighted_mean_of_the_examples_losses(loss, hidden, output):
+    net, x, y, w = _weighted_case(loss, hidden, output)
+    each = [net.loss(x[i : i + 1], y[i : i + 1]) for i in range(len(x))]
+    assert net.loss(x, y, sample_weight=w) == pytest.approx(np.dot(w, each) / w.sum(), rel=1e-13)
+    assert net.loss(x, y, sample_weight=np.full(7, 0.3)) == pytest.approx(net.loss(x, y), rel=1e-14)
+
+
+@pytest.mark.parametrize("loss, hidden, output", WEIGHTED_CASES)
+def test_weighted_gradients_match_finite_differences(loss, hidden, output):
+    """Every weight and bias, and the inputs: central differences of the weighted loss in
+    float64 against the chain rule with each row of the output delta times its factor."""
+    net, x, y, w = _weighted_case(loss, hidden, output)
+    grads = net.gradients(x, y, sample_weight=w)
+    eps = 1e-6
+    for layer, (dw, db) in zip(net.dense_layers, grads):
+        for param, grad in ((layer.weights, dw), (layer.biases, db)):
+            numeric = np.zeros_like(param)
+            for idx in np.ndindex(param.shape):
+                keep = param[idx]
+                param[idx] = keep + eps
+                up = net.loss(x, y, sample_weight=w)
+                param[idx] = keep - eps
+                down = net.loss(x, y, sample_weight=w)
+                param[idx] = keep
+                numeric[idx] = (up - down) / (2 * eps)
+            np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+    dx = net.input_gradient(x, y, sample_weight=w)
+    numeric = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        shifted = x.copy()
+        shifted[idx] += eps
+        up = net.loss(shifted, y, sample_weight=w)
+        shifted[idx] -= 2 * eps
+        numeric[idx] = (up - net.loss(shifted, y, sample_weight=w)) / (2 * eps)
+    np.testing.assert_allclose(dx, numeric, rtol=1e-6, atol=1e-9)
+    assert np.all(dx[2] == 0)  # the example of weight 0 moves nothing
+
+
+def test_integer_weights_count_an_example_that_many_times():
+    net, x, y, _ = _weighted_case("cross_entropy", "relu", None)
+    w = np.array([1, 3, 0, 2, 1, 1, 2])
+    repeated = np.repeat(np.arange(7), w)
+    assert net.loss(x, y, sample_weight=w) == pytest.approx(
+        net.loss(x[repeated], y[repeated]), rel=1e-14
+    )
+    for (dw, db), (rw, rb) in zip(
+        net.gradients(x, y, sample_weight=w), net.gradients(x[repeated], y[repeated])
+    ):
+        np.testing.assert_allclose(dw, rw, rtol=1e-12, atol=1e-16)
+        np.testing.assert_allclose(db, rb, rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        (np.ones(6), r"shape \(7,\), one weight per example, got shape \(6,\)"),
+        (np.ones((7, 1)), r"got shape \(7, 1\)"),
+        (np.r_[1.0, -0.5, np.ones(5)], "must be >= 0, got -0.5 at row 1"),
+        (np.r_[1.0, 1.0, np.nan, np.ones(4)], "must be finite, got nan at row 2"),
+        (np.zeros(7), "zero for every example"),
+        (np.array(["1"] * 7), "must be numbers, got dtype <U1"),
+    ],
+)
+def test_bad_sample_weight_is_named(weights, message):
+    net, x, y, _ = _weighted_case("sse", "sigmoid", None)
+    with pytest.raises(ValueError, match=message):
+        net.loss(x, y, sample_weight=weights)
+    with pytest.raises(ValueError, match=message):
+        net.gradients(x, y, sample_weight=weights)
+
+
+def test_a_network_too_large_for_memory_is_named(monkeypatch):
+    """Layers that fit one by one, but not their parameter vector (as on a small machine)."""
+    import chainrule.network as network_module
+
+    def no_memory(xp, array):
+        raise MemoryError("Unable to allocate 1.2 MiB for an array with shape (321,)")
+
+    monkeypatch.setattr(network_module, "asarray", no_memory)
+    with pytest.raises(MemoryError, match=r"a network of 7,850 parameters \(Dense\(784, 10, "
+                       r".*\)\) needs 61\.3 KiB for them and their gradients"):  # fmt: skip
+        Network.from_sizes([784, 10])

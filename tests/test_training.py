@@ -974,3 +974,170 @@ def test_the_regression_example_of_docs_training_md_runs_as_written(capsys):
     accuracy, mse = capsys.readouterr().out.split()
     assert accuracy == "None"
     assert float(mse) < 0.01  # the text says about 0.003
+
+
+# -- sample weights --------------------------------------------------------------------------
+
+
+def _weighted_data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 2))
+    y = (x[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(int)
+    w = rng.integers(0, 4, n).astype(float)
+    w[0] = 2.0
+    return x, y, w
+
+
+def test_sample_weight_counts_an_example_that_many_times():
+    """One batch per epoch, no shuffle: weights 0-3 train exactly as the rows repeated that
+    many times (momentum, several epochs), with the same reported losses and accuracies."""
+    x, y, w = _weighted_data()
+    repeated = np.repeat(np.arange(len(x)), w.astype(int))
+    a, b = small_net().astype(np.float64), small_net().astype(np.float64)
+    kwargs = dict(epochs=5, shuffle=False, optimizer=SGD(learning_rate=0.3, momentum=0.9))
+    ha = fit(a, x, y, batch_size=len(x), sample_weight=w, **kwargs)
+    kwargs["optimizer"] = SGD(learning_rate=0.3, momentum=0.9)
+    hb = fit(b, x[repeated], y[repeated], batch_size=len(repeated), **kwargs)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ha["loss"], hb["loss"], rtol=1e-12)
+    np.testing.assert_allclose(ha["accuracy"], hb["accuracy"], rtol=1e-12)
+    assert max(np.abs(p).max() for p in a.parameters()) > 0  # it trained
+
+
+def test_sample_weights_all_one_train_bit_identically():
+    x, y, _ = _weighted_data()
+    a, b = small_net(), small_net()
+    ha = fit(a, x, y, epochs=3, batch_size=8, optimizer="momentum", sample_weight=np.ones(40))
+    hb = fit(b, x, y, epochs=3, batch_size=8, optimizer="momentum")
+    assert same_weights(a, b)
+    assert ha["accuracy"] == hb["accuracy"]
+    np.testing.assert_allclose(ha["loss"], hb["loss"], rtol=1e-6)
+
+
+def test_weighted_history_and_validation_metrics_are_weighted_means():
+    x, y, w = _weighted_data()
+    net = small_net().astype(np.float64)
+    before = net.loss(x, y, sample_weight=w)
+    right = net.predict(x) == y
+    x_val, y_val, w_val = x[:15], y[:15], w[:15] + 0.5
+    # one batch: the first epoch's loss and accuracy are those of the weights before the step
+    history = fit(net, x, y, epochs=2, batch_size=len(x), sample_weight=w,
+                  validation_data=(x_val, y_val, w_val))  # fmt: skip
+    assert history["loss"][0] == pytest.approx(before, rel=1e-12)
+    assert history["accuracy"][0] == pytest.approx(np.average(right, weights=w), rel=1e-12)
+    assert history["val_loss"][-1] == pytest.approx(
+        net.loss(x_val, y_val, sample_weight=w_val), rel=1e-12
+    )
+    assert history["val_accuracy"][-1] == pytest.approx(
+        np.average(net.predict(x_val) == y_val, weights=w_val), rel=1e-12
+    )
+    assert history["val_loss"][-1] != pytest.approx(net.loss(x_val, y_val), rel=1e-6)
+    # validation_split splits the weights with the rows
+    net = small_net().astype(np.float64)
+    history = fit(net, x, y, epochs=1, batch_size=8, sample_weight=w, validation_split=0.25, seed=4)
+    _, val = training.validation_rows(len(x), 0.25, 4)
+    assert history["val_loss"][0] == pytest.approx(
+        net.loss(x[val], y[val], sample_weight=w[val]), rel=1e-12
+    )
+
+
+def test_a_batch_of_zero_weights_moves_nothing():
+    x, y, _ = _weighted_data()
+    w = np.r_[np.zeros(8), np.ones(32)]
+    net = small_net()
+    start = [p.copy() for p in net.parameters()]
+    recorder = Recorder()
+    fit(net, x, y, epochs=1, batch_size=8, shuffle=False, sample_weight=w, callbacks=[recorder])
+    losses = [call[4] for call in recorder.calls if call[0] == "batch"]
+    assert losses[0] == 0.0 and all(loss > 0 for loss in losses[1:])
+    fresh = small_net()
+    fit(fresh, x[8:], y[8:], epochs=1, batch_size=8, shuffle=False)  # SGD: no momentum
+    assert same_weights(net, fresh)
+    assert not all(np.array_equal(p, q) for p, q in zip(net.parameters(), start))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(sample_weight=np.zeros(40)), "zero for every example"),
+        (dict(sample_weight=np.ones(39)), r"shape \(40,\), one weight per example"),
+        (dict(sample_weight=-np.ones(40)), ">= 0, got -1 at row 0"),
+        (
+            dict(validation_data=(np.zeros((3, 2)), [0, 1, 0], [1, 1, 1], [1])),
+            r"a pair \(x_val, y_val\) or a triple \(x_val, y_val, sample_weight_val\)",
+        ),
+        (
+            dict(validation_data=(np.zeros((3, 2)), [0, 1, 0], [1, 1])),
+            r"validation_data: sample_weight must have shape \(3,\)",
+        ),
+        (
+            dict(sample_weight=np.r_[np.ones(39), 0.0], validation_split=0.025, seed=0),
+            "zero for every validation example",
+        ),
+    ],
+)
+def test_bad_sample_weights_are_named(kwargs, message):
+    x, y, _ = _weighted_data()
+    if kwargs.get("validation_split"):  # the one validation row is the one of weight 0
+        _, val = training.validation_rows(len(x), 0.025, 0)
+        kwargs["sample_weight"] = np.ones(40)
+        kwargs["sample_weight"][val] = 0
+    with pytest.raises(ValueError, match=message):
+        fit(small_net(), x, y, epochs=1, **kwargs)
+
+
+def test_sample_weight_needs_a_train_step_that_takes_factors():
+    class Older(Network):
+        def train_step(self, x, target, want_loss=True, grad_scale=1.0):
+            return super().train_step(x, target, want_loss, grad_scale)
+
+    net = small_net()
+    older = Older(net.copy().layers, loss=net.loss_function)
+    x, y, w = _weighted_data()
+    with pytest.raises(ValueError, match="Older.train_step does not"):
+        fit(older, x, y, epochs=1, sample_weight=w)
+
+
+def test_weighted_run_resumes_exactly_and_only_with_its_weights(tmp_path):
+    x, y, w = _weighted_data()
+    kwargs = dict(epochs=3, batch_size=8, optimizer="momentum", sample_weight=w)
+    straight = small_net()
+    expected = fit(straight, x, y, **kwargs)
+    net = small_net()
+    with pytest.raises(TrainingInterrupted):
+        fit(net, x, y, **kwargs, callbacks=[InterruptAt(2, 2)], checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="while training on other data"):
+        fit(small_net(), x, y, **{**kwargs, "sample_weight": w + 1}, resume=tmp_path)
+    resumed = small_net()
+    history = fit(resumed, x, y, **kwargs, resume=tmp_path)
+    assert same_weights(resumed, straight)
+    assert history["loss"] == expected["loss"]
+    assert history["accuracy"] == expected["accuracy"]
+
+
+def test_the_nothing_learned_warning_weighs_the_classes():
+    x, y = blobs(200)
+    y[:20] = 1  # 120 of 200 in class 1
+    w = np.where(y == 0, 3.0, 1.0)  # class 0 weighs 240 of 360
+    with pytest.warns(TrainingWarning, match=r"against 0\.6667 \(weighted by sample_weight\)"):
+        fit(small_net(), x * 0, y, epochs=2, batch_size=10, sample_weight=w)
+
+
+def test_the_sample_weights_example_of_docs_training_md_runs_as_written(capsys):
+    """docs/training.md, "Sample weights": the code as printed, the number it promises, and
+    what the weights are for: the rare class is found more often than without them."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
+    code = text.split("## Sample weights")[1].split("```python")[1].split("```")[0]
+    namespace = {}
+    exec(compile(code, "docs/training.md", "exec"), namespace)
+    accuracy, loss = capsys.readouterr().out.split()
+    assert 0.88 < float(accuracy) < 0.96  # the text says ~0.92
+    x, y, net = namespace["x"], namespace["y"], namespace["net"]
+    assert float(loss) == pytest.approx(net.loss(x, y, sample_weight=namespace["w"]))
+    plain = Network.from_sizes([2, 16, 2], seed=0)
+    fit(plain, x, y, epochs=20, validation_split=0.2)
+    rare = y == 1
+    assert np.mean(net.predict(x[rare]) == 1) > np.mean(plain.predict(x[rare]) == 1) + 0.05

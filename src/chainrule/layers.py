@@ -166,12 +166,20 @@ class Dense(Layer):
         self.n_in, self.n_out = int(n_in), int(n_out)
         self.activation = get_activation(activation)
         self.init = init or default_init(self.activation.name)
-        self._weights = init_weights(
-            self.init, self.n_in, self.n_out, as_generator(rng), self.dtype
-        )
-        self._biases = np.zeros(self.n_out, self.dtype)
-        self.dweights = np.zeros_like(self._weights)
-        self.dbiases = np.zeros_like(self._biases)
+        try:
+            self._weights = init_weights(
+                self.init, self.n_in, self.n_out, as_generator(rng), self.dtype
+            )
+            self._biases = np.zeros(self.n_out, self.dtype)
+            self.dweights = np.zeros_like(self._weights)
+            self.dbiases = np.zeros_like(self._biases)
+        except MemoryError:  # NumPy's message names an array shape, not the layer
+            n = self.n_in * self.n_out
+            raise MemoryError(
+                f"Dense({self.n_in}, {self.n_out}) has {n:,} weights: "
+                f"{memory_size(n * self.dtype.itemsize)} as {self.dtype.name}, and as much again "
+                "for their gradients, more memory than this machine can give; use fewer units"
+            ) from None
         self.xp = np
         self._workspaces: dict[int, _Workspace] = {}
         self._ws: _Workspace | None = None
@@ -632,3 +640,13 @@ def _checked(value, shape: tuple[int, ...], dtype, label: str) -> np.ndarray:
     if not np.all(np.isfinite(value)):
         raise ValueError(f"{label} contain NaN or inf")
     return value.astype(dtype, copy=False)
+
+
+def memory_size(n_bytes: int) -> str:
+    """``n_bytes`` in the unit a person reads: ``'7.3 TiB'``, ``'512.0 MiB'``, ``'96 bytes'``."""
+    size, unit = float(n_bytes), "bytes"
+    for larger in ("KiB", "MiB", "GiB", "TiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, larger
+    return f"{int(size)} bytes" if unit == "bytes" else f"{size:.1f} {unit}"

@@ -47,13 +47,21 @@ class Loss:
     fused_activation: str | None = None
 
     def value(self, out: np.ndarray, target: np.ndarray, probs: np.ndarray | None = None) -> float:
-        """The mean over the batch of the per-example loss.
+        """The mean over the batch of the per-example loss (of :meth:`per_example`).
 
         ``out``: the network's output for a plain loss, but the output layer's ``net`` (the
         logits) for a fused one (``cross_entropy``, ``binary_cross_entropy``): probabilities
         given there would be taken for logits. ``probs`` (fused losses only), as for
         :meth:`delta`, may save recomputing the output activation.
         """
+        raise NotImplementedError
+
+    def per_example(
+        self, out: np.ndarray, target: np.ndarray, probs: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Each example's own loss ``E_n``, shape (batch,): :meth:`value` is their mean.
+        Weighted training (``fit(..., sample_weight=w)``) takes ``sum_n w_n E_n / sum_n w_n``
+        instead. The arguments are those of :meth:`value`."""
         raise NotImplementedError
 
     def delta(
@@ -105,6 +113,10 @@ class SumSquaredError(Loss):
         diff = out - target
         return 0.5 * float(namespace(out).vdot(diff, diff)) / out.shape[0]
 
+    def per_example(self, out, target, probs=None):
+        diff = out - target
+        return 0.5 * namespace(out).sum(diff * diff, axis=1)
+
     def delta(self, out, target, probs=None, delta=None, scale=1.0):
         delta = namespace(out).subtract(out, target, out=delta)  # -(label - out)
         delta *= scale / out.shape[0]
@@ -130,6 +142,10 @@ class MeanSquaredError(Loss):
     def value(self, out, target, probs=None):
         diff = out - target
         return float(namespace(out).vdot(diff, diff)) / diff.size
+
+    def per_example(self, out, target, probs=None):
+        diff = out - target
+        return namespace(out).sum(diff * diff, axis=1) / diff.shape[1]
 
     def delta(self, out, target, probs=None, delta=None, scale=1.0):
         delta = namespace(out).subtract(out, target, out=delta)
@@ -174,21 +190,15 @@ class CrossEntropy(Loss):
             if smallest(picked) > _TINY * xp.finfo(picked.dtype).smallest_normal:
                 xp.log(picked, out=picked)
                 return -total(picked) / batch
-        # log-sum-exp, written without subtracting nearly equal numbers: with m the row's
-        # largest logit, lse(net) - net_k = (m - net_k) + log(1 + sum of exp(net_j - m) over
-        # every j but the largest), a sum of terms >= 0. So a confident example's small loss
-        # keeps its relative precision (finite differences in float64 rely on it).
-        top = xp.max(out, axis=1, keepdims=True)
-        below = xp.subtract(top, out)  # m - net_j >= 0, 0 at the largest
-        if target.ndim == 1:
-            per_example = at_labels(below, target)  # m - net of the labelled class
-        else:
-            per_example = xp.sum(target * below, axis=1)
-        rest = xp.exp(-below)
-        subtract_at_labels(rest, xp.argmax(out, axis=1), 1.0)  # the largest's exp(0): exact 0
-        log_rest = xp.log1p(xp.sum(rest, axis=1))
-        weight = 1.0 if target.ndim == 1 else xp.sum(target, axis=1)  # labels summing to 1
-        return float(xp.sum(per_example + weight * log_rest) / batch)
+        return total(_log_sum_exp_loss(out, target)) / batch
+
+    def per_example(self, out, target, probs=None):
+        xp = namespace(out)
+        if probs is not None and target.ndim == 1:  # as in value: -log(p), when p is not tiny
+            picked = at_labels(probs, target)
+            if smallest(picked) > _TINY * xp.finfo(picked.dtype).smallest_normal:
+                return -xp.log(picked)
+        return _log_sum_exp_loss(out, target)
 
     def delta(self, out, target, probs=None, delta=None, scale=1.0):
         xp = namespace(out)
@@ -207,6 +217,26 @@ class CrossEntropy(Loss):
         return delta
 
 
+def _log_sum_exp_loss(out, target):
+    """Softmax cross-entropy per example from the logits ``out``, shape (batch,), written
+    without subtracting nearly equal numbers: with m the row's largest logit,
+    ``lse(net) - net_k = (m - net_k) + log(1 + sum of exp(net_j - m) over every j but the
+    largest)``, a sum of terms >= 0. So a confident example's small loss keeps its relative
+    precision (finite differences in float64 rely on it)."""
+    xp = namespace(out)
+    top = xp.max(out, axis=1, keepdims=True)
+    below = xp.subtract(top, out)  # m - net_j >= 0, 0 at the largest
+    if target.ndim == 1:
+        per_example = at_labels(below, target)  # m - net of the labelled class
+    else:
+        per_example = xp.sum(target * below, axis=1)
+    rest = xp.exp(-below)
+    subtract_at_labels(rest, xp.argmax(out, axis=1), 1.0)  # the largest's exp(0): exact 0
+    log_rest = xp.log1p(xp.sum(rest, axis=1))
+    weight = 1.0 if target.ndim == 1 else xp.sum(target, axis=1)  # labels summing to 1
+    return per_example + weight * log_rest
+
+
 class BinaryCrossEntropy(Loss):
     """Sigmoid and binary cross-entropy fused, from the logits ``net``; one or more outputs.
 
@@ -219,13 +249,10 @@ class BinaryCrossEntropy(Loss):
     fused_activation = "sigmoid"
 
     def value(self, out, target, probs=None):
-        # softplus(net) - y net = (1 - y) max(net, 0) + y max(-net, 0) + log(1 + exp(-|net|)):
-        # terms >= 0 for y in [0, 1], so a small loss keeps its relative precision
-        xp = namespace(out)
-        per_output = xp.log1p(xp.exp(-xp.abs(out)))
-        per_output += (1 - target) * xp.maximum(out, 0)
-        per_output += target * xp.maximum(-out, 0)
-        return float(xp.sum(per_output) / out.shape[0])
+        return total(_softplus_loss(out, target)) / out.shape[0]
+
+    def per_example(self, out, target, probs=None):
+        return namespace(out).sum(_softplus_loss(out, target), axis=1)
 
     def delta(self, out, target, probs=None, delta=None, scale=1.0):
         if probs is None:
@@ -235,6 +262,17 @@ class BinaryCrossEntropy(Loss):
         delta = namespace(out).subtract(probs, target, out=delta)
         delta *= scale / out.shape[0]
         return delta
+
+
+def _softplus_loss(out, target):
+    """Binary cross-entropy per output from the logits ``out``, shape (batch, n_out):
+    ``softplus(net) - y net = (1 - y) max(net, 0) + y max(-net, 0) + log(1 + exp(-|net|))``,
+    terms >= 0 for y in [0, 1], so a small loss keeps its relative precision."""
+    xp = namespace(out)
+    per_output = xp.log1p(xp.exp(-xp.abs(out)))
+    per_output += (1 - target) * xp.maximum(out, 0)
+    per_output += target * xp.maximum(-out, 0)
+    return per_output
 
 
 LOSSES: dict[str, type[Loss]] = {

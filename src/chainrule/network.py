@@ -29,8 +29,16 @@ from copy import deepcopy
 import numpy as np
 
 from chainrule.activations import Activation, get_activation
-from chainrule.backend import asarray, device_name, get_namespace, to_numpy
-from chainrule.layers import Dense, Dropout, Layer, Standardize, _float_dtype, as_generator
+from chainrule.backend import asarray, device_name, get_namespace, namespace, to_numpy
+from chainrule.layers import (
+    Dense,
+    Dropout,
+    Layer,
+    Standardize,
+    _float_dtype,
+    as_generator,
+    memory_size,
+)
 from chainrule.losses import Loss, get_loss
 
 __all__ = ["Network"]
@@ -379,39 +387,59 @@ class Network:
             return (out[:, 0] >= 0.5).astype(np.int64)
         return out.argmax(axis=1)
 
-    def loss(self, x, y) -> float:
-        """The mean over the batch of the per-example loss, a float."""
+    def loss(self, x, y, sample_weight=None) -> float:
+        """The mean over the batch of the per-example loss, a float; with ``sample_weight``
+        (shape (batch,), numbers >= 0) the weighted mean ``sum_n w_n E_n / sum_n w_n``."""
         x = self._check_nonempty(self.check_inputs(x))
         target = self.encode_targets(y, len(x))
         self._forward(self._on_device(x))
-        return self._loss_value(self._on_device(target))
+        if sample_weight is None:
+            return self._loss_value(self._on_device(target))
+        factors = self._factors(sample_weight, len(x))
+        return self._weighted_loss_value(self._on_device(target), factors)
 
-    def gradients(self, x, y) -> list[tuple[np.ndarray, np.ndarray]]:
+    def gradients(self, x, y, sample_weight=None) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(dE/dweights, dE/dbiases), ...]``, one pair per Dense layer, shaped like the
-        parameters: the gradients of ``self.loss(x, y)`` (the batch mean)."""
+        parameters: the gradients of ``self.loss(x, y, sample_weight)`` (the batch mean, or
+        the weighted mean)."""
         x = self._check_nonempty(self.check_inputs(x))
         target = self.encode_targets(y, len(x))
         self._forward(self._on_device(x))
-        self._backward(self._on_device(target))
+        self._backward(self._on_device(target), factors=self._factors(sample_weight, len(x)))
         return [
             (to_numpy(layer.dweights, copy=True), to_numpy(layer.dbiases, copy=True))
             for layer in self.dense_layers
         ]
 
-    def input_gradient(self, x, y) -> np.ndarray:
-        """``dE/dx``, the gradient of ``self.loss(x, y)`` (the batch mean) with respect to the
-        inputs ``x``: shape (batch, n_in), row ``n`` example ``n``'s own gradient divided by
-        the batch size. The chain rule carried through every layer (a
+    def input_gradient(self, x, y, sample_weight=None) -> np.ndarray:
+        """``dE/dx``, the gradient of ``self.loss(x, y, sample_weight)`` (the batch mean, or
+        the weighted mean) with respect to the inputs ``x``: shape (batch, n_in), row ``n``
+        example ``n``'s own gradient divided by the batch size (times ``w_n`` over the mean
+        weight). The chain rule carried through every layer (a
         :class:`~chainrule.layers.Standardize` first layer divides by ``std``) down to the
         input, one step past where :meth:`gradients` stops (training never needs it)."""
         x = self._check_nonempty(self.check_inputs(x))
         target = self.encode_targets(y, len(x))
         self._forward(self._on_device(x))
-        _, grad = self._backward(self._on_device(target), to_input=True)
+        factors = self._factors(sample_weight, len(x))
+        _, grad = self._backward(self._on_device(target), to_input=True, factors=factors)
         return to_numpy(grad, copy=True)
 
+    def _factors(self, sample_weight, batch: int):
+        """:func:`row_weights` of a checked ``sample_weight``, in the network's dtype and on
+        its device (None for None)."""
+        if sample_weight is None:
+            return None
+        factors = row_weights(check_sample_weight(sample_weight, batch))
+        return self._on_device(factors.astype(self.dtype, copy=False))
+
     def train_step(
-        self, x: np.ndarray, target: np.ndarray, want_loss: bool = True, grad_scale: float = 1.0
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        want_loss: bool = True,
+        grad_scale: float = 1.0,
+        factors: np.ndarray | None = None,
     ):
         """Forward and backward on one batch with dropout on; leaves the gradients in each
         layer's ``dweights``/``dbiases``. Returns the batch loss (or None if not wanted).
@@ -420,12 +448,17 @@ class Network:
         itself a pass over the parameters). Every gradient is linear in the output layer's
         delta, so scaling that one (batch, n_out) array scales them all.
 
+        ``factors`` (batch,), optional, weighs the examples: the loss becomes the mean of
+        ``factors[n] * E_n``, and example ``n``'s row of the output delta is multiplied by
+        ``factors[n]``. :func:`row_weights` turns sample weights into factors whose mean is
+        1, which makes that the weighted mean.
+
         No checks: ``x`` must already be a (batch, n_in) array of the network's dtype and
         ``target`` come from :meth:`encode_targets`, both on the network's device. The
         training loop uses this.
         """
         self._forward(x, training=True)
-        return self._backward(target, grad_scale, want_loss)
+        return self._backward(target, grad_scale, want_loss, factors=factors)
 
     def _forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         for layer in self.layers:
@@ -442,20 +475,37 @@ class Network:
             return self.loss_function.value(last.net, target, probs=probs)
         return self.loss_function.value(last.out, target)
 
+    def _weighted_loss_value(self, target: np.ndarray, factors: np.ndarray) -> float:
+        """The loss of the last forward pass with example ``n`` counted ``factors[n]`` times:
+        ``mean_n(factors[n] * E_n)``."""
+        last, loss = self.layers[-1], self.loss_function
+        if loss.fused_activation:
+            each = loss.per_example(last.net, target, probs=last.out)
+        else:
+            each = loss.per_example(last.out, target)
+        return float(namespace(each).vdot(factors, each)) / factors.shape[0]
+
     def _backward(
         self,
         target: np.ndarray,
         grad_scale: float = 1.0,
         want_loss: bool = False,
         to_input: bool = False,
+        factors: np.ndarray | None = None,
     ):
         """The chain rule from the loss down to the lowest layer with parameters (after a
         forward pass); returns the loss if ``want_loss`` (computed along with the output
-        delta), or ``(loss, dE/dx)`` if ``to_input``: down to the network's input."""
+        delta), or ``(loss, dE/dx)`` if ``to_input``: down to the network's input.
+        ``factors`` weigh the examples (:meth:`train_step`)."""
         last, loss = self.layers[-1], self.loss_function
         first, lowest = len(self.layers) - 1, 0 if to_input else self._lowest
+        weighted = value = None
+        if factors is not None:  # E = mean(factors * E_n): each row of the delta times its factor
+            weighted = factors[:, None]
+            if want_loss:  # before the delta is written over the probabilities
+                value, want_loss = self._weighted_loss_value(target, factors), False
         if loss.fused_activation:  # delta = dE/dnet, written into last.delta
-            value, delta = loss.value_and_delta(
+            unweighted, delta = loss.value_and_delta(
                 last.net,
                 target,
                 probs=last.out,
@@ -463,12 +513,18 @@ class Network:
                 scale=grad_scale,
                 want_value=want_loss,
             )
+            if weighted is not None:
+                delta *= weighted
             grad = last.backward_delta(delta, input_grad=to_input or first > lowest)
         else:  # dE/dout, then the output layer applies ds/dnet
-            value, dE_dout = loss.value_and_delta(
+            unweighted, dE_dout = loss.value_and_delta(
                 last.out, target, scale=grad_scale, want_value=want_loss
             )
+            if weighted is not None:
+                dE_dout *= weighted
             grad = last.backward(dE_dout, to_input or first > lowest)
+        if factors is None:
+            value = unweighted
         for i in range(first - 1, lowest - 1, -1):
             grad = self.layers[i].backward(grad, input_grad=to_input or i > lowest)
         return (value, grad) if to_input else value
@@ -688,8 +744,16 @@ def _pack(dense: list[Dense], dtype, xp) -> tuple[np.ndarray, np.ndarray]:
     layer's arrays in the order of :meth:`Network.parameters`; each layer keeps views of them.
     The parameters' values are kept; the gradients start at zero."""
     values = [to_numpy(p).reshape(-1) for layer in dense for p in layer.parameters()]
-    params = asarray(xp, np.concatenate(values).astype(dtype, copy=False))
-    grads = xp.zeros(params.shape[0], dtype)
+    try:
+        params = asarray(xp, np.concatenate(values).astype(dtype, copy=False))
+        grads = xp.zeros(params.shape[0], dtype)
+    except MemoryError:  # NumPy's message names an array shape, not the network
+        n = sum(len(v) for v in values)
+        raise MemoryError(
+            f"a network of {n:,} parameters ({', '.join(repr(d) for d in dense)}) needs "
+            f"{memory_size(2 * n * np.dtype(dtype).itemsize)} for them and their gradients, "
+            "more memory than this machine can give; use fewer or narrower layers"
+        ) from None
     start = 0
     for layer in dense:
         n_w, n_b = layer.n_in * layer.n_out, layer.n_out
@@ -700,3 +764,37 @@ def _pack(dense: list[Dense], dtype, xp) -> tuple[np.ndarray, np.ndarray]:
         )
         start += n_w + n_b
     return params, grads
+
+
+def check_sample_weight(sample_weight, n: int) -> np.ndarray:
+    """``sample_weight`` as a float64 array of shape (n,), or a ValueError saying what is wrong
+    with it: numbers >= 0, finite, one per example, not all zero."""
+    try:
+        w = np.asarray(sample_weight)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight must be an array of numbers, got {exc}") from None
+    if w.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must be numbers, got dtype {w.dtype}")
+    if w.shape != (n,):
+        raise ValueError(
+            f"sample_weight must have shape ({n},), one weight per example, got shape {w.shape}"
+        )
+    w = w.astype(np.float64)
+    if not np.isfinite(w).all():
+        bad = int(np.argmin(np.isfinite(w)))
+        raise ValueError(f"sample_weight must be finite, got {w[bad]} at row {bad}")
+    if n and w.min() < 0:
+        bad = int(np.argmin(w))
+        raise ValueError(f"sample_weight must be >= 0, got {w[bad]:g} at row {bad}")
+    if n and not w.any():
+        raise ValueError("sample_weight is zero for every example: nothing to learn from")
+    return w
+
+
+def row_weights(sample_weight: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The factors that make a batch's mean loss its weighted mean: ``w * batch / sum(w)``,
+    whose mean is 1, so ``mean_n(factor_n * E_n) = sum_n w_n E_n / sum_n w_n`` (zeros for a
+    batch whose weights are all zero: it counts for nothing). Written into ``out`` if given."""
+    weight = float(sample_weight.sum())
+    scale = len(sample_weight) / weight if weight > 0 else 0.0
+    return np.multiply(sample_weight, scale, out=out)

@@ -59,7 +59,7 @@ from chainrule import distributed, serialization
 from chainrule.backend import copy_into, namespace, to_numpy
 from chainrule.errors import DivergenceError, TrainingInterrupted, TrainingWarning
 from chainrule.layers import Dropout, Standardize
-from chainrule.network import Network
+from chainrule.network import Network, check_sample_weight, row_weights
 from chainrule.optimizers import Optimizer, get_optimizer
 from chainrule.schedules import Schedule, get_schedule
 
@@ -353,6 +353,7 @@ def fit(
     handle_sigint: bool = True,
     comm=None,
     input_scale: float | None = None,
+    sample_weight=None,
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent; return the :class:`History`.
 
@@ -387,8 +388,9 @@ def fit(
         optimizer object, which keeps it after ``fit``, as it keeps its state.
     validation_split : float in [0, 1)
         Hold out this fraction of ``(x, y)``, chosen at random from ``seed``, for validation.
-    validation_data : (x_val, y_val), optional
-        An explicit validation set (not with ``validation_split``).
+    validation_data : (x_val, y_val) or (x_val, y_val, sample_weight_val), optional
+        An explicit validation set (not with ``validation_split``); with weights, the
+        validation loss and accuracy are weighted means.
     seed : int or None
         Seeds the validation split and the per-epoch shuffles (dropout masks come from the
         Dropout layers' own generators). The same seed, network and data give bit-identical
@@ -429,6 +431,13 @@ def fit(
         for uint8 images: the network trains on ``x * input_scale`` and expects inputs
         scaled that way afterwards (``load_mnist()`` gives them so). A Standardize first
         layer sees the scaled inputs: its statistics must be those of ``x * input_scale``.
+    sample_weight : array of shape (n,), optional
+        A weight >= 0 per example. Each batch's loss becomes the weighted mean
+        ``sum_n w_n E_n / sum_n w_n`` and its gradient the weighted mean of the per-example
+        gradients (as scikit-learn's ``sample_weight``); so the reported loss and accuracy are
+        weighted means too. A weight of 2 counts an example as if it were there twice in its
+        batch, 0 leaves it out. ``validation_split`` splits the weights with the rows (the
+        validation metrics are then weighted as well). Not with ``comm``.
 
     Returns
     -------
@@ -475,7 +484,7 @@ def fit(
                 comm=comm,
             )
         trainer.start()
-        trainer.prepare_data(x, y, validation_split, validation_data, input_scale)
+        trainer.prepare_data(x, y, validation_split, validation_data, input_scale, sample_weight)
     except BaseException:  # nothing trained: the checkpoint directory made for it goes too
         if made:
             with contextlib.suppress(OSError):  # not empty, or gone: left as it is
@@ -578,7 +587,8 @@ def _warn_if_nothing_learned(trainer: _Trainer) -> None:
     best = history.best_epoch if es is not None and es.restore_best else None
     record = next((r for r in history.epochs if r["epoch"] == best), history.epochs[-1])
     labels = np.asarray(to_numpy(labels), dtype=np.intp)
-    counts = np.bincount(labels)
+    weights = trainer.weights  # sample weights: the weighted accuracy and class shares
+    counts = np.bincount(labels, weights=weights)
     accuracy = record.get("accuracy")
     if accuracy is None or np.count_nonzero(counts) < 2:
         return
@@ -588,13 +598,15 @@ def _warn_if_nothing_learned(trainer: _Trainer) -> None:
     rows = slice(None, None, -(-len(labels) // CHECKED_ROWS))  # spread over the set
     x = trainer._converted(trainer.x[rows])  # as the network saw them (input_scale)
     checked = labels[rows]
-    predicted = np.mean(net.predict(x) == checked)
+    weights = None if weights is None or not weights[rows].any() else weights[rows]
+    predicted = np.average(net.predict(x) == checked, weights=weights)
     if predicted > majority:
         return
+    weighted = "" if weights is None else " (weighted by sample_weight)"
     warnings.warn(
         f"the network classifies the training data no better than always answering its most "
         f"common class ({predicted:.4f} of {len(checked)} training examples right, "
-        f"against {majority:.4f}): it has learned nothing useful. The usual causes: a "
+        f"against {majority:.4f}{weighted}): it has learned nothing useful. The usual causes: a "
         "learning rate too large (saturated or dead units) or too small, inputs far from "
         "order 1 (pixels 0-255: input_scale=1/255; other features: a Standardize first "
         "layer), too few epochs",
@@ -640,16 +652,23 @@ def _make_directory(directory: Path) -> None:
         raise ValueError(f"cannot create checkpoint directory {directory}: {reason}") from None
 
 
-def _fingerprint(x: np.ndarray, target: np.ndarray, x_val, target_val) -> tuple[int, int, int]:
-    """CRC-32s of the targets, of every 64th training input row, and of every 64th validation
-    row with the validation targets: cheap, and different when ranks were given different
-    data, or a run is resumed on other data."""
+def _fingerprint(
+    x: np.ndarray, target: np.ndarray, x_val, target_val, weights=None, weights_val=None
+) -> tuple[int, int, int]:
+    """CRC-32s of the targets (and sample weights), of every 64th training input row, and of
+    every 64th validation row with the validation targets (and weights): cheap, and different
+    when ranks were given different data, or a run is resumed on other data."""
     rows = np.ascontiguousarray(x[::64])
     val = 0
     if x_val is not None:
         val = zlib.crc32(np.ascontiguousarray(x_val[::64]).tobytes())
         val = zlib.crc32(np.ascontiguousarray(target_val).tobytes(), val)
-    return zlib.crc32(np.ascontiguousarray(target).tobytes()), zlib.crc32(rows.tobytes()), val
+        if weights_val is not None:
+            val = zlib.crc32(weights_val.tobytes(), val)
+    targets = zlib.crc32(np.ascontiguousarray(target).tobytes())
+    if weights is not None:
+        targets = zlib.crc32(weights.tobytes(), targets)
+    return targets, zlib.crc32(rows.tobytes()), val
 
 
 def _positive_int(label: str, value) -> int:
@@ -837,12 +856,14 @@ class _Trainer:
 
     # -- set-up ---------------------------------------------------------------------------
 
-    def prepare_data(self, x, y, validation_split: float, validation_data, input_scale) -> None:
+    def prepare_data(
+        self, x, y, validation_split: float, validation_data, input_scale, sample_weight=None
+    ) -> None:
         """Check and hold the data; with ``comm``, every rank learns whether every other rank
         could, and that all were given the same data and settings, before any step (a rank
         that failed alone, or that trains differently, would leave the others waiting)."""
         with contextlib.nullcontext() if self.comm is None else _all_or_none(self.comm):
-            self._prepare_data(x, y, validation_split, validation_data, input_scale)
+            self._prepare_data(x, y, validation_split, validation_data, input_scale, sample_weight)
         if self.comm is not None:
             self._check_ranks_agree()
 
@@ -870,7 +891,9 @@ class _Trainer:
                     )
                 )
 
-    def _prepare_data(self, x, y, validation_split, validation_data, input_scale) -> None:
+    def _prepare_data(
+        self, x, y, validation_split, validation_data, input_scale, sample_weight
+    ) -> None:
         net = self.net
         if input_scale is not None and not (
             isinstance(input_scale, (int, float, np.floating, np.integer))
@@ -882,22 +905,39 @@ class _Trainer:
         x = _training_inputs(net, x)
         target = net.encode_targets(y, len(x))
         labels = _class_labels(y, target)
+        weights = None
+        if sample_weight is not None:
+            if self.comm is not None:
+                raise ValueError("sample_weight is not supported with comm (distributed training)")
+            if "factors" not in inspect.signature(net.train_step).parameters:
+                raise ValueError(
+                    f"sample_weight needs a train_step that takes factors; "
+                    f"{type(net).__name__}.train_step does not"
+                )
+            weights = check_sample_weight(sample_weight, len(x))
         # classes the caller gave: integer labels, or one-hot rows (a 0/1 column of floats
         # may be a regression target)
         self.given_classes = labels is not None and (
             np.asarray(y).dtype.kind in "biu" or (target.ndim == 2 and target.shape[1] > 1)
         )
-        self.x_val = self.target_val = self.labels_val = None
+        self.x_val = self.target_val = self.labels_val = self.weights_val = None
         if validation_data is not None:
             if validation_split:
                 raise ValueError("give validation_split or validation_data, not both")
             try:
-                x_val, y_val = validation_data
+                x_val, y_val, *w_val = validation_data
+                if len(w_val) > 1:
+                    raise ValueError
             except (TypeError, ValueError) as exc:
-                raise ValueError("validation_data must be a pair (x_val, y_val)") from exc
+                raise ValueError(
+                    "validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, "
+                    "sample_weight_val)"
+                ) from exc
             try:
                 self.x_val = _training_inputs(net, x_val)
                 self.target_val = net.encode_targets(y_val, len(self.x_val))
+                if w_val:
+                    self.weights_val = check_sample_weight(w_val[0], len(self.x_val))
             except ValueError as exc:
                 raise ValueError(f"validation_data: {exc}") from None
             if len(self.x_val) == 0:  # else validation would be skipped without a word
@@ -917,16 +957,26 @@ class _Trainer:
             self.labels_val = None if labels is None else labels[val]
             x, target = x[train], target[train]
             labels = None if labels is None else labels[train]
+            if weights is not None:
+                self.weights_val, weights = weights[val], weights[train]
+                if not self.weights_val.any() or not weights.any():
+                    part = "validation" if weights.any() else "training"
+                    raise ValueError(
+                        f"sample_weight is zero for every {part} example of validation_split="
+                        f"{validation_split}"
+                    )
         if len(x) == 0:
             raise ValueError("no training examples")
         if labels is not None and target.ndim == 1 and target.dtype == labels.dtype:
             labels = target  # cross-entropy's integer targets are the labels: gathered once
-        self.x, self.target, self.labels = x, target, labels
+        self.x, self.target, self.labels, self.weights = x, target, labels, weights
         # integer inputs stay compact, gathered as they are and converted batch by batch
         self.compact = x.dtype != net.dtype
         self.n_train = len(x)
         # kept in checkpoints: a resume must see the same data
-        self.fingerprint = list(_fingerprint(x, target, self.x_val, self.target_val))
+        self.fingerprint = list(
+            _fingerprint(x, target, self.x_val, self.target_val, weights, self.weights_val)
+        )
         self.n_batches = -(-self.n_train // self.batch_size)
         self.schedule = self.schedule_spec.bind(
             self.optimizer.learning_rate, self.n_batches, self.epochs
@@ -959,7 +1009,10 @@ class _Trainer:
         counted = self.labels is not None and self.comm is None
         self.pred_epoch = np.empty(self.n_train if counted else 0, np.intp)
         raw_buf = np.empty((bs if self.compact else 0,) + self.x.shape[1:], self.x.dtype)
-        self.full = (x_buf, t_buf, l_buf, pred, raw_buf)
+        weighted = self.weights is not None
+        w_buf = np.empty(bs if weighted else 0)  # the batch's sample weights
+        f_buf = np.empty(bs if weighted else 0, self.net.dtype)  # and their row_weights
+        self.full = (x_buf, t_buf, l_buf, pred, raw_buf, w_buf, f_buf)
         last = self.n_train - (self.n_batches - 1) * self.batch_size
         self.last = tuple(buf[:last] for buf in self.full)
         if self.comm is not None:  # this rank's share of a batch: at most ceil(bs / size) rows
@@ -1025,8 +1078,9 @@ class _Trainer:
             self.epoch_rng_state = self.rng.bit_generator.state
             totals = state.get("epoch_totals", {})
             self.loss_sum = float(totals.get("loss_sum", 0.0))
-            self.correct = int(totals.get("correct", 0))
-            self.seen = int(totals.get("seen", 0))
+            number = int if self.weights is None else float  # weighted: sums of weights
+            self.correct = number(totals.get("correct", 0))
+            self.seen = number(totals.get("seen", 0))
             self.epoch_seconds = float(totals.get("seconds", 0.0))
             self.last_lr = float(state.get("learning_rate", float("nan")))
             saved = state.get("history", {})
@@ -1054,7 +1108,11 @@ class _Trainer:
         lo, hi = self.pred_from, self.pred_to
         if hi > lo:
             rows = slice(lo, hi) if self.perm is None else self.perm[lo:hi]
-            self.correct += int(np.count_nonzero(self.pred_epoch[lo:hi] == self.labels[rows]))
+            right = self.pred_epoch[lo:hi] == self.labels[rows]
+            if self.weights is None:
+                self.correct += int(np.count_nonzero(right))
+            else:  # the weighted accuracy: the weight of the rows predicted right
+                self.correct += float(self.weights[rows] @ right)
             self.pred_from = hi
 
     # -- the loop -------------------------------------------------------------------------
@@ -1105,24 +1163,36 @@ class _Trainer:
         pred_epoch = None if self.labels is None else self.pred_epoch
         host = net.device == "cpu"  # else a batch moves to the network's device once per step
         on_device, gather = net._on_device, self._batch
+        weighted = self.weights is not None
+        factors = None
         for b in range(self.batch_done, n_batches):
             lo = b * bs
             bufs = self.full if b < n_batches - 1 else self.last
             k = len(bufs[0])
-            x_b, t_b, _ = gather(slice(lo, lo + k) if perm is None else perm[lo : lo + k], bufs)
+            rows = slice(lo, lo + k) if perm is None else perm[lo : lo + k]
+            x_b, t_b, _ = gather(rows, bufs)
+            weight = k  # the batch's total weight
+            if weighted:  # factors: the batch's mean loss becomes the weighted mean
+                factors, weight = self._batch_factors(rows, bufs)
             if not host:
                 x_b, t_b = on_device(x_b), on_device(t_b)
+                factors = None if factors is None else on_device(factors)
             lr = schedule(self.step)
             self.consistent = False
             fused = scaled and lr > 0  # the backward pass gives lr * g: SGD saves a pass
-            loss = net.train_step(x_b, t_b, True, lr) if fused else net.train_step(x_b, t_b)
+            if weighted:
+                loss = net.train_step(x_b, t_b, True, lr if fused else 1.0, factors)
+            elif fused:
+                loss = net.train_step(x_b, t_b, True, lr)
+            else:
+                loss = net.train_step(x_b, t_b)
             if not math.isfinite(loss):
                 raise self._divergence(epoch, b + 1, loss, lr)
             optimizer.step(params, grads, lr, lr if fused else 1.0, decay)
             self.step += 1
             self.batch_done = b + 1
-            self.loss_sum += loss * k
-            self.seen += k
+            self.loss_sum += loss * weight
+            self.seen += weight
             if pred_epoch is not None:
                 out = output.out if host else to_numpy(output.out)
                 _predict_classes(out, pred_epoch[lo : lo + k])
@@ -1143,7 +1213,7 @@ class _Trainer:
         ``bufs`` (shaped for this batch). Compact inputs are converted into ``bufs[0]``.
         The labels only with ``labels=True`` (the one-process loop counts accuracy per epoch,
         from ``self.labels``, see :meth:`_settle_correct`), else None."""
-        x_buf, t_buf, l_buf, _, raw_buf = bufs
+        x_buf, t_buf, l_buf, _, raw_buf, _, _ = bufs
         x, target = self.x, self.target
         labels = self.labels if labels else None
         if type(rows) is slice:
@@ -1161,6 +1231,13 @@ class _Trainer:
         if self.compact or self.input_scale is not None:
             x_b = self._converted(x_b, x_buf)
         return x_b, t_b, l_b
+
+    def _batch_factors(self, rows, bufs) -> tuple[np.ndarray, float]:
+        """The :func:`~chainrule.network.row_weights` of a batch's sample weights (in
+        ``bufs``'s last buffer) and their sum."""
+        w_buf, f_buf = bufs[5], bufs[6]
+        w_b = self.weights[rows] if type(rows) is slice else self.weights.take(rows, out=w_buf)
+        return row_weights(w_b, out=f_buf), float(w_b.sum())
 
     def _converted(self, x, out=None) -> np.ndarray:
         """Inputs ``x`` in the network's dtype, written into ``out`` if given, and times
@@ -1317,19 +1394,28 @@ class _Trainer:
             sums = np.array(self._evaluate_rows(*distributed.local_rows(n, self.rank, self.size)))
             distributed.allreduce_sum([sums], self.comm)
             total, correct = float(sums[0]), int(sums[1])
-        return total / n, (None if self.labels_val is None else correct / n)
+        weight = n if self.weights_val is None else float(self.weights_val.sum())
+        return total / weight, (None if self.labels_val is None else correct / weight)
 
     def _evaluate_rows(self, first: int, end: int) -> tuple[float, int]:
-        """The summed loss and the correct count of validation rows ``[first, end)``."""
-        net, labels = self.net, self.labels_val
+        """The summed loss and the correct count of validation rows ``[first, end)``; with
+        validation weights, the weighted sums."""
+        net, labels, weights = self.net, self.labels_val, self.weights_val
         total, correct = 0.0, 0
         pred = np.empty(max(min(_EVAL_CHUNK, end - first), 0), np.intp)
         for lo in range(first, end, _EVAL_CHUNK):
             hi = min(lo + _EVAL_CHUNK, end)
             out = net._forward(net._on_device(self._converted(self.x_val[lo:hi])))
-            total += net._loss_value(net._on_device(self.target_val[lo:hi])) * (hi - lo)
-            if labels is not None:
-                correct += _count_correct(to_numpy(out), labels[lo:hi], pred[: hi - lo])
+            target = net._on_device(self.target_val[lo:hi])
+            if weights is None:
+                total += net._loss_value(target) * (hi - lo)
+            else:  # sum_n w_n E_n: the factors w_n themselves, over hi - lo rows
+                w = weights[lo:hi]
+                total += net._weighted_loss_value(target, net._on_device(w)) * (hi - lo)
+            if labels is None:
+                continue
+            right = _predict_classes(to_numpy(out), pred[: hi - lo]) == labels[lo:hi]
+            correct += int(np.count_nonzero(right)) if weights is None else float(w @ right)
         return total, correct
 
     # -- ends -----------------------------------------------------------------------------
