@@ -11,7 +11,9 @@ within Python libraries, against the three NumPy passes:
 - ``numexpr``: ``v = m * v - g`` and ``w = w + v`` as two numexpr expressions (one pass each,
   its own thread pool; needs ``pip install numexpr``), with 1 and 2 threads;
 - ``2 threads``: the three NumPy calls on each half of the rows, one half on a worker thread
-  (NumPy releases the GIL in its loops).
+  (NumPy releases the GIL in its loops);
+- ``numba``: the one-pass loop ``v[i] = m * v[i] - g[i]; w[i] += v[i]`` compiled by Numba
+  (``pip install numba``), one thread: what a compiled kernel, outside NumPy, would give.
 
 Each update is timed right after ``np.matmul(x.T, delta, out=g)`` (the weight gradient's
 product, 2 BLAS threads), as it comes in ``fit``; medians of ``--repeats`` pairs, each way
@@ -66,6 +68,11 @@ def updates(w, v, g, momentum):
         later.result()
 
     found = {"numpy": numpy_passes, "2 threads": two_threads}
+    fused = _numba_kernel()
+    if fused is not None:
+        flat_w, flat_v, flat_g = w.reshape(-1), v.reshape(-1), g.reshape(-1)
+        fused(flat_w, flat_v, flat_g, m)  # compiled here, not in the timing
+        found["numba (1 fused pass)"] = lambda: fused(flat_w, flat_v, flat_g, m)
     try:
         import numexpr
     except ImportError:
@@ -83,6 +90,23 @@ def updates(w, v, g, momentum):
     found["numexpr 1 thread"] = numexpr_with(1)
     found["numexpr 2 threads"] = numexpr_with(2)
     return found, numexpr
+
+
+def _numba_kernel():
+    """The momentum update as one compiled loop over flat arrays, or None without Numba."""
+    try:
+        import numba
+    except ImportError:
+        return None
+
+    @numba.njit(nogil=True)
+    def momentum_pass(w, v, g, m):
+        for i in range(w.size):
+            velocity = m * v[i] - g[i]
+            v[i] = velocity
+            w[i] += velocity
+
+    return momentum_pass
 
 
 def main(argv=None) -> None:
@@ -131,6 +155,8 @@ def main(argv=None) -> None:
             )
         if numexpr is None:
             print(f"| {n_in}x{n_out} | {batch} | numexpr | not installed | | |")
+        if not any(name.startswith("numba") for name in times):
+            print(f"| {n_in}x{n_out} | {batch} | numba | not installed | | |")
         fused_rows.append(_fused_gemm(x, delta, w, v, g, args.repeats))
     print()
     print("| weights | batch | product and update | us | / numpy |")
