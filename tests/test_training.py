@@ -1141,3 +1141,20 @@ def test_the_sample_weights_example_of_docs_training_md_runs_as_written(capsys):
     fit(plain, x, y, epochs=20, validation_split=0.2)
     rare = y == 1
     assert np.mean(net.predict(x[rare]) == 1) > np.mean(plain.predict(x[rare]) == 1) + 0.05
+
+
+def test_training_labels_of_one_class_warn():
+    x, _ = blobs(60)
+    with pytest.warns(TrainingWarning, match="every training label is class 1: the network can "
+                      "only learn to answer 1, whatever the input"):  # fmt: skip
+        fit(small_net(), x, np.ones(60, int), epochs=1)
+    y = np.repeat([0, 1], 30)
+    w = np.r_[np.zeros(30), np.ones(30)]  # class 0 weighs nothing
+    with pytest.warns(TrainingWarning, match=r"every training label \(of those with a weight "
+                      r"above 0\) is class 1"):  # fmt: skip
+        fit(small_net(), x, y, epochs=1, sample_weight=w)
+    import warnings
+
+    with warnings.catch_warnings():  # float targets (regression): no classes, no warning
+        warnings.simplefilter("error", TrainingWarning)
+        fit(Network.from_sizes([2, 4, 1], loss="mse", seed=0), x, np.ones((60, 1)), epochs=1)

@@ -589,8 +589,20 @@ def _warn_if_nothing_learned(trainer: _Trainer) -> None:
     labels = np.asarray(to_numpy(labels), dtype=np.intp)
     weights = trainer.weights  # sample weights: the weighted accuracy and class shares
     counts = np.bincount(labels, weights=weights)
+    present = np.flatnonzero(counts)
+    if len(present) == 1:  # nothing to tell apart: right by construction, useless
+        weighed = "" if weights is None else " (of those with a weight above 0)"
+        warnings.warn(
+            f"every training label{weighed} is class {int(present[0])}: the network can only "
+            f"learn to answer {int(present[0])}, whatever the input. Give it examples of the "
+            "other classes (data sorted by class and cut short, a subset, or the wrong label "
+            "column?)",
+            TrainingWarning,
+            stacklevel=3,
+        )
+        return
     accuracy = record.get("accuracy")
-    if accuracy is None or np.count_nonzero(counts) < 2:
+    if accuracy is None:
         return
     majority = counts.max() / counts.sum()
     if accuracy > majority:
