@@ -1,4 +1,4 @@
-"""docs/math.md: every labelled formula, (F1) to (F14), checked numerically.
+"""docs/math.md: every labelled formula, (F1) to (F16), checked numerically.
 
 Each test is named ``test_F<n>_...`` after the formula it checks; the last test makes sure that
 every label in the document has a test and every test a label. Notation as in the document:
@@ -427,6 +427,49 @@ def test_F15_standardized_inputs_and_their_chain_rule():
     )
 
 
+def test_F16_weighted_examples_scale_the_rows_of_delta_1():
+    """(F16) E = sum w_n E_n / sum w_n; its gradient is the weighted mean of the per-example
+    gradients, and the matrix form (F7) with row n of DELTA_1 times f_n = B w_n / sum w."""
+    net, _, _, _ = net_and_example([6, 5, 3])
+    rng = np.random.default_rng(4)
+    B = 7
+    X = rng.normal(size=(B, 6))
+    Y = np.eye(3)[rng.integers(0, 3, size=B)]
+    w = rng.random(B) * 2
+    w[3] = 0.0
+    each = [net.loss(X[n : n + 1], Y[n : n + 1]) for n in range(B)]
+    assert net.loss(X, Y, sample_weight=w) == pytest.approx(w @ each / w.sum(), rel=1e-13)
+    per_example = [notes_order(net.gradients(X[n : n + 1], Y[n : n + 1])) for n in range(B)]
+    weighted = notes_order(net.gradients(X, Y, sample_weight=w))
+    for x, (gw, gb) in enumerate(weighted):
+        mean_w = sum(w[n] * per_example[n][x][0] for n in range(B)) / w.sum()
+        mean_b = sum(w[n] * per_example[n][x][1] for n in range(B)) / w.sum()
+        np.testing.assert_allclose(gw, mean_w, rtol=1e-12, atol=1e-16)
+        np.testing.assert_allclose(gb, mean_b, rtol=1e-12, atol=1e-16)
+    # the matrix form: DELTA_1's rows times f_n, carried down by (F6)
+    (w1, b1), (w2, b2) = params(net)
+    OUT_2 = sig(X @ w2 + b2)
+    OUT = sig(OUT_2 @ w1 + b1)
+    f = B * w / w.sum()
+    assert f.mean() == pytest.approx(1.0)
+    DELTA_1 = (OUT - Y) * OUT * (1 - OUT) / B * f[:, None]
+    DELTA_2 = (DELTA_1 @ w1.T) * OUT_2 * (1 - OUT_2)
+    (g1w, g1b), (g2w, g2b) = weighted
+    np.testing.assert_allclose(g1w, OUT_2.T @ DELTA_1, rtol=1e-12)
+    np.testing.assert_allclose(g1b, DELTA_1.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(g2w, X.T @ DELTA_2, rtol=1e-12)
+    np.testing.assert_allclose(g2b, DELTA_2.sum(axis=0), rtol=1e-12)
+    # a weight of 2 is the example written twice into its batch
+    twice = np.r_[np.arange(B), 0]
+    doubled = np.ones(B)
+    doubled[0] = 2
+    for (a, b), (c, d) in zip(
+        net.gradients(X, Y, sample_weight=doubled), net.gradients(X[twice], Y[twice])
+    ):
+        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-16)
+        np.testing.assert_allclose(b, d, rtol=1e-12, atol=1e-16)
+
+
 # -- the document and the tests agree -------------------------------------------------------------
 
 
@@ -435,5 +478,5 @@ def test_every_formula_label_has_a_test():
     tested = {
         m.group(1) for name in globals() if (m := re.match(r"test_F(\d+)_", name)) is not None
     }
-    assert labels == {str(i) for i in range(1, 16)}
+    assert labels == {str(i) for i in range(1, 17)}
     assert labels == tested
