@@ -366,6 +366,14 @@ def test_distributed_train_under_mpiexec(blobs, tmp_path):
     proc = subprocess.run([mpiexec, "-n", "2", *command], capture_output=True, text=True,
                           timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr  # the corrected command is not refused
+    weighted = [*command[:-1], str(tmp_path / "weighted"), "--class-weight", "balanced"]
+    proc = subprocess.run([mpiexec, "-n", "2", *weighted], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode != 0
+    assert "--class-weight balanced does not work with --distributed (yet)" in proc.stderr
+    assert not (tmp_path / "weighted").exists() or not any(
+        p.name != ".lock" for p in (tmp_path / "weighted").iterdir()
+    )  # fmt: skip
 
 
 def test_explain_and_trace_commands(mnist_run, tmp_path):
@@ -2251,3 +2259,74 @@ def test_a_subset_larger_than_the_data_is_noted(blobs, tmp_path):
     proc = run("train", "--dataset", blobs / "blobs.npz", "--layers", "5,8,3", "--subset", "50",
                "--epochs", "1", "-o", tmp_path / "small", "-q")  # fmt: skip
     assert "--subset" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def rare_class(tmp_path_factory):
+    """A CSV of 600 examples where class 1 is 8.5% of them (a corner of the plane)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 3))
+    y = (x[:, 0] + x[:, 1] > 1.8).astype(int)
+    path = tmp_path_factory.mktemp("rare") / "rare.csv"
+    rows = "".join(f"{label},{a:.6f},{b:.6f},{c:.6f}\n" for label, (a, b, c) in zip(y, x))
+    path.write_text("label,a,b,c\n" + rows)
+    return path
+
+
+def test_class_weight_balanced_finds_the_rare_class(rare_class, tmp_path):
+    """--class-weight balanced: the rare class's examples weigh as much in all as the common
+    one's; its recall rises, the balanced accuracy is reported (train, evaluate, JSON), and
+    the setting is recorded for evaluate and resume."""
+    plain = run("train", "--dataset", rare_class, "-o", tmp_path / "plain", "-q")
+    assert "balanced accuracy" not in plain.stdout
+    assert "rare classes: --class-weight balanced?" in plain.stderr  # 0.9167 most common
+    proc = run("train", "--dataset", rare_class, "-o", tmp_path / "weighted", "-q",
+               "--class-weight", "balanced")  # fmt: skip
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("balanced accuracy: "))
+    balanced = float(line.split()[2])
+    recalls = {
+        name: json.loads((tmp_path / name / "test_metrics.json").read_text())["recall"]
+        for name in ("plain", "weighted")
+    }
+    assert recalls["weighted"][1] > recalls["plain"][1]  # the rare class: found more often
+    weighted = json.loads((tmp_path / "weighted" / "test_metrics.json").read_text())
+    assert weighted["balanced_accuracy"] == pytest.approx(np.mean(weighted["recall"]), abs=1e-6)
+    assert balanced == pytest.approx(weighted["balanced_accuracy"], abs=1e-4)
+    assert balanced > 0.8
+    config = json.loads((tmp_path / "weighted" / "config.json").read_text())
+    assert config["class_weight"] == "balanced"
+    shown = run("evaluate", tmp_path / "weighted")
+    assert f"balanced accuracy: {balanced:.4f} (the mean of the per-class recalls)" in shown.stdout
+    as_json = json.loads(run("evaluate", tmp_path / "weighted", "--json").stdout)
+    assert as_json["balanced_accuracy"] == pytest.approx(balanced, abs=1e-4)
+    assert "balanced" not in run("evaluate", tmp_path / "plain").stdout
+    # a resumed run keeps its weights: refused if asked otherwise, continued if not
+    proc = run("train", "--resume", tmp_path / "weighted", "--class-weight", "none",
+               "--epochs", "20", check=False)  # fmt: skip
+    assert_one_line_error(proc, "--class-weight none: the checkpoint", "was trained with "
+                          "--class-weight balanced (a resumed run keeps its weights)")  # fmt: skip
+    epochs = config["epochs"]
+    proc = run("train", "--resume", tmp_path / "weighted", "--epochs", epochs + 1, "-q")
+    assert "balanced accuracy: " in proc.stdout
+
+
+def test_class_weight_balanced_weights_and_bad_values(rare_class, tmp_path):
+    from chainrule.cli import _balanced_accuracy, _balanced_weights
+
+    y = np.array([0, 0, 0, 1, 2, 2])
+    w = _balanced_weights(y, 4)  # class 3 absent: 3 classes present
+    np.testing.assert_allclose(w, [2 / 3, 2 / 3, 2 / 3, 2, 1, 1])
+    assert [w[y == k].sum() for k in range(3)] == pytest.approx([2, 2, 2])  # n / k each
+    assert _balanced_accuracy([[3, 1], [0, 0]]) == 0.75  # a class without examples: left out
+    assert _balanced_accuracy([[3, 1], [1, 1]]) == pytest.approx((0.75 + 0.5) / 2)
+    proc = run("train", "--dataset", rare_class, "--class-weight", "bogus", "-o", tmp_path / "x",
+               check=False)  # fmt: skip
+    assert "--class-weight: expected none or balanced, got 'bogus'" in proc.stderr
+    (tmp_path / "bad.toml").write_text("class_weight = 1\n")
+    proc = run("train", "--dataset", rare_class, "--config", tmp_path / "bad.toml", "-o",
+               tmp_path / "x", check=False)  # fmt: skip
+    assert_one_line_error(proc, "bad.toml: class_weight: expected a string, got 1")
+    (tmp_path / "good.toml").write_text('class_weight = "balanced"\n')
+    proc = run("train", "--dataset", rare_class, "--config", tmp_path / "good.toml", "-o",
+               tmp_path / "toml", "-q")  # fmt: skip
+    assert "balanced accuracy: " in proc.stdout

@@ -47,6 +47,9 @@ class CLIError(Exception):
 
 # -- configuration -------------------------------------------------------------------------
 
+# --class-weight: every example 1, or each class's examples n / (n_classes * its count)
+CLASS_WEIGHTS = ("none", "balanced")
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -72,6 +75,7 @@ class TrainConfig:
     checkpoint_every: int = 1
     subset: int | None = None
     standardize: bool = False
+    class_weight: str = "none"
 
     def hidden_and_output(self) -> tuple[list[str], str | None]:
         n_dense = len(self.layers) - 1
@@ -147,6 +151,7 @@ _nonnegative_float = _checked(float, lambda v: np.isfinite(v) and v >= 0, "a fin
 _positive_float = _checked(float, lambda v: np.isfinite(v) and v > 0, "a finite number > 0")
 _text = _checked(str, lambda v: v.strip() != "", "a non-empty string")
 _dtype_name = _checked(str, lambda v: v in ("float32", "float64"), "float32 or float64")
+_class_weight = _checked(str, lambda v: v in CLASS_WEIGHTS, "none or balanced")
 
 
 def _label_column(text: str) -> int | str:
@@ -198,6 +203,7 @@ _CONVERTERS = {
     "epochs": _positive_int,
     "seed": _nonnegative_int,
     "dtype": _dtype_name,
+    "class_weight": _class_weight,
     "weight_decay": _nonnegative_float,
     "dropout": _fraction,
     "val_split": _fraction,
@@ -207,7 +213,17 @@ _CONVERTERS = {
     "preset": _text,
     "output": _text,
 }
-_TEXT_KEYS = ("dataset", "delimiter", "loss", "optimizer", "schedule", "dtype", "preset", "output")
+_TEXT_KEYS = (
+    "dataset",
+    "delimiter",
+    "loss",
+    "optimizer",
+    "schedule",
+    "dtype",
+    "class_weight",
+    "preset",
+    "output",
+)
 _BOOL_KEYS = ("plot", "standardize")  # switches: true or false in a settings file
 
 
@@ -458,6 +474,7 @@ def _test_split_record(n_examples: int, x_test, y_test, seed: int) -> dict:
 
 MAX_CLASSES = 1000  # class indices beyond this are refused: not a classifier's labels
 LARGE_FEATURE = 100.0  # |x| above which `train` suggests --standardize for a file's features
+RARE_CLASSES = 0.75  # a most common class this share of the test set: --class-weight suggested
 IMAGE_INPUT_SCALE = 1 / 255  # uint8 pixels -> [0, 1], recorded in the model as input_scale
 
 
@@ -1075,6 +1092,12 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
             f"{resume.path} was trained on cells separated by {_show_delimiter(delimiter)} "
             "(a resumed run keeps its data)"
         )
+    weighting = resume.settings.get("class_weight", "none")
+    if "class_weight" in user and user["class_weight"] != weighting:
+        raise CLIError(
+            f"{sources['class_weight']} {user['class_weight']}: the checkpoint {resume.path} "
+            f"was trained with --class-weight {weighting} (a resumed run keeps its weights)"
+        )
     if "seed" in user and user["seed"] != state.get("seed"):
         raise CLIError(
             f"{sources['seed']} {user['seed']} disagrees with the seed {state.get('seed')} of "
@@ -1593,6 +1616,14 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     )
     if early is not None and not config.val_split:
         raise CLIError("--early-stopping needs a validation set: give --val-split too")
+    sample_weight = None
+    if config.class_weight == "balanced":
+        if comm is not None:
+            raise CLIError(
+                f"{sources.get('class_weight', 'the checkpoint run: class_weight')} balanced "
+                "does not work with --distributed (yet)"
+            )
+        sample_weight = _balanced_weights(y_train, n_classes)
     default_dir = resume.run_dir if resume is not None and resume.run_dir else None
     run_dir = Path(args.output or extras.get("output") or default_dir or _default_run_dir())
     if comm is not None:  # every rank uses rank 0's run directory
@@ -1662,6 +1693,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             early_stopping=early,
             resume=None if resume is None else resume.path,
             input_scale=input_scale,
+            sample_weight=sample_weight,
         )
     except training.TrainingInterrupted as exc:
         by_sigterm = getattr(exc, "signal_name", "SIGINT") == "SIGTERM"
@@ -1716,17 +1748,49 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     if args.plot or extras.get("plot"):
         _plot_run(run_dir, net, history.epochs, summary["confusion_matrix"])
     print(f"test accuracy: {summary['accuracy']:.4f} ({len(y_test)} examples)")
-    common = np.bincount(np.asarray(y_test, np.int64)).max() / len(y_test) if len(y_test) else 0
-    if len(y_test) >= 10 and summary["accuracy"] <= common:  # a warning: shown with -q too
+    counts = np.bincount(np.asarray(y_test, np.int64)) if len(y_test) else np.zeros(1, np.int64)
+    common = counts.max() / max(len(y_test), 1)
+    if config.class_weight == "balanced":  # what the weighted training aimed at
+        balanced = summary["balanced_accuracy"] = _balanced_accuracy(summary["confusion_matrix"])
+        chance = 1 / max(np.count_nonzero(counts), 1)  # any constant answer's
+        print(f"balanced accuracy: {balanced:.4f} (the mean of the per-class recalls)")
+        _write_json(run_dir / "test_metrics.json", summary)
+        if len(y_test) >= 10 and balanced <= chance:
+            log(
+                f"note: that is no better than always answering one class ({chance:.4f}): "
+                "the network learned nothing useful (the labels from the right column? "
+                "features of order 1, --standardize? enough epochs?)"
+            )
+    elif len(y_test) >= 10 and summary["accuracy"] <= common:  # a warning: shown with -q too
+        rare = " rare classes: --class-weight balanced?" if common >= RARE_CLASSES else ""
         log(
             f"note: that is no better than always answering the most common class "
             f"({common:.4f} of the test examples): the network learned nothing useful (the "
-            "labels from the right column? features of order 1, --standardize? enough epochs?)"
+            "labels from the right column? features of order 1, --standardize? enough "
+            f"epochs?{rare})"
         )
     print(f"training time: {seconds:.1f} s")
     print(f"model: {model_path}")
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _balanced_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """--class-weight balanced: example n weighs ``n / (k * count[label_n])``, k the number
+    of classes present (scikit-learn's ``class_weight="balanced"``): every class's examples
+    weigh n / k in all, and the mean weight is 1."""
+    labels = np.asarray(labels, np.int64)
+    counts = np.bincount(labels, minlength=n_classes)
+    present = np.count_nonzero(counts)
+    return len(labels) / (present * counts[labels])
+
+
+def _balanced_accuracy(confusion) -> float:
+    """The mean over the classes present of each one's recall (right / examples of it)."""
+    cm = np.asarray(confusion, dtype=np.float64)
+    support = cm.sum(axis=1)
+    present = support > 0
+    return float(np.mean(np.diag(cm)[present] / support[present])) if present.any() else 0.0
 
 
 def _check_config_path(config_file, source: str | None, name: str) -> None:
@@ -2090,6 +2154,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _check_labels(net, y, name)
     n_classes = max(net.n_out, 2)
     summary = classification_summary(y, net.predict(x), n_classes)
+    weighted = _training_config(args.model).get("class_weight") == "balanced"
+    if weighted:  # trained for it: shown as train showed it
+        summary["balanced_accuracy"] = _balanced_accuracy(summary["confusion_matrix"])
     if classes is not None:
         summary["classes"] = classes
     if args.json:
@@ -2100,6 +2167,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if used is not None:
         print(used)
     print(f"accuracy: {summary['accuracy']:.4f} on {summary['n_examples']} examples")
+    if weighted:
+        balanced = summary["balanced_accuracy"]
+        print(f"balanced accuracy: {balanced:.4f} (the mean of the per-class recalls)")
     names = classes or [str(k) for k in range(n_classes)]
     left = max(5, *map(len, names))
     print(f"{'class':>{left}}  {'precision':>9}  {'recall':>7}")
@@ -2726,6 +2796,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="put a layer first that standardizes each input feature, (x - mean) / std, with "
         "the mean and std of the training data (not of the --val-split part); the model keeps "
         "it, so evaluate and predict take raw features",
+    )
+    train.add_argument(
+        "--class-weight",
+        dest="class_weight",
+        type=_class_weight,
+        metavar="{none,balanced}",
+        help="balanced: weigh each class's examples in the loss by n / (classes x the class's "
+        "count), so that a rare class counts as much as a common one (sample weights, "
+        "docs/training.md), and report the balanced accuracy too; none: every example 1 "
+        "(default)",
     )
     train.add_argument(
         "--output",
