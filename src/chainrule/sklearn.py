@@ -22,6 +22,16 @@ the batch-mean gradient plus ``(alpha / b) * W``; chainrule's coupled ``weight_d
 (exact for every full batch; the last, smaller batch of an epoch gets ``alpha / batch_size``
 where scikit-learn gives it ``alpha / b_last``). Weight matrices only, never biases, in both.
 
+The classifier takes one label per example, ``y`` of shape (n_samples,), or several: a
+multilabel indicator matrix ``y`` of shape (n_samples, n_labels) of 0/1 (what scikit-learn's
+``type_of_target`` calls ``"multilabel-indicator"``), learned as scikit-learn's MLPClassifier
+does, with one sigmoid output per label; ``predict`` then returns an indicator matrix.
+
+``X`` may be a scipy.sparse matrix or array (CSR, CSC, COO, ...). chainrule trains on dense
+arrays: training densifies the whole of ``X``, and refuses with a ``ValueError`` when it would
+take more than :data:`MAX_DENSE_BYTES`; prediction densifies ``X`` a few rows at a time
+(:data:`SPARSE_CHUNK_BYTES` at most), so a large sparse ``X`` is never dense whole.
+
 Needs scikit-learn >= 1.6 (``pip install 'chainrule[sklearn]'``); docs/sklearn.md has the
 details.
 """
@@ -47,8 +57,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from chainrule.activations import get_activation
 from chainrule.initializers import _ALIASES as _INIT_ALIASES
@@ -68,6 +78,15 @@ _HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity", "leaky_relu")
 _AUTO_BATCH = 200  # scikit-learn's batch_size="auto" is min(200, n_samples)
 _DEFAULT_LEARNING_RATE = 1e-3  # learning_rate_init's default: defers to an optimizer's own
 _SEED_MAX = np.iinfo(np.int32).max
+
+MAX_DENSE_BYTES = 2 * 2**30
+"""The largest sparse ``X`` (or multilabel ``y``) ``fit`` and ``partial_fit`` densify, in bytes
+as a dense array of the estimator's dtype (2 GiB); a larger one is refused with a
+``ValueError`` saying how to reduce it."""
+
+SPARSE_CHUNK_BYTES = 64 * 2**20
+"""Prediction densifies a sparse ``X`` in chunks of rows of at most this many bytes (64 MiB),
+at least one row per chunk."""
 
 
 class _BaseMLP(BaseEstimator):
@@ -204,8 +223,15 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True; use fit")
         first = not hasattr(self, "network_") or not (incremental or self.warm_start)
         X, y = validate_data(
-            self, X, y, reset=first, dtype=settings["dtype"], **self._validate_y_options
+            self,
+            X,
+            y,
+            reset=first,
+            dtype=settings["dtype"],
+            accept_sparse=("csr", "csc"),  # other formats become CSR, checked finite
+            **self._validate_y_options,
         )
+        X = _densified(X, "X")
         target = self._prepare_targets(y, first, classes, incremental)
         n_out, output, loss = self._output(settings["loss"], target)
         if not first:
@@ -301,7 +327,8 @@ class _BaseMLP(BaseEstimator):
         tracker = _EpochTracker(self, x_val, t_val, n_train, batch, incremental)
         # no TrainingWarning for one epoch of a stream (at chance on the first calls, by
         # nature) nor for regression
-        quiet = incremental or not isinstance(self, ClassifierMixin)
+        # nor for multilabel targets (no one most common class to compare with)
+        quiet = incremental or not isinstance(self, ClassifierMixin) or target.ndim == 2
         with _no_training_warning() if quiet else contextlib.nullcontext():
             chainrule_fit(
                 self.network_,
@@ -328,7 +355,8 @@ class _BaseMLP(BaseEstimator):
             )
 
     def _split(self, X, target, seed):
-        stratify = target if getattr(self, "_stratify", False) else None
+        # class indices only: multilabel rows are not stratified (nor by scikit-learn)
+        stratify = target if getattr(self, "_stratify", False) and target.ndim == 1 else None
         if stratify is not None:  # stratified where every class can be on both sides
             counts = np.bincount(target)
             n_val = math.ceil(self.validation_fraction * len(target))
@@ -346,10 +374,19 @@ class _BaseMLP(BaseEstimator):
         return x_train, x_val, t_train, t_val
 
     def _outputs(self, X) -> np.ndarray:
-        """The network's outputs for checked ``X``, shape (n_samples, n_outputs)."""
+        """The network's outputs for checked ``X``, shape (n_samples, n_outputs); a sparse
+        ``X`` is densified a chunk of rows at a time (:data:`SPARSE_CHUNK_BYTES`)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=self.network_.dtype)
-        return self.network_.predict_proba(X)
+        X = validate_data(self, X, reset=False, dtype=self.network_.dtype, accept_sparse="csr")
+        if not sparse.issparse(X):
+            return self.network_.predict_proba(X)
+        rows = max(1, SPARSE_CHUNK_BYTES // (X.shape[1] * X.dtype.itemsize))
+        return np.concatenate(
+            [
+                self.network_.predict_proba(X[start : start + rows].toarray())
+                for start in range(0, X.shape[0], rows)
+            ]
+        )
 
     # -- what the subclasses write ---------------------------------------------------------
 
@@ -459,6 +496,13 @@ class _EpochTracker(Callback):
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """A multi-layer perceptron classifier trained by :func:`chainrule.fit`.
 
+    ``y`` is one label per example, shape (n_samples,), or a multilabel indicator matrix of 0/1,
+    shape (n_samples, n_labels): then one sigmoid output per label (binary cross-entropy with
+    ``"log_loss"``), ``classes_`` is ``np.arange(n_labels)``, ``predict`` returns the indicator
+    matrix of the labels with probability >= 0.5 and ``score`` is the subset accuracy (every
+    label of a row right), as in scikit-learn. ``X`` may be sparse (densified: see the module
+    docstring).
+
     Parameters
     ----------
     hidden_layer_sizes : int or sequence of int, default=(100,)
@@ -472,6 +516,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         classes one sigmoid output with binary cross-entropy (as scikit-learn). ``"sse"``
         (the notes' ``1/2 sum (label - out)**2``) and ``"mse"`` on one-hot targets, through a
         softmax output (one sigmoid output for two classes), so ``predict_proba`` rows sum to 1.
+        Multilabel targets: one sigmoid output per label, with binary cross-entropy for
+        ``"log_loss"``, else with ``"sse"`` or ``"mse"`` on the 0/1 targets.
     optimizer : str, dict or Optimizer, default="adam"
         A :mod:`chainrule.optimizers` name (``"adam"``, ``"sgd"``, ``"momentum"``,
         ``"nesterov"``, ``"adamw"``, ``"rmsprop"``), with learning rate
@@ -503,11 +549,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     warm_start : bool, default=False
         ``fit`` continues from the weights of the previous fit (with a fresh optimizer). The
         settings built into the network (``hidden_layer_sizes``, ``activation``, ``loss``,
-        ``dropout``, ``dtype``) and, for the classifier, the classes must not change (else
-        ``ValueError``; the same holds for ``partial_fit``).
+        ``dropout``, ``dtype``) and, for the classifier, the classes (the number of labels of a
+        multilabel ``y``) must not change (else ``ValueError``; the same holds for
+        ``partial_fit``).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data (stratified where every class can be on
-        both sides), stop on the validation accuracy and keep the weights of the best epoch.
+        both sides; not for multilabel targets), stop on the validation accuracy (subset
+        accuracy for multilabel targets) and keep the weights of the best epoch.
     validation_fraction : float, default=0.1
     dropout : float, default=0.0
         Dropout rate after each hidden layer, in training only.
@@ -522,7 +570,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        The class labels (sorted), mapped to outputs ``0 .. n_classes - 1``.
+        The class labels (sorted), mapped to outputs ``0 .. n_classes - 1``; for multilabel
+        targets ``np.arange(n_labels)``, the label columns.
     network_ : chainrule.Network
         The trained network.
     loss_curve_ : list of float
@@ -563,6 +612,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         "mse": "mse",
     }
     _stratify = True
+    # a multilabel indicator y is 2-D; a column of labels is raveled in _prepare_targets
+    _validate_y_options = {"multi_output": True}
 
     def __init__(
         self,
@@ -608,18 +659,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.init = init
 
     def fit(self, X, y):
-        """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,); returns self."""
+        """Train on ``X`` (n_samples, n_features), dense or sparse, and labels ``y``
+        (n_samples,) or a multilabel indicator matrix (n_samples, n_labels) of 0/1; returns
+        self."""
         return self._fit(X, y, incremental=False)
 
     def partial_fit(self, X, y, classes=None):
         """One epoch over ``(X, y)``, continuing from the current weights and optimizer state.
 
-        ``classes`` (every label that will ever occur) is required on the first call.
+        ``classes`` (every label that will ever occur) is required on the first call; for a
+        multilabel ``y`` (n_samples, n_labels) it is the label columns, ``np.arange(n_labels)``,
+        which become ``classes_`` (as in scikit-learn).
         """
         return self._fit(X, y, incremental=True, classes=classes)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order;
+        for multilabel targets, each label's probability, shape (n_samples, n_labels) (the
+        rows need not sum to 1)."""
         out = self._outputs(X)
         if out.shape[1] == 1:  # two classes, one sigmoid output p = P(classes_[1])
             return np.concatenate([1 - out, out], axis=1)
@@ -631,20 +688,58 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class of each row, shape (n_samples,), labels from ``classes_``."""
+        """The most probable class of each row, shape (n_samples,), labels from ``classes_``;
+        for multilabel targets, the indicator matrix (n_samples, n_labels) of the labels with
+        probability >= 0.5, in the dtype of the ``y`` fitted on."""
         proba = self.predict_proba(X)  # checks that the model is fitted
+        if self._multilabel:  # p >= 0.5 is on, as for two classes
+            return (proba >= 0.5).astype(self._indicator_dtype)
         if proba.shape[1] == 2:  # p >= 0.5 is class 1, as Network.predict (and a tie too)
             return self.classes_[(proba[:, 1] >= 0.5).astype(np.intp)]
         return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False  # one label per row (the default, stated)
-        tags.input_tags.sparse = False  # dense arrays only
+        tags.classifier_tags.multi_label = True  # a multilabel indicator y, as scikit-learn's
+        tags.input_tags.sparse = True  # densified: MAX_DENSE_BYTES, SPARSE_CHUNK_BYTES
         return tags
 
+    @property
+    def _multilabel(self) -> bool:
+        """Whether the fitted targets were a multilabel indicator matrix."""
+        return getattr(self, "_indicator_dtype", None) is not None
+
     def _prepare_targets(self, y, first, classes, incremental):
+        if sparse.issparse(y) and type_of_target(y) != "multilabel-indicator":
+            raise TypeError(
+                "Sparse data was passed for y, but dense data is required. Use '.toarray()' "
+                "to convert to a dense numpy array."
+            )
+        if y.ndim == 2 and y.shape[1] == 1:  # a column of labels: (n_samples,), with a warning
+            y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        kind = type_of_target(y) if y.ndim == 2 else None
+        if kind not in (None, "multilabel-indicator"):
+            raise ValueError(
+                f"y of shape {y.shape} is {kind!r}, not a multilabel indicator matrix: "
+                f"{type(self).__name__} takes one label per example, y of shape (n_samples,), "
+                "or an indicator matrix (n_samples, n_labels) of 0/1; for columns of more "
+                "than two classes, fit one classifier per column (e.g. "
+                "sklearn.multioutput.MultiOutputClassifier)"
+            )
+        if not first and self._multilabel != (y.ndim == 2):
+            was = (
+                f"a multilabel y of {len(self.classes_)} labels"
+                if self._multilabel
+                else "a y of one label per example"
+            )
+            now = "a multilabel y" if y.ndim == 2 else "a y of one label per example"
+            raise ValueError(
+                f"the network was fitted on {was}, this is {now}; set warm_start=False and "
+                "call fit to start afresh"
+            )
+        if y.ndim == 2:
+            return self._prepare_indicator(y, first, classes, incremental)
         if not first and not incremental:  # warm_start: scikit-learn's rule
             labels = np.unique(y)
             if not np.array_equal(labels, self.classes_):
@@ -657,11 +752,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             if first and classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")
             if classes is not None and not first:
-                if not np.array_equal(self.classes_, np.unique(classes)):
-                    raise ValueError(
-                        f"classes={list(classes)!r} is not the same as on the first call to "
-                        f"partial_fit, {self.classes_.tolist()!r}"
-                    )
+                self._check_same_classes(classes)
         if first:
             labels = np.unique(y if classes is None else np.asarray(classes))
             if len(labels) < 2:
@@ -670,6 +761,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                     f"{labels.tolist()!r}"
                 )
             self.classes_ = labels
+            self._indicator_dtype = None
         unknown = np.setdiff1d(np.unique(y), self.classes_)
         if unknown.size:
             raise ValueError(
@@ -677,16 +769,67 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             )
         return np.searchsorted(self.classes_, y).astype(np.int64)
 
+    def _prepare_indicator(self, y, first, classes, incremental):
+        """A multilabel indicator ``y`` (n_samples, n_labels), checked, as the network's
+        targets: ``classes_`` is ``np.arange(n_labels)``, as scikit-learn's."""
+        y = _densified(y, "y")
+        values = np.unique(y)
+        if not np.isin(values, (0, 1)).all():
+            raise ValueError(
+                "a multilabel indicator y must hold 0 and 1 only (1: the example has the "
+                f"column's label), got the values {values.tolist()!r}"
+            )
+        n_labels = y.shape[1]
+        if incremental and first:
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit; for a multilabel "
+                    f"y, the label columns: classes=np.arange({n_labels})"
+                )
+            if not np.array_equal(np.unique(classes), np.arange(n_labels)):
+                raise ValueError(
+                    f"classes={np.asarray(classes).tolist()!r} does not match the multilabel y "
+                    f"of {n_labels} columns; classes are the label columns: "
+                    f"classes=np.arange({n_labels})"
+                )
+        elif incremental and classes is not None:
+            self._check_same_classes(classes)
+        if not first and n_labels != len(self.classes_):
+            call = "partial_fit" if incremental else "fit (warm_start)"
+            raise ValueError(
+                f"y has {n_labels} label columns, the network was fitted on "
+                f"{len(self.classes_)}: {call} goes on with the same labels; set "
+                "warm_start=False and call fit to start afresh"
+            )
+        if first:
+            self.classes_ = np.arange(n_labels)
+            self._indicator_dtype = y.dtype
+        return y.astype(self.dtype)
+
+    def _check_same_classes(self, classes) -> None:
+        if not np.array_equal(self.classes_, np.unique(classes)):
+            raise ValueError(
+                f"classes={np.asarray(classes).tolist()!r} is not the same as on the first call "
+                f"to partial_fit, {self.classes_.tolist()!r}"
+            )
+
     def _output(self, loss, target):
+        if target.ndim == 2:  # multilabel: one sigmoid output per label, as scikit-learn
+            return target.shape[1], "sigmoid", self._sigmoid_loss(loss)
         n_classes = len(self.classes_)
         if n_classes == 2:
-            if loss == "cross_entropy":
-                return 1, "sigmoid", "binary_cross_entropy"
-            return 1, "sigmoid", loss
+            return 1, "sigmoid", self._sigmoid_loss(loss)
         return n_classes, "softmax", loss
+
+    @staticmethod
+    def _sigmoid_loss(loss: str) -> str:
+        """The loss for sigmoid outputs: binary cross-entropy for cross-entropy."""
+        return "binary_cross_entropy" if loss == "cross_entropy" else loss
 
     def _validation_score(self, x_val, t_val):
         out = self.network_.predict_proba(x_val)
+        if t_val.ndim == 2:  # subset accuracy: every label of the row right
+            return float(np.mean(np.all((out >= 0.5) == (t_val == 1), axis=1)))
         pred = (out[:, 0] >= 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
         return float(np.mean(pred == t_val))
 
@@ -761,8 +904,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.init = init
 
     def fit(self, X, y):
-        """Train on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples,
-        n_outputs); returns self."""
+        """Train on ``X`` (n_samples, n_features), dense or sparse, and ``y`` (n_samples,)
+        or (n_samples, n_outputs); returns self."""
         return self._fit(X, y, incremental=False)
 
     def partial_fit(self, X, y):
@@ -778,7 +921,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True  # y of shape (n_samples, n_outputs)
-        tags.input_tags.sparse = False  # dense arrays only
+        tags.input_tags.sparse = True  # densified: MAX_DENSE_BYTES, SPARSE_CHUNK_BYTES
         return tags
 
     def _prepare_targets(self, y, first, classes, incremental):
@@ -806,6 +949,28 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
 
 # -- checks ----------------------------------------------------------------------------------
+
+
+def _densified(a, name: str):
+    """``a`` as a dense array if it is sparse (else as it is), or a ValueError when the dense
+    array would take more than :data:`MAX_DENSE_BYTES`."""
+    if not sparse.issparse(a):
+        return a
+    n_bytes = a.shape[0] * a.shape[1] * a.dtype.itemsize
+    if n_bytes > MAX_DENSE_BYTES:
+        raise ValueError(
+            f"sparse {name} of shape {a.shape} would take {n_bytes / 2**30:.1f} GiB as a dense "
+            f"{a.dtype} array, more than chainrule.sklearn.MAX_DENSE_BYTES "
+            f"({MAX_DENSE_BYTES / 2**30:g} GiB): chainrule trains on dense arrays. "
+            + (
+                "Reduce the features first (e.g. sklearn.decomposition.TruncatedSVD or "
+                "sklearn.feature_selection.SelectKBest in the pipeline), or train"
+                if name == "X"
+                else "Train"
+            )
+            + " with partial_fit on a slice of rows at a time"
+        )
+    return a.toarray()
 
 
 def _hidden_sizes(value) -> list[int]:
