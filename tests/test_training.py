@@ -1158,3 +1158,18 @@ def test_training_labels_of_one_class_warn():
     with warnings.catch_warnings():  # float targets (regression): no classes, no warning
         warnings.simplefilter("error", TrainingWarning)
         fit(Network.from_sizes([2, 4, 1], loss="mse", seed=0), x, np.ones((60, 1)), epochs=1)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1 / 40, 1e-320, 1e300])
+def test_scaling_every_weight_changes_nothing(scale):
+    """Only the weights' ratios count: weights summing below 1 (normalized ones), subnormal
+    ones and huge ones train and report as the raw weights do."""
+    x, y, w = _weighted_data()
+    w = w + 0.5
+    kwargs = dict(epochs=2, batch_size=8, seed=0, validation_split=0.25)
+    a, b = small_net().astype(np.float64), small_net().astype(np.float64)
+    ha = fit(a, x, y, sample_weight=w, **kwargs)
+    hb = fit(b, x, y, sample_weight=w * scale, **kwargs)
+    np.testing.assert_allclose(a.parameter_vector, b.parameter_vector, rtol=1e-6, atol=1e-12)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(ha[key], hb[key], rtol=1e-6)

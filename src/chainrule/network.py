@@ -788,7 +788,9 @@ def check_sample_weight(sample_weight, n: int) -> np.ndarray:
         raise ValueError(f"sample_weight must be >= 0, got {w[bad]:g} at row {bad}")
     if n and not w.any():
         raise ValueError("sample_weight is zero for every example: nothing to learn from")
-    return w
+    # only ratios matter: scaled by a power of 2 (exactly) to a largest weight in [0.5, 1),
+    # so that sums of them do not overflow (1e307 each) nor their reciprocals (subnormal ones)
+    return np.ldexp(w, -np.frexp(w.max())[1]) if n else w
 
 
 def row_weights(sample_weight: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

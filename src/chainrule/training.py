@@ -605,14 +605,15 @@ def _warn_if_nothing_learned(trainer: _Trainer) -> None:
     if accuracy is None:
         return
     majority = counts.max() / counts.sum()
-    if accuracy > majority:
+    margin = 1e-9  # weighted fractions are float sums: equal ones may differ in the last bits
+    if accuracy > majority + margin:
         return
     rows = slice(None, None, -(-len(labels) // CHECKED_ROWS))  # spread over the set
     x = trainer._converted(trainer.x[rows])  # as the network saw them (input_scale)
     checked = labels[rows]
     weights = None if weights is None or not weights[rows].any() else weights[rows]
     predicted = np.average(net.predict(x) == checked, weights=weights)
-    if predicted > majority:
+    if predicted > majority + margin:
         return
     weighted = "" if weights is None else " (weighted by sample_weight)"
     warnings.warn(
@@ -1123,8 +1124,12 @@ class _Trainer:
             right = self.pred_epoch[lo:hi] == self.labels[rows]
             if self.weights is None:
                 self.correct += int(np.count_nonzero(right))
-            else:  # the weighted accuracy: the weight of the rows predicted right
-                self.correct += float(self.weights[rows] @ right)
+            else:  # the weighted accuracy: the weight of the rows predicted right, summed
+                # batch by batch, so that the total does not depend on when it is settled
+                # (a checkpoint, a progress bar): a resumed run's is the uninterrupted one's
+                w, bs = self.weights[rows], self.batch_size
+                for start in range(0, hi - lo, bs):  # lo is a batch boundary
+                    self.correct += float(w[start : start + bs] @ right[start : start + bs])
             self.pred_from = hi
 
     # -- the loop -------------------------------------------------------------------------
@@ -1360,7 +1365,7 @@ class _Trainer:
             raise self._divergence(epoch, self.batch_done, float("nan"), self.last_lr, True)
         val_loss, val_accuracy = self._evaluate()
         seconds = self.epoch_seconds + time.perf_counter() - started
-        seen = max(self.seen, 1)
+        seen = self.seen or 1  # weighted: a sum of weights, which may be below 1
         record = {
             "epoch": epoch,
             "loss": self.loss_sum / seen,
