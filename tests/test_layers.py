@@ -342,6 +342,9 @@ def test_a_layer_too_large_for_memory_is_named():
     with pytest.raises(MemoryError, match=r"Dense\(10000000, 10000000\) has 100,000,000,000,000 "
                        r"weights: 363\.8 TiB as float32, .* use fewer units"):  # fmt: skip
         Dense(10**7, 10**7)
+    with pytest.raises(MemoryError, match=r"Dense\(2147483648, 2147483648\) has "
+                       r"4,611,686,018,427,387,904 weights"):  # fmt: skip
+        Dense(2**31, 2**31)  # beyond any address space: NumPy would not even try
 
 
 @pytest.mark.parametrize(

@@ -43,9 +43,20 @@ FLOAT32_ONE_ROW = (
 )
 
 
+FLOAT32_WEIGHTS = (
+    "float32 sums: the weighted fit and the fit on repeated rows (one batch each, the check's "
+    "data being small) agree to about 3e-6 relative, float32's rounding over 100 epochs, not "
+    "to the check's rtol=1e-7. Passes with dtype='float64' (the float64 instances below)."
+)
+
+
 def expected_failed_checks(estimator):
     if estimator.dtype == "float32":
-        return {"check_methods_subset_invariance": FLOAT32_ONE_ROW}
+        return {
+            "check_methods_subset_invariance": FLOAT32_ONE_ROW,
+            "check_sample_weight_equivalence_on_dense_data": FLOAT32_WEIGHTS,
+            "check_sample_weight_equivalence_on_sparse_data": FLOAT32_WEIGHTS,
+        }
     return {}
 
 
@@ -373,9 +384,10 @@ def test_warm_start_needs_the_same_classes_as_sklearn():
 
 
 class RecordsValidationSet(MLPClassifier):
-    def _split(self, X, target, seed):
-        parts = super()._split(X, target, seed)
+    def _split(self, X, target, seed, weights=None):
+        parts = super()._split(X, target, seed, weights)
         self.validation_set = parts[1], parts[3]
+        self._split_weights = parts[5]  # the validation rows' weights (None without)
         return parts
 
 
@@ -923,3 +935,60 @@ def test_importing_does_not_shadow_sklearn():
 
     assert sklearn.__name__ == "sklearn" and chainrule.sklearn.__name__ == "chainrule.sklearn"
     assert "chainrule" not in sklearn.__file__
+
+
+# -- sample weights ----------------------------------------------------------------------------
+
+
+def test_sample_weight_trains_as_chainrule_fit_and_weighs_the_score():
+    """The wrapper passes the weights to chainrule.fit: a weight of 0 is the row's absence
+    (one batch), and early stopping's validation score is weighted."""
+    X, y = classification(200, 3, seed=2)
+    w = np.random.default_rng(0).integers(0, 3, len(y)).astype(float)
+    kwargs = dict(hidden_layer_sizes=(8,), batch_size=500, max_iter=20, dtype="float64",
+                  random_state=0, learning_rate_init=0.01, alpha=0.0)  # fmt: skip
+    weighted = MLPClassifier(**kwargs).fit(X, y, sample_weight=w)
+    assert np.count_nonzero(w == 0) > 0 and np.count_nonzero(w == 2) > 0
+    repeated = np.repeat(np.arange(len(y)), w.astype(int))  # 0: left out, 2: twice
+    copies = MLPClassifier(**kwargs).fit(X[repeated], y[repeated])
+    for a, b in zip(weighted.coefs_, copies.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert weighted.loss_curve_ == pytest.approx(copies.loss_curve_, rel=1e-9)
+    # early stopping: the split carries the weights; its scores are weighted accuracies
+    clf = RecordsValidationSet(hidden_layer_sizes=(8,), early_stopping=True, max_iter=5,
+                               random_state=0, n_iter_no_change=100)  # fmt: skip
+    clf.fit(X, y, sample_weight=w)
+    x_val, t_val = clf.validation_set
+    assert len(clf.validation_scores_) == 5
+    # the best epoch's weights are kept: its score is the weighted accuracy of the final model
+    w_val = clf._split_weights
+    right = clf.network_.predict(x_val) == t_val
+    assert clf.best_validation_score_ == pytest.approx(np.average(right, weights=w_val))
+    assert clf.best_validation_score_ != pytest.approx(np.mean(right))
+
+
+def test_sample_weight_in_partial_fit_pipeline_and_regressor():
+    X, y = classification(150, 3, seed=3)
+    w = np.where(y == 2, 5.0, 1.0)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+    clf.partial_fit(X, y, classes=[0, 1, 2], sample_weight=w)
+    clf.partial_fit(X, y, sample_weight=w)
+    assert clf.n_iter_ == 2
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=30,
+                                                         random_state=0))  # fmt: skip
+    pipe.fit(X, y, mlpclassifier__sample_weight=w)
+    plain = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=30,
+                                                          random_state=0)).fit(X, y)  # fmt: skip
+    recall = [np.mean(model.predict(X[y == 2]) == 2) for model in (pipe, plain)]
+    assert recall[0] >= recall[1]  # the heavy class is found at least as often
+    Xr, yr = regression()
+    wr = np.linspace(0.1, 2, len(yr))
+    reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    reg.fit(Xr, yr, sample_weight=wr).partial_fit(Xr, yr, sample_weight=wr)
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(120,\)"):
+        reg.fit(Xr, yr, sample_weight=wr[:-1])
+    with pytest.raises(ValueError, match="zero for every example"):
+        MLPClassifier().fit(X, y, sample_weight=np.zeros(len(y)))

@@ -1087,20 +1087,51 @@ def test_bad_sample_weights_are_named(kwargs, message):
         fit(small_net(), x, y, epochs=1, **kwargs)
 
 
-def test_sample_weight_needs_a_train_step_that_takes_factors():
+def test_sample_weight_needs_a_train_step_that_takes_factors_and_per_example_losses():
     class Older(Network):
         def train_step(self, x, target, want_loss=True, grad_scale=1.0):
             return super().train_step(x, target, want_loss, grad_scale)
+
+    class Passing(Network):  # passes every keyword on: taken
+        def train_step(self, *args, **kwargs):
+            return super().train_step(*args, **kwargs)
 
     net = small_net()
     older = Older(net.copy().layers, loss=net.loss_function)
     x, y, w = _weighted_data()
     with pytest.raises(ValueError, match="Older.train_step does not"):
         fit(older, x, y, epochs=1, sample_weight=w)
+    passing = Passing(net.copy().layers, loss=net.loss_function)
+    fit(passing, x, y, epochs=1, sample_weight=w, seed=1)
+    reference = small_net()
+    fit(reference, x, y, epochs=1, sample_weight=w, seed=1)
+    for p, q in zip(passing.parameters(), reference.parameters()):  # (no grad_scale: unfused)
+        np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-7)
+
+    from chainrule.losses import Loss, SumSquaredError
+
+    class Mine(Loss):  # a loss written before per_example existed
+        value, delta = SumSquaredError.value, SumSquaredError.delta
+
+    mine = Network(net.copy().layers, loss=Mine())
+    fit(mine, x, y, epochs=1)  # unweighted: as before
+    with pytest.raises(ValueError, match="needs each example's loss: Mine has no per_example"):
+        fit(mine, x, y, epochs=1, sample_weight=w)
+    with pytest.raises(NotImplementedError, match="Mine has no per_example"):
+        mine.loss(x, y, sample_weight=w)
+
+
+def test_validation_data_with_none_for_weights_is_unweighted():
+    x, y, w = _weighted_data()
+    a, b = small_net(), small_net()
+    ha = fit(a, x, y, epochs=1, sample_weight=w, validation_data=(x[:10], y[:10], None))
+    hb = fit(b, x, y, epochs=1, sample_weight=w, validation_data=(x[:10], y[:10]))
+    assert ha["val_loss"] == hb["val_loss"] and same_weights(a, b)
 
 
 def test_weighted_run_resumes_exactly_and_only_with_its_weights(tmp_path):
     x, y, w = _weighted_data()
+    w = w + np.random.default_rng(4).random(len(w))  # fractions: sums that depend on order
     kwargs = dict(epochs=3, batch_size=8, optimizer="momentum", sample_weight=w)
     straight = small_net()
     expected = fit(straight, x, y, **kwargs)
@@ -1109,6 +1140,14 @@ def test_weighted_run_resumes_exactly_and_only_with_its_weights(tmp_path):
         fit(net, x, y, **kwargs, callbacks=[InterruptAt(2, 2)], checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="while training on other data"):
         fit(small_net(), x, y, **{**kwargs, "sample_weight": w + 1}, resume=tmp_path)
+    unweighted = {k: v for k, v in kwargs.items() if k != "sample_weight"}
+    with pytest.raises(ValueError, match="written while training with sample_weight; resume it "
+                       "with the same weights"):  # fmt: skip
+        fit(small_net(), x, y, **unweighted, resume=tmp_path)
+    plain_dir = tmp_path / "plain"
+    fit(small_net(), x, y, **unweighted, checkpoint_dir=plain_dir)
+    with pytest.raises(ValueError, match="without sample_weight; resume it without"):
+        fit(small_net(), x, y, **{**kwargs, "epochs": 4}, resume=plain_dir)
     resumed = small_net()
     history = fit(resumed, x, y, **kwargs, resume=tmp_path)
     assert same_weights(resumed, straight)
@@ -1116,10 +1155,13 @@ def test_weighted_run_resumes_exactly_and_only_with_its_weights(tmp_path):
     assert history["accuracy"] == expected["accuracy"]
 
 
-def test_the_nothing_learned_warning_weighs_the_classes():
+@pytest.mark.parametrize("scale", [1.0, 0.7, 1 / 3, 0.1])
+def test_the_nothing_learned_warning_weighs_the_classes(scale):
+    """Whatever the weights' scale (their sums round differently, so a network at the
+    majority's share may be a last bit above or below it)."""
     x, y = blobs(200)
     y[:20] = 1  # 120 of 200 in class 1
-    w = np.where(y == 0, 3.0, 1.0)  # class 0 weighs 240 of 360
+    w = np.where(y == 0, 3.0, 1.0) * scale  # class 0 weighs 240 of 360
     with pytest.warns(TrainingWarning, match=r"against 0\.6667 \(weighted by sample_weight\)"):
         fit(small_net(), x * 0, y, epochs=2, batch_size=10, sample_weight=w)
 

@@ -166,6 +166,8 @@ class Dense(Layer):
         self.n_in, self.n_out = int(n_in), int(n_out)
         self.activation = get_activation(activation)
         self.init = init or default_init(self.activation.name)
+        if self.n_in * self.n_out * 8 > np.iinfo(np.intp).max:  # beyond any address space
+            raise self._too_large()
         try:
             self._weights = init_weights(
                 self.init, self.n_in, self.n_out, as_generator(rng), self.dtype
@@ -174,16 +176,19 @@ class Dense(Layer):
             self.dweights = np.zeros_like(self._weights)
             self.dbiases = np.zeros_like(self._biases)
         except MemoryError:  # NumPy's message names an array shape, not the layer
-            n = self.n_in * self.n_out
-            raise MemoryError(
-                f"Dense({self.n_in}, {self.n_out}) has {n:,} weights: "
-                f"{memory_size(n * self.dtype.itemsize)} as {self.dtype.name}, and as much again "
-                "for their gradients, more memory than this machine can give; use fewer units"
-            ) from None
+            raise self._too_large() from None
         self.xp = np
         self._workspaces: dict[int, _Workspace] = {}
         self._ws: _Workspace | None = None
         self.x: np.ndarray | None = None
+
+    def _too_large(self) -> MemoryError:
+        n = self.n_in * self.n_out
+        return MemoryError(
+            f"Dense({self.n_in}, {self.n_out}) has {n:,} weights: "
+            f"{memory_size(n * self.dtype.itemsize)} as {self.dtype.name}, and as much again "
+            "for their gradients, more memory than this machine can give; use fewer units"
+        )
 
     # Parameters stay in the same arrays (optimizers hold them; a Network moves them when it is
     # built or moved to a device, see _use_storage), so assigning to .weights copies the new

@@ -62,7 +62,10 @@ class Loss:
         """Each example's own loss ``E_n``, shape (batch,): :meth:`value` is their mean.
         Weighted training (``fit(..., sample_weight=w)``) takes ``sum_n w_n E_n / sum_n w_n``
         instead. The arguments are those of :meth:`value`."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} has no per_example(out, target, probs=None) method, which "
+            "sample weights need (each example's loss, shape (batch,))"
+        )
 
     def delta(
         self,

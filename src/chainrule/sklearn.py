@@ -64,7 +64,7 @@ from chainrule.activations import get_activation
 from chainrule.initializers import _ALIASES as _INIT_ALIASES
 from chainrule.initializers import init_weights
 from chainrule.layers import Dropout
-from chainrule.network import Network
+from chainrule.network import Network, check_sample_weight
 from chainrule.optimizers import Optimizer, get_optimizer
 from chainrule.training import Callback, StopTraining, _no_training_warning
 from chainrule.training import fit as chainrule_fit
@@ -215,7 +215,7 @@ class _BaseMLP(BaseEstimator):
 
     # -- training --------------------------------------------------------------------------
 
-    def _fit(self, X, y, incremental: bool, classes=None):
+    def _fit(self, X, y, incremental: bool, classes=None, sample_weight=None):
         """``fit`` (``max_iter`` epochs, a fresh optimizer) or ``partial_fit`` (one epoch,
         the optimizer kept); both start from new weights on the first call."""
         settings = self._check_params()
@@ -232,6 +232,10 @@ class _BaseMLP(BaseEstimator):
             **self._validate_y_options,
         )
         X = _densified(X, "X")
+        weights = None
+        if sample_weight is not None:  # checked, then as given (alpha's scale depends on it)
+            check_sample_weight(sample_weight, len(X))
+            weights = np.asarray(sample_weight, dtype=np.float64)
         target = self._prepare_targets(y, first, classes, incremental)
         n_out, output, loss = self._output(settings["loss"], target)
         if not first:
@@ -241,7 +245,7 @@ class _BaseMLP(BaseEstimator):
         if first:
             self._initialize(settings, X.shape[1], n_out, output, loss, init_seed)
             self._partial_seed = shuffle_seed
-        x_val = t_val = None
+        x_val = t_val = w_val = None
         if incremental:
             if not hasattr(self, "_optimizer"):
                 self._optimizer = settings["optimizer"]
@@ -257,8 +261,10 @@ class _BaseMLP(BaseEstimator):
             self.validation_scores_ = [] if self.early_stopping else None
             self.best_validation_score_ = -math.inf if self.early_stopping else None
             if self.early_stopping:
-                X, x_val, target, t_val = self._split(X, target, split_seed)
-        self._train(X, target, x_val, t_val, incremental, shuffle_seed)
+                X, x_val, target, t_val, weights, w_val = self._split(
+                    X, target, split_seed, weights
+                )
+        self._train(X, target, x_val, t_val, incremental, shuffle_seed, weights, w_val)
         return self
 
     def _check_same_network(self, settings: dict, n_out: int, loss: str) -> None:
@@ -320,11 +326,18 @@ class _BaseMLP(BaseEstimator):
         self.t_ = 0
         self.__dict__.pop("_optimizer", None)
 
-    def _train(self, x, target, x_val, t_val, incremental: bool, seed: int) -> None:
-        """Run :func:`chainrule.fit` with scikit-learn's bookkeeping and stopping rule."""
+    def _train(
+        self, x, target, x_val, t_val, incremental: bool, seed: int, weights=None, w_val=None
+    ) -> None:
+        """Run :func:`chainrule.fit` with scikit-learn's bookkeeping and stopping rule;
+        ``weights`` and ``w_val`` are the sample weights of the training and validation
+        rows (or None)."""
         n_train = len(x)
         batch = min(_AUTO_BATCH if self.batch_size == "auto" else self.batch_size, n_train)
-        tracker = _EpochTracker(self, x_val, t_val, n_train, batch, incremental)
+        # scikit-learn divides alpha by a batch's total weight: b times the mean weight
+        mean_weight = 1.0 if weights is None else _mean(weights)
+        tracker = _EpochTracker(self, x_val, t_val, n_train, batch, incremental, w_val)
+        tracker.mean_weight = mean_weight
         # no TrainingWarning for one epoch of a stream (at chance on the first calls, by
         # nature) nor for regression
         # nor for multilabel targets (no one most common class to compare with)
@@ -338,11 +351,12 @@ class _BaseMLP(BaseEstimator):
                 batch_size=batch,
                 optimizer=self._optimizer,
                 # alpha/b: see the module docstring; alpha=0 keeps the optimizer's own decay
-                weight_decay=self.alpha / batch if self.alpha else None,
+                weight_decay=self.alpha / (batch * mean_weight) if self.alpha else None,
                 seed=seed,
                 callbacks=[tracker],
                 shuffle=self.shuffle,
                 handle_sigint=False,
+                sample_weight=weights,
             )
         if tracker.best_params is not None:  # early stopping keeps the best epoch's weights
             np.copyto(self.network_.parameter_vector, tracker.best_params)
@@ -354,7 +368,9 @@ class _BaseMLP(BaseEstimator):
                 stacklevel=4,
             )
 
-    def _split(self, X, target, seed):
+    def _split(self, X, target, seed, weights=None):
+        """``(x_train, x_val, t_train, t_val, w_train, w_val)`` for early stopping (the
+        weights None without sample weights)."""
         # class indices only: multilabel rows are not stratified (nor by scikit-learn)
         stratify = target if getattr(self, "_stratify", False) and target.ndim == 1 else None
         if stratify is not None:  # stratified where every class can be on both sides
@@ -363,15 +379,23 @@ class _BaseMLP(BaseEstimator):
             n_classes = np.count_nonzero(counts)
             if counts[counts > 0].min() < 2 or not n_classes <= n_val <= len(target) - n_classes:
                 stratify = None
-        x_train, x_val, t_train, t_val = train_test_split(
-            X, target, test_size=self.validation_fraction, random_state=seed, stratify=stratify
+        arrays = (X, target) if weights is None else (X, target, weights)
+        x_train, x_val, t_train, t_val, *w = train_test_split(
+            *arrays, test_size=self.validation_fraction, random_state=seed, stratify=stratify
         )
+        w_train, w_val = w if w else (None, None)
         if len(x_val) < 2:
             raise ValueError(
                 f"the validation set has {len(x_val)} example(s); increase validation_fraction "
                 f"(now {self.validation_fraction}) or the size of the data set"
             )
-        return x_train, x_val, t_train, t_val
+        if w_train is not None and not (w_train.any() and w_val.any()):
+            part = "training" if w_val.any() else "validation"
+            raise ValueError(
+                f"sample_weight is zero for every {part} example of the early-stopping split "
+                f"(validation_fraction={self.validation_fraction})"
+            )
+        return x_train, x_val, t_train, t_val, w_train, w_val
 
     def _outputs(self, X) -> np.ndarray:
         """The network's outputs for checked ``X``, shape (n_samples, n_outputs); a sparse
@@ -399,7 +423,8 @@ class _BaseMLP(BaseEstimator):
         """``(n_outputs, output activation, chainrule loss name)`` for these targets."""
         raise NotImplementedError
 
-    def _validation_score(self, x_val: np.ndarray, t_val: np.ndarray) -> float:
+    def _validation_score(self, x_val: np.ndarray, t_val: np.ndarray, w_val=None) -> float:
+        """The score early stopping watches, weighted by ``w_val`` if given."""
         raise NotImplementedError
 
     # -- fitted attributes in scikit-learn's form ------------------------------------------
@@ -443,9 +468,12 @@ class _EpochTracker(Callback):
     """The per-epoch bookkeeping of scikit-learn's MLP: ``loss_curve_``, ``n_iter_``, ``t_``,
     the ``tol``/``n_iter_no_change`` stopping rule, the validation score and best weights."""
 
-    def __init__(self, est: _BaseMLP, x_val, t_val, n_train: int, batch: int, incremental: bool):
+    def __init__(
+        self, est: _BaseMLP, x_val, t_val, n_train: int, batch: int, incremental: bool, w_val=None
+    ):
         self.est = est
-        self.x_val, self.t_val = x_val, t_val
+        self.x_val, self.t_val, self.w_val = x_val, t_val, w_val
+        self.mean_weight = 1.0  # of the training rows' sample weights
         self.n_train = n_train
         self.n_batches = -(-n_train // batch)
         self.incremental = incremental
@@ -457,7 +485,8 @@ class _EpochTracker(Callback):
         est, net = self.est, self.est.network_
         # scikit-learn's epoch loss: mean batch loss plus, per batch, alpha/2 |W|^2 / b
         squares = sum(float(np.vdot(layer.weights, layer.weights)) for layer in net.dense_layers)
-        loss = record["loss"] + 0.5 * est.alpha * squares * self.n_batches / self.n_train
+        penalty = 0.5 * est.alpha * squares * self.n_batches / (self.n_train * self.mean_weight)
+        loss = record["loss"] + penalty
         est.loss_curve_.append(loss)
         est.loss_ = loss
         est.n_iter_ += 1
@@ -465,7 +494,7 @@ class _EpochTracker(Callback):
         if est.verbose:
             print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
         if self.x_val is not None:
-            score = est._validation_score(self.x_val, self.t_val)
+            score = est._validation_score(self.x_val, self.t_val, self.w_val)
             est.validation_scores_.append(score)
             if est.verbose:
                 print(f"Validation score: {score:.6f}")
@@ -658,20 +687,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.dtype = dtype
         self.init = init
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on ``X`` (n_samples, n_features), dense or sparse, and labels ``y``
-        (n_samples,) or a multilabel indicator matrix (n_samples, n_labels) of 0/1; returns
-        self."""
-        return self._fit(X, y, incremental=False)
+        (n_samples,) or a multilabel indicator matrix (n_samples, n_labels) of 0/1, with
+        optional ``sample_weight`` (n_samples,) of numbers >= 0; returns self."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over ``(X, y)``, continuing from the current weights and optimizer state.
 
         ``classes`` (every label that will ever occur) is required on the first call; for a
         multilabel ``y`` (n_samples, n_labels) it is the label columns, ``np.arange(n_labels)``,
         which become ``classes_`` (as in scikit-learn).
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order;
@@ -826,12 +855,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """The loss for sigmoid outputs: binary cross-entropy for cross-entropy."""
         return "binary_cross_entropy" if loss == "cross_entropy" else loss
 
-    def _validation_score(self, x_val, t_val):
+    def _validation_score(self, x_val, t_val, w_val=None):
         out = self.network_.predict_proba(x_val)
         if t_val.ndim == 2:  # subset accuracy: every label of the row right
-            return float(np.mean(np.all((out >= 0.5) == (t_val == 1), axis=1)))
-        pred = (out[:, 0] >= 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
-        return float(np.mean(pred == t_val))
+            right = np.all((out >= 0.5) == (t_val == 1), axis=1)
+        else:
+            pred = (out[:, 0] >= 0.5) if out.shape[1] == 1 else out.argmax(axis=1)
+            right = pred == t_val
+        return float(np.average(right, weights=w_val))
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -903,14 +934,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.dtype = dtype
         self.init = init
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on ``X`` (n_samples, n_features), dense or sparse, and ``y`` (n_samples,)
-        or (n_samples, n_outputs); returns self."""
-        return self._fit(X, y, incremental=False)
+        or (n_samples, n_outputs), with optional ``sample_weight`` (n_samples,) of numbers
+        >= 0; returns self."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``(X, y)``, continuing from the current weights and optimizer state."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X) -> np.ndarray:
         """Predictions, float64 of shape (n_samples,) for one target column, else
@@ -944,11 +976,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _output(self, loss, target):
         return target.shape[1], "identity", loss
 
-    def _validation_score(self, x_val, t_val):
-        return float(r2_score(t_val, self.network_.predict_proba(x_val)))
+    def _validation_score(self, x_val, t_val, w_val=None):
+        return float(r2_score(t_val, self.network_.predict_proba(x_val), sample_weight=w_val))
 
 
 # -- checks ----------------------------------------------------------------------------------
+
+
+def _mean(weights: np.ndarray) -> float:
+    """The mean of weights >= 0 (not all 0) without overflow (1e308 each): as fractions of the
+    largest, times the largest."""
+    largest = float(weights.max())
+    return float(np.mean(weights / largest)) * largest
 
 
 def _densified(a, name: str):

@@ -59,6 +59,7 @@ from chainrule import distributed, serialization
 from chainrule.backend import copy_into, namespace, to_numpy
 from chainrule.errors import DivergenceError, TrainingInterrupted, TrainingWarning
 from chainrule.layers import Dropout, Standardize
+from chainrule.losses import Loss
 from chainrule.network import Network, check_sample_weight, row_weights
 from chainrule.optimizers import Optimizer, get_optimizer
 from chainrule.schedules import Schedule, get_schedule
@@ -922,10 +923,16 @@ class _Trainer:
         if sample_weight is not None:
             if self.comm is not None:
                 raise ValueError("sample_weight is not supported with comm (distributed training)")
-            if "factors" not in inspect.signature(net.train_step).parameters:
+            parameters = inspect.signature(net.train_step).parameters.values()
+            if not any(p.name == "factors" or p.kind == p.VAR_KEYWORD for p in parameters):
                 raise ValueError(
                     f"sample_weight needs a train_step that takes factors; "
                     f"{type(net).__name__}.train_step does not"
+                )
+            if type(net.loss_function).per_example is Loss.per_example:
+                raise ValueError(
+                    f"sample_weight needs each example's loss: {type(net.loss_function).__name__}"
+                    " has no per_example(out, target, probs=None) method"
                 )
             weights = check_sample_weight(sample_weight, len(x))
         # classes the caller gave: integer labels, or one-hot rows (a 0/1 column of floats
@@ -941,6 +948,8 @@ class _Trainer:
                 x_val, y_val, *w_val = validation_data
                 if len(w_val) > 1:
                     raise ValueError
+                if len(w_val) == 1 and w_val[0] is None:  # (x_val, y_val, None): unweighted
+                    w_val = []
             except (TypeError, ValueError) as exc:
                 raise ValueError(
                     "validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, "
@@ -1076,6 +1085,13 @@ class _Trainer:
                     f"{self.batch_size})"
                 )
             saved = state.get("data")  # absent in checkpoints of older versions
+            weighted = bool(state.get("sample_weight", False))
+            if weighted != (self.weights is not None):
+                raise ValueError(
+                    f"checkpoint {loaded.path} was written while training "
+                    f"{'with' if weighted else 'without'} sample_weight; resume it "
+                    f"{'with the same weights' if weighted else 'without sample_weight'}"
+                )
             if saved is not None and list(saved) != self.fingerprint:
                 raise ValueError(
                     f"checkpoint {loaded.path} was written while training on other data (the "
@@ -1547,6 +1563,7 @@ class _Trainer:
             "n_train": self.n_train,
             "n_val": 0 if self.x_val is None else len(self.x_val),
             "data": self.fingerprint,
+            "sample_weight": self.weights is not None,
             "seed": self.seed,
             "shuffle": self.shuffle,
             "shuffle_rng": self.epoch_rng_state
