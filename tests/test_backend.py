@@ -381,6 +381,22 @@ def test_fit_save_and_back_on_the_gpu_device(fake_cupy, tmp_path):
     assert type(net.parameter_vector) is np.ndarray and net.device == "cpu"
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weighted_fit_on_the_gpu_device(fake_cupy, dtype):
+    """sample_weight with device="gpu": the factors move to the device with each batch, the
+    validation weights with each chunk; bit-identical to the NumPy run."""
+    ref = chainrule.Network.from_sizes([6, 5, 4, 3], seed=1, dtype=dtype)
+    net = ref.copy().to("gpu")
+    x, y = _data("cross_entropy", 3, rows=40)
+    w = np.random.default_rng(3).random(40) * 2
+    kwargs = dict(epochs=2, batch_size=8, optimizer="momentum", seed=2, validation_split=0.25)
+    h_ref = fit(ref, x, y, sample_weight=w, **kwargs)
+    h_gpu = fit(net, x, y, sample_weight=w, **kwargs)
+    np.testing.assert_array_equal(to_numpy(net.parameter_vector), ref.parameter_vector)
+    assert h_gpu["loss"] == h_ref["loss"] and h_gpu["val_loss"] == h_ref["val_loss"]
+    assert net.loss(x, y, sample_weight=w) == ref.loss(x, y, sample_weight=w)
+
+
 def test_cli_trains_on_the_gpu_device(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 5)).astype(np.float32)
