@@ -2330,3 +2330,31 @@ def test_class_weight_balanced_weights_and_bad_values(rare_class, tmp_path):
     proc = run("train", "--dataset", rare_class, "--config", tmp_path / "good.toml", "-o",
                tmp_path / "toml", "-q")  # fmt: skip
     assert "balanced accuracy: " in proc.stdout
+
+
+def test_class_weight_counts_at_batch_size_1_and_a_one_class_test_set_is_named(
+    rare_class, tmp_path
+):
+    """--class-weight divides each batch by its size (fit's weight_normalization="dataset"):
+    even one example per update is weighted (a batch's own total weight would cancel it).
+    A test set of one class gets a note saying so, not 'no better than the most common'."""
+    from chainrule import load
+
+    runs = {}
+    for weighting in ("none", "balanced"):
+        run("train", "--dataset", rare_class, "--batch-size", 1, "--epochs", 1, "-q",
+            "--class-weight", weighting, "-o", tmp_path / weighting)  # fmt: skip
+        runs[weighting] = load(tmp_path / weighting / "model.npz").parameter_vector
+    assert not np.array_equal(runs["none"], runs["balanced"])
+    proc = run("train", "--dataset", rare_class, "--class-weight", "balanced", "-o",
+               tmp_path / "noted", "-q")  # fmt: skip
+    assert "note: --class-weight balanced: the loss and accuracy of the epoch table" in proc.stderr
+    lines = rare_class.read_text().splitlines()
+    rows = [line for line in lines[1:] if line.startswith("0,")][:400]
+    few = [line for line in lines[1:] if line.startswith("1,")][:2]
+    (tmp_path / "two.csv").write_text("\n".join([lines[0], *few, *rows]) + "\n")
+    proc = run("train", "--dataset", tmp_path / "two.csv", "-o", tmp_path / "two", "-q")
+    held_out = json.loads((tmp_path / "two" / "test_metrics.json").read_text())
+    assert held_out["confusion_matrix"][1] == [0, 0]  # no example of class 1 held out
+    assert "every example of the test set is of class 0: its accuracy says nothing" in proc.stderr
+    assert "no better than always answering" not in proc.stderr

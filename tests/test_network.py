@@ -840,6 +840,7 @@ def test_integer_weights_count_an_example_that_many_times():
         (np.r_[1.0, 1.0, np.nan, np.ones(4)], "must be finite, got nan at row 2"),
         (np.zeros(7), "zero for every example"),
         (np.array(["1"] * 7), "must be numbers, got dtype <U1"),
+        (np.array([1.0, 2.0, None, 1.0, 1.0, 1.0, 1.0], dtype=object), "got None at row 2"),
     ],
 )
 def test_bad_sample_weight_is_named(weights, message):

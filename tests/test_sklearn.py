@@ -992,3 +992,10 @@ def test_sample_weight_in_partial_fit_pipeline_and_regressor():
         reg.fit(Xr, yr, sample_weight=wr[:-1])
     with pytest.raises(ValueError, match="zero for every example"):
         MLPClassifier().fit(X, y, sample_weight=np.zeros(len(y)))
+    # one number for every example, as scikit-learn takes it (with alpha it scales the data
+    # term against the penalty, as in scikit-learn)
+    kwargs = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    one = MLPClassifier(**kwargs).fit(X, y, sample_weight=3.0)
+    each = MLPClassifier(**kwargs).fit(X, y, sample_weight=np.full(len(y), 3.0))
+    for a, b in zip(one.coefs_, each.coefs_):
+        np.testing.assert_array_equal(a, b)

@@ -1138,8 +1138,14 @@ def test_weighted_run_resumes_exactly_and_only_with_its_weights(tmp_path):
     net = small_net()
     with pytest.raises(TrainingInterrupted):
         fit(net, x, y, **kwargs, callbacks=[InterruptAt(2, 2)], checkpoint_dir=tmp_path)
-    with pytest.raises(ValueError, match="while training on other data"):
+    other = "written with other sample weights \\(the data is the same\\): resume it with the"
+    with pytest.raises(ValueError, match=other):
         fit(small_net(), x, y, **{**kwargs, "sample_weight": w + 1}, resume=tmp_path)
+    with pytest.raises(ValueError, match="while training on other data"):  # other targets
+        fit(small_net(), x, 1 - y, **kwargs, resume=tmp_path)
+    with pytest.raises(ValueError, match="written with weight_normalization='batch'; resume it "
+                       "with the same \\(got 'dataset'\\)"):  # fmt: skip
+        fit(small_net(), x, y, **kwargs, weight_normalization="dataset", resume=tmp_path)
     unweighted = {k: v for k, v in kwargs.items() if k != "sample_weight"}
     with pytest.raises(ValueError, match="written while training with sample_weight; resume it "
                        "with the same weights"):  # fmt: skip
@@ -1215,3 +1221,48 @@ def test_scaling_every_weight_changes_nothing(scale):
     np.testing.assert_allclose(a.parameter_vector, b.parameter_vector, rtol=1e-6, atol=1e-12)
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(ha[key], hb[key], rtol=1e-6)
+
+
+def test_dataset_weight_normalization_divides_by_the_batch_size_times_the_mean_weight():
+    """weight_normalization="dataset": each batch's gradient is sum_n w_n dE_n / (B * mean w),
+    w over the training set: step by step, plain SGD, against net.gradients."""
+    x, y, w = _weighted_data(16)
+    w = w + 0.25
+    net = small_net().astype(np.float64)
+    manual = net.copy()
+    fit(net, x, y, epochs=1, batch_size=8, shuffle=False, sample_weight=w,
+        weight_normalization="dataset", optimizer=SGD(learning_rate=0.5))  # fmt: skip
+    for rows in (slice(0, 8), slice(8, 16)):
+        w_b = w[rows]
+        batch_mean = manual.gradients(x[rows], y[rows], sample_weight=w_b)  # sum w g / sum w
+        share = w_b.sum() / (len(w_b) * w.mean())  # this batch's weight against the average
+        for layer, (dw, db) in zip(manual.dense_layers, batch_mean):
+            layer.weights -= 0.5 * share * dw
+            layer.biases -= 0.5 * share * db
+    np.testing.assert_allclose(net.parameter_vector, manual.parameter_vector, rtol=1e-12)
+    # one batch per epoch: the two normalizations are the same
+    a, b = small_net().astype(np.float64), small_net().astype(np.float64)
+    ha = fit(a, x, y, epochs=2, batch_size=16, sample_weight=w, weight_normalization="dataset")
+    hb = fit(b, x, y, epochs=2, batch_size=16, sample_weight=w)
+    np.testing.assert_allclose(a.parameter_vector, b.parameter_vector, rtol=1e-12)
+    np.testing.assert_allclose(ha["loss"], hb["loss"], rtol=1e-12)
+    assert ha["accuracy"] == pytest.approx(hb["accuracy"], rel=1e-12)
+    with pytest.raises(ValueError, match="weight_normalization must be 'batch' or 'dataset'"):
+        fit(small_net(), x, y, sample_weight=w, weight_normalization="data")
+
+
+def test_dataset_normalization_gives_a_rare_class_its_share_in_small_batches():
+    """Balanced weights at batch size 1: "batch" normalization leaves every factor 1 (the
+    weights change nothing), "dataset" scales each example's step by its weight."""
+    x, _ = blobs(100)
+    y = np.r_[np.ones(5, int), np.zeros(95, int)]
+    w = np.where(y == 1, 100 / (2 * 5), 100 / (2 * 95))  # balanced: each class weighs 50
+    kwargs = dict(epochs=1, batch_size=1, seed=0)
+    plain, per_batch, per_dataset = small_net(), small_net(), small_net()
+    fit(plain, x, y, **kwargs)
+    fit(per_batch, x, y, sample_weight=w, **kwargs)
+    fit(per_dataset, x, y, sample_weight=w, weight_normalization="dataset", **kwargs)
+    assert same_weights(plain, per_batch)
+    assert not same_weights(plain, per_dataset)
+    rare = x[y == 1]
+    assert per_dataset.predict_proba(rare)[:, 1].mean() > plain.predict_proba(rare)[:, 1].mean()

@@ -1624,6 +1624,11 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
                 "does not work with --distributed (yet)"
             )
         sample_weight = _balanced_weights(y_train, n_classes)
+        notes.append(
+            "note: --class-weight balanced: the loss and accuracy of the epoch table (and "
+            "metrics.jsonl) are weighted means, each class counting alike; the test accuracy "
+            "is not, the balanced accuracy beside it is"
+        )
     default_dir = resume.run_dir if resume is not None and resume.run_dir else None
     run_dir = Path(args.output or extras.get("output") or default_dir or _default_run_dir())
     if comm is not None:  # every rank uses rank 0's run directory
@@ -1694,6 +1699,9 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             resume=None if resume is None else resume.path,
             input_scale=input_scale,
             sample_weight=sample_weight,
+            # each batch over its size (not its own total weight): a rare class gets its
+            # share of every update on average, even in small batches
+            weight_normalization="dataset",
         )
     except training.TrainingInterrupted as exc:
         by_sigterm = getattr(exc, "signal_name", "SIGINT") == "SIGTERM"
@@ -1750,11 +1758,20 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     print(f"test accuracy: {summary['accuracy']:.4f} ({len(y_test)} examples)")
     counts = np.bincount(np.asarray(y_test, np.int64)) if len(y_test) else np.zeros(1, np.int64)
     common = counts.max() / max(len(y_test), 1)
+    present = np.flatnonzero(counts)
     if config.class_weight == "balanced":  # what the weighted training aimed at
         balanced = summary["balanced_accuracy"] = _balanced_accuracy(summary["confusion_matrix"])
-        chance = 1 / max(np.count_nonzero(counts), 1)  # any constant answer's
         print(f"balanced accuracy: {balanced:.4f} (the mean of the per-class recalls)")
         _write_json(run_dir / "test_metrics.json", summary)
+    if len(present) == 1 and n_classes > 1:  # no baseline to beat: say what is missing
+        only = classes[int(present[0])] if classes is not None else int(present[0])
+        log(
+            f"note: every example of the test set is of class {only!r}: its accuracy says "
+            "nothing about the other classes (too few examples of them for the 10% held "
+            "out; a larger file, or more examples of the rare classes)"
+        )
+    elif config.class_weight == "balanced":
+        chance = 1 / max(len(present), 1)  # any constant answer's balanced accuracy
         if len(y_test) >= 10 and balanced <= chance:
             log(
                 f"note: that is no better than always answering one class ({chance:.4f}): "
@@ -2803,9 +2820,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_class_weight,
         metavar="{none,balanced}",
         help="balanced: weigh each class's examples in the loss by n / (classes x the class's "
-        "count), so that a rare class counts as much as a common one (sample weights, "
-        "docs/training.md), and report the balanced accuracy too; none: every example 1 "
-        "(default)",
+        "count), so that a rare class counts as much as a common one in every update on "
+        "average (sample weights over the batch size, docs/training.md), and report the "
+        "balanced accuracy too; none: every example 1 (default)",
     )
     train.add_argument(
         "--output",

@@ -773,6 +773,11 @@ def check_sample_weight(sample_weight, n: int) -> np.ndarray:
         w = np.asarray(sample_weight)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"sample_weight must be an array of numbers, got {exc}") from None
+    if w.dtype.kind == "O":  # a list or Series of numbers with a gap: name the first
+        for i, v in enumerate(w.reshape(-1)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+                raise ValueError(f"sample_weight must be numbers, got {v!r} at row {i}")
+        w = w.astype(np.float64)
     if w.dtype.kind not in "biuf":
         raise ValueError(f"sample_weight must be numbers, got dtype {w.dtype}")
     if w.shape != (n,):
@@ -787,7 +792,7 @@ def check_sample_weight(sample_weight, n: int) -> np.ndarray:
         bad = int(np.argmin(w))
         raise ValueError(f"sample_weight must be >= 0, got {w[bad]:g} at row {bad}")
     if n and not w.any():
-        raise ValueError("sample_weight is zero for every example: nothing to learn from")
+        raise ValueError("sample_weight is zero for every example")
     # only ratios matter: scaled by a power of 2 (exactly) to a largest weight in [0.5, 1),
     # so that sums of them do not overflow (1e307 each) nor their reciprocals (subnormal ones)
     return np.ldexp(w, -np.frexp(w.max())[1]) if n else w

@@ -234,6 +234,8 @@ class _BaseMLP(BaseEstimator):
         X = _densified(X, "X")
         weights = None
         if sample_weight is not None:  # checked, then as given (alpha's scale depends on it)
+            if isinstance(sample_weight, numbers.Real):  # one number for all, as scikit-learn
+                sample_weight = np.full(len(X), float(sample_weight))
             check_sample_weight(sample_weight, len(X))
             weights = np.asarray(sample_weight, dtype=np.float64)
         target = self._prepare_targets(y, first, classes, incremental)

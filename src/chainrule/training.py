@@ -355,6 +355,7 @@ def fit(
     comm=None,
     input_scale: float | None = None,
     sample_weight=None,
+    weight_normalization: str = "batch",
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent; return the :class:`History`.
 
@@ -439,6 +440,15 @@ def fit(
         weighted means too. A weight of 2 counts an example as if it were there twice in its
         batch, 0 leaves it out. ``validation_split`` splits the weights with the rows (the
         validation metrics are then weighted as well). Not with ``comm``.
+    weight_normalization : {"batch", "dataset"}
+        What a weighted batch's sum ``sum_n w_n E_n`` is divided by. ``"batch"`` (default, as
+        scikit-learn's MLP and PyTorch's weighted losses): the batch's own total weight, so
+        every batch's loss is its weighted mean and every batch makes a full step.
+        ``"dataset"`` (as Keras, for weights of mean 1): the batch size times the training
+        set's mean weight, so each batch's gradient is an unbiased estimate of the whole
+        set's weighted mean gradient, and a batch of light examples makes a small step:
+        rare classes given large weights get their share of every update on average, even
+        in small batches (``chainrule train --class-weight balanced`` uses it).
 
     Returns
     -------
@@ -485,7 +495,10 @@ def fit(
                 comm=comm,
             )
         trainer.start()
-        trainer.prepare_data(x, y, validation_split, validation_data, input_scale, sample_weight)
+        trainer.prepare_data(
+            x, y, validation_split, validation_data, input_scale, sample_weight,
+            weight_normalization,
+        )  # fmt: skip
     except BaseException:  # nothing trained: the checkpoint directory made for it goes too
         if made:
             with contextlib.suppress(OSError):  # not empty, or gone: left as it is
@@ -668,21 +681,23 @@ def _make_directory(directory: Path) -> None:
 
 def _fingerprint(
     x: np.ndarray, target: np.ndarray, x_val, target_val, weights=None, weights_val=None
-) -> tuple[int, int, int]:
-    """CRC-32s of the targets (and sample weights), of every 64th training input row, and of
-    every 64th validation row with the validation targets (and weights): cheap, and different
-    when ranks were given different data, or a run is resumed on other data."""
+) -> tuple[int, ...]:
+    """CRC-32s of the targets, of every 64th training input row, and of every 64th validation
+    row with the validation targets, and with sample weights a fourth of the weights (training
+    and validation): cheap, and different when ranks were given different data, or a run is
+    resumed on other data."""
     rows = np.ascontiguousarray(x[::64])
     val = 0
     if x_val is not None:
         val = zlib.crc32(np.ascontiguousarray(x_val[::64]).tobytes())
         val = zlib.crc32(np.ascontiguousarray(target_val).tobytes(), val)
-        if weights_val is not None:
-            val = zlib.crc32(weights_val.tobytes(), val)
-    targets = zlib.crc32(np.ascontiguousarray(target).tobytes())
-    if weights is not None:
-        targets = zlib.crc32(weights.tobytes(), targets)
-    return targets, zlib.crc32(rows.tobytes()), val
+    crcs = zlib.crc32(np.ascontiguousarray(target).tobytes()), zlib.crc32(rows.tobytes()), val
+    if weights is None:
+        return crcs
+    weighed = zlib.crc32(weights.tobytes())
+    if weights_val is not None:
+        weighed = zlib.crc32(weights_val.tobytes(), weighed)
+    return (*crcs, weighed)
 
 
 def _positive_int(label: str, value) -> int:
@@ -871,13 +886,23 @@ class _Trainer:
     # -- set-up ---------------------------------------------------------------------------
 
     def prepare_data(
-        self, x, y, validation_split: float, validation_data, input_scale, sample_weight=None
+        self,
+        x,
+        y,
+        validation_split: float,
+        validation_data,
+        input_scale,
+        sample_weight=None,
+        weight_normalization: str = "batch",
     ) -> None:
         """Check and hold the data; with ``comm``, every rank learns whether every other rank
         could, and that all were given the same data and settings, before any step (a rank
         that failed alone, or that trains differently, would leave the others waiting)."""
         with contextlib.nullcontext() if self.comm is None else _all_or_none(self.comm):
-            self._prepare_data(x, y, validation_split, validation_data, input_scale, sample_weight)
+            self._prepare_data(
+                x, y, validation_split, validation_data, input_scale, sample_weight,
+                weight_normalization,
+            )  # fmt: skip
         if self.comm is not None:
             self._check_ranks_agree()
 
@@ -906,8 +931,9 @@ class _Trainer:
                 )
 
     def _prepare_data(
-        self, x, y, validation_split, validation_data, input_scale, sample_weight
-    ) -> None:
+        self, x, y, validation_split, validation_data, input_scale, sample_weight,
+        weight_normalization,
+    ) -> None:  # fmt: skip
         net = self.net
         if input_scale is not None and not (
             isinstance(input_scale, (int, float, np.floating, np.integer))
@@ -919,6 +945,11 @@ class _Trainer:
         x = _training_inputs(net, x)
         target = net.encode_targets(y, len(x))
         labels = _class_labels(y, target)
+        if weight_normalization not in ("batch", "dataset"):
+            raise ValueError(
+                f"weight_normalization must be 'batch' or 'dataset', got {weight_normalization!r}"
+            )
+        self.weight_normalization = weight_normalization
         weights = None
         if sample_weight is not None:
             if self.comm is not None:
@@ -992,6 +1023,8 @@ class _Trainer:
         if labels is not None and target.ndim == 1 and target.dtype == labels.dtype:
             labels = target  # cross-entropy's integer targets are the labels: gathered once
         self.x, self.target, self.labels, self.weights = x, target, labels, weights
+        # "dataset": a batch's weighted sum over batch size times this (see fit)
+        self.weight_mean = 1.0 if weights is None else float(np.mean(weights))
         # integer inputs stay compact, gathered as they are and converted batch by batch
         self.compact = x.dtype != net.dtype
         self.n_train = len(x)
@@ -1092,6 +1125,20 @@ class _Trainer:
                     f"{'with' if weighted else 'without'} sample_weight; resume it "
                     f"{'with the same weights' if weighted else 'without sample_weight'}"
                 )
+            normalization = state.get("weight_normalization", "batch")
+            if weighted and normalization != self.weight_normalization:
+                raise ValueError(
+                    f"checkpoint {loaded.path} was written with weight_normalization="
+                    f"{normalization!r}; resume it with the same (got "
+                    f"{self.weight_normalization!r})"
+                )
+            if weighted and saved is not None and list(saved)[:3] == self.fingerprint[:3]:
+                if list(saved) != self.fingerprint:
+                    raise ValueError(
+                        f"checkpoint {loaded.path} was written with other sample weights (the "
+                        "data is the same): resume it with the sample_weight it was training "
+                        "with"
+                    )
             if saved is not None and list(saved) != self.fingerprint:
                 raise ValueError(
                     f"checkpoint {loaded.path} was written while training on other data (the "
@@ -1266,10 +1313,16 @@ class _Trainer:
         return x_b, t_b, l_b
 
     def _batch_factors(self, rows, bufs) -> tuple[np.ndarray, float]:
-        """The :func:`~chainrule.network.row_weights` of a batch's sample weights (in
-        ``bufs``'s last buffer) and their sum."""
+        """The factors of a batch's examples (written into ``bufs``'s last buffer), and the
+        weight its mean loss stands for in the epoch's totals. ``"batch"`` normalization:
+        :func:`~chainrule.network.row_weights` (mean 1 in every batch) and the batch's total
+        weight; ``"dataset"``: each weight over the training set's mean weight, and the batch
+        size times that mean."""
         w_buf, f_buf = bufs[5], bufs[6]
         w_b = self.weights[rows] if type(rows) is slice else self.weights.take(rows, out=w_buf)
+        if self.weight_normalization == "dataset":
+            mean = self.weight_mean
+            return np.multiply(w_b, 1 / mean, out=f_buf), len(w_b) * mean
         return row_weights(w_b, out=f_buf), float(w_b.sum())
 
     def _converted(self, x, out=None) -> np.ndarray:
@@ -1564,6 +1617,7 @@ class _Trainer:
             "n_val": 0 if self.x_val is None else len(self.x_val),
             "data": self.fingerprint,
             "sample_weight": self.weights is not None,
+            "weight_normalization": self.weight_normalization,
             "seed": self.seed,
             "shuffle": self.shuffle,
             "shuffle_rng": self.epoch_rng_state
