@@ -371,6 +371,12 @@ def test_distributed_train_under_mpiexec(blobs, tmp_path):
                           timeout=120)  # fmt: skip
     assert proc.returncode != 0
     assert "--class-weight balanced does not work with --distributed (yet)" in proc.stderr
+    # only one rank asks for it: every rank ends (none waits in fit for the other), rank 0 says why
+    mixed = [mpiexec, "-n", "1", *command[:-1], str(tmp_path / "mixed"), ":", "-n", "1", *weighted]
+    proc = subprocess.run(mixed, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "rank 1 could not start training" in proc.stderr
+    assert "--class-weight balanced does not work with --distributed" in proc.stderr
     assert not (tmp_path / "weighted").exists() or not any(
         p.name != ".lock" for p in (tmp_path / "weighted").iterdir()
     )  # fmt: skip

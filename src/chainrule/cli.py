@@ -1617,12 +1617,14 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     if early is not None and not config.val_split:
         raise CLIError("--early-stopping needs a validation set: give --val-split too")
     sample_weight = None
-    if config.class_weight == "balanced":
-        if comm is not None:
+    # every rank learns whether any refused: none is left waiting in fit for the others
+    with contextlib.nullcontext() if comm is None else training._all_or_none(comm):
+        if config.class_weight == "balanced" and comm is not None:
             raise CLIError(
                 f"{sources.get('class_weight', 'the checkpoint run: class_weight')} balanced "
                 "does not work with --distributed (yet)"
             )
+    if config.class_weight == "balanced":
         sample_weight = _balanced_weights(y_train, n_classes)
         notes.append(
             "note: --class-weight balanced: the loss and accuracy of the epoch table (and "
