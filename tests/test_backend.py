@@ -630,3 +630,24 @@ def test_constant_is_a_cached_read_only_array_of_the_dtype_asked_for():
     np.testing.assert_array_equal(out, np.where(net > 0, net, 0.01 * net))
     strict = constant(backend.get_namespace(xps, DEVICE), 0.5, xps.float32)  # its own array
     assert type(strict).__module__.startswith("array_api_strict") and strict.device == DEVICE
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "sse"])
+def test_weighted_gradients_of_a_float32_network_on_the_device(loss):
+    """net.gradients / input_gradient with sample_weight on a float32 network: the factors
+    reach the device in the network's dtype (array-api-strict refuses to multiply a float32
+    delta in place by float64 factors), and the results are NumPy's."""
+    ref, net = _pair(loss, "relu", None, 3, dtype=np.float32)
+    x, y = _data(loss, 3, rows=10)
+    w = np.random.default_rng(2).random(10) * 2
+    expected_pairs = ref.gradients(x, y, sample_weight=w)
+    for got, expected in zip(net.gradients(x, y, sample_weight=w), expected_pairs):
+        for a, b in zip(got, expected):
+            assert a.dtype == np.float32
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        net.input_gradient(x, y, sample_weight=w),
+        ref.input_gradient(x, y, sample_weight=w),
+        rtol=1e-5,
+        atol=1e-6,
+    )

@@ -862,3 +862,17 @@ def test_a_network_too_large_for_memory_is_named(monkeypatch):
     with pytest.raises(MemoryError, match=r"a network of 7,850 parameters \(Dense\(784, 10, "
                        r".*\)\) needs 61\.3 KiB for them and their gradients"):  # fmt: skip
         Network.from_sizes([784, 10])
+
+
+def test_equal_weights_give_the_loss_of_confident_float32_examples():
+    """Weighted or not, cross-entropy is -log(p) of the softmax's probabilities where p is not
+    tiny (per_example takes them, as value does): equal weights give the unweighted loss to
+    float32 rounding, also where p is so near 1 that -log(p) is off by a percent of itself
+    (the logits' log-sum-exp alone would give another number)."""
+    net = Network.from_sizes([2, 3], seed=0, dtype=np.float32)
+    layer = net.dense_layers[0]
+    layer.weights = np.zeros((2, 3))
+    layer.biases = np.array([12.0, 0.0, 0.0])  # p = 1 - 1.2e-5 for class 0, every row
+    x = np.random.default_rng(0).normal(size=(16, 2))
+    y = np.zeros(16, int)
+    assert net.loss(x, y, sample_weight=np.full(16, 3.0)) == pytest.approx(net.loss(x, y), rel=1e-6)

@@ -1266,3 +1266,73 @@ def test_dataset_normalization_gives_a_rare_class_its_share_in_small_batches():
     assert not same_weights(plain, per_dataset)
     rare = x[y == 1]
     assert per_dataset.predict_proba(rare)[:, 1].mean() > plain.predict_proba(rare)[:, 1].mean()
+
+
+def test_weights_summing_below_one_give_the_weighted_mean_loss_and_accuracy():
+    """The epoch's loss and accuracy divide by the weights' sum even when it is below 1 (the
+    weights are rescaled so that the largest is in [0.5, 1): one heavy example and a light
+    one sum to about 0.6), not by 1."""
+    x, y, _ = _weighted_data()
+    first, second = int(np.flatnonzero(y == 0)[0]), int(np.flatnonzero(y == 1)[0])
+    w = np.zeros(len(x))
+    w[first], w[second] = 1.0, 0.25
+    net = small_net().astype(np.float64)
+    before = net.loss(x, y, sample_weight=w)
+    right = net.predict(x) == y
+    import warnings
+
+    with warnings.catch_warnings():  # (whether it learned anything is not the point)
+        warnings.simplefilter("ignore", TrainingWarning)
+        history = fit(net, x, y, epochs=1, batch_size=len(x), sample_weight=w)
+    assert history["loss"][0] == pytest.approx(before, rel=1e-12)
+    assert history["accuracy"][0] == pytest.approx(np.average(right, weights=w), rel=1e-12)
+
+
+def test_training_labels_of_one_class_warn_once():
+    """The one-class warning says it all: not followed by the 'no better than its most
+    common class' one (a network that answers the only class is right by construction)."""
+    x, _ = blobs(60)
+    y = np.repeat([0, 1], 30)
+    for kwargs in (
+        dict(y=np.ones(60, int)),
+        dict(y=y, sample_weight=np.r_[np.zeros(30), np.ones(30)]),
+    ):
+        with pytest.warns(TrainingWarning) as caught:
+            fit(small_net(), x, epochs=1, **kwargs)
+        messages = [str(w.message) for w in caught if w.category is TrainingWarning]
+        assert len(messages) == 1 and "can only learn to answer 1" in messages[0], messages
+
+
+def test_weighted_validation_over_many_chunks(monkeypatch):
+    """Validation goes _EVAL_CHUNK rows at a time: each chunk's rows with their own weights."""
+    monkeypatch.setattr(training, "_EVAL_CHUNK", 4)
+    x, y, w = _weighted_data()
+    x_val, y_val, w_val = x[:15], y[:15], w[:15] + np.linspace(0.1, 3, 15)
+    net = small_net().astype(np.float64)
+    history = fit(net, x[15:], y[15:], epochs=1, sample_weight=w[15:],
+                  validation_data=(x_val, y_val, w_val))  # fmt: skip
+    assert history["val_loss"][0] == pytest.approx(
+        net.loss(x_val, y_val, sample_weight=w_val), rel=1e-12
+    )
+    assert history["val_accuracy"][0] == pytest.approx(
+        np.average(net.predict(x_val) == y_val, weights=w_val), rel=1e-12
+    )
+
+
+def test_a_checkpoint_of_an_older_version_resumes_as_unweighted(tmp_path, monkeypatch):
+    """Checkpoints written before sample weights existed have no "sample_weight" entry: they
+    were unweighted, and resume as such (not refused as weighted ones)."""
+    x, y = blobs(100, spread=2.0)
+    old_state = training._Trainer._state
+    monkeypatch.setattr(
+        training._Trainer,
+        "_state",
+        lambda self: {k: v for k, v in old_state(self).items() if k != "sample_weight"},
+    )
+    fit(small_net(), x, y, **config(epochs=2, checkpoint=Checkpoint(tmp_path)))
+    assert "sample_weight" not in load_checkpoint(tmp_path / "epoch-0002.npz").state
+    monkeypatch.undo()
+    history = fit(small_net(), x, y, **config(epochs=3), resume=tmp_path)
+    assert len(history) == 3
+    with pytest.raises(ValueError, match="without sample_weight; resume it without"):
+        fit(small_net(), x, y, **config(epochs=3), resume=tmp_path, sample_weight=np.ones(100))
