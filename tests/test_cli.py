@@ -2364,3 +2364,20 @@ def test_class_weight_counts_at_batch_size_1_and_a_one_class_test_set_is_named(
     assert held_out["confusion_matrix"][1] == [0, 0]  # no example of class 1 held out
     assert "every example of the test set is of class 0: its accuracy says nothing" in proc.stderr
     assert "no better than always answering" not in proc.stderr
+
+
+def test_class_weight_notes_for_a_network_that_answers_one_class(tmp_path):
+    """Features that are all the same: the network answers one class for every row. With
+    --class-weight balanced its balanced accuracy is exactly chance (1/2), which the note
+    names; without, a most common class of exactly 75% of the test set gets the hint."""
+    rows = [0] * 300 + [1] * 100
+    np.random.default_rng(0).shuffle(rows)
+    path = tmp_path / "constant.csv"
+    path.write_text("label,a,b\n" + "".join(f"{label},1.0,2.0\n" for label in rows))
+    proc = run("train", "--dataset", path, "--class-weight", "balanced", "--epochs", "2",
+               "-o", tmp_path / "balanced", "-q")  # fmt: skip
+    assert "balanced accuracy: 0.5000 (the mean of the per-class recalls)" in proc.stdout
+    assert "note: that is no better than always answering one class (0.5000)" in proc.stderr
+    proc = run("train", "--dataset", path, "--epochs", "2", "-o", tmp_path / "plain", "-q")
+    assert "(0.7500 of the test examples)" in proc.stderr  # the test split keeps 3 to 1
+    assert "rare classes: --class-weight balanced?" in proc.stderr

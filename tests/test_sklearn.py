@@ -999,3 +999,133 @@ def test_sample_weight_in_partial_fit_pipeline_and_regressor():
     each = MLPClassifier(**kwargs).fit(X, y, sample_weight=np.full(len(y), 3.0))
     for a, b in zip(one.coefs_, each.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def test_sample_weight_with_alpha_counts_an_example_that_many_times():
+    """alpha is divided by the batch's total weight (as scikit-learn): with alpha > 0 too, a
+    weight of k trains as k copies of the row (one batch), loss_curve_'s penalty included."""
+    X, y = classification(200, 3, seed=2)
+    w = np.random.default_rng(0).integers(0, 3, len(y)).astype(float)
+    kwargs = dict(hidden_layer_sizes=(8,), batch_size=500, max_iter=10, dtype="float64",
+                  random_state=0, learning_rate_init=0.01, alpha=0.5)  # fmt: skip
+    weighted = MLPClassifier(**kwargs).fit(X, y, sample_weight=w)
+    repeated = np.repeat(np.arange(len(y)), w.astype(int))
+    copies = MLPClassifier(**kwargs).fit(X[repeated], y[repeated])
+    for a, b in zip(weighted.coefs_, copies.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert weighted.loss_curve_ == pytest.approx(copies.loss_curve_, rel=1e-9)
+
+
+def test_sparse_X_of_exactly_max_dense_bytes_is_taken(monkeypatch):
+    """MAX_DENSE_BYTES is the largest size densified: 'more than' it is refused, not it."""
+    X, y = sparse_data(100)
+    monkeypatch.setattr(chainrule.sklearn, "MAX_DENSE_BYTES", 100 * 6 * 4)  # float32
+    clf = MLPClassifier(**SMALL, random_state=0).fit(sparse.csr_matrix(X), y)
+    assert clf.predict(sparse.csr_matrix(X)).shape == (100,)
+
+
+def test_multilabel_targets_give_no_training_warning():
+    """chainrule.fit's 'learned nothing' and 'one class' warnings are about one label per
+    row: multilabel targets whose rows hold one label each, or always the same label, are not
+    classes (nothing learned here, at a learning rate of 1e-9, yet no such warning)."""
+    import warnings
+
+    from chainrule.errors import TrainingWarning
+
+    X, _ = classification(100, 3)
+    labels = np.random.default_rng(0).integers(0, 3, 100)
+    for Y in (np.eye(3, dtype=int)[labels], np.tile([1, 0], (100, 1))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", TrainingWarning)
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, learning_rate_init=1e-9,
+                          random_state=0).fit(X, Y)  # fmt: skip
+
+
+def test_early_stopping_split_with_zero_weights_on_one_side_is_named():
+    """One row of weight above 0: the early-stopping split leaves one side weighing nothing,
+    which is named (not a division by zero in the weighted score, nor chainrule.fit's 'every
+    example' message)."""
+    X, y = classification(100, 3)
+    for row in range(0, 100, 7):
+        w = np.zeros(100)
+        w[row] = 1.0
+        clf = MLPClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=2,
+                            random_state=0)  # fmt: skip
+        with pytest.raises(ValueError, match=r"sample_weight is zero for every (training|"
+                           r"validation) example of the early-stopping split "
+                           r"\(validation_fraction=0\.1\)"):  # fmt: skip
+            clf.fit(X, y, sample_weight=w)
+
+
+def test_sparse_y_that_is_not_an_indicator_matrix_is_a_type_error():
+    """As scikit-learn: a sparse y is taken only as a multilabel indicator matrix."""
+    X, y = classification(100, 3)
+    with pytest.raises(TypeError, match="Sparse data was passed for y, but dense data"):
+        MLPClassifier(**SMALL).fit(X, sparse.csr_matrix(np.c_[y, y]))
+
+
+def test_fit_on_one_label_per_row_after_a_multilabel_fit():
+    """A new fit starts afresh: after a multilabel y, a y of one label per example gives
+    class labels again (not an indicator matrix)."""
+    X, Y = multilabel(200)
+    y = Y.argmax(axis=1) + 10
+    clf = MLPClassifier(**SMALL, random_state=0).fit(X, Y)
+    assert clf.predict(X).shape == (200, 4)
+    clf.fit(X, y)
+    pred = clf.predict(X)
+    assert pred.shape == (200,) and set(pred) <= set(clf.classes_) == set(y)
+    assert clf.score(X, y) == np.mean(pred == y)
+
+
+def test_partial_fit_with_sample_weight_counts_an_example_that_many_times():
+    """partial_fit passes the weights on too (classifier and regressor): one epoch of one
+    batch with weights 0-2 is one epoch on the rows repeated that many times."""
+    X, y = classification(120, 3, seed=4)
+    w = np.random.default_rng(1).integers(0, 3, len(y)).astype(float)
+    repeated = np.repeat(np.arange(len(y)), w.astype(int))
+    Xr, yr = regression(120)
+    kwargs = dict(hidden_layer_sizes=(8,), batch_size=500, dtype="float64", random_state=0,
+                  learning_rate_init=0.05, alpha=0.0)  # fmt: skip
+    for est, data, target in (
+        (MLPClassifier, X, y),
+        (MLPRegressor, Xr, yr),
+    ):
+        extra = dict(classes=[0, 1, 2]) if est is MLPClassifier else {}
+        weighted, copies = est(**kwargs), est(**kwargs)
+        for _ in range(3):
+            weighted.partial_fit(data, target, sample_weight=w, **extra)
+            copies.partial_fit(data[repeated], target[repeated], **extra)
+        for a, b in zip(weighted.coefs_, copies.coefs_):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+class RegressorRecordsValidationSet(MLPRegressor):
+    def _split(self, X, target, seed, weights=None):
+        parts = super()._split(X, target, seed, weights)
+        self.validation_set = parts[1], parts[3], parts[5]
+        return parts
+
+
+def test_regressor_early_stopping_scores_the_weighted_r2():
+    """The regressor's early-stopping score is r2_score with the validation rows' weights."""
+    from sklearn.metrics import r2_score
+
+    X, y = regression(200)
+    w = np.random.default_rng(0).random(len(y)) * np.where(y > 0, 5.0, 0.2)
+    reg = RegressorRecordsValidationSet(hidden_layer_sizes=(8,), early_stopping=True,
+                                        max_iter=5, random_state=0, n_iter_no_change=100,
+                                        dtype="float64")  # fmt: skip
+    reg.fit(X, y, sample_weight=w)
+    x_val, t_val, w_val = reg.validation_set
+    out = reg.network_.predict_proba(x_val)  # the best epoch's weights: its score
+    assert reg.best_validation_score_ == pytest.approx(r2_score(t_val, out, sample_weight=w_val))
+    assert reg.best_validation_score_ != pytest.approx(r2_score(t_val, out), rel=1e-6)
+
+
+def test_tags_say_multilabel_and_sparse_inputs_are_taken():
+    from sklearn.utils import get_tags
+
+    tags = get_tags(MLPClassifier())
+    assert tags.classifier_tags.multi_label and tags.input_tags.sparse
+    assert get_tags(MLPRegressor()).input_tags.sparse
