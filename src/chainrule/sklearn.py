@@ -336,7 +336,8 @@ class _BaseMLP(BaseEstimator):
         rows (or None)."""
         n_train = len(x)
         batch = min(_AUTO_BATCH if self.batch_size == "auto" else self.batch_size, n_train)
-        # scikit-learn divides alpha by a batch's total weight: b times the mean weight
+        # scikit-learn divides alpha by each batch's total weight; one weight decay for the
+        # fit: alpha over b times the mean weight (the same with one batch per epoch)
         mean_weight = 1.0 if weights is None else _mean(weights)
         tracker = _EpochTracker(self, x_val, t_val, n_train, batch, incremental, w_val)
         tracker.mean_weight = mean_weight
