@@ -2323,6 +2323,16 @@ def test_class_weight_balanced_weights_and_bad_values(rare_class, tmp_path):
     w = _balanced_weights(y, 4)  # class 3 absent: 3 classes present
     np.testing.assert_allclose(w, [2 / 3, 2 / 3, 2 / 3, 2, 1, 1])
     assert [w[y == k].sum() for k in range(3)] == pytest.approx([2, 2, 2])  # n / k each
+    from chainrule import training
+    from chainrule.cli import _split_balanced_weights
+
+    labels = np.r_[np.ones(20, int), np.zeros(340, int)]  # 6% of class 1
+    w = _split_balanced_weights(labels, 2, 0.2, 7)
+    for part in training.validation_rows(360, 0.2, 7):  # as fit splits them
+        totals = np.bincount(labels[part], weights=w[part])
+        assert totals[0] == pytest.approx(totals[1]) and totals.sum() == pytest.approx(len(part))
+    np.testing.assert_array_equal(_split_balanced_weights(labels, 2, 0.0, 7),
+                                  _balanced_weights(labels, 2))  # fmt: skip
     assert _balanced_accuracy([[3, 1], [0, 0]]) == 0.75  # a class without examples: left out
     assert _balanced_accuracy([[3, 1], [1, 1]]) == pytest.approx((0.75 + 0.5) / 2)
     proc = run("train", "--dataset", rare_class, "--class-weight", "bogus", "-o", tmp_path / "x",

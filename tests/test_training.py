@@ -1336,3 +1336,36 @@ def test_a_checkpoint_of_an_older_version_resumes_as_unweighted(tmp_path, monkey
     assert len(history) == 3
     with pytest.raises(ValueError, match="without sample_weight; resume it without"):
         fit(small_net(), x, y, **config(epochs=3), resume=tmp_path, sample_weight=np.ones(100))
+
+
+def test_dataset_normalization_running_metrics_are_weighted_means_of_the_rows_seen(monkeypatch):
+    """Mid-epoch (the progress bar's running_metrics), "dataset" normalization reports the
+    weighted mean loss and accuracy of the rows seen so far: never above 1 for accuracy,
+    even when heavy examples come first."""
+    from chainrule.training import Callback
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 2)).astype(np.float32)
+    y = np.zeros(100, int)
+    y[:10] = 1
+    w = np.where(y == 1, 9.0, 1.0)
+    seen = []
+
+    class Watch(Callback):
+        def on_train_begin(self, info):
+            self.running = info["running_metrics"]
+
+        def on_batch_end(self, epoch, batch_index, n_batches, loss):
+            seen.append(self.running())
+
+    for norm in ("batch", "dataset"):
+        seen.clear()
+        net = Network.from_sizes([2, 8, 2], seed=0)
+        fit(net, np.ones((100, 2), np.float32), np.ones(100, int), epochs=5,
+            optimizer=SGD(0.5))  # fmt: skip
+        fit(net, x, y, epochs=1, batch_size=5, shuffle=False, optimizer=SGD(1e-9),
+            sample_weight=w, weight_normalization=norm, callbacks=[Watch()])  # fmt: skip
+        assert all(0 <= m["accuracy"] <= 1 for m in seen), (norm, seen[:3])
+        first = seen[0]
+        expected = net.loss(x[:5], y[:5])  # equal weights inside the first batch
+        assert first["loss"] == pytest.approx(expected, rel=1e-5)

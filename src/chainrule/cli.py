@@ -1625,7 +1625,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
                 "does not work with --distributed (yet)"
             )
     if config.class_weight == "balanced":
-        sample_weight = _balanced_weights(y_train, n_classes)
+        sample_weight = _split_balanced_weights(y_train, n_classes, config.val_split, config.seed)
         notes.append(
             "note: --class-weight balanced: the loss and accuracy of the epoch table (and "
             "metrics.jsonl) are weighted means, each class counting alike; the test accuracy "
@@ -1802,6 +1802,19 @@ def _balanced_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     counts = np.bincount(labels, minlength=n_classes)
     present = np.count_nonzero(counts)
     return len(labels) / (present * counts[labels])
+
+
+def _split_balanced_weights(labels, n_classes: int, val_split: float, seed: int) -> np.ndarray:
+    """:func:`_balanced_weights` of the rows fit trains on and, apart, of the rows it holds
+    out for validation with ``val_split`` (fit splits the weights with the rows): each part
+    balanced on its own, so the validation metrics count each class alike too."""
+    weights = _balanced_weights(labels, n_classes)
+    if int(len(labels) * val_split):
+        from chainrule import training
+
+        for part in training.validation_rows(len(labels), val_split, seed):
+            weights[part] = _balanced_weights(labels[part], n_classes)
+    return weights
 
 
 def _balanced_accuracy(confusion) -> float:

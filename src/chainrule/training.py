@@ -448,7 +448,9 @@ def fit(
         set's mean weight, so each batch's gradient is an unbiased estimate of the whole
         set's weighted mean gradient, and a batch of light examples makes a small step:
         rare classes given large weights get their share of every update on average, even
-        in small batches (``chainrule train --class-weight balanced`` uses it).
+        in small batches (``chainrule train --class-weight balanced`` uses it). The loss of
+        a step (``on_batch_end``'s, a divergence's) is then that batch's ``sum_n w_n E_n /
+        (B mean(w))``; the epoch's loss and the running metrics are weighted means either way.
 
     Returns
     -------
@@ -1251,9 +1253,9 @@ class _Trainer:
             k = len(bufs[0])
             rows = slice(lo, lo + k) if perm is None else perm[lo : lo + k]
             x_b, t_b, _ = gather(rows, bufs)
-            weight = k  # the batch's total weight
+            weight = total = k  # the weight the batch's loss stands for; its total weight
             if weighted:  # factors: the batch's mean loss becomes the weighted mean
-                factors, weight = self._batch_factors(rows, bufs)
+                factors, weight, total = self._batch_factors(rows, bufs)
             if not host:
                 x_b, t_b = on_device(x_b), on_device(t_b)
                 factors = None if factors is None else on_device(factors)
@@ -1272,7 +1274,7 @@ class _Trainer:
             self.step += 1
             self.batch_done = b + 1
             self.loss_sum += loss * weight
-            self.seen += weight
+            self.seen += total  # mid-epoch too: the weighted mean of the rows seen so far
             if pred_epoch is not None:
                 out = output.out if host else to_numpy(output.out)
                 _predict_classes(out, pred_epoch[lo : lo + k])
@@ -1312,18 +1314,20 @@ class _Trainer:
             x_b = self._converted(x_b, x_buf)
         return x_b, t_b, l_b
 
-    def _batch_factors(self, rows, bufs) -> tuple[np.ndarray, float]:
-        """The factors of a batch's examples (written into ``bufs``'s last buffer), and the
-        weight its mean loss stands for in the epoch's totals. ``"batch"`` normalization:
-        :func:`~chainrule.network.row_weights` (mean 1 in every batch) and the batch's total
-        weight; ``"dataset"``: each weight over the training set's mean weight, and the batch
-        size times that mean."""
+    def _batch_factors(self, rows, bufs) -> tuple[np.ndarray, float, float]:
+        """The factors of a batch's examples (written into ``bufs``'s last buffer), the
+        weight its mean loss stands for (``loss * that = sum_n w_n E_n``), and the batch's
+        total weight (what the running metrics divide by). ``"batch"`` normalization:
+        :func:`~chainrule.network.row_weights` (mean 1 in every batch), and the total twice;
+        ``"dataset"``: each weight over the training set's mean weight, and the batch size
+        times that mean."""
         w_buf, f_buf = bufs[5], bufs[6]
         w_b = self.weights[rows] if type(rows) is slice else self.weights.take(rows, out=w_buf)
+        total = float(w_b.sum())
         if self.weight_normalization == "dataset":
             mean = self.weight_mean
-            return np.multiply(w_b, 1 / mean, out=f_buf), len(w_b) * mean
-        return row_weights(w_b, out=f_buf), float(w_b.sum())
+            return np.multiply(w_b, 1 / mean, out=f_buf), len(w_b) * mean, total
+        return row_weights(w_b, out=f_buf), total, total
 
     def _converted(self, x, out=None) -> np.ndarray:
         """Inputs ``x`` in the network's dtype, written into ``out`` if given, and times
