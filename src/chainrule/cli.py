@@ -1819,10 +1819,12 @@ def _split_balanced_weights(labels, n_classes: int, val_split: float, seed: int)
 
 def _balanced_accuracy(confusion) -> float:
     """The mean over the classes present of each one's recall (right / examples of it)."""
-    cm = np.asarray(confusion, dtype=np.float64)
-    support = cm.sum(axis=1)
-    present = support > 0
-    return float(np.mean(np.diag(cm)[present] / support[present])) if present.any() else 0.0
+    from chainrule.metrics import precision_recall
+
+    cm = np.asarray(confusion)
+    _, recall = precision_recall(cm)
+    present = cm.sum(axis=1) > 0
+    return float(np.mean(recall[present])) if present.any() else 0.0
 
 
 def _check_config_path(config_file, source: str | None, name: str) -> None:

@@ -189,18 +189,17 @@ class CrossEntropy(Loss):
             # computed; as precise as p while p is far from float underflow, else log-sum-exp
             # below. Near p = 1 (a confident right answer) only the absolute error stays small:
             # p rounds to 1 in float32 above a logit margin of ~17 (E = 0, as PyTorch gives).
-            picked = at_labels(probs, target)  # p of the labelled class, (batch,)
-            if smallest(picked) > _TINY * xp.finfo(picked.dtype).smallest_normal:
+            picked = _labelled_probabilities(probs, target)
+            if picked is not None:
                 xp.log(picked, out=picked)
                 return -total(picked) / batch
         return total(_log_sum_exp_loss(out, target)) / batch
 
     def per_example(self, out, target, probs=None):
-        xp = namespace(out)
         if probs is not None and target.ndim == 1:  # as in value: -log(p), when p is not tiny
-            picked = at_labels(probs, target)
-            if smallest(picked) > _TINY * xp.finfo(picked.dtype).smallest_normal:
-                return -xp.log(picked)
+            picked = _labelled_probabilities(probs, target)
+            if picked is not None:
+                return -namespace(picked).log(picked)
         return _log_sum_exp_loss(out, target)
 
     def delta(self, out, target, probs=None, delta=None, scale=1.0):
@@ -218,6 +217,15 @@ class CrossEntropy(Loss):
             delta -= target
             delta *= scale
         return delta
+
+
+def _labelled_probabilities(probs, labels):
+    """``p`` of each row's labelled class, shape (batch,) (a copy), or None when one is within
+    ``_TINY`` of float underflow: then ``-log(p)`` would lose its precision, and the loss is
+    taken from the logits instead."""
+    picked = at_labels(probs, labels)
+    tiny = _TINY * namespace(picked).finfo(picked.dtype).smallest_normal
+    return picked if smallest(picked) > tiny else None
 
 
 def _log_sum_exp_loss(out, target):
