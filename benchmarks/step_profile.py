@@ -19,12 +19,23 @@ most of all); the epoch time printed is the wrapped one. Its point is the ceilin
 than the rate inside the products times their share of the epoch.
 
     python benchmarks/step_profile.py --rows 5,6
+
+``--ceiling`` measures that ceiling directly, for any implementation that does its products
+through NumPy's BLAS: epochs that do nothing but the row's exact products (forward, weight
+gradient, input gradient except the first layer's), on shuffled batches gathered into a
+reused buffer ("products + gather") and on contiguous slices with no gather at all
+("products only"), interleaved with the large product that sets the matmul rate. A real
+training step adds to these the bias, the activations and their derivatives, the loss and
+its delta and the parameter update, so its fraction of the rate is below both.
+
+    python benchmarks/step_profile.py --ceiling --rows 5,6 --epochs 7
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -118,17 +129,119 @@ def profile_row(row: epoch_time.Row, x, y, epochs: int) -> dict:
     return {"results": results, "rate": _common.matmul_rate()}
 
 
+def ceiling_epoch(row: epoch_time.Row, x, order, gather: bool) -> float:
+    """Seconds of one epoch of only the row's matrix products (see ``--ceiling``).
+
+    ``order`` is the epoch's shuffle; with ``gather`` each batch's rows are copied out of
+    ``x`` by it (``np.take`` into a reused buffer, as ``fit`` does), without it the batches
+    are the contiguous slices of ``x``.
+    """
+    sizes, m = row.sizes, row.batch
+    rng = np.random.default_rng(0)
+    weights = [
+        rng.standard_normal((a, b), dtype=np.float32) * np.float32(0.05)
+        for a, b in zip(sizes, sizes[1:])
+    ]
+    buffer = np.empty((m, sizes[0]), np.float32)
+
+    def buffers(rows):
+        outs = [np.empty((rows, b), np.float32) for b in sizes[1:]]
+        ins = [np.empty((rows, a), np.float32) for a in sizes[1:-1]]
+        grads = [np.empty_like(w) for w in weights]
+        return outs, ins, grads
+
+    full, last = buffers(m), None
+    _common.pause()
+    start = time.perf_counter()
+    for begin in range(0, len(x), m):
+        rows = min(m, len(x) - begin)
+        if rows == m:
+            outs, ins, grads = full
+        else:
+            last = last or buffers(rows)
+            outs, ins, grads = last
+        if gather:
+            batch = buffer[:rows]
+            np.take(x, order[begin : begin + rows], axis=0, out=batch, mode="clip")
+        else:
+            batch = x[begin : begin + rows]
+        a = batch
+        for w, out in zip(weights, outs):  # forward: out = in . w
+            np.dot(a, w, out=out)
+            a = out
+        delta = outs[-1]
+        for i in range(len(weights) - 1, -1, -1):  # backward
+            below = batch if i == 0 else outs[i - 1]
+            np.matmul(below.T, delta, out=grads[i])  # dE/dw = in^T . delta
+            if i > 0:
+                np.dot(delta, weights[i].T, out=ins[i - 1])  # dE/din = delta . w^T
+                delta = ins[i - 1]
+    return time.perf_counter() - start
+
+
+def ceiling(rows, x, y, epochs: int) -> None:
+    from chainrule.training import fit
+
+    n = len(x)
+    print(
+        f"# products-only epochs and chainrule.fit epochs (median of {epochs}), interleaved "
+        "with a 2048 x 2048 product"
+    )
+    print(f"# {_common.machine_line()}")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        "| row | fit s | its fraction | products + gather s | its fraction | products only s "
+        "| its fraction | big matmul GFLOP/s |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        flops = _common.train_flops(list(row.sizes), n, row.batch)
+        net = chainrule.Network.from_sizes(
+            list(row.sizes), hidden=row.activation, loss=row.loss, seed=0
+        )
+        optimizer = epoch_time.make_optimizer(row)
+        options = dict(batch_size=row.batch, optimizer=optimizer, epochs=1)
+        fit(net, x, y, seed=0, **options)  # warm-up
+        shuffles = epoch_time.fit_shuffles(0, n)
+        ceiling_epoch(row, x, next(shuffles), True)
+        fitted, gathered, sliced, rates = [], [], [], []
+        for epoch in range(epochs):
+            _common.pause()
+            history = fit(net, x, y, seed=epoch + 1, **options)
+            fitted.append(history.epochs[-1]["seconds"])
+            gathered.append(ceiling_epoch(row, x, next(shuffles), True))
+            sliced.append(ceiling_epoch(row, x, None, False))
+            rates.append(_common.matmul_rate())
+        rate = statistics.median(rates)
+        cells = []
+        for times in (fitted, gathered, sliced):
+            t = statistics.median(times)
+            cells.append(f"{t:.3f} | {flops / t / 1e9 / rate:.0%}")
+        print(f"| {row.label} | {' | '.join(cells)} | {rate:.0f} |", flush=True)
+    print(
+        "\nfraction = exact-count GFLOP/s of the epoch / the big product's GFLOP/s. The two "
+        "products-only columns are the most a training epoch that makes these products "
+        "through NumPy could reach, with shuffled batches and without."
+    )
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rows", default=None, help="comma-separated row numbers (1-based)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--ceiling", action="store_true", help="time epochs of only the products (see above)"
+    )
     args = parser.parse_args(argv)
     _common.set_threads(args.threads)
     x, y = _common.load_mnist("train")
     rows = epoch_time.ROWS
     if args.rows:
         rows = [epoch_time.ROWS[int(i) - 1] for i in args.rows.split(",")]
+    if args.ceiling:
+        ceiling(rows, x, y, args.epochs)
+        return
     print(f"# shares of a chainrule.fit epoch (median of {args.epochs}), {args.threads} threads")
     print(f"# {_common.machine_line()}")
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}")
