@@ -244,11 +244,19 @@ def test_two_ranks_train_weighted_as_one_process(mpi_run, name):
 
 
 def test_resume_of_a_weighted_run_on_every_rank_is_exact(mpi_run):
-    resumed = np.load(mpi_run / "weighted" / "batch-resumed.npy")
-    assert np.array_equal(resumed, np.load(mpi_run / "weighted" / "batch.npz")["weights"])
+    """Two ranks resume their weighted checkpoint bit for bit; one process resumes it too, to
+    float rounding, and refuses to without the weights."""
+    script = _script()
+    final = np.load(mpi_run / "weighted" / "batch.npz")["weights"]
+    assert np.array_equal(np.load(mpi_run / "weighted" / "batch-resumed.npy"), final)
     written = sorted(p.name for p in (mpi_run / "weighted" / "ckpt-batch-0").iterdir())
-    assert len(written) == _script().WEIGHTED_EPOCHS
+    assert len(written) == script.WEIGHTED_EPOCHS
     assert not (mpi_run / "weighted" / "ckpt-batch-1").exists()
+    middle = mpi_run / "weighted" / "ckpt-batch-0" / written[len(written) // 2 - 1]
+    net, _ = script.train_weighted("batch", comm=None, resume=middle)
+    np.testing.assert_allclose(net.parameter_vector, final, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="written while training with sample_weight"):
+        script.train_weighted("batch", comm=None, resume=middle, weights=False)
 
 
 def test_weighted_misuse_is_refused_on_every_rank(mpi_run):
