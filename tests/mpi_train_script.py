@@ -9,6 +9,12 @@ largest difference between the ranks' parameters (0: they stay identical), and t
 losses; rank r checkpoints into ``OUT/ckpt-<name>-<r>`` (only rank 0 must write). The ``sgd``
 and ``sgd_dropout`` runs are then resumed from their epoch-EPOCHS/2 checkpoints by every rank
 and must end bit-identical.
+
+The runs of :data:`WEIGHTED_RUNS` (float64, sample weights, a batch size the ranks cannot share
+evenly, a last batch of one row) write ``OUT/weighted/<name>.npz`` likewise, for a comparison
+to 1e-10 with one-process weighted training; the ``batch`` run is then resumed from its middle
+checkpoint with its weights (``OUT/weighted/batch-resumed.npy``), and without them, or with
+another ``weight_normalization``, which every rank must refuse (``OUT/weighted/done.json``).
 """
 
 from __future__ import annotations
@@ -129,8 +135,127 @@ def main(out: Path) -> None:
         except ValueError as exc:
             refusals[case] = str(exc)
     everyone = comm.gather(refusals, root=0)
+    weighted(out / "weighted", comm)  # before done.json: the test reads it as the end
     if rank == 0:
         (out / "done.json").write_text(json.dumps({"size": comm.Get_size(), "refusals": everyone}))
+
+
+# -- sample weights ------------------------------------------------------------------------------
+
+# 25 rows a batch, 13 and 12 on 2 ranks; 501 (or 401 after validation_split=0.2) training rows:
+# the last batch of 1 row (rank 0 gets none)
+WEIGHTED_BATCH, WEIGHTED_EPOCHS = 25, 8
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+WEIGHTED_RUNS = {
+    # validation_data with its own weights, the fused lr * g path of SGD
+    "batch": dict(normalization="batch", optimizer=lambda: SGD(0.05, momentum=0.9)),
+    # validation_split splits the weights; Adam's unscaled gradients; dropout masks
+    "dataset": dict(normalization="dataset", optimizer=lambda: Adam(0.003), split=True),
+    # no shuffle: the batches are slices of the data
+    "batch_unshuffled": dict(normalization="batch", optimizer=lambda: Adam(0.003), shuffle=False),
+}
+
+
+def sample_weights(n: int, seed: int = 2) -> np.ndarray:
+    """Weights (n,) of mean about 1, every fifth one zero (an example left out)."""
+    w = np.random.default_rng(seed).exponential(size=n)
+    w[::5] = 0
+    return w
+
+
+def train_weighted(
+    name: str, comm, checkpoint_dir=None, resume=None, weights=True, normalization=None
+):
+    """One run of :data:`WEIGHTED_RUNS` in float64; ``weights=False`` leaves sample_weight out,
+    ``normalization`` overrides the run's weight_normalization."""
+    run = WEIGHTED_RUNS[name]
+    (x, y), (x_val, y_val) = problem()
+    x, x_val = x.astype(np.float64), x_val.astype(np.float64)
+    seed = 1 + comm.Get_rank() if comm is not None else 1  # rank 0's weights (and masks) win
+    net = Network.from_sizes(
+        SIZES, hidden="relu", loss="cross_entropy", seed=seed, dtype=np.float64,
+        dropout=0.2 if name == "dataset" else 0.0,
+    )  # fmt: skip
+    split = run.get("split", False)
+    validation = {"validation_split": 0.2} if split else {
+        "validation_data": (x_val, y_val, sample_weights(N_VAL, seed=3))
+    }  # fmt: skip
+    history = fit(
+        net,
+        x,
+        y,
+        epochs=WEIGHTED_EPOCHS,
+        batch_size=WEIGHTED_BATCH,
+        optimizer=run["optimizer"](),
+        seed=7,
+        shuffle=run.get("shuffle", True),
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        comm=comm,
+        sample_weight=sample_weights(N_TRAIN) if weights else None,
+        weight_normalization=normalization or run["normalization"],
+        **validation,
+    )
+    return net, history
+
+
+def _refused(call) -> str | None:
+    """The message of the ValueError ``call()`` raises, or None if it returns."""
+    try:
+        call()
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def weighted(out: Path, comm) -> None:
+    rank = comm.Get_rank()
+    out.mkdir(exist_ok=True)
+    for name in WEIGHTED_RUNS:
+        ckpt = out / f"ckpt-{name}-{rank}" if name == "batch" else None
+        net, history = train_weighted(name, comm, checkpoint_dir=ckpt)
+        vectors = comm.gather(net.parameter_vector.copy(), root=0)
+        histories = comm.gather(history.to_dicts(), root=0)
+        if rank == 0:
+            spread = max(float(np.abs(v - vectors[0]).max()) for v in vectors)
+            same = [[{k: v for k, v in e.items() if k != "seconds"} for e in h] for h in histories]
+            np.savez(
+                out / f"{name}.npz",
+                weights=net.parameter_vector,
+                rank_spread=spread,
+                same_history=all(h == same[0] for h in same),
+                **{key: np.array(history[key]) for key in METRICS},
+            )
+    middle = out / "ckpt-batch-0" / f"epoch-{WEIGHTED_EPOCHS // 2:04d}.npz"
+    resumed, _ = train_weighted("batch", comm, resume=middle)
+    if rank == 0:
+        np.save(out / "batch-resumed.npy", resumed.parameter_vector)
+    refusals = {
+        "resume_unweighted": _refused(
+            lambda: train_weighted("batch", comm, resume=middle, weights=False)
+        ),
+        "resume_dataset": _refused(
+            lambda: train_weighted("batch", comm, resume=middle, normalization="dataset")
+        ),
+    }
+    (x, y), _ = problem()
+    w = sample_weights(N_TRAIN)
+    for case in ("weight_length", "weight_values", "no_weights", "normalization"):
+        # wrong usage on rank 1 only: every rank must refuse at once, none may hang
+        kwargs = dict(epochs=1, batch_size=WEIGHTED_BATCH, seed=7, comm=comm, sample_weight=w)
+        if rank == 1:
+            kwargs.update(
+                {
+                    "weight_length": {"sample_weight": w[:-1]},
+                    "weight_values": {"sample_weight": w[::-1]},
+                    "no_weights": {"sample_weight": None},
+                    "normalization": {"weight_normalization": "dataset"},
+                }[case]
+            )
+        refusals[case] = _refused(lambda: fit(network(), x, y, **kwargs))  # noqa: B023
+    everyone = comm.gather(refusals, root=0)
+    if rank == 0:
+        (out / "done.json").write_text(json.dumps({"refusals": everyone}))
 
 
 if __name__ == "__main__":

@@ -221,6 +221,84 @@ def test_resume_on_every_rank_from_a_checkpoint_is_exact(mpi_run, name):
     assert np.array_equal(resumed, np.load(mpi_run / f"{name}.npz")["weights"])
 
 
+# -- sample weights under MPI ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["batch", "dataset", "batch_unshuffled"])
+def test_two_ranks_train_weighted_as_one_process(mpi_run, name):
+    """float64, a batch of 25 split 13 + 12, a last batch of one row that rank 0 sits out,
+    zero weights: the weights and every metric of one-process weighted training, to 1e-10."""
+    script = _script()
+    saved = np.load(mpi_run / "weighted" / f"{name}.npz")
+    net, history = script.train_weighted(name, comm=None)
+    assert net.dtype == np.float64 and script.WEIGHTED_BATCH % N_RANKS
+    n_train = script.N_TRAIN - (int(script.N_TRAIN * 0.2) if name == "dataset" else 0)
+    assert n_train % script.WEIGHTED_BATCH == 1  # the last batch: one row, on rank 1 only
+    np.testing.assert_allclose(saved["weights"], net.parameter_vector, rtol=1e-10, atol=1e-12)
+    assert float(saved["rank_spread"]) == 0.0 and bool(saved["same_history"])
+    for key in script.METRICS:
+        assert None not in history[key]
+        np.testing.assert_allclose(saved[key], history[key], rtol=1e-10, err_msg=key)
+    # weighted accuracies, not counts of right rows over n_train
+    assert any(abs(a * n_train - round(a * n_train)) > 1e-6 for a in saved["accuracy"])
+
+
+def test_resume_of_a_weighted_run_on_every_rank_is_exact(mpi_run):
+    """Two ranks resume their weighted checkpoint bit for bit; one process resumes it too, to
+    float rounding, and refuses to without the weights."""
+    script = _script()
+    final = np.load(mpi_run / "weighted" / "batch.npz")["weights"]
+    assert np.array_equal(np.load(mpi_run / "weighted" / "batch-resumed.npy"), final)
+    written = sorted(p.name for p in (mpi_run / "weighted" / "ckpt-batch-0").iterdir())
+    assert len(written) == script.WEIGHTED_EPOCHS
+    assert not (mpi_run / "weighted" / "ckpt-batch-1").exists()
+    middle = mpi_run / "weighted" / "ckpt-batch-0" / written[len(written) // 2 - 1]
+    net, _ = script.train_weighted("batch", comm=None, resume=middle)
+    np.testing.assert_allclose(net.parameter_vector, final, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="written while training with sample_weight"):
+        script.train_weighted("batch", comm=None, resume=middle, weights=False)
+
+
+def test_weighted_misuse_is_refused_on_every_rank(mpi_run):
+    """A weighted checkpoint resumed without its weights or with another normalization, and
+    rank 1 alone with weights of the wrong length, other weights, none, or another
+    weight_normalization: every rank raises (the script got past them: none hung)."""
+    refusals = json.loads((mpi_run / "weighted" / "done.json").read_text())["refusals"]
+    assert len(refusals) == N_RANKS
+    for rank, seen in enumerate(refusals):
+        assert "was written while training with sample_weight" in seen["resume_unweighted"]
+        assert "weight_normalization='batch'; resume it with the same" in seen["resume_dataset"]
+        shape = "sample_weight must have shape (501,), one weight per example, got shape (500,)"
+        if rank == 1:
+            assert seen["weight_length"] == shape
+        else:
+            assert f"rank 1 could not start training: ValueError: {shape}" in seen["weight_length"]
+        for case in ("weight_values", "no_weights"):
+            assert "data (checksums of the targets" in seen[case]
+        assert "weight_normalization by rank: ['batch', 'dataset']" in seen["normalization"]
+
+
+def test_one_rank_communicator_trains_weighted_bit_identically():
+    """In process (COMM_SELF): the weighted distributed loop is the one-process one."""
+    _need_mpi()
+    from mpi4py import MPI
+
+    x, y = _blobs()
+    w = np.random.default_rng(4).exponential(size=len(x))
+    w[::3] = 0
+    for normalization in ("batch", "dataset"):
+        nets = [Network.from_sizes([6, 10, 3], seed=5, dtype=np.float64) for _ in range(2)]
+        kwargs = dict(epochs=2, batch_size=21, validation_split=0.2, seed=3, sample_weight=w)
+        kwargs["weight_normalization"] = normalization
+        h1 = fit(nets[0], x, y, optimizer=SGD(0.1, momentum=0.9), **kwargs)
+        h2 = fit(nets[1], x, y, optimizer=SGD(0.1, momentum=0.9), comm=MPI.COMM_SELF, **kwargs)
+        assert np.array_equal(nets[0].parameter_vector, nets[1].parameter_vector)
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            np.testing.assert_allclose(h1[key], h2[key], rtol=1e-12, err_msg=key)
+        # weighted accuracies: not a multiple of 1 / rows
+        assert any(round(a * 162) != a * 162 for a in h1["accuracy"])
+
+
 # -- the cost model ----------------------------------------------------------------------------
 
 

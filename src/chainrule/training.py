@@ -439,7 +439,9 @@ def fit(
         gradients (as scikit-learn's ``sample_weight``); so the reported loss and accuracy are
         weighted means too. A weight of 2 counts an example as if it were there twice in its
         batch, 0 leaves it out. ``validation_split`` splits the weights with the rows (the
-        validation metrics are then weighted as well). Not with ``comm``.
+        validation metrics are then weighted as well). With ``comm`` (every rank gives the
+        same weights) a batch's factors are those of the whole global batch, so data-parallel
+        training is one-process weighted training (up to the order of float additions).
     weight_normalization : {"batch", "dataset"}
         What a weighted batch's sum ``sum_n w_n E_n`` is divided by. ``"batch"`` (default, as
         scikit-learn's MLP and PyTorch's weighted losses): the batch's own total weight, so
@@ -915,6 +917,7 @@ class _Trainer:
             "batch_size": self.batch_size,
             "epochs": self.epochs,
             "shuffle": self.shuffle,
+            "weight_normalization": self.weight_normalization,
             "optimizer": repr(self.optimizer.config()),
             "schedule": repr(self.schedule_spec),
             "data (checksums of the targets, every 64th input row, the validation data)": (
@@ -954,8 +957,6 @@ class _Trainer:
         self.weight_normalization = weight_normalization
         weights = None
         if sample_weight is not None:
-            if self.comm is not None:
-                raise ValueError("sample_weight is not supported with comm (distributed training)")
             parameters = inspect.signature(net.train_step).parameters.values()
             if not any(p.name == "factors" or p.kind == p.VAR_KEYWORD for p in parameters):
                 raise ValueError(
@@ -1074,8 +1075,12 @@ class _Trainer:
         self.last = tuple(buf[:last] for buf in self.full)
         if self.comm is not None:  # this rank's share of a batch: at most ceil(bs / size) rows
             bs = -(-bs // self.size)
+            # (the weights and factors of a weighted batch are those of the whole global
+            # batch, in the full buffers: _distributed_steps)
             self.local = tuple(buf[:bs] for buf in self.full)
-            self.stats = np.zeros(3)  # summed over the ranks: loss * rows, correct, SIGINT
+            # summed over the ranks: sum_n f_n E_n over the rows (f_n = 1 unweighted), the
+            # correct count (weighted: the weight of the rows predicted right), SIGINT
+            self.stats = np.zeros(3)
 
     def _restore_model(self, loaded: serialization.LoadedCheckpoint, optimizer) -> None:
         net, theirs = self.net, loaded.net
@@ -1346,7 +1351,12 @@ class _Trainer:
         """The loop of :meth:`_run_batches` for data-parallel training: this rank's rows of
         each global batch, forward and backward scaled by rows / batch rows, then the gradients
         and the batch's loss sum and correct count are summed over the ranks. Dropout layers
-        draw the masks of each whole global batch (the same on every rank) and use their rows."""
+        draw the masks of each whole global batch (the same on every rank) and use their rows.
+
+        With sample weights, every rank computes the factors of the whole global batch (it
+        holds every row's weight and the same shuffle: no message) and uses its rows' share:
+        ``sum_ranks (m / k) mean_local(f_n g_n) = (1 / k) sum_batch f_n g_n``, the gradient
+        one process takes for the batch (:meth:`_batch_factors`)."""
         net = self.net
         dropouts = _dropout_widths(net)
         try:
@@ -1364,6 +1374,8 @@ class _Trainer:
         bs, n_batches, n_train = self.batch_size, self.n_batches, self.n_train
         rank, size = self.rank, self.size
         pred = self.local[3]
+        weighted = self.weights is not None
+        factors = w_b = None  # a weighted global batch's factors and weights (k,)
         stats = self.stats
         batch_hooks = self.hooks["on_batch_end"]
         output = net.layers[-1]
@@ -1378,20 +1390,39 @@ class _Trainer:
                 layer.share = (k, first)
             lr = schedule(self.step)
             fused = scaled and lr > 0  # the backward pass gives lr * g (see _run_batches)
+            weight = total = k  # the weight the batch's loss stands for; its total weight
+            if weighted:  # the factors (k,) of the global batch, the same on every rank
+                batch = slice(lo, lo + k) if perm is None else perm[lo : lo + k]
+                batch_bufs = self.full if b < n_batches - 1 else self.last
+                factors, weight, total = self._batch_factors(batch, batch_bufs)
+                # the global batch's weights (k,): gathered into batch_bufs[5] when shuffled
+                w_b = self.weights[batch] if perm is None else batch_bufs[5]
             self.consistent = False
             if m:
                 rows = slice(lo + first, lo + end)
                 bufs = tuple(buf[:m] for buf in self.local)
                 x_b, t_b, l_b = self._batch(rows if perm is None else perm[rows], bufs, labels=True)
                 # (m / k) * (mean over this rank's rows) = (1 / k) * (sum over them)
-                if can_scale:
+                if weighted:  # this rank's rows' factors: mean(f_n E_n) over them
+                    scale = (lr if fused else 1.0) * m / k if can_scale else 1.0
+                    local_loss = net.train_step(x_b, t_b, True, scale, factors[first:end])
+                    if not can_scale:
+                        for grad in grads:
+                            grad *= m / k
+                elif can_scale:
                     local_loss = net.train_step(x_b, t_b, True, (lr if fused else 1.0) * m / k)
                 else:
                     local_loss = net.train_step(x_b, t_b)
                     for grad in grads:
                         grad *= m / k
                 stats[0] = local_loss * m
-                stats[1] = 0 if labels is None else _count_correct(output.out, l_b, pred[:m])
+                if labels is None:
+                    stats[1] = 0
+                elif weighted:  # the weight of this rank's rows predicted right
+                    right = _predict_classes(output.out, pred[:m]) == l_b
+                    stats[1] = w_b[first:end] @ right
+                else:
+                    stats[1] = _count_correct(output.out, l_b, pred[:m])
             else:
                 for grad in grads:
                     grad.fill(0)
@@ -1402,16 +1433,16 @@ class _Trainer:
             for grad in grads:  # one message: the network's gradient vector
                 comm.Allreduce(in_place, grad, op=sum_op)
             comm.Allreduce(in_place, stats, op=sum_op)
-            loss = float(stats[0]) / k
+            loss = float(stats[0]) / k  # mean_n(f_n E_n) over the global batch
             if not math.isfinite(loss):
                 raise self._divergence(epoch, b + 1, loss, lr)
             optimizer.step(params, grads, lr, lr if fused else 1.0, decay)
             self.step += 1
             self.batch_done = b + 1
-            self.loss_sum += float(stats[0])
-            self.seen += k
+            self.loss_sum += loss * weight if weighted else float(stats[0])
+            self.seen += total
             if labels is not None:
-                self.correct += int(stats[1])
+                self.correct += float(stats[1]) if weighted else int(stats[1])
             self.last_lr = lr
             self.consistent = True
             for hook in batch_hooks:
@@ -1483,7 +1514,8 @@ class _Trainer:
         else:  # each rank its share of the rows, summed
             sums = np.array(self._evaluate_rows(*distributed.local_rows(n, self.rank, self.size)))
             distributed.allreduce_sum([sums], self.comm)
-            total, correct = float(sums[0]), int(sums[1])
+            total = float(sums[0])  # weighted: the correct rows' weight, not a count
+            correct = int(sums[1]) if self.weights_val is None else float(sums[1])
         weight = n if self.weights_val is None else float(self.weights_val.sum())
         return total / weight, (None if self.labels_val is None else correct / weight)
 
