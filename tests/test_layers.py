@@ -56,6 +56,8 @@ def test_direct_use_mistakes_get_clear_errors():
     ):
         with pytest.raises(ValueError, match=r"shape \(batch, 4\), got shape " + shape):
             standardize.forward(x)
+    with pytest.raises(RuntimeError, match="backward needs a forward pass first"):
+        standardize.backward(np.ones((2, 4), np.float32))
     import pandas as pd
 
     for x in ([[2, 4, 6, 8]], np.array([[2, 4, 6, 8]]), pd.DataFrame([[2, 4, 6, 8]])):

@@ -590,6 +590,8 @@ class Standardize(Layer):
         """``dE/dx = dE/dout / std`` (None when ``input_grad`` is false: nothing to learn)."""
         if not input_grad:
             return None
+        if self._ws is None:
+            raise RuntimeError(_BACKWARD_FIRST.format(self))
         _, inv_std, _, grad_in = self._ws
         return namespace(grad_out).multiply(grad_out, inv_std, out=grad_in)
 
