@@ -56,6 +56,8 @@ def test_direct_use_mistakes_get_clear_errors():
     ):
         with pytest.raises(ValueError, match=r"shape \(batch, 4\), got shape " + shape):
             standardize.forward(x)
+    with pytest.raises(RuntimeError, match="backward needs a forward pass first"):
+        standardize.backward(np.ones((2, 4), np.float32))
     import pandas as pd
 
     for x in ([[2, 4, 6, 8]], np.array([[2, 4, 6, 8]]), pd.DataFrame([[2, 4, 6, 8]])):
@@ -64,7 +66,20 @@ def test_direct_use_mistakes_get_clear_errors():
         np.testing.assert_array_equal(out, [[1, 2, 3, 4]])
 
 
-@pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu", "leaky_relu"])
+LAYER_ACTIVATIONS = [
+    "identity",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    {"name": "leaky_relu", "slope": 0.3},  # its own slope, not the default 0.01
+    "softmax",  # through its Jacobian, as under a plain loss (sse, mse)
+]
+
+
+@pytest.mark.parametrize(
+    "activation", LAYER_ACTIVATIONS, ids=lambda a: a if isinstance(a, str) else "leaky_relu-0.3"
+)
 def test_backward_matches_finite_differences(activation):
     """E = sum(g * out): dE/dw, dE/db, dE/dx from backward against central differences."""
     rng = np.random.default_rng(3)

@@ -212,3 +212,58 @@ def test_cross_entropy_value_ties_and_huge_logits(dtype):
     with np.errstate(over="raise", invalid="raise"):
         assert ce.value(huge, np.array([1])) == pytest.approx(2e4, rel=1e-6)
         assert ce.value(huge, np.array([0])) == 0.0
+
+
+LOSS_CASES = sorted(LOSSES) + ["cross_entropy-labels"]  # integer class labels too
+
+
+def _loss_case(case, rng, shape=(6, 3)):
+    """(loss, logits or outputs, target, the output activation a fused loss works through)."""
+    name = case.split("-")[0]
+    out = rng.normal(size=shape) * 2
+    target = rng.integers(0, shape[1], shape[0]) if case.endswith("labels") else None
+    if target is None:
+        target = targets_for(name, rng, shape)
+    activation = {"cross_entropy": Softmax(), "binary_cross_entropy": Sigmoid()}.get(name)
+    return get_loss(name), out, target, activation
+
+
+def _central_differences(energy, out, eps=1e-6):
+    numeric = np.zeros_like(out)
+    for idx in np.ndindex(out.shape):
+        bump = np.zeros_like(out)
+        bump[idx] = eps
+        numeric[idx] = (energy(out + bump) - energy(out - bump)) / (2 * eps)
+    return numeric
+
+
+@pytest.mark.parametrize("case", LOSS_CASES)
+def test_weighted_delta_is_the_gradient_of_the_weighted_per_example_losses(case):
+    """E = mean_n(factors[n] * E_n), from per_example (with the probabilities a fused loss is
+    given in training, and without): its gradient is delta with row n times factors[n], the
+    network's rule for sample weights (Network.train_step), in float64."""
+    loss, out, target, activation = _loss_case(case, np.random.default_rng(8))
+    factors = np.array([0.5, 2.0, 0.0, 1.5, 0.25, 1.75])  # mean 1, one example left out
+    for with_probs in (False, True) if activation else (False,):
+
+        def energy(z, with_probs=with_probs):
+            probs = activation.forward(z) if with_probs else None
+            return float(np.mean(factors * loss.per_example(z, target, probs=probs)))
+
+        numeric = _central_differences(energy, out)
+        probs = activation.forward(out) if with_probs else None
+        weighted = loss.delta(out, target, probs=probs) * factors[:, None]
+        np.testing.assert_allclose(weighted, numeric, rtol=1e-6, atol=1e-10)
+        assert np.all(weighted[2] == 0)
+
+
+@pytest.mark.parametrize("case", LOSS_CASES)
+def test_delta_from_the_probabilities_and_scaled_is_the_scaled_gradient(case):
+    """delta(out, target, probs=s(out), scale=c) (the training path: probabilities the output
+    layer computed, the learning rate folded in) is c times the finite-difference gradient of
+    value, in float64; integer labels are differentiated directly, not only via one-hot rows."""
+    loss, out, target, activation = _loss_case(case, np.random.default_rng(9))
+    numeric = _central_differences(lambda z: loss.value(z, target), out)
+    probs = activation.forward(out) if activation else None
+    delta = loss.delta(out, target, probs=probs, scale=0.3)
+    np.testing.assert_allclose(delta, 0.3 * numeric, rtol=1e-6, atol=1e-10)

@@ -287,6 +287,37 @@ def test_train_step_grad_scale_scales_every_gradient(loss):
     np.testing.assert_allclose(net.gradient_vector, 0.25 * plain, rtol=1e-12)
 
 
+@pytest.mark.parametrize("loss", sorted(OUTPUTS))
+def test_train_step_with_factors_and_grad_scale_is_the_scaled_weighted_gradient(loss):
+    """fit's step: train_step(x, target, grad_scale=lr, factors=row_weights(w)) returns the
+    weighted loss and leaves lr times its gradient: float64 central differences of
+    net.loss(x, y, sample_weight=w), every weight and bias."""
+    from chainrule.network import row_weights
+
+    net = Network.from_sizes([4, 5, 3], hidden="tanh", loss=loss, seed=0, dtype=np.float64)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6, 4))
+    y = np.array([0, 1, 2, 2, 1, 0])
+    if loss in ("mse", "binary_cross_entropy"):
+        y = np.eye(3)[y]
+    w = np.array([1.0, 0.5, 0.0, 3.0, 2.0, 1.0])
+    value = net.train_step(x, net.encode_targets(y), grad_scale=0.25, factors=row_weights(w))
+    assert value == pytest.approx(net.loss(x, y, sample_weight=w), rel=1e-12)
+    analytic = [g.copy() for g in net.parameter_gradients()]
+    eps = 1e-6
+    for param, grad in zip(net.parameters(), analytic):
+        numeric = np.zeros_like(param)
+        for idx in np.ndindex(param.shape):
+            keep = param[idx]
+            param[idx] = keep + eps
+            up = net.loss(x, y, sample_weight=w)
+            param[idx] = keep - eps
+            down = net.loss(x, y, sample_weight=w)
+            param[idx] = keep
+            numeric[idx] = (up - down) / (2 * eps)
+        np.testing.assert_allclose(grad, 0.25 * numeric, rtol=1e-6, atol=1e-10)
+
+
 @st.composite
 def network_and_batch(draw):
     depth = draw(st.integers(1, 3))

@@ -288,29 +288,42 @@ class Dense(Layer):
         return _batch_input(self, self.xp.asarray(x, dtype=self.dtype))
 
     def backward(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """From ``dE/dout`` (batch, n_out): set ``dweights``, ``dbiases``; return ``dE/dx``."""
+        """From ``dE/dout`` (batch, n_out): set ``dweights``, ``dbiases``; return ``dE/dx``
+        (batch, n_in), or None when ``input_grad`` is false.
+
+        The notes' ``dE/dw = dE/ds * ds/dnet * dnet/dw`` for this layer: ``grad_out`` is
+        ``dE/ds`` (from the loss, or the ``dE/din`` of the layer above); the activation's
+        backward multiplies it by ``ds/dnet``, giving ``delta``; then :meth:`backward_delta`
+        applies ``dnet/dw = in``, ``dnet/db = 1`` and ``dnet/ds = w``, a line each.
+        """
         ws = self._ws
         if ws is None:
             raise RuntimeError(_BACKWARD_FIRST.format(self))
-        delta = self.activation.backward(ws.out, grad_out, delta=ws.delta)  # dE/dout * ds/dnet
+        # delta = dE/dnet = dE/ds * ds/dnet (for the sigmoid: grad_out * out (1 - out))
+        delta = self.activation.backward(ws.out, grad_out, delta=ws.delta)
         return self.backward_delta(delta, input_grad)
 
     def backward_delta(self, delta: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """From ``delta = dE/dnet`` (batch, n_out): set ``dweights``, ``dbiases``; return ``dE/dx``.
+        """From ``delta = dE/dnet`` (batch, n_out): set ``dweights``, ``dbiases``; return ``dE/dx``
+        (batch, n_in), or None when ``input_grad`` is false.
 
-        Used directly by fused losses, whose delta already includes the activation.
+        The last factor of the notes' chain, ``dnet/dw``, ``dnet/db`` or ``dnet/ds``, one line
+        each below. Used directly by fused losses, whose delta already includes the activation.
         """
         if self.x is None:
             raise RuntimeError(_BACKWARD_FIRST.format(self))
         xp = self.xp
-        # dE/dw = in^T . delta (matmul, not dot: the faster BLAS call for a transposed factor)
+        # dE/dw = delta * dnet/dw with dnet/dw = in: in^T . delta, the sum over the batch of
+        # np.outer(in^(n), delta^(n)) (matmul, not dot: the faster BLAS call for a transposed
+        # factor)
         xp.matmul(self.x.T, delta, out=self.dweights)
         # dE/db = sum over the batch of delta (dnet/db = 1) = delta.sum(axis=0), written as the
         # product 1^T . delta with a vector of ones: one BLAS call, faster than a column sum.
         xp.dot(self._ws.ones, delta, out=self.dbiases)
         if not input_grad:
             return None
-        return xp.dot(delta, self._weights.T, out=self._ws.grad_in)  # dE/din = delta . w^T
+        # dE/din = delta * dnet/ds with dnet/ds = w: delta . w^T, the dE/ds of the layer below
+        return xp.dot(delta, self._weights.T, out=self._ws.grad_in)
 
     def parameters(self) -> list[np.ndarray]:
         return [self._weights, self._biases]
@@ -577,6 +590,8 @@ class Standardize(Layer):
         """``dE/dx = dE/dout / std`` (None when ``input_grad`` is false: nothing to learn)."""
         if not input_grad:
             return None
+        if self._ws is None:
+            raise RuntimeError(_BACKWARD_FIRST.format(self))
         _, inv_std, _, grad_in = self._ws
         return namespace(grad_out).multiply(grad_out, inv_std, out=grad_in)
 

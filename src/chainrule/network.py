@@ -502,7 +502,7 @@ class Network:
         weighted = value = None
         if factors is not None:  # E = mean(factors * E_n): each row of the delta times its factor
             weighted = factors[:, None]
-            if want_loss:  # before the delta is written over the probabilities
+            if want_loss:  # the weighted loss here; value_and_delta skips the unweighted one
                 value, want_loss = self._weighted_loss_value(target, factors), False
         if loss.fused_activation:  # delta = dE/dnet, written into last.delta
             unweighted, delta = loss.value_and_delta(
