@@ -642,6 +642,55 @@ def test_interrupt_before_any_checkpoint_says_so(blobs, tmp_path, monkeypatch, c
     assert "before the first checkpoint" in err
 
 
+def test_checkpoint_every_0_writes_none_and_such_a_run_is_not_resumed(blobs, tmp_path):
+    """--checkpoint-every 0: no checkpoints/, the model, metrics and early stopping's best
+    weights as with checkpoints (bit for bit); --resume of the run says it wrote none."""
+    flags = ["--dataset", blobs / "blobs.npz", *BLOB_FLAGS, "--epochs", "40", "-q",
+             "--val-split", "0.2", "--early-stopping", "1"]  # fmt: skip
+    run("train", *flags, "-o", tmp_path / "on")
+    run("train", *flags, "--checkpoint-every", "0", "-o", tmp_path / "off")
+    assert (tmp_path / "on/checkpoints").is_dir()
+    assert not (tmp_path / "off/checkpoints").exists()
+    for name in ("model.npz", "metrics.jsonl", "test_metrics.json", "config.json"):
+        assert (tmp_path / "off" / name).is_file()
+    on, off = np.load(tmp_path / "on/model.npz"), np.load(tmp_path / "off/model.npz")
+    for key in on.files:
+        if key != "__metadata__":
+            np.testing.assert_array_equal(on[key], off[key])
+    n_epochs = len((tmp_path / "off/metrics.jsonl").read_text().splitlines())
+    assert n_epochs < 40  # early stopping stopped it (and restored the best weights, as "on")
+    assert json.loads((tmp_path / "off/config.json").read_text())["checkpoint_every"] == 0
+    for target in ("off", "off/checkpoints", "off/checkpoints/epoch-0002.npz"):
+        proc = run("train", "--resume", tmp_path / target, "--epochs", "50", check=False)
+        assert_one_line_error(proc, "the run wrote no checkpoints", "--checkpoint-every 0")
+    proc = run("train", *flags, "--checkpoint-every", "-1", "-o", tmp_path / "x", check=False)
+    assert_one_line_error(proc, "--checkpoint-every: expected an integer >= 0, got '-1'")
+    (tmp_path / "off.toml").write_text("checkpoint_every = 0\n")
+    run("train", *flags, "--config", tmp_path / "off.toml", "-o", tmp_path / "toml")
+    assert (tmp_path / "toml/model.npz").is_file() and not (tmp_path / "toml/checkpoints").exists()
+    assert "0:nocheckpointsatall" in squeezed(run("train", "--help").stdout)
+
+
+def test_an_interrupted_run_without_checkpoints_says_there_is_nothing_to_resume(
+    blobs, tmp_path, monkeypatch, capsys
+):
+    import chainrule
+    from chainrule import cli
+    from chainrule.errors import TrainingInterrupted
+
+    def interrupted(*args, checkpoint=None, **kwargs):
+        assert checkpoint is None
+        raise TrainingInterrupted("interrupted", checkpoint_path=None)
+
+    monkeypatch.setattr(chainrule, "fit", interrupted)
+    argv = ["train", "--dataset", str(blobs / "blobs.npz"), *BLOB_FLAGS, "-q",
+            "--checkpoint-every", "0", "-o", str(tmp_path / "run")]  # fmt: skip
+    assert cli.main(argv) == 130
+    err = capsys.readouterr().err
+    assert "the run writes no checkpoints (checkpoint_every 0): nothing to resume" in err
+    assert "resume with" not in err
+
+
 def test_sigterm_saves_and_a_second_writer_of_the_run_is_refused(blobs, tmp_path):
     """SIGTERM (``timeout``, ``kill``, ``docker stop``) stops like Ctrl-C, exit 143, and the
     printed command finishes the run; while it trains, RUN is locked: neither --resume of it
@@ -851,7 +900,7 @@ def test_serve_takes_an_ipv6_address_as_urls_write_it_and_says_when_it_stops(mni
         ("output = 5", ["output", "string"]),
         ('dataset = ["mnist"]', ["dataset", "string"]),
         ("val_split = [0.1]", ["val_split", "[0, 1)"]),
-        ("checkpoint_every = 0", ["checkpoint_every", "positive integer"]),
+        ("checkpoint_every = -1", ["checkpoint_every", "an integer >= 0"]),
         ("batch_size = [1, 2]", ["batch_size", "positive integer"]),
         ("seed = -1", ["seed", "integer >= 0"]),
         ("early_stopping = 1.5", ["early_stopping", "integer >= 0"]),

@@ -208,7 +208,7 @@ _CONVERTERS = {
     "dropout": _fraction,
     "val_split": _fraction,
     "early_stopping": _nonnegative_int,
-    "checkpoint_every": _positive_int,
+    "checkpoint_every": _nonnegative_int,
     "subset": _positive_int,
     "preset": _text,
     "output": _text,
@@ -836,9 +836,13 @@ def _load_resume(text: str) -> _Resume:
             path / "checkpoints"
         )
         if latest is None:
+            _refuse_a_run_without_checkpoints(path)
             raise CLIError(f"no checkpoint in {path}")
         path = latest
     else:
+        if not path.exists():  # RUN/checkpoints or a file in it, of a run that wrote none
+            _refuse_a_run_without_checkpoints(path)
+            _refuse_a_run_without_checkpoints(path.parent)
         _regular_file(text, "checkpoint")
     loaded = serialization.load_checkpoint(path)
     run_dir = path.parent.parent
@@ -861,6 +865,18 @@ def _load_resume(text: str) -> _Resume:
         if isinstance(state.get(key), int):
             settings[key] = state[key]
     return _Resume(path, loaded, run_dir, settings, classes)
+
+
+def _refuse_a_run_without_checkpoints(path: Path) -> None:
+    """CLIError if ``path`` (or the run above it, for its checkpoints/) is the directory of a
+    run of ``chainrule train --checkpoint-every 0``, as its config.json records."""
+    for folder in (path, path.parent) if path.name == "checkpoints" else (path,):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if json.loads((folder / "config.json").read_text()).get("checkpoint_every") == 0:
+                raise CLIError(
+                    f"{folder}: the run wrote no checkpoints (it was trained with "
+                    "--checkpoint-every 0), so it cannot be resumed; train it again"
+                )
 
 
 def _read_run_config(path: Path) -> tuple[dict, list[str] | None]:
@@ -1283,7 +1299,8 @@ def _prepare_run_dir(
     run, the epochs so far to metrics.jsonl."""
     if overwrite:
         _clear_run(run_dir)
-    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    if config.checkpoint_every:  # 0: the run writes no checkpoints
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
     recorded = dataclasses.asdict(config)
     if classes is not None:
         recorded["classes"] = classes
@@ -1647,7 +1664,9 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     finishing = resume is not None and resume.loaded.epoch == config.epochs
     if finishing and not continuing:
         raise CLIError(_nothing_to_train(resume, config))
-    checkpoint = training.Checkpoint(run_dir / "checkpoints", every=config.checkpoint_every)
+    checkpoint = None  # --checkpoint-every 0: none written, no checkpoints/ made
+    if config.checkpoint_every:
+        checkpoint = training.Checkpoint(run_dir / "checkpoints", every=config.checkpoint_every)
     created = False
     lock = _RunLock(run_dir)
     if rank == 0:  # the only rank that writes
@@ -1718,6 +1737,11 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             log(f"{interrupted}: checkpoint saved to {exc.checkpoint_path}")
             launch = "" if comm is None else f"mpiexec -n {comm.Get_size()} "
             log(f"resume with: {launch}chainrule train --resume {exc.checkpoint_path}{again}")
+        elif checkpoint is None:
+            log(
+                f"{interrupted}: the run writes no checkpoints (checkpoint_every 0): nothing "
+                f"to resume (in {run_dir})"
+            )
         else:
             log(f"{interrupted} before the first checkpoint: nothing to resume (in {run_dir})")
         return status
@@ -2815,7 +2839,13 @@ def build_parser() -> argparse.ArgumentParser:
         "weights (0: off, the default)",
     )
     train.add_argument(
-        "--checkpoint-every", dest="checkpoint_every", type=_positive_int, metavar="N"
+        "--checkpoint-every",
+        dest="checkpoint_every",
+        type=_nonnegative_int,
+        metavar="N",
+        help="write a checkpoint to RUN/checkpoints/ every N epochs, at the end and on "
+        "interruption (default 1); 0: no checkpoints at all (the model and metrics are saved "
+        "as usual, but the run cannot be resumed)",
     )
     train.add_argument(
         "--subset",
