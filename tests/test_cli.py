@@ -2594,6 +2594,15 @@ def test_a_weighted_run_resumes_with_its_column_only(weighted_runs, weighted_csv
                epochs + 1, "-o", tmp_path / "d", check=False)  # fmt: skip
     assert_one_line_error(proc, "--weight-column w: the checkpoint", "with no weight column")
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+    # a file without a header: columns by index, -2 the same as 2, 3 another
+    bare = tmp_path / "bare.csv"
+    bare.write_text("".join(weighted_csv.read_text().splitlines(keepends=True)[1:]))
+    run("train", "--dataset", bare, "--weight-column", "2", "--epochs", "1", "-o",
+        tmp_path / "bare", "-q")  # fmt: skip
+    proc = run("train", "--resume", tmp_path / "bare", "--weight-column", "3", "--epochs", "2",
+               check=False)  # fmt: skip
+    assert_one_line_error(proc, "--weight-column 3: the checkpoint", "in column 2")
+    run("train", "--resume", tmp_path / "bare", "--weight-column", "-2", "--epochs", "2", "-q")
 
 
 def test_evaluate_predict_and_explain_drop_the_weight_column(weighted_runs, weighted_csv,

@@ -533,6 +533,8 @@ def _split_off_weights(
     if path.lower().endswith(".npz"):
         return x, _npz_weights(path, weight_column, len(x), flag, required=n_columns is None)
     found = _weight_position(path, weight_column, label_column, delimiter, flag, n_columns)
+    if found is None and n_columns is None:  # (the loader has read the file: not expected)
+        raise CLIError(f"{flag} {weight_column}: cannot read the columns of {path}")
     if found is None:
         return x, None
     position, label_at = found
@@ -1268,11 +1270,7 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
     column = resume.settings.get("weight_column")
     asked = user.get("weight_column", column)
     if asked != column:
-        if (
-            column is None
-            or asked is None
-            or not _same_column(config.dataset, asked, column, config.delimiter)
-        ):
+        if column is None or asked is None or not _same_weight_column(config, asked, column):
             held = "no weight column" if column is None else f"the weights in column {column!r}"
             raise CLIError(
                 f"{sources['weight_column']} {asked}: the checkpoint {resume.path} was trained "
@@ -1305,6 +1303,20 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
                 f"the checkpoint {resume.path} was trained with {loaded.optimizer!r}; "
                 f"cannot resume it with {mine!r}"
             )
+
+
+def _same_weight_column(config: TrainConfig, a: int | str, b: int | str) -> bool:
+    """Whether ``a`` and ``b`` name the same weight column of the configured .csv dataset."""
+    if not config.dataset.lower().endswith(".csv"):
+        return False
+    try:
+        found = [
+            _weight_position(config.dataset, c, config.label_column, config.delimiter, "")
+            for c in (a, b)
+        ]
+    except CLIError:
+        return False
+    return None not in found and found[0][0] == found[1][0]
 
 
 def _nothing_to_train(resume: _Resume, config: TrainConfig) -> str:
