@@ -541,8 +541,11 @@ def _split_off_weights(
     columns = (_read_header(path, label_column, delimiter) or (None,))[0]
     at = position - (position > label_at)  # among the features
     weights = x[:, at].astype(np.float64)
-    _check_weights(weights, flag, weight_column, lambda row: _csv_place(path, row, delimiter,
-                   position, columns))  # fmt: skip
+
+    def place(row: int) -> str:
+        return _csv_place(path, row, delimiter, position, columns)
+
+    _check_weights(weights, flag, weight_column, place)
     return np.delete(x, at, axis=1), weights
 
 
@@ -1856,9 +1859,9 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     if w_train is not None:  # with --class-weight balanced: the product, as scikit-learn's
         sample_weight = w_train if sample_weight is None else sample_weight * w_train
         notes.append(
-            f"note: --weight-column {config.weight_column}: the loss and accuracy of the epoch "
-            "table (and metrics.jsonl), validation too, are weighted means; the test accuracy "
-            "is not, the weighted test accuracy beside it is"
+            f"note: {sources.get('weight_column', '--weight-column')} {config.weight_column}: "
+            "the loss and accuracy of the epoch table (and metrics.jsonl), validation too, are "
+            "weighted means; the test accuracy is not, the weighted test accuracy beside it is"
         )
     default_dir = resume.run_dir if resume is not None and resume.run_dir else None
     run_dir = Path(args.output or extras.get("output") or default_dir or _default_run_dir())
