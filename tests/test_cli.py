@@ -642,6 +642,55 @@ def test_interrupt_before_any_checkpoint_says_so(blobs, tmp_path, monkeypatch, c
     assert "before the first checkpoint" in err
 
 
+def test_checkpoint_every_0_writes_none_and_such_a_run_is_not_resumed(blobs, tmp_path):
+    """--checkpoint-every 0: no checkpoints/, the model, metrics and early stopping's best
+    weights as with checkpoints (bit for bit); --resume of the run says it wrote none."""
+    flags = ["--dataset", blobs / "blobs.npz", *BLOB_FLAGS, "--epochs", "40", "-q",
+             "--val-split", "0.2", "--early-stopping", "1"]  # fmt: skip
+    run("train", *flags, "-o", tmp_path / "on")
+    run("train", *flags, "--checkpoint-every", "0", "-o", tmp_path / "off")
+    assert (tmp_path / "on/checkpoints").is_dir()
+    assert not (tmp_path / "off/checkpoints").exists()
+    for name in ("model.npz", "metrics.jsonl", "test_metrics.json", "config.json"):
+        assert (tmp_path / "off" / name).is_file()
+    on, off = np.load(tmp_path / "on/model.npz"), np.load(tmp_path / "off/model.npz")
+    for key in on.files:
+        if key != "__metadata__":
+            np.testing.assert_array_equal(on[key], off[key])
+    n_epochs = len((tmp_path / "off/metrics.jsonl").read_text().splitlines())
+    assert n_epochs < 40  # early stopping stopped it (and restored the best weights, as "on")
+    assert json.loads((tmp_path / "off/config.json").read_text())["checkpoint_every"] == 0
+    for target in ("off", "off/checkpoints", "off/checkpoints/epoch-0002.npz"):
+        proc = run("train", "--resume", tmp_path / target, "--epochs", "50", check=False)
+        assert_one_line_error(proc, "the run wrote no checkpoints", "--checkpoint-every 0")
+    proc = run("train", *flags, "--checkpoint-every", "-1", "-o", tmp_path / "x", check=False)
+    assert_one_line_error(proc, "--checkpoint-every: expected an integer >= 0, got '-1'")
+    (tmp_path / "off.toml").write_text("checkpoint_every = 0\n")
+    run("train", *flags, "--config", tmp_path / "off.toml", "-o", tmp_path / "toml")
+    assert (tmp_path / "toml/model.npz").is_file() and not (tmp_path / "toml/checkpoints").exists()
+    assert "0:nocheckpointsatall" in squeezed(run("train", "--help").stdout)
+
+
+def test_an_interrupted_run_without_checkpoints_says_there_is_nothing_to_resume(
+    blobs, tmp_path, monkeypatch, capsys
+):
+    import chainrule
+    from chainrule import cli
+    from chainrule.errors import TrainingInterrupted
+
+    def interrupted(*args, checkpoint=None, **kwargs):
+        assert checkpoint is None
+        raise TrainingInterrupted("interrupted", checkpoint_path=None)
+
+    monkeypatch.setattr(chainrule, "fit", interrupted)
+    argv = ["train", "--dataset", str(blobs / "blobs.npz"), *BLOB_FLAGS, "-q",
+            "--checkpoint-every", "0", "-o", str(tmp_path / "run")]  # fmt: skip
+    assert cli.main(argv) == 130
+    err = capsys.readouterr().err
+    assert "the run writes no checkpoints (checkpoint_every 0): nothing to resume" in err
+    assert "resume with" not in err
+
+
 def test_sigterm_saves_and_a_second_writer_of_the_run_is_refused(blobs, tmp_path):
     """SIGTERM (``timeout``, ``kill``, ``docker stop``) stops like Ctrl-C, exit 143, and the
     printed command finishes the run; while it trains, RUN is locked: neither --resume of it
@@ -851,7 +900,7 @@ def test_serve_takes_an_ipv6_address_as_urls_write_it_and_says_when_it_stops(mni
         ("output = 5", ["output", "string"]),
         ('dataset = ["mnist"]', ["dataset", "string"]),
         ("val_split = [0.1]", ["val_split", "[0, 1)"]),
-        ("checkpoint_every = 0", ["checkpoint_every", "positive integer"]),
+        ("checkpoint_every = -1", ["checkpoint_every", "an integer >= 0"]),
         ("batch_size = [1, 2]", ["batch_size", "positive integer"]),
         ("seed = -1", ["seed", "integer >= 0"]),
         ("early_stopping = 1.5", ["early_stopping", "integer >= 0"]),
@@ -2391,3 +2440,217 @@ def test_class_weight_notes_for_a_network_that_answers_one_class(tmp_path):
     proc = run("train", "--dataset", path, "--epochs", "2", "-o", tmp_path / "plain", "-q")
     assert "(0.7500 of the test examples)" in proc.stderr  # the test split keeps 3 to 1
     assert "rare classes: --class-weight balanced?" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def weighted_csv(tmp_path_factory):
+    """400 rows of two classes (x_a > 0 is class 1) and a weight column between the
+    features: class 0's rows weigh 0.5 to 2, class 1's rows weigh 0."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = (x[:, 0] > 0).astype(int)
+    w = np.where(y == 1, 0.0, rng.uniform(0.5, 2, size=400))
+    path = tmp_path_factory.mktemp("weighted") / "weighted.csv"
+    rows = "".join(f"{c},{a:.5f},{v:.4f},{b:.5f}\n" for c, (a, b), v in zip(y, x, w))
+    path.write_text("label,a,w,b\n" + rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def weighted_runs(weighted_csv, tmp_path_factory):
+    """Runs on ``weighted_csv``: its weights by name and by index, and none (w a feature)."""
+    out = tmp_path_factory.mktemp("weighted_runs")
+    procs = {}
+    for name, extra in (("name", ["--weight-column", "w"]), ("index", ["--weight-column", "2"]),
+                        ("plain", [])):  # fmt: skip
+        procs[name] = run("train", "--dataset", weighted_csv, *extra, "-o", out / name, "-q")
+    return out, procs
+
+
+def test_weight_column_by_name_or_index_weighs_the_examples(weighted_runs):
+    """--weight-column: the column is no feature; a class of weight 0 is ignored (its recall
+    0, where the plain run finds it); by name or by index the same run; the weighted test
+    accuracy is reported and recorded beside the plain one."""
+    from chainrule.serialization import load_metadata
+
+    out, procs = weighted_runs
+    metrics = {k: json.loads((out / k / "test_metrics.json").read_text()) for k in procs}
+    assert metrics["plain"]["recall"][1] > 0.9
+    assert metrics["name"]["recall"] == [1.0, 0.0]  # class 1 weighs nothing: never answered
+    assert metrics["name"]["weighted_accuracy"] == pytest.approx(1.0)
+    assert "weighted_accuracy" not in metrics["plain"]
+    a, b = np.load(out / "name/model.npz"), np.load(out / "index/model.npz")
+    for key in a.files:
+        if key != "__metadata__":
+            np.testing.assert_array_equal(a[key], b[key])
+    meta = load_metadata(out / "name/model.npz")
+    assert meta["feature_names"] == ["a", "b"]
+    assert meta["training_config"]["weight_column"] == "w"
+    assert meta["final_metrics"]["weighted_test_accuracy"] == pytest.approx(1.0)
+    assert json.loads((out / "index/config.json").read_text())["weight_column"] == 2
+    assert json.loads((out / "plain/config.json").read_text())["weight_column"] is None
+    assert "weighted test accuracy: 1.0000 (each example weighted by its weight in column " \
+        "'w')" in procs["name"].stdout  # fmt: skip
+    assert "note: --weight-column w: the loss and accuracy" in procs["name"].stderr
+    assert "weighted test accuracy" not in procs["plain"].stdout
+    help_text = squeezed(run("train", "--help").stdout)
+    assert "--weight-columnCOLUMN" in help_text and "multiplied" in help_text
+
+
+def test_weight_column_mistakes_are_one_line(weighted_csv, blobs, tmp_path):
+    lines = weighted_csv.read_text().splitlines()
+
+    def edited(name, line, value):
+        cells = lines[line - 1].split(",")
+        cells[2] = value
+        path = tmp_path / name
+        path.write_text("\n".join(lines[: line - 1] + [",".join(cells)] + lines[line:]) + "\n")
+        return path
+
+    zero = tmp_path / "zero.csv"
+    zero.write_text("\n".join(lines[:1] + [",".join(r.split(",")[:2] + ["0"] + r.split(",")[3:])
+                                           for r in lines[1:]]) + "\n")  # fmt: skip
+    npz = tmp_path / "weights.npz"
+    np.savez(npz, x=np.ones((10, 2)), y=np.arange(10) % 2, w=-np.ones(10))
+    data = ["--dataset", weighted_csv]
+    for args, fragments in (
+        ([*data, "--weight-column", "weight"], ["--weight-column weight:", "no column named "
+                                                "'weight'", "(columns: label, a, w, b)"]),
+        ([*data, "--weight-column", "label"], ["that is the label column", "--label-column 0"]),
+        ([*data, "--weight-column", "0"], ["--weight-column 0: that is the label column"]),
+        ([*data, "--weight-column", "7"], ["--weight-column 7: out of range for the 4 columns"]),
+        (["--dataset", edited("neg.csv", 6, "-1.5"), "--weight-column", "w"],
+         ["neg.csv, line 6, column 3 ('w'): a weight must be >= 0, got -1.5"]),
+        (["--dataset", edited("nan.csv", 8, "nan"), "--weight-column", "w"],
+         ["nan.csv, line 8, column 3 ('w')", "--weight-column w: the weights must be numbers"]),
+        (["--dataset", edited("text.csv", 2, "heavy"), "--weight-column", "w"],
+         ["text.csv, line 2, column 3 ('w'): not a number: 'heavy'",
+          "(--weight-column w: the weights must be numbers)"]),
+        (["--dataset", zero, "--weight-column", "w"], ["the weight is zero for every example"]),
+        (["--dataset", "mnist", "--weight-column", "w"], ["the dataset mnist has no weights"]),
+        (["--dataset", npz, "--weight-column", "1"], ["an .npz file", "the array's name"]),
+        (["--dataset", npz, "--weight-column", "v"], ["no array named 'v' (its arrays: x, y, w)"]),
+        (["--dataset", npz, "--weight-column", "w"], ["weights.npz, array 'w', row 0: a weight "
+                                                      "must be >= 0, got -1"]),
+        ([*data, "--weight-column", "w", "--distributed"],
+         ["--weight-column w does not work with --distributed (yet)"]),
+    ):  # fmt: skip
+        proc = run("train", *args, "-o", tmp_path / "run", check=False)
+        assert_one_line_error(proc, *fragments)
+        assert not (tmp_path / "run").exists()
+
+
+def test_weight_column_and_class_weight_multiply_over_the_dataset(weighted_csv, monkeypatch,
+                                                                   tmp_path):  # fmt: skip
+    """What train hands fit: the column's weights (times --class-weight balanced's, when
+    given), every row's (fit splits them with --val-split: the validation metrics are
+    weighted), normalized over the dataset as --class-weight is."""
+    import chainrule
+    from chainrule import cli
+    from chainrule.errors import TrainingInterrupted
+
+    handed = {}
+
+    def capture(net, x, y, **kwargs):
+        handed.update(kwargs, x=x, y=y)
+        raise TrainingInterrupted("interrupted", checkpoint_path=None)
+
+    monkeypatch.setattr(chainrule, "fit", capture)
+    table = np.loadtxt(weighted_csv, delimiter=",", skiprows=1)
+    for weighting in ("none", "balanced"):
+        argv = ["train", "--dataset", str(weighted_csv), "--weight-column", "w", "-q",
+                "--val-split", "0.25", "--class-weight", weighting, "-o",
+                str(tmp_path / weighting)]  # fmt: skip
+        assert cli.main(argv) == 130
+        x, y, w = handed["x"], handed["y"], handed["sample_weight"]
+        assert x.shape == (360, 2) and handed["validation_split"] == 0.25
+        assert handed["weight_normalization"] == "dataset"
+        # each training row's weight is its file row's w (the features find the row)
+        rows = [int(np.flatnonzero(np.isclose(table[:, 1], a, atol=1e-5))[0]) for a in x[:, 0]]
+        column = table[rows, 2]
+        if weighting == "none":
+            np.testing.assert_allclose(w, column, rtol=1e-6)
+        else:
+            balanced = cli._split_balanced_weights(y, 2, 0.25, 0)
+            np.testing.assert_allclose(w, balanced * column, rtol=1e-6)
+
+
+def test_a_weighted_run_resumes_with_its_column_only(weighted_runs, weighted_csv, tmp_path):
+    out, _ = weighted_runs
+    epochs = json.loads((out / "name/config.json").read_text())["epochs"]
+    proc = run("train", "--resume", out / "name", "--epochs", epochs + 1, "-o", tmp_path / "a",
+               "-q")  # fmt: skip
+    assert "weighted test accuracy: " in proc.stdout
+    assert json.loads((tmp_path / "a/config.json").read_text())["weight_column"] == "w"
+    # the same column by its index is the same column
+    run("train", "--resume", out / "name", "--weight-column", "2", "--epochs", epochs + 1,
+        "-o", tmp_path / "b", "-q")  # fmt: skip
+    assert json.loads((tmp_path / "b/config.json").read_text())["weight_column"] == "w"
+    proc = run("train", "--resume", out / "name", "--weight-column", "b", "--epochs",
+               epochs + 1, "-o", tmp_path / "c", check=False)  # fmt: skip
+    assert_one_line_error(proc, "--weight-column b: the checkpoint", "was trained with the "
+                          "weights in column 'w' (a resumed run keeps its weights)")  # fmt: skip
+    proc = run("train", "--resume", out / "plain", "--weight-column", "w", "--epochs",
+               epochs + 1, "-o", tmp_path / "d", check=False)  # fmt: skip
+    assert_one_line_error(proc, "--weight-column w: the checkpoint", "with no weight column")
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+    # a file without a header: columns by index, -2 the same as 2, 3 another
+    bare = tmp_path / "bare.csv"
+    bare.write_text("".join(weighted_csv.read_text().splitlines(keepends=True)[1:]))
+    run("train", "--dataset", bare, "--weight-column", "2", "--epochs", "1", "-o",
+        tmp_path / "bare", "-q")  # fmt: skip
+    proc = run("train", "--resume", tmp_path / "bare", "--weight-column", "3", "--epochs", "2",
+               check=False)  # fmt: skip
+    assert_one_line_error(proc, "--weight-column 3: the checkpoint", "in column 2")
+    run("train", "--resume", tmp_path / "bare", "--weight-column", "-2", "--epochs", "2", "-q")
+
+
+def test_evaluate_predict_and_explain_drop_the_weight_column(weighted_runs, weighted_csv,
+                                                             tmp_path):  # fmt: skip
+    """A file with the weight column (the training file, or rows of it) is read without it:
+    evaluate reports the weighted accuracy beside the plain one; a file without it, only the
+    plain one; predict answers the same with or without the label and weight columns."""
+    out, procs = weighted_runs
+    for model in (out / "name", out / "index"):
+        shown = run("evaluate", model).stdout  # the held-out test set, as train reported it
+        assert "accuracy: 0.5500 on 40 examples" in shown  # class 1 never answered
+        assert "weighted accuracy: 1.0000 (each example weighted by its weight in column" in shown
+        whole = json.loads(run("evaluate", model, "--dataset", weighted_csv, "--json").stdout)
+        assert whole["weighted_accuracy"] == pytest.approx(1.0)
+        assert whole["n_examples"] == 400
+    table = [line.split(",") for line in weighted_csv.read_text().splitlines()]
+    without = tmp_path / "without.csv"  # label and features only
+    without.write_text("".join(",".join(r[:2] + r[3:]) + "\n" for r in table))
+    plain = run("evaluate", out / "name", "--dataset", without).stdout
+    assert "weighted accuracy" not in plain and "on 400 examples" in plain
+    assert run("evaluate", out / "name", "--dataset", without, "--json").stdout.count(
+        "weighted_accuracy") == 0  # fmt: skip
+    files = {
+        "all": table[:6],  # label, a, w, b
+        "features": [r[1:2] + r[3:] for r in table[:6]],  # a, b
+        "no_label": [r[1:] for r in table[:6]],  # a, w, b: the weights found by name
+    }
+    answers = []
+    for name, rows in files.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_text("".join(",".join(r) + "\n" for r in rows))
+        result = json.loads(run("predict", out / "name", path, "--json").stdout)
+        answers.append([r["top"] for r in result])  # the probabilities: the inputs the same
+    assert answers[0] == answers[1] == answers[2] and len(answers[0]) == 5
+    shown = run("explain", "--model", out / "name").stdout
+    assert "test example 0 of the 40" in shown
+
+
+def test_weight_column_from_a_toml_file(weighted_csv, tmp_path):
+    (tmp_path / "w.toml").write_text('weight_column = "w"\n')
+    proc = run("train", "--dataset", weighted_csv, "--config", tmp_path / "w.toml", "-q",
+               "-o", tmp_path / "toml")  # fmt: skip
+    assert "weighted test accuracy: 1.0000" in proc.stdout
+    (tmp_path / "bad.toml").write_text("weight_column = true\n")
+    proc = run("train", "--dataset", weighted_csv, "--config", tmp_path / "bad.toml",
+               "-o", tmp_path / "bad", check=False)  # fmt: skip
+    assert_one_line_error(proc, "bad.toml: weight_column: expected a column index or name")
+    (tmp_path / "label.toml").write_text("weight_column = 0\n")
+    proc = run("train", "--dataset", weighted_csv, "--config", tmp_path / "label.toml",
+               "-o", tmp_path / "bad", check=False)  # fmt: skip
+    assert_one_line_error(proc, f"{tmp_path / 'label.toml'}: weight_column 0: that is the label")

@@ -76,6 +76,7 @@ class TrainConfig:
     subset: int | None = None
     standardize: bool = False
     class_weight: str = "none"
+    weight_column: int | str | None = None  # a .csv column (or .npz array) of example weights
 
     def hidden_and_output(self) -> tuple[list[str], str | None]:
         n_dense = len(self.layers) - 1
@@ -204,11 +205,12 @@ _CONVERTERS = {
     "seed": _nonnegative_int,
     "dtype": _dtype_name,
     "class_weight": _class_weight,
+    "weight_column": _label_column,
     "weight_decay": _nonnegative_float,
     "dropout": _fraction,
     "val_split": _fraction,
     "early_stopping": _nonnegative_int,
-    "checkpoint_every": _positive_int,
+    "checkpoint_every": _nonnegative_int,
     "subset": _positive_int,
     "preset": _text,
     "output": _text,
@@ -382,9 +384,9 @@ def _sized_run(n_fit: int, batch_size: int, epochs: int) -> tuple[int, int]:
     return batch, max(epochs, -(-SOME_UPDATES // -(-n_fit // batch)))
 
 
-def load_train_test(config: TrainConfig, classes: list[str] | None = None):
-    """``(x_train, y_train, x_test, y_test, input_scale, classes, test_split)`` for the
-    configured dataset.
+def load_train_test(config: TrainConfig, classes: list[str] | None = None, sources=None):
+    """``(x_train, y_train, x_test, y_test, input_scale, classes, test_split, w_train,
+    w_test)`` for the configured dataset.
 
     MNIST-like image sets keep their training images as uint8 (a quarter of the memory;
     ``fit`` scales each batch by ``input_scale = 1/255``); test images come as float32 in
@@ -392,13 +394,20 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
     ``classes``: a file's class names (numbered by the ``classes`` given: a resumed run's),
     None for class indices and for the image sets. ``test_split``: for a file, how its test
     set was held out (:func:`_test_split_record`, kept in the model so that ``evaluate``
-    finds the same examples again); None for the image sets.
+    finds the same examples again); None for the image sets. ``w_train``, ``w_test``: the
+    weights of ``config.weight_column`` (:func:`_split_off_weights`, taken out of the
+    features), else None; ``sources`` names the settings in error messages.
     """
     from chainrule import datasets
 
     name = config.dataset
+    w_train = w_test = None
+    flag = (sources or {}).get("weight_column", "--weight-column")
     if _is_data_file(name):
         x, y, classes = load_dataset_file(name, config.label_column, classes, config.delimiter)
+        x, weights = _split_off_weights(
+            name, x, config.label_column, config.weight_column, config.delimiter, flag
+        )
         if classes is None and len(y) > 10 and len(np.unique(y)) == len(y):  # each label once
             raise CLIError(
                 f"every label of {name} (--label-column {config.label_column!r}) is another "
@@ -428,8 +437,18 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
             ) from None
         input_scale = None
         test_split = _test_split_record(len(x), x_test, y_test, config.seed)
+        if weights is not None:  # split as the rows were (the split goes by the labels only)
+            train_rows, _, test_rows, _ = datasets.train_val_split(
+                np.arange(len(x)), y, val_fraction=TEST_FRACTION, seed=config.seed
+            )
+            w_train, w_test = weights[train_rows], weights[test_rows]
     else:
         _check_dataset_name(name)
+        if config.weight_column is not None:
+            raise CLIError(
+                f"{flag} {config.weight_column}: the dataset {name} has no weights; the option "
+                "is for .csv files (a column) and .npz files (an array)"
+            )
         if config.label_column != 0:
             raise CLIError(
                 f"--label-column {config.label_column}: the dataset {name} is not a .csv file"
@@ -444,7 +463,145 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None):
         input_scale, classes, test_split = IMAGE_INPUT_SCALE, None, None
     if config.subset:
         x_train, y_train = x_train[: config.subset], y_train[: config.subset]
-    return x_train, y_train, x_test, y_test, input_scale, classes, test_split
+        w_train = None if w_train is None else w_train[: config.subset]
+    return x_train, y_train, x_test, y_test, input_scale, classes, test_split, w_train, w_test
+
+
+def _weight_position(
+    path: str, weight_column, label_column, delimiter: str, flag: str, n_columns=None
+) -> tuple[int, int] | None:
+    """``(weights_at, label_at)``: the indices, in a .csv file's rows, of its weight column
+    ``weight_column`` (a name in the header, or an index: -1 the last) and of its label
+    column ``label_column``; a CLIError naming ``flag`` where the file has no
+    such column, or where it is the label column. ``n_columns`` (evaluate, predict: files
+    that may or may not hold the column): None, not an error, where the file has another
+    number of columns than ``n_columns`` or, the column given by name, no such name."""
+    from chainrule.datasets import DatasetError
+    from chainrule.datasets.tabular import _csv_header, _head_records
+
+    try:
+        columns, label_at = _csv_header(path, label_column, delimiter)
+        head = _head_records(path, delimiter, 1)
+    except (DatasetError, OSError):
+        return None  # the loader says what is wrong with the file, in its own words
+    ncols = len(head[0][1]) if head else 0
+    if n_columns is not None and ncols != n_columns:
+        return None
+    if label_at is None and isinstance(label_column, int) and ncols:  # a file without header
+        label_at = label_column % ncols
+    if isinstance(weight_column, str):
+        found = [i for i, c in enumerate(columns or []) if c == weight_column]
+        if len(found) != 1:
+            if n_columns is not None:
+                return None
+            if columns is None:
+                raise CLIError(
+                    f"{flag} {weight_column}: the column is given by name, but {path} has no "
+                    "header row; give its index (counting from 0; -1 for the last)"
+                )
+            problem = "no column" if not found else f"{len(found)} columns"
+            raise CLIError(
+                f"{flag} {weight_column}: {path} has {problem} named {weight_column!r} in its "
+                f"header (columns: {', '.join(columns)})"
+            )
+        position = found[0]
+    else:
+        if not -ncols <= weight_column < ncols:
+            raise CLIError(
+                f"{flag} {weight_column}: out of range for the {ncols} columns of {path}"
+            )
+        position = weight_column % ncols
+    if position == label_at:
+        raise CLIError(
+            f"{flag} {weight_column}: that is the label column of {path} (--label-column "
+            f"{label_column!r}); the weights must be a column of their own"
+        )
+    return position, label_at
+
+
+def _split_off_weights(
+    path: str, x, label_column, weight_column, delimiter: str, flag: str, n_columns=None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(x, weights)``: the features of a .csv/.npz file ``x`` (as :func:`load_dataset_file`
+    read them) without its weight column ``weight_column``, and that column's numbers, one
+    weight per example, checked as ``fit`` checks ``sample_weight`` (finite, >= 0, not all
+    zero: a CLIError naming the line and column). A .npz file's weights are its array named
+    ``weight_column``. ``(x, None)`` without a weight column, and, with ``n_columns`` (see
+    :func:`_weight_position`), for a .csv file that does not hold it."""
+    if weight_column is None:
+        return x, None
+    if path.lower().endswith(".npz"):
+        return x, _npz_weights(path, weight_column, len(x), flag, required=n_columns is None)
+    found = _weight_position(path, weight_column, label_column, delimiter, flag, n_columns)
+    if found is None and n_columns is None:  # (the loader has read the file: not expected)
+        raise CLIError(f"{flag} {weight_column}: cannot read the columns of {path}")
+    if found is None:
+        return x, None
+    position, label_at = found
+    columns = (_read_header(path, label_column, delimiter) or (None,))[0]
+    at = position - (position > label_at)  # among the features
+    weights = x[:, at].astype(np.float64)
+
+    def place(row: int) -> str:
+        return _csv_place(path, row, delimiter, position, columns)
+
+    _check_weights(weights, flag, weight_column, place)
+    return np.delete(x, at, axis=1), weights
+
+
+def _npz_weights(path: str, name, n: int, flag: str, required: bool = True):
+    """The array ``name`` of the .npz file ``path``: one weight per example (checked)."""
+    if not isinstance(name, str):
+        raise CLIError(
+            f"{flag} {name}: {path} is an .npz file, whose weights are an array of it: give "
+            "the array's name"
+        )
+    with np.load(path, allow_pickle=False) as data:
+        if name not in data.files:
+            if not required:
+                return None
+            raise CLIError(
+                f"{flag} {name}: {path} has no array named {name!r} (its arrays: "
+                f"{', '.join(data.files)})"
+            )
+        weights = data[name]
+    if weights.shape != (n,) or weights.dtype.kind not in "biuf":
+        raise CLIError(
+            f"{flag} {name}: the array {name!r} of {path} must hold one number per example "
+            f"({n}), got shape {weights.shape} of {weights.dtype}"
+        )
+    weights = weights.astype(np.float64)
+    _check_weights(weights, flag, name, lambda row: f"{path}, array {name!r}, row {row}")
+    return weights
+
+
+def _check_weights(weights: np.ndarray, flag: str, column, place) -> None:
+    """CLIError unless ``weights`` are what ``fit`` takes as ``sample_weight`` (its own check,
+    in the command line's words); ``place(row)``: where in the file row ``row`` is."""
+    from chainrule.network import check_sample_weight
+
+    try:
+        check_sample_weight(weights, len(weights))
+    except ValueError as exc:
+        text = str(exc).replace("sample_weight must", "a weight must")
+        text = text.replace("sample_weight is", "the weight is")
+        row = re.search(r" at row (\d+)$", text)
+        where = ""
+        if row:
+            text, where = text[: row.start()], f"{place(int(row[1]))}: "
+        raise CLIError(
+            f"{where}{text} ({flag} {column}: one weight per example, a finite number >= 0)"
+        ) from None
+
+
+def _csv_place(path: str, row: int, delimiter: str, column: int, columns) -> str:
+    """``path, line L, column C ('name')``: where data row ``row`` (0-based) of a .csv file
+    has its cell of ``column``, as the loaders name a cell."""
+    from chainrule.datasets.tabular import _describe, _head_records
+
+    records = _head_records(path, delimiter, row + 1 + (columns is not None))
+    line = records[-1][0] if records else "?"
+    return f"{path}, line {line}, column {_describe(column, columns)}"
 
 
 def _test_digest(x_test: np.ndarray, y_test: np.ndarray) -> str:
@@ -836,9 +993,13 @@ def _load_resume(text: str) -> _Resume:
             path / "checkpoints"
         )
         if latest is None:
+            _refuse_a_run_without_checkpoints(path)
             raise CLIError(f"no checkpoint in {path}")
         path = latest
     else:
+        if not path.exists():  # RUN/checkpoints or a file in it, of a run that wrote none
+            _refuse_a_run_without_checkpoints(path)
+            _refuse_a_run_without_checkpoints(path.parent)
         _regular_file(text, "checkpoint")
     loaded = serialization.load_checkpoint(path)
     run_dir = path.parent.parent
@@ -861,6 +1022,18 @@ def _load_resume(text: str) -> _Resume:
         if isinstance(state.get(key), int):
             settings[key] = state[key]
     return _Resume(path, loaded, run_dir, settings, classes)
+
+
+def _refuse_a_run_without_checkpoints(path: Path) -> None:
+    """CLIError if ``path`` (or the run above it, for its checkpoints/) is the directory of a
+    run of ``chainrule train --checkpoint-every 0``, as its config.json records."""
+    for folder in (path, path.parent) if path.name == "checkpoints" else (path,):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if json.loads((folder / "config.json").read_text()).get("checkpoint_every") == 0:
+                raise CLIError(
+                    f"{folder}: the run wrote no checkpoints (it was trained with "
+                    "--checkpoint-every 0), so it cannot be resumed; train it again"
+                )
 
 
 def _read_run_config(path: Path) -> tuple[dict, list[str] | None]:
@@ -895,13 +1068,18 @@ def _file_feature_names(name: str, label_column: int | str, delimiter: str) -> l
 
 
 def _check_file_columns(
-    model: str, path: str, label_column: int | str | None, delimiter: str, n_features=None
+    model: str,
+    path: str,
+    label_column: int | str | None,
+    delimiter: str,
+    n_features=None,
+    weights_at: int | None = None,
 ) -> str | None:
     """:func:`_check_feature_names` for the .csv file ``path``, read as the loaders read it
     (its label column ``label_column``, or as ``n_features`` decides: see
     ``load_csv_features``); before the loader, whose errors about cells would be beside the
     point when the columns are not the model's. Returns the note to print once the file has
-    loaded, if any."""
+    loaded, if any. ``weights_at``: the file's weight column, left out like the labels'."""
     from chainrule.serialization import load_metadata
 
     if not path.lower().endswith(".csv"):
@@ -926,7 +1104,7 @@ def _check_file_columns(
             "to_csv wrote? Save the file with index=False (or drop that column); the model "
             f"{model} was not trained on one"
         )
-    names = [c for i, c in enumerate(columns) if i != label_at]
+    names = [c for i, c in enumerate(columns) if i not in (label_at, weights_at)]
     dropped = None if label_at is None else columns[label_at]
     return _check_feature_names(model, recorded, path, names, dropped)
 
@@ -1092,6 +1270,16 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
             f"{resume.path} was trained on cells separated by {_show_delimiter(delimiter)} "
             "(a resumed run keeps its data)"
         )
+    column = resume.settings.get("weight_column")
+    asked = user.get("weight_column", column)
+    if asked != column:
+        if column is None or asked is None or not _same_weight_column(config, asked, column):
+            held = "no weight column" if column is None else f"the weights in column {column!r}"
+            raise CLIError(
+                f"{sources['weight_column']} {asked}: the checkpoint {resume.path} was trained "
+                f"with {held} (a resumed run keeps its weights)"
+            )
+        config.weight_column = column  # the same column, as the run recorded it
     weighting = resume.settings.get("class_weight", "none")
     if "class_weight" in user and user["class_weight"] != weighting:
         raise CLIError(
@@ -1118,6 +1306,20 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
                 f"the checkpoint {resume.path} was trained with {loaded.optimizer!r}; "
                 f"cannot resume it with {mine!r}"
             )
+
+
+def _same_weight_column(config: TrainConfig, a: int | str, b: int | str) -> bool:
+    """Whether ``a`` and ``b`` name the same weight column of the configured .csv dataset."""
+    if not config.dataset.lower().endswith(".csv"):
+        return False
+    try:
+        found = [
+            _weight_position(config.dataset, c, config.label_column, config.delimiter, "")
+            for c in (a, b)
+        ]
+    except CLIError:
+        return False
+    return None not in found and found[0][0] == found[1][0]
 
 
 def _nothing_to_train(resume: _Resume, config: TrainConfig) -> str:
@@ -1283,7 +1485,8 @@ def _prepare_run_dir(
     run, the epochs so far to metrics.jsonl."""
     if overwrite:
         _clear_run(run_dir)
-    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    if config.checkpoint_every:  # 0: the run writes no checkpoints
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
     recorded = dataclasses.asdict(config)
     if classes is not None:
         recorded["classes"] = classes
@@ -1383,11 +1586,23 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     _check_config_path(args.config, sources.get("dataset"), config.dataset)
     notes = []  # warnings, shown (with -q too) once every setting has been checked
     try:
-        x_train, y_train, x_test, y_test, input_scale, classes, test_split = load_train_test(
-            config, resume.classes if resume is not None else None
+        x_train, y_train, x_test, y_test, input_scale, classes, test_split, w_train, w_test = (
+            load_train_test(config, resume.classes if resume is not None else None, sources)
         )
     except chainrule.datasets.DatasetError as exc:
         text = str(exc)
+        weights_at = None
+        if config.weight_column is not None and config.dataset.lower().endswith(".csv"):
+            flag = sources.get("weight_column", "--weight-column")
+            weights_at = _weight_position(
+                config.dataset, config.weight_column, config.label_column, config.delimiter, flag
+            )
+        number = re.search(r", line \d+, column (\d+)", text)
+        if weights_at is not None and number and int(number[1]) == weights_at[0] + 1:
+            raise CLIError(
+                f"{text.split(' (features')[0]} ({flag} {config.weight_column}: the weights "
+                "must be numbers)"
+            ) from None
         defaulted = (
             resume is None
             and "label_column" not in user
@@ -1441,6 +1656,11 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             )
         config.dataset = os.path.abspath(config.dataset)
     feature_names = _file_feature_names(config.dataset, config.label_column, config.delimiter)
+    if feature_names is not None and w_train is not None:  # the weights are no feature
+        at, label_at = _weight_position(
+            config.dataset, config.weight_column, config.label_column, config.delimiter, ""
+        )
+        del feature_names[at - (at > label_at)]
     # a feature without a name in the header (1-based), which a new run notes, else 0
     unnamed = 0
     if feature_names is not None and "" in feature_names and resume is None:
@@ -1624,12 +1844,24 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
                 f"{sources.get('class_weight', 'the checkpoint run: class_weight')} balanced "
                 "does not work with --distributed (yet)"
             )
+        if config.weight_column is not None and comm is not None:
+            raise CLIError(
+                f"{sources.get('weight_column', 'the checkpoint run: weight_column')} "
+                f"{config.weight_column} does not work with --distributed (yet)"
+            )
     if config.class_weight == "balanced":
         sample_weight = _split_balanced_weights(y_train, n_classes, config.val_split, config.seed)
         notes.append(
             "note: --class-weight balanced: the loss and accuracy of the epoch table (and "
             "metrics.jsonl) are weighted means, each class counting alike; the test accuracy "
             "is not, the balanced accuracy beside it is"
+        )
+    if w_train is not None:  # with --class-weight balanced: the product, as scikit-learn's
+        sample_weight = w_train if sample_weight is None else sample_weight * w_train
+        notes.append(
+            f"note: {sources.get('weight_column', '--weight-column')} {config.weight_column}: "
+            "the loss and accuracy of the epoch table (and metrics.jsonl), validation too, are "
+            "weighted means; the test accuracy is not, the weighted test accuracy beside it is"
         )
     default_dir = resume.run_dir if resume is not None and resume.run_dir else None
     run_dir = Path(args.output or extras.get("output") or default_dir or _default_run_dir())
@@ -1647,7 +1879,9 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     finishing = resume is not None and resume.loaded.epoch == config.epochs
     if finishing and not continuing:
         raise CLIError(_nothing_to_train(resume, config))
-    checkpoint = training.Checkpoint(run_dir / "checkpoints", every=config.checkpoint_every)
+    checkpoint = None  # --checkpoint-every 0: none written, no checkpoints/ made
+    if config.checkpoint_every:
+        checkpoint = training.Checkpoint(run_dir / "checkpoints", every=config.checkpoint_every)
     created = False
     lock = _RunLock(run_dir)
     if rank == 0:  # the only rank that writes
@@ -1718,6 +1952,11 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             log(f"{interrupted}: checkpoint saved to {exc.checkpoint_path}")
             launch = "" if comm is None else f"mpiexec -n {comm.Get_size()} "
             log(f"resume with: {launch}chainrule train --resume {exc.checkpoint_path}{again}")
+        elif checkpoint is None:
+            log(
+                f"{interrupted}: the run writes no checkpoints (checkpoint_every 0): nothing "
+                f"to resume (in {run_dir})"
+            )
         else:
             log(f"{interrupted} before the first checkpoint: nothing to resume (in {run_dir})")
         return status
@@ -1733,11 +1972,15 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         return 0  # only rank 0 evaluates, saves the model, writes metrics and prints
     predicted = net.predict(x_test)
     summary = classification_summary(y_test, predicted, max(net.n_out, 2))
+    if w_test is not None:
+        summary["weighted_accuracy"] = _weighted_accuracy(y_test, predicted, w_test)
     final = {
         "test_accuracy": summary["accuracy"],
         "train_seconds": round(seconds, 2),
         "epochs": len(history.epochs),
     }
+    if w_test is not None:
+        final["weighted_test_accuracy"] = summary["weighted_accuracy"]
     if history.epochs:
         last = history.epochs[-1]
         final.update({k: last.get(k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")})
@@ -1758,6 +2001,9 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     if args.plot or extras.get("plot"):
         _plot_run(run_dir, net, history.epochs, summary["confusion_matrix"])
     print(f"test accuracy: {summary['accuracy']:.4f} ({len(y_test)} examples)")
+    if w_test is not None:
+        column = config.weight_column
+        print(_weighted_line("weighted test accuracy", summary, column, config.dataset))
     counts = np.bincount(np.asarray(y_test, np.int64)) if len(y_test) else np.zeros(1, np.int64)
     common = counts.max() / max(len(y_test), 1)
     present = np.flatnonzero(counts)
@@ -1780,7 +2026,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
                 "the network learned nothing useful (the labels from the right column? "
                 "features of order 1, --standardize? enough epochs?)"
             )
-    elif len(y_test) >= 10 and summary["accuracy"] <= common:  # a warning: shown with -q too
+    elif len(y_test) >= 10 and summary["accuracy"] <= common and w_test is None:  # -q too
         rare = " rare classes: --class-weight balanced?" if common >= RARE_CLASSES else ""
         log(
             f"note: that is no better than always answering the most common class "
@@ -1792,6 +2038,23 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     print(f"model: {model_path}")
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _weighted_line(what: str, summary: dict, column, dataset: str) -> str:
+    """The line that reports ``summary``'s weighted accuracy, saying by which weights (the
+    column of the .csv file ``dataset``, or its array, for an .npz file)."""
+    value = summary["weighted_accuracy"]
+    kind = "array" if dataset.lower().endswith(".npz") else "column"
+    if value is None:
+        return f"{what}: - (every example weighs 0 in {kind} {column!r})"
+    return f"{what}: {value:.4f} (each example weighted by its weight in {kind} {column!r})"
+
+
+def _weighted_accuracy(y, predicted, weights) -> float | None:
+    """The share of the total weight of the examples ``predicted`` right (None for none)."""
+    total = float(np.sum(weights))
+    right = float(np.sum(weights * (np.asarray(predicted) == np.asarray(y))))
+    return right / total if total > 0 else None
 
 
 def _balanced_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -1944,13 +2207,16 @@ def _evaluation_data(
     label_column: int | str | None = None,
     classes: list[str] | None = None,
     delimiter: str | None = None,
+    n_in: int | None = None,
 ):
-    """``(x, y)`` of a named dataset's split (images as float32 in [0, 1]), or of a whole
+    """``(x, y, weights)`` of a named dataset's split (images as float32 in [0, 1]), or of a whole
     ``.csv``/``.npz`` file, as the network takes them. A CSV's labels are in ``label_column``,
     by default the column ``chainrule train`` took them from for ``model``, and its cells are
     separated by ``delimiter``, by default the one recorded for ``model``; class names are
     numbered by the model's ``classes`` (a label not among them is refused), and refused for
-    a model without class names."""
+    a model without class names. ``weights``: for a file that holds the weight column the
+    model was trained with (``n_in`` the model's inputs: the file has ``n_in + 2`` columns),
+    its numbers, taken out of the features; else None."""
     from chainrule import datasets
     from chainrule.serialization import load_metadata
 
@@ -1962,7 +2228,13 @@ def _evaluation_data(
         if delimiter is None:
             recorded = _recorded_delimiter(_training_config(model))
             delimiter = recorded if name.lower().endswith(".csv") else ","
-        note = _check_file_columns(model, name, label_column, delimiter)
+        weight_column = _recorded_weight_column(model)
+        flag = "the model's weight column"
+        weights_at = None
+        if weight_column is not None and name.lower().endswith(".csv") and n_in is not None:
+            found = _weight_position(name, weight_column, label_column, delimiter, flag, n_in + 2)
+            weights_at = found and found[0]
+        note = _check_file_columns(model, name, label_column, delimiter, weights_at=weights_at)
         try:
             x, y, found = load_dataset_file(name, label_column, classes, delimiter)
         except datasets.DatasetError as exc:
@@ -1980,7 +2252,12 @@ def _evaluation_data(
                 f"{', ...' if len(found) > 10 else ''}), but the model {model} has no class "
                 "names (it was trained on class indices 0, 1, 2, ...)"
             )
-        return x, y
+        weights = None
+        if n_in is not None:
+            x, weights = _split_off_weights(
+                name, x, label_column, weight_column, delimiter, flag, n_columns=n_in + 2
+            )
+        return x, y, weights
     _check_dataset_name(name)
     if label_column is not None:
         raise CLIError(f"--label-column {label_column}: the dataset {name} is not a .csv file")
@@ -1988,7 +2265,13 @@ def _evaluation_data(
         raise CLIError(
             f"--delimiter {_show_delimiter(delimiter)}: the dataset {name} is not a .csv file"
         )
-    return datasets.load_dataset(name, split)
+    return (*datasets.load_dataset(name, split), None)
+
+
+def _recorded_weight_column(model: str) -> int | str | None:
+    """The weight column ``chainrule train --weight-column`` recorded for ``model``, or None."""
+    column = _training_config(model).get("weight_column")
+    return column if isinstance(column, (int, str)) and not isinstance(column, bool) else None
 
 
 def _training_config(model: str) -> dict:
@@ -2032,6 +2315,7 @@ class _OwnData:
     n_test: int  # the size of the held-out test set
     seed: int
     verified: bool  # whether the test set was checked against the digest the model records
+    weights: np.ndarray | None = None  # the examples' weights (the model's weight column)
 
 
 def _own_data(
@@ -2096,6 +2380,14 @@ def _own_data(
         if delimiter is not None:  # read with the user's delimiter: their mistake, not a change
             raise
         raise CLIError(f"{changed} ({exc}), so {lost}") from None
+    x, weights = _split_off_weights(
+        path,
+        x,
+        label_column,
+        _recorded_weight_column(model),
+        delimiter or _recorded_delimiter(config),
+        f"the model's weight column (in {path})",
+    )
     if classes is None and found is not None:
         raise CLIError(
             f"{changed}: its labels are class names ({', '.join(found[:10])}) and the model "
@@ -2134,6 +2426,7 @@ def _own_data(
         len(test_rows),
         seed,
         digest is not None,
+        None if weights is None else weights[rows],
     )
 
 
@@ -2173,7 +2466,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         data = _own_data(args.model, net, split, by_name, args.delimiter, path=args.dataset)
         if not data.verified:
             _log(_unverified_note(data))
-        x, y = data.x, data.y
+        x, y, weights = data.x, data.y, data.weights
         used = f"data: {name}, {data.part}: {len(y)} examples"
     else:
         name = args.dataset or _default_image_set(args.model)
@@ -2181,13 +2474,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         images = isinstance(trained, str) and not _is_data_file(trained)
         if images and args.dataset and not _is_data_file(name) and name.lower() != trained:
             _log(f"note: the model was trained on {trained}; {name} is other images")
-        x, y = _evaluation_data(
-            name, args.split or "test", args.model, args.label_column, by_name, args.delimiter
+        x, y, weights = _evaluation_data(
+            name,
+            args.split or "test",
+            args.model,
+            args.label_column,
+            by_name,
+            args.delimiter,
+            net.n_in,
         )
     _check_fits(net, x, name, defaulted=args.dataset is None and own is None)
     _check_labels(net, y, name)
     n_classes = max(net.n_out, 2)
-    summary = classification_summary(y, net.predict(x), n_classes)
+    predicted = net.predict(x)
+    summary = classification_summary(y, predicted, n_classes)
+    if weights is not None:  # the file holds the weights trained with: weighted as train does
+        summary["weighted_accuracy"] = _weighted_accuracy(y, predicted, weights)
     weighted = _training_config(args.model).get("class_weight") == "balanced"
     if weighted:  # trained for it: shown as train showed it
         summary["balanced_accuracy"] = _balanced_accuracy(summary["confusion_matrix"])
@@ -2201,6 +2503,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if used is not None:
         print(used)
     print(f"accuracy: {summary['accuracy']:.4f} on {summary['n_examples']} examples")
+    if weights is not None:
+        column = _recorded_weight_column(args.model)
+        print(_weighted_line("weighted accuracy", summary, column, name))
     if weighted:
         balanced = summary["balanced_accuracy"]
         print(f"balanced accuracy: {balanced:.4f} (the mean of the per-class recalls)")
@@ -2285,6 +2590,20 @@ def _read_csv_rows(
     names a header must match (:func:`_check_feature_names`)."""
     from chainrule import datasets
 
+    weight_column = None if model is None else _recorded_weight_column(model)
+    if weight_column is not None:  # a file of the training data's columns: both left out
+        flag = "the model's weight column"
+        found = _weight_position(path, weight_column, label_column, delimiter, flag, net.n_in + 2)
+        if found is None and isinstance(weight_column, str) and not given:  # no label column
+            label_column = None
+            found = _weight_position(path, weight_column, None, delimiter, flag, net.n_in + 1)
+        if found is not None:
+            weights_at, label_at = found
+            note = _check_file_columns(model, path, label_column, delimiter, None, weights_at)
+            x = datasets.load_csv_features(path, label_column, delimiter=delimiter)
+            if note:
+                print(note, file=sys.stderr)
+            return np.delete(x, weights_at - (label_at is not None and weights_at > label_at), 1)
     note = None
     if model is not None:
         n_features = None if given else net.n_in
@@ -2609,8 +2928,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
             x_test, y_test, name = data.x, data.y, own or args.dataset
         else:
             name = args.dataset or _default_image_set(args.model)
-            x_test, y_test = _evaluation_data(
-                name, args.split or "test", args.model, classes=by_name, delimiter=args.delimiter
+            x_test, y_test, _ = _evaluation_data(
+                name,
+                args.split or "test",
+                args.model,
+                classes=by_name,
+                delimiter=args.delimiter,
+                n_in=net.n_in,
             )
         _check_fits(net, x_test, name, defaulted=args.dataset is None and own is None)
         i, n = args.index, args.batch or 1
@@ -2815,7 +3139,13 @@ def build_parser() -> argparse.ArgumentParser:
         "weights (0: off, the default)",
     )
     train.add_argument(
-        "--checkpoint-every", dest="checkpoint_every", type=_positive_int, metavar="N"
+        "--checkpoint-every",
+        dest="checkpoint_every",
+        type=_nonnegative_int,
+        metavar="N",
+        help="write a checkpoint to RUN/checkpoints/ every N epochs, at the end and on "
+        "interruption (default 1); 0: no checkpoints at all (the model and metrics are saved "
+        "as usual, but the run cannot be resumed)",
     )
     train.add_argument(
         "--subset",
@@ -2840,6 +3170,18 @@ def build_parser() -> argparse.ArgumentParser:
         "count), so that a rare class counts as much as a common one in every update on "
         "average (sample weights over the batch size, docs/training.md), and report the "
         "balanced accuracy too; none: every example 1 (default)",
+    )
+    train.add_argument(
+        "--weight-column",
+        dest="weight_column",
+        type=_label_column,
+        metavar="COLUMN",
+        help="a column of per-example weights in a .csv dataset (an index or its header name; "
+        "for an .npz file the name of an array), taken out of the features: finite numbers >= "
+        "0 that weigh each example's loss (sample weights over the batch size, as with "
+        "--class-weight; with --class-weight balanced the two are multiplied); the validation "
+        "metrics are weighted, and a weighted test accuracy is reported too; evaluate and "
+        "predict drop the column from files that hold it",
     )
     train.add_argument(
         "--output",
