@@ -1381,6 +1381,26 @@ def test_a_resumed_csv_run_takes_its_label_column_by_another_name(blobs, tmp_pat
     assert_one_line_error(proc, "--label-column f0: the checkpoint", "labels in column 0")
 
 
+def test_a_resumed_csv_run_without_header_compares_label_columns_by_position(blobs, tmp_path):
+    """A file without a header row: --resume takes the run's label column given as another
+    index (-1 for the last, 5) and refuses another column (two indices were once taken as
+    the same column, and the run went on with its own)."""
+    rows = (blobs / "blobs.csv").read_text().splitlines()[1:]
+    bare = tmp_path / "bare.csv"  # the label last: f0, ..., f4, label
+    bare.write_text("".join(",".join([*r.split(",")[1:], r.split(",")[0]]) + "\n" for r in rows))
+    run("train", "--dataset", bare, "--label-column", "-1", *BLOB_FLAGS, "--epochs", "1", "-o",
+        tmp_path / "run", "-q")  # fmt: skip
+    run("train", "--resume", tmp_path / "run", "--epochs", "2", "--label-column", "5", "-q")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["label_column"] == -1
+    for column in ("0", "-2"):
+        proc = run("train", "--resume", tmp_path / "run", "--epochs", "3", "--label-column",
+                   column, check=False)  # fmt: skip
+        assert_one_line_error(proc, f"--label-column {column}: the checkpoint",
+                              "was trained with the labels in column -1")  # fmt: skip
+    epochs = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in epochs] == [1, 2]
+
+
 def test_a_csv_run_resumes_with_its_data_file_moved(blobs, tmp_path):
     """A run whose data file has moved (copied to another machine) resumes with --dataset at
     its new place; fit checks that the file holds the data the checkpoint was trained on."""

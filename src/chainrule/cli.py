@@ -715,9 +715,30 @@ def _first_data_line(config: TrainConfig) -> int | None:
 
 def _same_column(path: str, a: int | str, b: int | str, delimiter: str) -> bool:
     """Whether ``a`` and ``b`` name the same column of the .csv file ``path`` (an index, a
-    negative index, a header name)."""
-    first, second = _read_header(path, a, delimiter), _read_header(path, b, delimiter)
-    return first is not None and second is not None and first[1] == second[1]
+    negative index, a header name): compared by the column's position in the file."""
+    first, second = _column_position(path, a, delimiter), _column_position(path, b, delimiter)
+    return first is not None and first == second
+
+
+def _column_position(path: str, column: int | str, delimiter: str) -> int | None:
+    """The index, in the rows of the .csv file ``path``, of its column ``column`` (a header
+    name, or an index: -1 the last), or None where it has no such column or cannot be read."""
+    from chainrule.datasets import DatasetError
+    from chainrule.datasets.tabular import _head_records
+
+    header = _read_header(path, column, delimiter)
+    if header is None:
+        return None
+    if header[1] is not None:
+        return header[1]
+    if not isinstance(column, int):  # a name, and no header to find it in
+        return None
+    try:  # a file without a header: the index itself, counted in its first row
+        head = _head_records(path, delimiter, 1)
+    except (DatasetError, OSError):
+        return None
+    ncols = len(head[0][1]) if head else 0
+    return column % ncols if -ncols <= column < ncols else None
 
 
 def _lonely_first_label(config: TrainConfig, classes: list[str], labels: np.ndarray):
