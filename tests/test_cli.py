@@ -308,14 +308,20 @@ def test_debug_shows_the_traceback():
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
-def test_distributed_train_under_mpiexec(blobs, tmp_path):
-    """mpiexec -n 2 chainrule train --distributed: one run directory, one report (rank 0)."""
+def _mpiexec() -> str:
+    """The mpiexec command; a skip where it is missing, except in CI (there, a failure)."""
     import shutil
 
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None and not os.environ.get("CI"):
         pytest.skip("mpiexec not installed (pip install 'chainrule[mpi]')")
     assert mpiexec is not None, "CI must have mpiexec (chainrule[mpi] is part of [test])"
+    return mpiexec
+
+
+def test_distributed_train_under_mpiexec(blobs, tmp_path):
+    """mpiexec -n 2 chainrule train --distributed: one run directory, one report (rank 0)."""
+    mpiexec = _mpiexec()
     proc = subprocess.run(
         [
             mpiexec,
@@ -366,20 +372,69 @@ def test_distributed_train_under_mpiexec(blobs, tmp_path):
     proc = subprocess.run([mpiexec, "-n", "2", *command], capture_output=True, text=True,
                           timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr  # the corrected command is not refused
+    # only rank 1 weighs the classes: every rank ends (none waits in fit for the other), rank 0
+    # says why, once, and leaves nothing behind
     weighted = [*command[:-1], str(tmp_path / "weighted"), "--class-weight", "balanced"]
-    proc = subprocess.run([mpiexec, "-n", "2", *weighted], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
-    assert proc.returncode != 0
-    assert "--class-weight balanced does not work with --distributed (yet)" in proc.stderr
-    # only one rank asks for it: every rank ends (none waits in fit for the other), rank 0 says why
     mixed = [mpiexec, "-n", "1", *command[:-1], str(tmp_path / "mixed"), ":", "-n", "1", *weighted]
     proc = subprocess.run(mixed, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
-    assert "rank 1 could not start training" in proc.stderr
-    assert "--class-weight balanced does not work with --distributed" in proc.stderr
-    assert not (tmp_path / "weighted").exists() or not any(
-        p.name != ".lock" for p in (tmp_path / "weighted").iterdir()
-    )  # fmt: skip
+    assert proc.stderr.count("chainrule: error:") == 1, proc.stderr
+    assert "every rank must call fit with the same data and settings; data" in proc.stderr
+    for name in ("mixed", "weighted"):
+        assert not (tmp_path / name).exists() or not any(
+            p.name != ".lock" for p in (tmp_path / name).iterdir()
+        )  # fmt: skip
+
+
+def test_distributed_train_weighs_examples_as_one_process(weighted_csv, tmp_path):
+    """mpiexec -n 2 chainrule train --distributed with --class-weight balanced, and with
+    --weight-column: the model, the metrics and the balanced (or weighted) test accuracy of
+    the one-process run (float64, to 1e-10), that accuracy and the weighting's note said
+    once; the weighted run, resumed on two ranks from its first checkpoint, ends with the
+    uninterrupted run's weights."""
+    import chainrule
+
+    mpiexec = _mpiexec()
+    flags = ["--dataset", str(weighted_csv), "--dtype", "float64", "--val-split", "0.2",
+             "--batch-size", "25", "--epochs", "3", "--schedule", "constant"]  # fmt: skip
+    command = [sys.executable, "-m", "chainrule", "train", "--distributed", *flags]
+    for name, weighting, line, key in (
+        ("balanced", ["--class-weight", "balanced"], "balanced accuracy: ", "balanced_accuracy"),
+        ("column", ["--weight-column", "w"], "weighted test accuracy: ", "weighted_accuracy"),
+    ):
+        one = run("train", *flags, *weighting, "-o", tmp_path / f"one-{name}")
+        two = subprocess.run([mpiexec, "-n", "2", *command, *weighting, "-o",
+                              str(tmp_path / name)], capture_output=True, text=True,
+                             timeout=120)  # fmt: skip
+        assert two.returncode == 0, two.stderr
+        assert two.stdout.count(line) == 1 and two.stdout.count("model: ") == 1, two.stdout
+        shown = [[t for t in p.stdout.splitlines() if t.startswith(line)] for p in (one, two)]
+        assert shown[0] == shown[1], shown
+        assert two.stderr.count(f"note: {' '.join(weighting)}: the loss") == 1, two.stderr
+        nets = [
+            chainrule.load(d / "model.npz") for d in (tmp_path / f"one-{name}", tmp_path / name)
+        ]
+        assert nets[1].dtype == np.float64
+        np.testing.assert_allclose(nets[1].parameter_vector, nets[0].parameter_vector,
+                                   rtol=1e-10, atol=1e-12)  # fmt: skip
+        tested = [json.loads((d / "test_metrics.json").read_text())
+                  for d in (tmp_path / f"one-{name}", tmp_path / name)]  # fmt: skip
+        assert tested[1][key] == pytest.approx(tested[0][key], rel=1e-12)
+        epochs = [[json.loads(t) for t in (d / "metrics.jsonl").read_text().splitlines()]
+                  for d in (tmp_path / f"one-{name}", tmp_path / name)]  # fmt: skip
+        assert len(epochs[1]) == 3
+        for mine, theirs in zip(*epochs):  # weighted means, validation too
+            for metric in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                assert theirs[metric] == pytest.approx(mine[metric], rel=1e-10), metric
+    first = tmp_path / "column" / "checkpoints" / "epoch-0001.npz"
+    proc = subprocess.run([mpiexec, "-n", "2", sys.executable, "-m", "chainrule", "train",
+                           "--distributed", "--resume", str(first), "-q", "-o",
+                           str(tmp_path / "resumed")], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("weighted test accuracy: ") == 1, proc.stdout
+    resumed, whole = (chainrule.load(tmp_path / d / "model.npz") for d in ("resumed", "column"))
+    assert np.array_equal(resumed.parameter_vector, whole.parameter_vector)
 
 
 def test_explain_and_trace_commands(mnist_run, tmp_path):
@@ -2552,8 +2607,6 @@ def test_weight_column_mistakes_are_one_line(weighted_csv, blobs, tmp_path):
         (["--dataset", npz, "--weight-column", "v"], ["no array named 'v' (its arrays: x, y, w)"]),
         (["--dataset", npz, "--weight-column", "w"], ["weights.npz, array 'w', row 0: a weight "
                                                       "must be >= 0, got -1"]),
-        ([*data, "--weight-column", "w", "--distributed"],
-         ["--weight-column w does not work with --distributed (yet)"]),
     ):  # fmt: skip
         proc = run("train", *args, "-o", tmp_path / "run", check=False)
         assert_one_line_error(proc, *fragments)

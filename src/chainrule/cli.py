@@ -1857,19 +1857,9 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     )
     if early is not None and not config.val_split:
         raise CLIError("--early-stopping needs a validation set: give --val-split too")
+    # with --distributed every rank computes the same weights from the same rows (fit
+    # computes each global batch's factors from them, and compares their checksums)
     sample_weight = None
-    # every rank learns whether any refused: none is left waiting in fit for the others
-    with contextlib.nullcontext() if comm is None else training._all_or_none(comm):
-        if config.class_weight == "balanced" and comm is not None:
-            raise CLIError(
-                f"{sources.get('class_weight', 'the checkpoint run: class_weight')} balanced "
-                "does not work with --distributed (yet)"
-            )
-        if config.weight_column is not None and comm is not None:
-            raise CLIError(
-                f"{sources.get('weight_column', 'the checkpoint run: weight_column')} "
-                f"{config.weight_column} does not work with --distributed (yet)"
-            )
     if config.class_weight == "balanced":
         sample_weight = _split_balanced_weights(y_train, n_classes, config.val_split, config.seed)
         notes.append(
@@ -3225,7 +3215,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--distributed",
         action="store_true",
-        help="data-parallel over MPI: mpiexec -n N chainrule train --distributed ...",
+        help="data-parallel over MPI: mpiexec -n N chainrule train --distributed ...; the "
+        "model of one process (to float rounding), --class-weight and --weight-column too",
     )
     train.add_argument(
         "--plot", action="store_true", help="write PNG figures at the end (needs matplotlib)"
