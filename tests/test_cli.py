@@ -2613,6 +2613,41 @@ def test_weight_column_mistakes_are_one_line(weighted_csv, blobs, tmp_path):
         assert not (tmp_path / "run").exists()
 
 
+def test_weight_column_zero_on_every_row_trained_on_is_one_line(weighted_csv, tmp_path):
+    """Weights that are 0 on every row fit would train on (all the weight in the held-out
+    test set) or on every --val-split row: one line naming the setting, before the run
+    directory is made, not fit's ValueError about its sample_weight after the run began."""
+    from chainrule import cli, datasets, training
+
+    lines = weighted_csv.read_text().splitlines()
+    y = np.array([int(line.split(",")[0]) for line in lines[1:]])
+    train_rows, _, test_rows, _ = datasets.train_val_split(
+        np.arange(len(y)), y, val_fraction=cli.TEST_FRACTION, seed=0
+    )
+    _, val = training.validation_rows(len(train_rows), 0.25, 0)
+
+    def weighing(name, rows):  # the rows of ``rows`` weigh 1, every other row 0
+        kept = set(rows.tolist())
+        cells = [line.split(",") for line in lines[1:]]
+        path = tmp_path / name
+        path.write_text("\n".join(lines[:1] + [
+            ",".join(c[:2] + ["1" if i in kept else "0"] + c[3:]) for i, c in enumerate(cells)
+        ]) + "\n")  # fmt: skip
+        return path
+
+    not_val = np.setdiff1d(np.arange(len(y)), train_rows[val])
+    for path, extra, fragment in (
+        (weighing("test_only.csv", test_rows), [], "every one of the 360 training examples"),
+        (weighing("no_val.csv", not_val), ["--val-split", "0.25"],
+         "every one of the 90 validation examples (--val-split 0.25)"),
+    ):  # fmt: skip
+        proc = run("train", "--dataset", path, "--weight-column", "w", *extra, "-o",
+                   tmp_path / "run", check=False)  # fmt: skip
+        assert_one_line_error(proc, "--weight-column w: ", fragment, "weighs 0")
+        assert "sample_weight" not in proc.stderr
+        assert not (tmp_path / "run").exists()
+
+
 def test_weight_column_and_class_weight_multiply_over_the_dataset(weighted_csv, monkeypatch,
                                                                    tmp_path):  # fmt: skip
     """What train hands fit: the column's weights (times --class-weight balanced's, when

@@ -1869,6 +1869,8 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         )
     if w_train is not None:  # with --class-weight balanced: the product, as scikit-learn's
         sample_weight = w_train if sample_weight is None else sample_weight * w_train
+        setting = f"{sources.get('weight_column', '--weight-column')} {config.weight_column}"
+        _check_weighted_parts(sample_weight, config.val_split, config.seed, setting)
         notes.append(
             f"note: {sources.get('weight_column', '--weight-column')} {config.weight_column}: "
             "the loss and accuracy of the epoch table (and metrics.jsonl), validation too, are "
@@ -2089,6 +2091,28 @@ def _split_balanced_weights(labels, n_classes: int, val_split: float, seed: int)
         for part in training.validation_rows(len(labels), val_split, seed):
             weights[part] = _balanced_weights(labels[part], n_classes)
     return weights
+
+
+def _check_weighted_parts(weights, val_split: float, seed: int, setting: str) -> None:
+    """CLIError where every row fit trains on, or every row it holds out for validation with
+    ``val_split`` (split as :func:`_split_balanced_weights` splits), weighs 0: said here,
+    before the run directory is made, and not in the words of fit's ValueError."""
+    from chainrule import training
+
+    parts = [("training examples", np.arange(len(weights)))]
+    if int(len(weights) * val_split):
+        train, val = training.validation_rows(len(weights), val_split, seed)
+        parts = [
+            ("training examples", train),
+            (f"validation examples (--val-split {val_split})", val),
+        ]
+    for part, rows in parts:
+        if not np.any(weights[rows]):
+            raise CLIError(
+                f"{setting}: every one of the {len(rows)} {part} weighs 0 (the test set, "
+                f"{TEST_FRACTION:.0%} of the file, is held out first), so there is nothing to "
+                f"{'validate' if 'validation' in part else 'train'} on"
+            )
 
 
 def _balanced_accuracy(confusion) -> float:
