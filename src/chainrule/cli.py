@@ -1294,7 +1294,8 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
     column = resume.settings.get("weight_column")
     asked = user.get("weight_column", column)
     if asked != column:
-        if column is None or asked is None or not _same_weight_column(config, asked, column):
+        same = column is not None and asked is not None  # (an .npz file's: names differ)
+        if not (same and _same_column(config.dataset, asked, column, config.delimiter)):
             held = "no weight column" if column is None else f"the weights in column {column!r}"
             raise CLIError(
                 f"{sources['weight_column']} {asked}: the checkpoint {resume.path} was trained "
@@ -1327,20 +1328,6 @@ def _check_resume(resume: _Resume, config: TrainConfig, user: dict, sources: dic
                 f"the checkpoint {resume.path} was trained with {loaded.optimizer!r}; "
                 f"cannot resume it with {mine!r}"
             )
-
-
-def _same_weight_column(config: TrainConfig, a: int | str, b: int | str) -> bool:
-    """Whether ``a`` and ``b`` name the same weight column of the configured .csv dataset."""
-    if not config.dataset.lower().endswith(".csv"):
-        return False
-    try:
-        found = [
-            _weight_position(config.dataset, c, config.label_column, config.delimiter, "")
-            for c in (a, b)
-        ]
-    except CLIError:
-        return False
-    return None not in found and found[0][0] == found[1][0]
 
 
 def _nothing_to_train(resume: _Resume, config: TrainConfig) -> str:
