@@ -539,7 +539,7 @@ def _split_off_weights(
         return x, None
     position, label_at = found
     columns = (_read_header(path, label_column, delimiter) or (None,))[0]
-    at = position - (position > label_at)  # among the features
+    at = _feature_index(position, label_at)
     weights = x[:, at].astype(np.float64)
 
     def place(row: int) -> str:
@@ -547,6 +547,12 @@ def _split_off_weights(
 
     _check_weights(weights, flag, weight_column, place)
     return np.delete(x, at, axis=1), weights
+
+
+def _feature_index(column: int, label_at: int | None) -> int:
+    """The index among a .csv row's features of its column ``column`` (not the label
+    column): one less past the label column ``label_at`` (None: the row has none)."""
+    return column - (label_at is not None and column > label_at)
 
 
 def _npz_weights(path: str, name, n: int, flag: str, required: bool = True):
@@ -1668,7 +1674,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         at, label_at = _weight_position(
             config.dataset, config.weight_column, config.label_column, config.delimiter, ""
         )
-        del feature_names[at - (at > label_at)]
+        del feature_names[_feature_index(at, label_at)]
     # a feature without a name in the header (1-based), which a new run notes, else 0
     unnamed = 0
     if feature_names is not None and "" in feature_names and resume is None:
@@ -2625,7 +2631,7 @@ def _read_csv_rows(
             x = datasets.load_csv_features(path, label_column, delimiter=delimiter)
             if note:
                 print(note, file=sys.stderr)
-            return np.delete(x, weights_at - (label_at is not None and weights_at > label_at), 1)
+            return np.delete(x, _feature_index(weights_at, label_at), 1)
     note = None
     if model is not None:
         n_features = None if given else net.n_in
