@@ -1514,7 +1514,8 @@ class _Trainer:
         else:  # each rank its share of the rows, summed
             sums = np.array(self._evaluate_rows(*distributed.local_rows(n, self.rank, self.size)))
             distributed.allreduce_sum([sums], self.comm)
-            total = float(sums[0])  # weighted: the correct rows' weight, not a count
+            total = float(sums[0])  # weighted: sum_n w_n E_n
+            # weighted: the weight of the rows predicted right, not a count
             correct = int(sums[1]) if self.weights_val is None else float(sums[1])
         weight = n if self.weights_val is None else float(self.weights_val.sum())
         return total / weight, (None if self.labels_val is None else correct / weight)
