@@ -2749,6 +2749,22 @@ def test_evaluate_predict_and_explain_drop_the_weight_column(weighted_runs, weig
     assert "test example 0 of the 40" in shown
 
 
+def test_a_model_weighted_by_a_csv_column_index_evaluates_an_npz(weighted_runs, weighted_csv,
+                                                                tmp_path):  # fmt: skip
+    """A model trained with --weight-column 2 (a .csv file's index) on an .npz file of its
+    features: no weights to find there (an .npz file's are an array, by name), so evaluate
+    and explain read the file as any other, not refuse it for want of an array's name."""
+    out, _ = weighted_runs
+    table = np.loadtxt(weighted_csv, delimiter=",", skiprows=1)
+    npz = tmp_path / "features.npz"
+    np.savez(npz, x=table[:, [1, 3]], y=table[:, 0].astype(int))
+    shown = run("evaluate", out / "index", "--dataset", npz).stdout
+    assert "on 400 examples" in shown and "weighted accuracy" not in shown
+    same = run("evaluate", out / "index", "--dataset", weighted_csv).stdout
+    assert shown.splitlines()[0] == same.splitlines()[0]  # the same accuracy, 400 examples
+    assert "row 0" in run("explain", "--model", out / "index", "--dataset", npz).stdout
+
+
 def test_weight_column_from_a_toml_file(weighted_csv, tmp_path):
     (tmp_path / "w.toml").write_text('weight_column = "w"\n')
     proc = run("train", "--dataset", weighted_csv, "--config", tmp_path / "w.toml", "-q",

@@ -556,8 +556,12 @@ def _feature_index(column: int, label_at: int | None) -> int:
 
 
 def _npz_weights(path: str, name, n: int, flag: str, required: bool = True):
-    """The array ``name`` of the .npz file ``path``: one weight per example (checked)."""
+    """The array ``name`` of the .npz file ``path``: one weight per example (checked). Not
+    ``required`` (evaluate, explain): None where the file has no such array, or ``name`` is
+    a .csv file's column index (a model trained on a .csv file)."""
     if not isinstance(name, str):
+        if not required:
+            return None
         raise CLIError(
             f"{flag} {name}: {path} is an .npz file, whose weights are an array of it: give "
             "the array's name"
