@@ -2713,6 +2713,29 @@ def test_a_weighted_run_resumes_with_its_column_only(weighted_runs, weighted_csv
     run("train", "--resume", tmp_path / "bare", "--weight-column", "-2", "--epochs", "2", "-q")
 
 
+def test_a_weighted_run_resumed_after_its_weights_changed_is_refused_in_cli_words(
+    weighted_csv, tmp_path
+):
+    """The file's weight column edited after a checkpoint: the resume is refused naming the
+    column and the file, not fit's 'resume it with the sample_weight it was training with'
+    (a name the command line's user never gave), and the run is left as it was."""
+    data = tmp_path / "data.csv"
+    data.write_text(weighted_csv.read_text())
+    run("train", "--dataset", data, "--weight-column", "w", "--epochs", "1", "-o",
+        tmp_path / "run", "-q")  # fmt: skip
+    config = (tmp_path / "run/config.json").read_text()
+    lines = data.read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[2] = "3.5"  # the first row's weight
+    data.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    proc = run("train", "--resume", tmp_path / "run", "--epochs", "2", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("chainrule: error: the weights in column 'w' of "), last
+    assert "sample_weight" not in proc.stderr
+    assert (tmp_path / "run/config.json").read_text() == config
+
+
 def test_evaluate_predict_and_explain_drop_the_weight_column(weighted_runs, weighted_csv,
                                                              tmp_path):  # fmt: skip
     """A file with the weight column (the training file, or rows of it) is read without it:

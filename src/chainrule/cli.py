@@ -1970,12 +1970,19 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         else:
             log(f"{interrupted} before the first checkpoint: nothing to resume (in {run_dir})")
         return status
-    except (ValueError, CLIError):
+    except (ValueError, CLIError) as exc:
         if rank == 0 and not metrics_log.began:  # refused before training began
             if continuing:  # the run as it was: its settings and all its epochs' metrics
                 _restore_run_files(run_dir, before)
             else:  # leave nothing
                 _undo_run_dir(run_dir, created, lock)
+        if w_train is not None and "was written with other sample weights" in str(exc):
+            kind = "array" if config.dataset.lower().endswith(".npz") else "column"
+            raise CLIError(
+                f"the weights in {kind} {config.weight_column!r} of {config.dataset} are not "
+                f"those the checkpoint {resume.path} was trained with (the file has changed "
+                "since; a resumed run keeps its data)"
+            ) from None
         raise
     seconds = time.perf_counter() - started
     if rank:
