@@ -304,18 +304,24 @@ def test_train_step_with_factors_and_grad_scale_is_the_scaled_weighted_gradient(
     value = net.train_step(x, net.encode_targets(y), grad_scale=0.25, factors=row_weights(w))
     assert value == pytest.approx(net.loss(x, y, sample_weight=w), rel=1e-12)
     analytic = [g.copy() for g in net.parameter_gradients()]
-    eps = 1e-6
     for param, grad in zip(net.parameters(), analytic):
-        numeric = np.zeros_like(param)
-        for idx in np.ndindex(param.shape):
-            keep = param[idx]
-            param[idx] = keep + eps
-            up = net.loss(x, y, sample_weight=w)
-            param[idx] = keep - eps
-            down = net.loss(x, y, sample_weight=w)
-            param[idx] = keep
-            numeric[idx] = (up - down) / (2 * eps)
+        numeric = _weighted_loss_differences(net, x, y, w, param)
         np.testing.assert_allclose(grad, 0.25 * numeric, rtol=1e-6, atol=1e-10)
+
+
+def _weighted_loss_differences(net, x, y, w, param, eps=1e-6) -> np.ndarray:
+    """Central differences of ``net.loss(x, y, sample_weight=w)`` in each entry of ``param``
+    (one of the network's own arrays, changed in place and put back)."""
+    numeric = np.zeros_like(param)
+    for idx in np.ndindex(param.shape):
+        keep = param[idx]
+        param[idx] = keep + eps
+        up = net.loss(x, y, sample_weight=w)
+        param[idx] = keep - eps
+        down = net.loss(x, y, sample_weight=w)
+        param[idx] = keep
+        numeric[idx] = (up - down) / (2 * eps)
+    return numeric
 
 
 @st.composite
@@ -826,15 +832,7 @@ def test_weighted_gradients_match_finite_differences(loss, hidden, output):
     eps = 1e-6
     for layer, (dw, db) in zip(net.dense_layers, grads):
         for param, grad in ((layer.weights, dw), (layer.biases, db)):
-            numeric = np.zeros_like(param)
-            for idx in np.ndindex(param.shape):
-                keep = param[idx]
-                param[idx] = keep + eps
-                up = net.loss(x, y, sample_weight=w)
-                param[idx] = keep - eps
-                down = net.loss(x, y, sample_weight=w)
-                param[idx] = keep
-                numeric[idx] = (up - down) / (2 * eps)
+            numeric = _weighted_loss_differences(net, x, y, w, param, eps)
             np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
     dx = net.input_gradient(x, y, sample_weight=w)
     numeric = np.zeros_like(x)
