@@ -2736,6 +2736,28 @@ def test_a_weighted_run_resumed_after_its_weights_changed_is_refused_in_cli_word
     assert (tmp_path / "run/config.json").read_text() == config
 
 
+def test_changed_weights_refuse_a_distributed_resume_once(weighted_csv, tmp_path):
+    """Under mpiexec the refusal is found on every rank at once (fit's check, in the
+    command line's words): rank 0 says it, once, and no rank aborts the others."""
+    mpiexec = _mpiexec()
+    data = tmp_path / "data.csv"
+    data.write_text(weighted_csv.read_text())
+    command = [mpiexec, "-n", "2", sys.executable, "-m", "chainrule", "train", "--distributed"]
+    proc = subprocess.run([*command, "--dataset", str(data), "--weight-column", "w", "--epochs",
+                           "1", "-q", "-o", str(tmp_path / "run")], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = data.read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[2] = "3.5"
+    data.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    proc = subprocess.run([*command, "--resume", str(tmp_path / "run"), "--epochs", "2"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.count("chainrule: error: the weights in column 'w' of ") == 1, proc.stderr
+    assert proc.stderr.count("chainrule: error:") == 1 and "Abort" not in proc.stderr
+
+
 def test_evaluate_predict_and_explain_drop_the_weight_column(weighted_runs, weighted_csv,
                                                              tmp_path):  # fmt: skip
     """A file with the weight column (the training file, or rows of it) is read without it:

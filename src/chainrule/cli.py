@@ -1978,11 +1978,14 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
                 _undo_run_dir(run_dir, created, lock)
         if w_train is not None and "was written with other sample weights" in str(exc):
             kind = "array" if config.dataset.lower().endswith(".npz") else "column"
-            raise CLIError(
+            refusal = CLIError(
                 f"the weights in {kind} {config.weight_column!r} of {config.dataset} are not "
                 f"those the checkpoint {resume.path} was trained with (the file has changed "
                 "since; a resumed run keeps its data)"
-            ) from None
+            )
+            # fit's refusal, found on every rank at once: rank 0 says it, none aborts
+            refusal.on_every_rank = getattr(exc, "on_every_rank", False)
+            raise refusal from None
         raise
     seconds = time.perf_counter() - started
     if rank:
