@@ -1869,9 +1869,9 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         setting = f"{sources.get('weight_column', '--weight-column')} {config.weight_column}"
         _check_weighted_parts(sample_weight, config.val_split, config.seed, setting)
         notes.append(
-            f"note: {sources.get('weight_column', '--weight-column')} {config.weight_column}: "
-            "the loss and accuracy of the epoch table (and metrics.jsonl), validation too, are "
-            "weighted means; the test accuracy is not, the weighted test accuracy beside it is"
+            f"note: {setting}: the loss and accuracy of the epoch table (and metrics.jsonl), "
+            "validation too, are weighted means; the test accuracy is not, the weighted test "
+            "accuracy beside it is"
         )
     default_dir = resume.run_dir if resume is not None and resume.run_dir else None
     run_dir = Path(args.output or extras.get("output") or default_dir or _default_run_dir())
