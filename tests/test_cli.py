@@ -2641,6 +2641,32 @@ def test_evaluate_predict_and_explain_drop_the_weight_column(weighted_runs, weig
     assert "test example 0 of the 40" in shown
 
 
+def test_predict_without_the_weight_column_keeps_a_last_label_column(tmp_path):
+    """A model trained with its labels last (by name) and a weight column by name: a file of
+    its features and labels but no weights has the label column dropped by name, not the first
+    feature (which read the labels as a feature: the model's names gave an error about the
+    label column, other names a prediction from the wrong columns)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    rows = [(a, 1.0 + (i % 3), b, int(a > 0)) for i, (a, b) in enumerate(x)]
+    data = tmp_path / "data.csv"
+    data.write_text("a,w,b,label\n" + "".join(f"{a:.4f},{w},{b:.4f},{c}\n" for a, w, b, c in rows))
+    run("train", "--dataset", data, "--label-column", "label", "--weight-column", "w",
+        "--epochs", "2", "-o", tmp_path / "run", "-q")  # fmt: skip
+    files = {
+        "features": "a,b\n" + "".join(f"{a:.4f},{b:.4f}\n" for a, _, b, _ in rows[:4]),
+        "names": "a,b,label\n" + "".join(f"{a:.4f},{b:.4f},{c}\n" for a, _, b, c in rows[:4]),
+        "others": "p,q,label\n" + "".join(f"{a:.4f},{b:.4f},{c}\n" for a, _, b, c in rows[:4]),
+    }
+    answers = []
+    for name, text in files.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text)
+        result = json.loads(run("predict", tmp_path / "run", path, "--json").stdout)
+        answers.append([r["top"] for r in result])
+    assert answers[0] == answers[1] == answers[2] and len(answers[0]) == 4
+
+
 def test_weight_column_from_a_toml_file(weighted_csv, tmp_path):
     (tmp_path / "w.toml").write_text('weight_column = "w"\n')
     proc = run("train", "--dataset", weighted_csv, "--config", tmp_path / "w.toml", "-q",

@@ -2595,8 +2595,9 @@ def _read_csv_rows(
         flag = "the model's weight column"
         found = _weight_position(path, weight_column, label_column, delimiter, flag, net.n_in + 2)
         if found is None and isinstance(weight_column, str) and not given:  # no label column
-            label_column = None
             found = _weight_position(path, weight_column, None, delimiter, flag, net.n_in + 1)
+            if found is not None:
+                label_column = None
         if found is not None:
             weights_at, label_at = found
             note = _check_file_columns(model, path, label_column, delimiter, None, weights_at)
