@@ -2540,6 +2540,19 @@ def test_weight_column_mistakes_are_one_line(weighted_csv, blobs, tmp_path):
         assert not (tmp_path / "run").exists()
 
 
+def test_npz_weight_column_is_not_the_labels_or_the_features(tmp_path):
+    """An .npz file's 'y' (its labels) or 'x' (its features) as the weights is refused, as a
+    .csv file's label column is (the labels 0 and 1 were taken as weights: class 0 left out)."""
+    npz = tmp_path / "data.npz"
+    np.savez(npz, x=np.ones((10, 2)), y=np.arange(10) % 2, w=np.ones(10))
+    for name, what in (("y", "the labels"), ("x", "the features")):
+        proc = run("train", "--dataset", npz, "--weight-column", name, "-o", tmp_path / "run",
+                   check=False)  # fmt: skip
+        assert_one_line_error(proc, f"--weight-column {name}: the array {name!r} of", what,
+                              "the weights must be an array of their own")  # fmt: skip
+        assert not (tmp_path / "run").exists()
+
+
 def test_weight_column_and_class_weight_multiply_over_the_dataset(weighted_csv, monkeypatch,
                                                                    tmp_path):  # fmt: skip
     """What train hands fit: the column's weights (times --class-weight balanced's, when

@@ -556,6 +556,12 @@ def _npz_weights(path: str, name, n: int, flag: str, required: bool = True):
             f"{flag} {name}: {path} is an .npz file, whose weights are an array of it: give "
             "the array's name"
         )
+    if name in ("x", "y"):  # the arrays the loader reads (as a .csv file's label column)
+        what = "the features" if name == "x" else "the labels"
+        raise CLIError(
+            f"{flag} {name}: the array {name!r} of {path} holds {what}; the weights must be an "
+            "array of their own"
+        )
     with np.load(path, allow_pickle=False) as data:
         if name not in data.files:
             if not required:
