@@ -2680,6 +2680,13 @@ def test_predict_without_the_weight_column_keeps_a_last_label_column(tmp_path):
     assert answers[0] == answers[1] == answers[2] and len(answers[0]) == 4
 
 
+def test_evaluate_and_predict_help_name_the_weight_column():
+    """evaluate and predict drop a model's weight column: their --help says so."""
+    for command, fragment in (("evaluate", "weighted accuracy"), ("predict", "that column too")):
+        text = " ".join(run(command, "--help").stdout.split())
+        assert "--weight-column" in text and fragment in text
+
+
 def test_weight_column_from_a_toml_file(weighted_csv, tmp_path):
     (tmp_path / "w.toml").write_text('weight_column = "w"\n')
     proc = run("train", "--dataset", weighted_csv, "--config", tmp_path / "w.toml", "-q",

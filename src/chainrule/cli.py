@@ -3227,7 +3227,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a model. Without --dataset: for a model trained on a .csv/.npz "
         "file, the 10% of that file that chainrule train held out as its test set (the same "
         "examples, read again and split again with the recorded seed: the same accuracy as "
-        "train reported); for one trained on images, the test split of its image set.",
+        "train reported); for one trained on images, the test split of its image set. A "
+        "model trained with --weight-column reads a file that holds that column without it, "
+        "and reports the weighted accuracy beside the plain one.",
     )
     evaluate.add_argument(
         "model", type=_model_path, help="a model file written by chainrule train, or its run dir"
@@ -3275,7 +3277,9 @@ def build_parser() -> argparse.ArgumentParser:
         "model's recorded input scale (1/255) as in training. Give float images already in "
         "[0, 1]. A .csv file's values are used as they are; a file with one column more than "
         "the model has inputs still holds its label column, which is dropped: the column "
-        "the model was trained with (the first by default), or --label-column.",
+        "the model was trained with (the first by default), or --label-column. A model "
+        "trained with --weight-column drops that column too from a file that holds it (by "
+        "its header name, or its index in a file of the training data's columns).",
     )
     predict.add_argument("model", type=_model_path)
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image, .npy or .csv files")
