@@ -2687,6 +2687,32 @@ def test_evaluate_and_predict_help_name_the_weight_column():
         assert "--weight-column" in text and fragment in text
 
 
+def test_weight_column_all_zero_in_a_part_is_one_line_in_the_flags_words(tmp_path):
+    """Weights that are all 0 in the training examples left by --subset, or in the --val-split
+    rows: refused before any run directory, naming the flags (not fit's sample_weight)."""
+    from chainrule import datasets, training
+
+    n = 60
+    y = np.arange(n) % 2
+    train_rows = datasets.train_val_split(np.arange(n), y, val_fraction=0.1, seed=0)[0]
+    fit_rows = training.validation_rows(len(train_rows), 0.5, 0)[0]
+    w = np.zeros(n)
+    w[train_rows[fit_rows[-1]]] = 1.0  # one training row of the last, outside --subset 10
+    path = tmp_path / "w.csv"
+    path.write_text("label,a,w\n" + "".join(f"{c},{i / n:.3f},{v}\n" for i, (c, v) in
+                                              enumerate(zip(y, w))))  # fmt: skip
+    for extra, fragments in (
+        (["--subset", "10"], ["--weight-column w: the weight is zero for each of the first 10 "
+                              "training examples (--subset 10)"]),
+        (["--val-split", "0.5"], ["--weight-column w: the weight is zero for every validation "
+                                  "example of --val-split 0.5"]),
+    ):  # fmt: skip
+        proc = run("train", "--dataset", path, "--weight-column", "w", *extra, "-o",
+                   tmp_path / "run", check=False)  # fmt: skip
+        assert_one_line_error(proc, *fragments)
+        assert not (tmp_path / "run").exists()
+
+
 def test_weight_column_from_a_toml_file(weighted_csv, tmp_path):
     (tmp_path / "w.toml").write_text('weight_column = "w"\n')
     proc = run("train", "--dataset", weighted_csv, "--config", tmp_path / "w.toml", "-q",

@@ -1869,6 +1869,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             "the loss and accuracy of the epoch table (and metrics.jsonl), validation too, are "
             "weighted means; the test accuracy is not, the weighted test accuracy beside it is"
         )
+        _check_split_weights(w_train, config, sources)
     default_dir = resume.run_dir if resume is not None and resume.run_dir else None
     run_dir = Path(args.output or extras.get("output") or default_dir or _default_run_dir())
     if comm is not None:  # every rank uses rank 0's run directory
@@ -2044,6 +2045,29 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     print(f"model: {model_path}")
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _check_split_weights(weights: np.ndarray, config: TrainConfig, sources: dict) -> None:
+    """CLIError where the weights of the training examples (the file less its test set, and
+    --subset's first N), or of the --val-split rows or of the others, are all 0: refused in
+    the command line's words (``fit`` would say ``sample_weight``)."""
+    from chainrule import training
+
+    column = f"{sources.get('weight_column', '--weight-column')} {config.weight_column}"
+    if not weights.any():
+        which = f"every training example (those of {config.dataset} not held out as its test set)"
+        if config.subset:
+            which = f"each of the first {len(weights)} training examples "
+            which += f"({sources.get('subset', '--subset')} {config.subset})"
+        raise CLIError(f"{column}: the weight is zero for {which}")
+    if config.val_split:
+        train_rows, val_rows = training.validation_rows(len(weights), config.val_split, config.seed)
+        for part, rows in (("validation", val_rows), ("training", train_rows)):
+            if len(rows) and not weights[rows].any():
+                raise CLIError(
+                    f"{column}: the weight is zero for every {part} example of "
+                    f"{sources.get('val_split', '--val-split')} {config.val_split}"
+                )
 
 
 def _weighted_line(what: str, summary: dict, column, dataset: str) -> str:
