@@ -2713,6 +2713,21 @@ def test_weight_column_all_zero_in_a_part_is_one_line_in_the_flags_words(tmp_pat
         assert not (tmp_path / "run").exists()
 
 
+def test_weight_column_by_index_in_a_file_of_other_order_is_refused(weighted_runs, tmp_path):
+    """A model trained with --weight-column 2 (a: feature, w: weights) and a file whose column
+    2 is the feature a (w moved before it): evaluate, explain and predict refuse it, rather
+    than weigh by a and read w as a feature (a note said "read by position")."""
+    out, _ = weighted_runs
+    path = tmp_path / "swapped.csv"
+    path.write_text("label,w,a,b\n1,1.0,0.5,0.2\n0,2.0,0.3,0.1\n1,1.0,0.9,-0.2\n")  # a >= 0
+    for args in (("evaluate", out / "index", "--dataset", path),
+                 ("explain", "--model", out / "index", "--dataset", path),
+                 ("predict", out / "index", path)):  # fmt: skip
+        proc = run(*args, check=False)
+        assert_one_line_error(proc, "swapped.csv: its column in the place of the model's weight "
+                              "column", "is headed 'a', one of the features")  # fmt: skip
+
+
 def test_weight_column_from_a_toml_file(weighted_csv, tmp_path):
     (tmp_path / "w.toml").write_text('weight_column = "w"\n')
     proc = run("train", "--dataset", weighted_csv, "--config", tmp_path / "w.toml", "-q",

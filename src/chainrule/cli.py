@@ -1112,18 +1112,26 @@ def _check_file_columns(
         )
     names = [c for i, c in enumerate(columns) if i not in (label_at, weights_at)]
     dropped = None if label_at is None else columns[label_at]
-    return _check_feature_names(model, recorded, path, names, dropped)
+    weighing = None if weights_at is None else columns[weights_at]
+    return _check_feature_names(model, recorded, path, names, dropped, weighing)
 
 
 def _check_feature_names(
-    model: str, recorded, path: str, names: list[str], dropped: str | None = None
+    model: str,
+    recorded,
+    path: str,
+    names: list[str],
+    dropped: str | None = None,
+    weighing: str | None = None,
 ) -> str | None:
     """Compare the header names of ``path``'s feature columns, ``names``, with the ones
     ``model`` was trained on, ignoring case and surrounding spaces. A name of the model's in
     another column (or in the label column, ``dropped``, which is not read) means the columns
-    are not where the weights expect them: a CLIError. Other names (a header of the user's
-    own words) are read by position: returns the note that says so. A model that records no
-    names (``recorded``, its metadata's ``feature_names``) reads every file by position."""
+    are not where the weights expect them: a CLIError; so is one in the model's weight
+    column, ``weighing`` (its header), which is not a feature either. Other names (a header of
+    the user's own words) are read by position: returns the note that says so. A model that
+    records no names (``recorded``, its metadata's ``feature_names``) reads every file by
+    position."""
     valid = isinstance(recorded, list) and all(isinstance(n, str) for n in recorded)
     if not valid or names == recorded or len(names) != len(recorded):
         return None  # (the loader reports a wrong number of columns)
@@ -1139,6 +1147,13 @@ def _check_feature_names(
             f"features the model {model} was trained on ({trained}); its feature columns are "
             f"{shown}: put the columns in the model's order, or name the label column with "
             "--label-column"
+        )
+    if weighing is not None and weighing.strip().casefold() in theirs:
+        raise CLIError(
+            f"{path}: its column in the place of the model's weight column, which is not a "
+            f"feature, is headed {weighing!r}, one of the features the model {model} was "
+            f"trained on ({trained}); its feature columns are {shown}: put the columns in the "
+            "order of the model's training data"
         )
     if moved:
         if sorted(mine) == sorted(theirs):
