@@ -671,6 +671,27 @@ def test_checkpoint_every_0_writes_none_and_such_a_run_is_not_resumed(blobs, tmp
     assert "0:nocheckpointsatall" in squeezed(run("train", "--help").stdout)
 
 
+def test_a_run_resumed_with_checkpoint_every_0_is_not_resumed_from_an_older_checkpoint(
+    blobs, tmp_path
+):
+    """A run with checkpoints resumed with --checkpoint-every 0 trains on without any: its
+    newest checkpoint is older than the run, so --resume RUN is refused (it went back to that
+    checkpoint, dropping the epochs since, and again at every resume); the file, named, is
+    resumed."""
+    flags = ["--dataset", blobs / "blobs.npz", *BLOB_FLAGS, "-q"]
+    run("train", *flags, "--epochs", "2", "-o", tmp_path / "run")
+    run("train", "--resume", tmp_path / "run", "--checkpoint-every", "0", "--epochs", "3", "-q")
+    assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 3
+    newest = tmp_path / "run/checkpoints/epoch-0002.npz"
+    for target in ("run", "run/checkpoints"):
+        proc = run("train", "--resume", tmp_path / target, "--epochs", "4", check=False)
+        assert_one_line_error(proc, "trained on to epoch 3 with --checkpoint-every 0 after",
+                              f"checkpoint, {newest} (epoch 2)", f"--resume {newest}")  # fmt: skip
+    assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 3
+    run("train", "--resume", newest, "--epochs", "4", "-q")
+    assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 4
+
+
 def test_an_interrupted_run_without_checkpoints_says_there_is_nothing_to_resume(
     blobs, tmp_path, monkeypatch, capsys
 ):

@@ -1001,13 +1001,16 @@ def _load_resume(text: str) -> _Resume:
         if latest is None:
             _refuse_a_run_without_checkpoints(path)
             raise CLIError(f"no checkpoint in {path}")
-        path = latest
+        run, path = path, latest
     else:
         if not path.exists():  # RUN/checkpoints or a file in it, of a run that wrote none
             _refuse_a_run_without_checkpoints(path)
             _refuse_a_run_without_checkpoints(path.parent)
         _regular_file(text, "checkpoint")
+        run = None
     loaded = serialization.load_checkpoint(path)
+    if run is not None:
+        _refuse_a_run_without_checkpoints(run, path, loaded.epoch)
     run_dir = path.parent.parent
     settings, classes = {}, None
     if path.parent.name == "checkpoints" and (run_dir / "config.json").is_file():
@@ -1030,12 +1033,29 @@ def _load_resume(text: str) -> _Resume:
     return _Resume(path, loaded, run_dir, settings, classes)
 
 
-def _refuse_a_run_without_checkpoints(path: Path) -> None:
+def _refuse_a_run_without_checkpoints(
+    path: Path, newest: Path | None = None, epoch: int = 0
+) -> None:
     """CLIError if ``path`` (or the run above it, for its checkpoints/) is the directory of a
-    run of ``chainrule train --checkpoint-every 0``, as its config.json records."""
+    run of ``chainrule train --checkpoint-every 0``, as its config.json records. ``newest``:
+    the newest checkpoint of such a run (``epoch`` epochs done), written before a resume with
+    --checkpoint-every 0: where the run's metrics.jsonl holds more epochs, it has trained on
+    since, which resuming the run would silently go back on, so only that file itself, named,
+    is resumed."""
     for folder in (path, path.parent) if path.name == "checkpoints" else (path,):
         with contextlib.suppress(OSError, ValueError, AttributeError):
             if json.loads((folder / "config.json").read_text()).get("checkpoint_every") == 0:
+                if newest is not None:
+                    lines = (folder / "metrics.jsonl").read_text().splitlines()
+                    done = sum(1 for line in lines if line.strip())
+                    if done <= epoch:
+                        return  # nothing trained since the checkpoint
+                    raise CLIError(
+                        f"{folder}: the run trained on to epoch {done} with --checkpoint-every "
+                        f"0 after its newest checkpoint, {newest} (epoch {epoch}), so it cannot "
+                        f"be resumed from where it is; to train again from that checkpoint, "
+                        f"name it: --resume {newest}"
+                    )
                 raise CLIError(
                     f"{folder}: the run wrote no checkpoints (it was trained with "
                     "--checkpoint-every 0), so it cannot be resumed; train it again"
