@@ -2749,6 +2749,24 @@ def test_weight_column_by_index_in_a_file_of_other_order_is_refused(weighted_run
                               "column", "is headed 'a', one of the features")  # fmt: skip
 
 
+def test_a_weight_cell_that_is_no_number_is_named_as_a_weight(weighted_runs, weighted_csv,
+                                                              tmp_path):  # fmt: skip
+    """evaluate, explain --model and predict on a file whose weight column holds text: the
+    error is about the model's weight column, not a feature to encode as categories."""
+    out, _ = weighted_runs
+    lines = weighted_csv.read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[2] = "heavy"
+    path = tmp_path / "text.csv"
+    path.write_text("\n".join(lines[:3] + [",".join(cells)] + lines[4:]) + "\n")
+    for args in (("evaluate", out / "name", "--dataset", path),
+                 ("explain", "--model", out / "name", "--dataset", path),
+                 ("predict", out / "name", path)):  # fmt: skip
+        proc = run(*args, check=False)
+        assert_one_line_error(proc, "text.csv, line 4, column 3 ('w'): not a number: 'heavy' "
+                              "(the model's weight column w: the weights must be")  # fmt: skip
+
+
 def test_weight_column_from_a_toml_file(weighted_csv, tmp_path):
     (tmp_path / "w.toml").write_text('weight_column = "w"\n')
     proc = run("train", "--dataset", weighted_csv, "--config", tmp_path / "w.toml", "-q",

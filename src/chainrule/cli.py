@@ -549,6 +549,17 @@ def _split_off_weights(
     return np.delete(x, at, axis=1), weights
 
 
+def _weight_cell_error(exc: Exception, weights_at: int | None, what: str) -> CLIError | None:
+    """The loader's error ``exc`` about a cell of a .csv file's weight column (``weights_at``,
+    0-based in the row), in words for weights rather than features (``what`` names the
+    column); None for an error about another cell."""
+    text = str(exc)
+    number = re.search(r", line \d+, column (\d+)", text)
+    if weights_at is None or not number or int(number[1]) != weights_at + 1:
+        return None
+    return CLIError(f"{text.split(' (features')[0]} ({what}: the weights must be numbers)")
+
+
 def _npz_weights(path: str, name, n: int, flag: str, required: bool = True):
     """The array ``name`` of the .npz file ``path``: one weight per example (checked)."""
     if not isinstance(name, str):
@@ -2303,6 +2314,9 @@ def _evaluation_data(
         try:
             x, y, found = load_dataset_file(name, label_column, classes, delimiter)
         except datasets.DatasetError as exc:
+            about_weights = _weight_cell_error(exc, weights_at, f"{flag} {weight_column}")
+            if about_weights is not None:
+                raise about_weights from None
             if "given by name, but the file has no header row" not in str(exc):
                 raise
             raise CLIError(
@@ -2666,7 +2680,11 @@ def _read_csv_rows(
         if found is not None:
             weights_at, label_at = found
             note = _check_file_columns(model, path, label_column, delimiter, None, weights_at)
-            x = datasets.load_csv_features(path, label_column, delimiter=delimiter)
+            try:
+                x = datasets.load_csv_features(path, label_column, delimiter=delimiter)
+            except datasets.DatasetError as exc:
+                about_weights = _weight_cell_error(exc, weights_at, f"{flag} {weight_column}")
+                raise about_weights or exc from None
             if note:
                 print(note, file=sys.stderr)
             return np.delete(x, weights_at - (label_at is not None and weights_at > label_at), 1)
