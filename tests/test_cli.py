@@ -2767,6 +2767,25 @@ def test_a_weight_cell_that_is_no_number_is_named_as_a_weight(weighted_runs, wei
                               "(the model's weight column w: the weights must be")  # fmt: skip
 
 
+def test_resume_with_edited_weights_says_so_in_the_flags_words(weighted_csv, tmp_path):
+    """A weighted run resumed after a weight in its file changed: refused naming the weight
+    column and the file (fit says 'sample_weight'), the run's files as they were."""
+    data = tmp_path / "data.csv"
+    data.write_text(weighted_csv.read_text())
+    run("train", "--dataset", data, "--weight-column", "w", "--epochs", "2", "--batch-size",
+        "64", "-o", tmp_path / "run", "-q")  # fmt: skip
+    lines = data.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[2] = "7.5"
+    data.write_text("\n".join(lines[:5] + [",".join(cells)] + lines[6:]) + "\n")
+    proc = run("train", "--resume", tmp_path / "run", "--epochs", "3", "-q", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert f"--weight-column w: the weights in {data} differ from those the checkpoint" in last
+    assert "sample_weight" not in proc.stderr
+    assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 2
+
+
 def test_weight_column_from_a_toml_file(weighted_csv, tmp_path):
     (tmp_path / "w.toml").write_text('weight_column = "w"\n')
     proc = run("train", "--dataset", weighted_csv, "--config", tmp_path / "w.toml", "-q",

@@ -2013,12 +2013,19 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         else:
             log(f"{interrupted} before the first checkpoint: nothing to resume (in {run_dir})")
         return status
-    except (ValueError, CLIError):
+    except (ValueError, CLIError) as exc:
         if rank == 0 and not metrics_log.began:  # refused before training began
             if continuing:  # the run as it was: its settings and all its epochs' metrics
                 _restore_run_files(run_dir, before)
             else:  # leave nothing
                 _undo_run_dir(run_dir, created, lock)
+        if resume is not None and w_train is not None and "other sample weights" in str(exc):
+            raise CLIError(  # fit's words are sample_weight's
+                f"{sources.get('weight_column', '--weight-column')} {config.weight_column}: "
+                f"the weights in {config.dataset} differ from those the checkpoint "
+                f"{resume.path} was trained with (the rest of the data is the same): resume it "
+                "with the file as it was, or train a new run"
+            ) from None
         raise
     seconds = time.perf_counter() - started
     if rank:
