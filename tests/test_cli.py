@@ -726,6 +726,27 @@ def test_checkpoint_every_0_writes_none_and_such_a_run_is_not_resumed(blobs, tmp
     assert "0:nocheckpointsatall" in squeezed(run("train", "--help").stdout)
 
 
+def test_a_run_resumed_with_checkpoint_every_0_is_not_resumed_from_an_older_checkpoint(
+    blobs, tmp_path
+):
+    """A run with checkpoints resumed with --checkpoint-every 0 trains on without any: its
+    newest checkpoint is older than the run, so --resume RUN is refused (it went back to that
+    checkpoint, dropping the epochs since, and again at every resume); the file, named, is
+    resumed."""
+    flags = ["--dataset", blobs / "blobs.npz", *BLOB_FLAGS, "-q"]
+    run("train", *flags, "--epochs", "2", "-o", tmp_path / "run")
+    run("train", "--resume", tmp_path / "run", "--checkpoint-every", "0", "--epochs", "3", "-q")
+    assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 3
+    newest = tmp_path / "run/checkpoints/epoch-0002.npz"
+    for target in ("run", "run/checkpoints"):
+        proc = run("train", "--resume", tmp_path / target, "--epochs", "4", check=False)
+        assert_one_line_error(proc, "trained on to epoch 3 with --checkpoint-every 0 after",
+                              f"checkpoint, {newest} (epoch 2)", f"--resume {newest}")  # fmt: skip
+    assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 3
+    run("train", "--resume", newest, "--epochs", "4", "-q")
+    assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 4
+
+
 def test_an_interrupted_run_without_checkpoints_says_there_is_nothing_to_resume(
     blobs, tmp_path, monkeypatch, capsys
 ):
@@ -2613,38 +2634,16 @@ def test_weight_column_mistakes_are_one_line(weighted_csv, blobs, tmp_path):
         assert not (tmp_path / "run").exists()
 
 
-def test_weight_column_zero_on_every_row_trained_on_is_one_line(weighted_csv, tmp_path):
-    """Weights that are 0 on every row fit would train on (all the weight in the held-out
-    test set) or on every --val-split row: one line naming the setting, before the run
-    directory is made, not fit's ValueError about its sample_weight after the run began."""
-    from chainrule import cli, datasets, training
-
-    lines = weighted_csv.read_text().splitlines()
-    y = np.array([int(line.split(",")[0]) for line in lines[1:]])
-    train_rows, _, test_rows, _ = datasets.train_val_split(
-        np.arange(len(y)), y, val_fraction=cli.TEST_FRACTION, seed=0
-    )
-    _, val = training.validation_rows(len(train_rows), 0.25, 0)
-
-    def weighing(name, rows):  # the rows of ``rows`` weigh 1, every other row 0
-        kept = set(rows.tolist())
-        cells = [line.split(",") for line in lines[1:]]
-        path = tmp_path / name
-        path.write_text("\n".join(lines[:1] + [
-            ",".join(c[:2] + ["1" if i in kept else "0"] + c[3:]) for i, c in enumerate(cells)
-        ]) + "\n")  # fmt: skip
-        return path
-
-    not_val = np.setdiff1d(np.arange(len(y)), train_rows[val])
-    for path, extra, fragment in (
-        (weighing("test_only.csv", test_rows), [], "every one of the 360 training examples"),
-        (weighing("no_val.csv", not_val), ["--val-split", "0.25"],
-         "every one of the 90 validation examples (--val-split 0.25)"),
-    ):  # fmt: skip
-        proc = run("train", "--dataset", path, "--weight-column", "w", *extra, "-o",
-                   tmp_path / "run", check=False)  # fmt: skip
-        assert_one_line_error(proc, "--weight-column w: ", fragment, "weighs 0")
-        assert "sample_weight" not in proc.stderr
+def test_npz_weight_column_is_not_the_labels_or_the_features(tmp_path):
+    """An .npz file's 'y' (its labels) or 'x' (its features) as the weights is refused, as a
+    .csv file's label column is (the labels 0 and 1 were taken as weights: class 0 left out)."""
+    npz = tmp_path / "data.npz"
+    np.savez(npz, x=np.ones((10, 2)), y=np.arange(10) % 2, w=np.ones(10))
+    for name, what in (("y", "the labels"), ("x", "the features")):
+        proc = run("train", "--dataset", npz, "--weight-column", name, "-o", tmp_path / "run",
+                   check=False)  # fmt: skip
+        assert_one_line_error(proc, f"--weight-column {name}: the array {name!r} of", what,
+                              "the weights must be an array of their own")  # fmt: skip
         assert not (tmp_path / "run").exists()
 
 
@@ -2713,29 +2712,6 @@ def test_a_weighted_run_resumes_with_its_column_only(weighted_runs, weighted_csv
     run("train", "--resume", tmp_path / "bare", "--weight-column", "-2", "--epochs", "2", "-q")
 
 
-def test_a_weighted_run_resumed_after_its_weights_changed_is_refused_in_cli_words(
-    weighted_csv, tmp_path
-):
-    """The file's weight column edited after a checkpoint: the resume is refused naming the
-    column and the file, not fit's 'resume it with the sample_weight it was training with'
-    (a name the command line's user never gave), and the run is left as it was."""
-    data = tmp_path / "data.csv"
-    data.write_text(weighted_csv.read_text())
-    run("train", "--dataset", data, "--weight-column", "w", "--epochs", "1", "-o",
-        tmp_path / "run", "-q")  # fmt: skip
-    config = (tmp_path / "run/config.json").read_text()
-    lines = data.read_text().splitlines()
-    cells = lines[1].split(",")
-    cells[2] = "3.5"  # the first row's weight
-    data.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
-    proc = run("train", "--resume", tmp_path / "run", "--epochs", "2", check=False)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("chainrule: error: the weights in column 'w' of "), last
-    assert "sample_weight" not in proc.stderr
-    assert (tmp_path / "run/config.json").read_text() == config
-
-
 def test_changed_weights_refuse_a_distributed_resume_once(weighted_csv, tmp_path):
     """Under mpiexec the refusal is found on every rank at once (fit's check, in the
     command line's words): rank 0 says it, once, and no rank aborts the others."""
@@ -2754,7 +2730,9 @@ def test_changed_weights_refuse_a_distributed_resume_once(weighted_csv, tmp_path
     proc = subprocess.run([*command, "--resume", str(tmp_path / "run"), "--epochs", "2"],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode != 0
-    assert proc.stderr.count("chainrule: error: the weights in column 'w' of ") == 1, proc.stderr
+    assert proc.stderr.count("chainrule: error: --weight-column w: the weights in ") == 1, (
+        proc.stderr
+    )
     assert proc.stderr.count("chainrule: error:") == 1 and "Abort" not in proc.stderr
 
 
@@ -2808,6 +2786,117 @@ def test_a_model_weighted_by_a_csv_column_index_evaluates_an_npz(weighted_runs, 
     same = run("evaluate", out / "index", "--dataset", weighted_csv).stdout
     assert shown.splitlines()[0] == same.splitlines()[0]  # the same accuracy, 400 examples
     assert "row 0" in run("explain", "--model", out / "index", "--dataset", npz).stdout
+
+
+def test_predict_without_the_weight_column_keeps_a_last_label_column(tmp_path):
+    """A model trained with its labels last (by name) and a weight column by name: a file of
+    its features and labels but no weights has the label column dropped by name, not the first
+    feature (which read the labels as a feature: the model's names gave an error about the
+    label column, other names a prediction from the wrong columns)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    rows = [(a, 1.0 + (i % 3), b, int(a > 0)) for i, (a, b) in enumerate(x)]
+    data = tmp_path / "data.csv"
+    data.write_text("a,w,b,label\n" + "".join(f"{a:.4f},{w},{b:.4f},{c}\n" for a, w, b, c in rows))
+    run("train", "--dataset", data, "--label-column", "label", "--weight-column", "w",
+        "--epochs", "2", "-o", tmp_path / "run", "-q")  # fmt: skip
+    files = {
+        "features": "a,b\n" + "".join(f"{a:.4f},{b:.4f}\n" for a, _, b, _ in rows[:4]),
+        "names": "a,b,label\n" + "".join(f"{a:.4f},{b:.4f},{c}\n" for a, _, b, c in rows[:4]),
+        "others": "p,q,label\n" + "".join(f"{a:.4f},{b:.4f},{c}\n" for a, _, b, c in rows[:4]),
+    }
+    answers = []
+    for name, text in files.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text)
+        result = json.loads(run("predict", tmp_path / "run", path, "--json").stdout)
+        answers.append([r["top"] for r in result])
+    assert answers[0] == answers[1] == answers[2] and len(answers[0]) == 4
+
+
+def test_evaluate_and_predict_help_name_the_weight_column():
+    """evaluate and predict drop a model's weight column: their --help says so."""
+    for command, fragment in (("evaluate", "weighted accuracy"), ("predict", "that column too")):
+        text = " ".join(run(command, "--help").stdout.split())
+        assert "--weight-column" in text and fragment in text
+
+
+def test_weight_column_all_zero_in_a_part_is_one_line_in_the_flags_words(tmp_path):
+    """Weights that are all 0 in the training examples left by --subset, or in the --val-split
+    rows: refused before any run directory, naming the flags (not fit's sample_weight)."""
+    from chainrule import datasets, training
+
+    n = 60
+    y = np.arange(n) % 2
+    train_rows = datasets.train_val_split(np.arange(n), y, val_fraction=0.1, seed=0)[0]
+    fit_rows = training.validation_rows(len(train_rows), 0.5, 0)[0]
+    w = np.zeros(n)
+    w[train_rows[fit_rows[-1]]] = 1.0  # one training row of the last, outside --subset 10
+    path = tmp_path / "w.csv"
+    path.write_text("label,a,w\n" + "".join(f"{c},{i / n:.3f},{v}\n" for i, (c, v) in
+                                              enumerate(zip(y, w))))  # fmt: skip
+    for extra, fragments in (
+        (["--subset", "10"], ["--weight-column w: the weight is zero for each of the first 10 "
+                              "training examples (--subset 10)"]),
+        (["--val-split", "0.5"], ["--weight-column w: the weight is zero for every validation "
+                                  "example of --val-split 0.5"]),
+    ):  # fmt: skip
+        proc = run("train", "--dataset", path, "--weight-column", "w", *extra, "-o",
+                   tmp_path / "run", check=False)  # fmt: skip
+        assert_one_line_error(proc, *fragments)
+        assert not (tmp_path / "run").exists()
+
+
+def test_weight_column_by_index_in_a_file_of_other_order_is_refused(weighted_runs, tmp_path):
+    """A model trained with --weight-column 2 (a: feature, w: weights) and a file whose column
+    2 is the feature a (w moved before it): evaluate, explain and predict refuse it, rather
+    than weigh by a and read w as a feature (a note said "read by position")."""
+    out, _ = weighted_runs
+    path = tmp_path / "swapped.csv"
+    path.write_text("label,w,a,b\n1,1.0,0.5,0.2\n0,2.0,0.3,0.1\n1,1.0,0.9,-0.2\n")  # a >= 0
+    for args in (("evaluate", out / "index", "--dataset", path),
+                 ("explain", "--model", out / "index", "--dataset", path),
+                 ("predict", out / "index", path)):  # fmt: skip
+        proc = run(*args, check=False)
+        assert_one_line_error(proc, "swapped.csv: its column in the place of the model's weight "
+                              "column", "is headed 'a', one of the features")  # fmt: skip
+
+
+def test_a_weight_cell_that_is_no_number_is_named_as_a_weight(weighted_runs, weighted_csv,
+                                                              tmp_path):  # fmt: skip
+    """evaluate, explain --model and predict on a file whose weight column holds text: the
+    error is about the model's weight column, not a feature to encode as categories."""
+    out, _ = weighted_runs
+    lines = weighted_csv.read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[2] = "heavy"
+    path = tmp_path / "text.csv"
+    path.write_text("\n".join(lines[:3] + [",".join(cells)] + lines[4:]) + "\n")
+    for args in (("evaluate", out / "name", "--dataset", path),
+                 ("explain", "--model", out / "name", "--dataset", path),
+                 ("predict", out / "name", path)):  # fmt: skip
+        proc = run(*args, check=False)
+        assert_one_line_error(proc, "text.csv, line 4, column 3 ('w'): not a number: 'heavy' "
+                              "(the model's weight column w: the weights must be")  # fmt: skip
+
+
+def test_resume_with_edited_weights_says_so_in_the_flags_words(weighted_csv, tmp_path):
+    """A weighted run resumed after a weight in its file changed: refused naming the weight
+    column and the file (fit says 'sample_weight'), the run's files as they were."""
+    data = tmp_path / "data.csv"
+    data.write_text(weighted_csv.read_text())
+    run("train", "--dataset", data, "--weight-column", "w", "--epochs", "2", "--batch-size",
+        "64", "-o", tmp_path / "run", "-q")  # fmt: skip
+    lines = data.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[2] = "7.5"
+    data.write_text("\n".join(lines[:5] + [",".join(cells)] + lines[6:]) + "\n")
+    proc = run("train", "--resume", tmp_path / "run", "--epochs", "3", "-q", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert f"--weight-column w: the weights in {data} differ from those the checkpoint" in last
+    assert "sample_weight" not in proc.stderr
+    assert len((tmp_path / "run/metrics.jsonl").read_text().splitlines()) == 2
 
 
 def test_weight_column_from_a_toml_file(weighted_csv, tmp_path):

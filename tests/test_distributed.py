@@ -273,8 +273,9 @@ def test_weighted_misuse_is_refused_on_every_rank(mpi_run):
             assert seen["weight_length"] == shape
         else:
             assert f"rank 1 could not start training: ValueError: {shape}" in seen["weight_length"]
-        for case in ("weight_values", "no_weights"):
-            assert "data (checksums of the targets" in seen[case]
+        for case in ("weight_values", "no_weights"):  # the weights named, the data the same
+            assert "sample_weight (a checksum of the weights; None: not given)" in seen[case]
+        assert ", None]" in seen["no_weights"]
         assert "weight_normalization by rank: ['batch', 'dataset']" in seen["normalization"]
 
 

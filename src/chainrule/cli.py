@@ -549,6 +549,17 @@ def _split_off_weights(
     return np.delete(x, at, axis=1), weights
 
 
+def _weight_cell_error(exc: Exception, weights_at: int | None, what: str) -> CLIError | None:
+    """The loader's error ``exc`` about a cell of a .csv file's weight column (``weights_at``,
+    0-based in the row), in words for weights rather than features (``what`` names the
+    column); None for an error about another cell."""
+    text = str(exc)
+    number = re.search(r", line \d+, column (\d+)", text)
+    if weights_at is None or not number or int(number[1]) != weights_at + 1:
+        return None
+    return CLIError(f"{text.split(' (features')[0]} ({what}: the weights must be numbers)")
+
+
 def _feature_index(column: int, label_at: int | None) -> int:
     """The index among a .csv row's features of its column ``column`` (not the label
     column): one less past the label column ``label_at`` (None: the row has none)."""
@@ -565,6 +576,12 @@ def _npz_weights(path: str, name, n: int, flag: str, required: bool = True):
         raise CLIError(
             f"{flag} {name}: {path} is an .npz file, whose weights are an array of it: give "
             "the array's name"
+        )
+    if name in ("x", "y"):  # the arrays the loader reads (as a .csv file's label column)
+        what = "the features" if name == "x" else "the labels"
+        raise CLIError(
+            f"{flag} {name}: the array {name!r} of {path} holds {what}; the weights must be an "
+            "array of their own"
         )
     with np.load(path, allow_pickle=False) as data:
         if name not in data.files:
@@ -1026,13 +1043,16 @@ def _load_resume(text: str) -> _Resume:
         if latest is None:
             _refuse_a_run_without_checkpoints(path)
             raise CLIError(f"no checkpoint in {path}")
-        path = latest
+        run, path = path, latest
     else:
         if not path.exists():  # RUN/checkpoints or a file in it, of a run that wrote none
             _refuse_a_run_without_checkpoints(path)
             _refuse_a_run_without_checkpoints(path.parent)
         _regular_file(text, "checkpoint")
+        run = None
     loaded = serialization.load_checkpoint(path)
+    if run is not None:
+        _refuse_a_run_without_checkpoints(run, path, loaded.epoch)
     run_dir = path.parent.parent
     settings, classes = {}, None
     if path.parent.name == "checkpoints" and (run_dir / "config.json").is_file():
@@ -1055,12 +1075,29 @@ def _load_resume(text: str) -> _Resume:
     return _Resume(path, loaded, run_dir, settings, classes)
 
 
-def _refuse_a_run_without_checkpoints(path: Path) -> None:
+def _refuse_a_run_without_checkpoints(
+    path: Path, newest: Path | None = None, epoch: int = 0
+) -> None:
     """CLIError if ``path`` (or the run above it, for its checkpoints/) is the directory of a
-    run of ``chainrule train --checkpoint-every 0``, as its config.json records."""
+    run of ``chainrule train --checkpoint-every 0``, as its config.json records. ``newest``:
+    the newest checkpoint of such a run (``epoch`` epochs done), written before a resume with
+    --checkpoint-every 0: where the run's metrics.jsonl holds more epochs, it has trained on
+    since, which resuming the run would silently go back on, so only that file itself, named,
+    is resumed."""
     for folder in (path, path.parent) if path.name == "checkpoints" else (path,):
         with contextlib.suppress(OSError, ValueError, AttributeError):
             if json.loads((folder / "config.json").read_text()).get("checkpoint_every") == 0:
+                if newest is not None:
+                    lines = (folder / "metrics.jsonl").read_text().splitlines()
+                    done = sum(1 for line in lines if line.strip())
+                    if done <= epoch:
+                        return  # nothing trained since the checkpoint
+                    raise CLIError(
+                        f"{folder}: the run trained on to epoch {done} with --checkpoint-every "
+                        f"0 after its newest checkpoint, {newest} (epoch {epoch}), so it cannot "
+                        f"be resumed from where it is; to train again from that checkpoint, "
+                        f"name it: --resume {newest}"
+                    )
                 raise CLIError(
                     f"{folder}: the run wrote no checkpoints (it was trained with "
                     "--checkpoint-every 0), so it cannot be resumed; train it again"
@@ -1137,18 +1174,26 @@ def _check_file_columns(
         )
     names = [c for i, c in enumerate(columns) if i not in (label_at, weights_at)]
     dropped = None if label_at is None else columns[label_at]
-    return _check_feature_names(model, recorded, path, names, dropped)
+    weighing = None if weights_at is None else columns[weights_at]
+    return _check_feature_names(model, recorded, path, names, dropped, weighing)
 
 
 def _check_feature_names(
-    model: str, recorded, path: str, names: list[str], dropped: str | None = None
+    model: str,
+    recorded,
+    path: str,
+    names: list[str],
+    dropped: str | None = None,
+    weighing: str | None = None,
 ) -> str | None:
     """Compare the header names of ``path``'s feature columns, ``names``, with the ones
     ``model`` was trained on, ignoring case and surrounding spaces. A name of the model's in
     another column (or in the label column, ``dropped``, which is not read) means the columns
-    are not where the weights expect them: a CLIError. Other names (a header of the user's
-    own words) are read by position: returns the note that says so. A model that records no
-    names (``recorded``, its metadata's ``feature_names``) reads every file by position."""
+    are not where the weights expect them: a CLIError; so is one in the model's weight
+    column, ``weighing`` (its header), which is not a feature either. Other names (a header of
+    the user's own words) are read by position: returns the note that says so. A model that
+    records no names (``recorded``, its metadata's ``feature_names``) reads every file by
+    position."""
     valid = isinstance(recorded, list) and all(isinstance(n, str) for n in recorded)
     if not valid or names == recorded or len(names) != len(recorded):
         return None  # (the loader reports a wrong number of columns)
@@ -1164,6 +1209,13 @@ def _check_feature_names(
             f"features the model {model} was trained on ({trained}); its feature columns are "
             f"{shown}: put the columns in the model's order, or name the label column with "
             "--label-column"
+        )
+    if weighing is not None and weighing.strip().casefold() in theirs:
+        raise CLIError(
+            f"{path}: its column in the place of the model's weight column, which is not a "
+            f"feature, is headed {weighing!r}, one of the features the model {model} was "
+            f"trained on ({trained}); its feature columns are {shown}: put the columns in the "
+            "order of the model's training data"
         )
     if moved:
         if sorted(mine) == sorted(theirs):
@@ -1867,12 +1919,12 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     if w_train is not None:  # with --class-weight balanced: the product, as scikit-learn's
         sample_weight = w_train if sample_weight is None else sample_weight * w_train
         setting = f"{sources.get('weight_column', '--weight-column')} {config.weight_column}"
-        _check_weighted_parts(sample_weight, config.val_split, config.seed, setting)
         notes.append(
             f"note: {setting}: the loss and accuracy of the epoch table (and metrics.jsonl), "
             "validation too, are weighted means; the test accuracy is not, the weighted test "
             "accuracy beside it is"
         )
+        _check_split_weights(w_train, config, sources)
     default_dir = resume.run_dir if resume is not None and resume.run_dir else None
     run_dir = Path(args.output or extras.get("output") or default_dir or _default_run_dir())
     if comm is not None:  # every rank uses rank 0's run directory
@@ -1976,12 +2028,12 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
                 _restore_run_files(run_dir, before)
             else:  # leave nothing
                 _undo_run_dir(run_dir, created, lock)
-        if w_train is not None and "was written with other sample weights" in str(exc):
-            kind = "array" if config.dataset.lower().endswith(".npz") else "column"
-            refusal = CLIError(
-                f"the weights in {kind} {config.weight_column!r} of {config.dataset} are not "
-                f"those the checkpoint {resume.path} was trained with (the file has changed "
-                "since; a resumed run keeps its data)"
+        if resume is not None and w_train is not None and "other sample weights" in str(exc):
+            refusal = CLIError(  # fit's words are sample_weight's
+                f"{sources.get('weight_column', '--weight-column')} {config.weight_column}: "
+                f"the weights in {config.dataset} differ from those the checkpoint "
+                f"{resume.path} was trained with (the rest of the data is the same): resume it "
+                "with the file as it was, or train a new run"
             )
             # fit's refusal, found on every rank at once: rank 0 says it, none aborts
             refusal.on_every_rank = getattr(exc, "on_every_rank", False)
@@ -2060,6 +2112,29 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
     return 0
 
 
+def _check_split_weights(weights: np.ndarray, config: TrainConfig, sources: dict) -> None:
+    """CLIError where the weights of the training examples (the file less its test set, and
+    --subset's first N), or of the --val-split rows or of the others, are all 0: refused in
+    the command line's words (``fit`` would say ``sample_weight``)."""
+    from chainrule import training
+
+    column = f"{sources.get('weight_column', '--weight-column')} {config.weight_column}"
+    if not weights.any():
+        which = f"every training example (those of {config.dataset} not held out as its test set)"
+        if config.subset:
+            which = f"each of the first {len(weights)} training examples "
+            which += f"({sources.get('subset', '--subset')} {config.subset})"
+        raise CLIError(f"{column}: the weight is zero for {which}")
+    if config.val_split:
+        train_rows, val_rows = training.validation_rows(len(weights), config.val_split, config.seed)
+        for part, rows in (("validation", val_rows), ("training", train_rows)):
+            if len(rows) and not weights[rows].any():
+                raise CLIError(
+                    f"{column}: the weight is zero for every {part} example of "
+                    f"{sources.get('val_split', '--val-split')} {config.val_split}"
+                )
+
+
 def _weighted_line(what: str, summary: dict, column, dataset: str) -> str:
     """The line that reports ``summary``'s weighted accuracy, saying by which weights (the
     column of the .csv file ``dataset``, or its array, for an .npz file)."""
@@ -2098,28 +2173,6 @@ def _split_balanced_weights(labels, n_classes: int, val_split: float, seed: int)
         for part in training.validation_rows(len(labels), val_split, seed):
             weights[part] = _balanced_weights(labels[part], n_classes)
     return weights
-
-
-def _check_weighted_parts(weights, val_split: float, seed: int, setting: str) -> None:
-    """CLIError where every row fit trains on, or every row it holds out for validation with
-    ``val_split`` (split as :func:`_split_balanced_weights` splits), weighs 0: said here,
-    before the run directory is made, and not in the words of fit's ValueError."""
-    from chainrule import training
-
-    parts = [("training examples", np.arange(len(weights)))]
-    if int(len(weights) * val_split):
-        train, val = training.validation_rows(len(weights), val_split, seed)
-        parts = [
-            ("training examples", train),
-            (f"validation examples (--val-split {val_split})", val),
-        ]
-    for part, rows in parts:
-        if not np.any(weights[rows]):
-            raise CLIError(
-                f"{setting}: every one of the {len(rows)} {part} weighs 0 (the test set, "
-                f"{TEST_FRACTION:.0%} of the file, is held out first), so there is nothing to "
-                f"{'validate' if 'validation' in part else 'train'} on"
-            )
 
 
 def _balanced_accuracy(confusion) -> float:
@@ -2280,6 +2333,9 @@ def _evaluation_data(
         try:
             x, y, found = load_dataset_file(name, label_column, classes, delimiter)
         except datasets.DatasetError as exc:
+            about_weights = _weight_cell_error(exc, weights_at, f"{flag} {weight_column}")
+            if about_weights is not None:
+                raise about_weights from None
             if "given by name, but the file has no header row" not in str(exc):
                 raise
             raise CLIError(
@@ -2637,12 +2693,17 @@ def _read_csv_rows(
         flag = "the model's weight column"
         found = _weight_position(path, weight_column, label_column, delimiter, flag, net.n_in + 2)
         if found is None and isinstance(weight_column, str) and not given:  # no label column
-            label_column = None
             found = _weight_position(path, weight_column, None, delimiter, flag, net.n_in + 1)
+            if found is not None:
+                label_column = None
         if found is not None:
             weights_at, label_at = found
             note = _check_file_columns(model, path, label_column, delimiter, None, weights_at)
-            x = datasets.load_csv_features(path, label_column, delimiter=delimiter)
+            try:
+                x = datasets.load_csv_features(path, label_column, delimiter=delimiter)
+            except datasets.DatasetError as exc:
+                about_weights = _weight_cell_error(exc, weights_at, f"{flag} {weight_column}")
+                raise about_weights or exc from None
             if note:
                 print(note, file=sys.stderr)
             return np.delete(x, _feature_index(weights_at, label_at), 1)
@@ -3263,7 +3324,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a model. Without --dataset: for a model trained on a .csv/.npz "
         "file, the 10% of that file that chainrule train held out as its test set (the same "
         "examples, read again and split again with the recorded seed: the same accuracy as "
-        "train reported); for one trained on images, the test split of its image set.",
+        "train reported); for one trained on images, the test split of its image set. A "
+        "model trained with --weight-column reads a file that holds that column without it, "
+        "and reports the weighted accuracy beside the plain one.",
     )
     evaluate.add_argument(
         "model", type=_model_path, help="a model file written by chainrule train, or its run dir"
@@ -3311,7 +3374,9 @@ def build_parser() -> argparse.ArgumentParser:
         "model's recorded input scale (1/255) as in training. Give float images already in "
         "[0, 1]. A .csv file's values are used as they are; a file with one column more than "
         "the model has inputs still holds its label column, which is dropped: the column "
-        "the model was trained with (the first by default), or --label-column.",
+        "the model was trained with (the first by default), or --label-column. A model "
+        "trained with --weight-column drops that column too from a file that holds it (by "
+        "its header name, or its index in a file of the training data's columns).",
     )
     predict.add_argument("model", type=_model_path)
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image, .npy or .csv files")

@@ -921,7 +921,10 @@ class _Trainer:
             "optimizer": repr(self.optimizer.config()),
             "schedule": repr(self.schedule_spec),
             "data (checksums of the targets, every 64th input row, the validation data)": (
-                self.fingerprint
+                self.fingerprint[:3]
+            ),
+            "sample_weight (a checksum of the weights; None: not given)": (
+                self.fingerprint[3] if len(self.fingerprint) > 3 else None
             ),
         }
         everyone = self.comm.allgather(mine)
