@@ -379,7 +379,8 @@ def test_distributed_train_under_mpiexec(blobs, tmp_path):
     proc = subprocess.run(mixed, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert proc.stderr.count("chainrule: error:") == 1, proc.stderr
-    assert "every rank must call fit with the same data and settings; data" in proc.stderr
+    assert "every rank must call fit with the same data and settings; sample_weight (a " \
+        "checksum of the weights; None: not given) by rank: [None, " in proc.stderr  # fmt: skip
     for name in ("mixed", "weighted"):
         assert not (tmp_path / name).exists() or not any(
             p.name != ".lock" for p in (tmp_path / name).iterdir()
