@@ -2913,3 +2913,25 @@ def test_weight_column_from_a_toml_file(weighted_csv, tmp_path):
     proc = run("train", "--dataset", weighted_csv, "--config", tmp_path / "label.toml",
                "-o", tmp_path / "bad", check=False)  # fmt: skip
     assert_one_line_error(proc, f"{tmp_path / 'label.toml'}: weight_column 0: that is the label")
+
+
+def test_weight_column_of_a_csv_is_read_in_float64(tmp_path):
+    """--weight-column of a .csv file: the weights keep float64's digits and range (fit takes
+    float64 weights), not the float32 of the features: 1.0000001 and 1e-30 survive exactly,
+    1e39 is a weight like any other (it 'overflowed float32')."""
+    from chainrule import cli
+
+    rng = np.random.default_rng(0)
+    weights = np.full(40, 1.0000001)
+    weights[::3], weights[1::3] = 1e-30, 1e39
+    path = tmp_path / "w.csv"
+    a = rng.normal(size=40)
+    rows = [f"{i % 2},{a[i]:.4f},{w!r}\n" for i, w in enumerate(weights.tolist())]
+    path.write_text("label,a,w\n" + "".join(rows))
+    config = cli.TrainConfig(dataset=str(path), weight_column="w")
+    *_, w_train, w_test = cli.load_train_test(config)
+    assert w_train.dtype == np.float64
+    assert sorted(set(np.concatenate([w_train, w_test]).tolist())) == [1e-30, 1.0000001, 1e39]
+    # refused before as 'overflows float32'
+    run("train", "--dataset", path, "--weight-column", "w", "--epochs", "1", "-q",
+        "-o", tmp_path / "run")  # fmt: skip

@@ -902,3 +902,25 @@ def test_csv_features_arguments_are_checked(tmp_path, kwargs, error, problem):
     path = write(tmp_path, "1,2\n")
     with pytest.raises(error, match=problem):
         load_csv_features(path, **kwargs)
+
+
+def test_a_weight_column_is_read_as_float64_apart_from_the_features(tmp_path):
+    """weight_column: that column is no feature, and its numbers keep float64's digits and
+    range (1.0000001, 1e-30, 1e39: float32 would round, or overflow), quoted or with a decimal
+    comma as the features'; read_weights=False leaves it out unread (any cell)."""
+    path = tmp_path / "w.csv"
+    path.write_text('label;a;w;b\n0;1,5;"1,0000001";2\n1;3;1e-30;4\n0;5;1e39;6\n')
+    x, y, w = load_csv(path, delimiter=";", weight_column=2)
+    np.testing.assert_array_equal(x, np.array([[1.5, 2], [3, 4], [5, 6]], np.float32))
+    assert x.dtype == np.float32 and w.dtype == np.float64
+    assert w.tolist() == [1.0000001, 1e-30, 1e39]
+    x2, w2 = load_csv_features(path, "label", delimiter=";", weight_column=-2)
+    np.testing.assert_array_equal(x2, x)
+    assert w2.tolist() == [1.0000001, 1e-30, 1e39]
+    path.write_text("label,a,w,b\n0,1,heavy,2\n1,3,,4\n")
+    x3, y3, classes, w3 = load_csv(path, weight_column=2, read_weights=False, return_classes=True)
+    assert w3 is None and x3.tolist() == [[1, 2], [3, 4]] and y3.tolist() == [0, 1]
+    with pytest.raises(DatasetError, match=r"line 2, column 3 \('w'\): not a number: 'heavy'"):
+        load_csv(path, weight_column=2)
+    with pytest.raises(ValueError, match="weight_column 0 is the label column"):
+        load_csv(path, weight_column=0)

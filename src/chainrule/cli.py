@@ -346,11 +346,15 @@ def load_dataset_file(
     label_column: int | str = 0,
     classes: list[str] | None = None,
     delimiter: str = ",",
-) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
-    """``(x, y, classes)`` of a ``.csv``/``.npz`` dataset file (a CSV's labels in
+    weights_at: int | None = None,
+    read_weights: bool = True,
+) -> tuple[np.ndarray, np.ndarray, list[str] | None, np.ndarray | None]:
+    """``(x, y, classes, weights)`` of a ``.csv``/``.npz`` dataset file (a CSV's labels in
     ``label_column``, its cells separated by ``delimiter``): ``classes`` the class names of
     labels that are names (numbered in sorted order, or by the ``classes`` given), None for
-    class indices."""
+    class indices. ``weights_at``: a .csv file's weight column (its index in a row, from
+    :func:`_weight_position`), no feature: ``weights`` its numbers in float64 (unchecked), or
+    None (no such column, or not ``read_weights``: left out unread)."""
     from chainrule import datasets
 
     _regular_file(name, "dataset file")
@@ -365,10 +369,17 @@ def load_dataset_file(
                 f"--delimiter {_show_delimiter(delimiter)}: {name} is an .npz file, which has no "
                 "cells to separate; the option is for .csv files"
             )
-        return datasets.load_npz(name, classes=classes, return_classes=True)
-    return datasets.load_csv(
-        name, label_column=label_column, classes=classes, return_classes=True, delimiter=delimiter
+        return (*datasets.load_npz(name, classes=classes, return_classes=True), None)
+    loaded = datasets.load_csv(
+        name,
+        label_column=label_column,
+        classes=classes,
+        return_classes=True,
+        delimiter=delimiter,
+        weight_column=weights_at,
+        read_weights=read_weights,
     )
+    return loaded if weights_at is not None else (*loaded, None)
 
 
 FEW_UPDATES = 25  # fewer optimizer steps than this in a whole run: train says so,
@@ -404,9 +415,27 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None, sourc
     w_train = w_test = None
     flag = (sources or {}).get("weight_column", "--weight-column")
     if _is_data_file(name):
-        x, y, classes = load_dataset_file(name, config.label_column, classes, config.delimiter)
+        position = None
+        if config.weight_column is not None and name.lower().endswith(".csv"):
+            found = _weight_position(
+                name, config.weight_column, config.label_column, config.delimiter, flag
+            )
+            if found is None:  # the loader says what is wrong with the file
+                datasets.load_csv(name, config.label_column, delimiter=config.delimiter)
+                raise CLIError(f"{flag} {config.weight_column}: cannot read the columns of {name}")
+            position = found[0]
+        x, y, classes, weights = load_dataset_file(
+            name, config.label_column, classes, config.delimiter, position
+        )
         x, weights = _split_off_weights(
-            name, x, config.label_column, config.weight_column, config.delimiter, flag
+            name,
+            x,
+            weights,
+            config.label_column,
+            config.weight_column,
+            config.delimiter,
+            flag,
+            position,
         )
         if classes is None and len(y) > 10 and len(np.unique(y)) == len(y):  # each label once
             raise CLIError(
@@ -520,33 +549,37 @@ def _weight_position(
 
 
 def _split_off_weights(
-    path: str, x, label_column, weight_column, delimiter: str, flag: str, n_columns=None
+    path: str,
+    x,
+    weights,
+    label_column,
+    weight_column,
+    delimiter: str,
+    flag: str,
+    position: int | None = None,
+    required: bool = True,
+    check: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(x, weights)``: the features of a .csv/.npz file ``x`` (as :func:`load_dataset_file`
-    read them) without its weight column ``weight_column``, and that column's numbers, one
-    weight per example, checked as ``fit`` checks ``sample_weight`` (finite, >= 0, not all
-    zero: a CLIError naming the line and column). A .npz file's weights are its array named
-    ``weight_column``. ``(x, None)`` without a weight column, and, with ``n_columns`` (see
-    :func:`_weight_position`), for a .csv file that does not hold it."""
-    if weight_column is None:
+    """``(x, weights)``: the features ``x`` and weights of a .csv/.npz file as
+    :func:`load_dataset_file` read them (a .csv file's weight column ``weight_column``, at
+    ``position`` in its rows, read apart from the features), the weights checked as ``fit``
+    checks ``sample_weight`` (finite, >= 0, not all zero: a CLIError naming the line and
+    column). A .npz file's weights are its array named ``weight_column`` (not ``required``,
+    evaluate and explain: None where it has none). ``check`` False (commands that do not use
+    the weights): ``(x, None)``, the weights neither read nor checked."""
+    if weight_column is None or not check:
         return x, None
     if path.lower().endswith(".npz"):
-        return x, _npz_weights(path, weight_column, len(x), flag, required=n_columns is None)
-    found = _weight_position(path, weight_column, label_column, delimiter, flag, n_columns)
-    if found is None and n_columns is None:  # (the loader has read the file: not expected)
-        raise CLIError(f"{flag} {weight_column}: cannot read the columns of {path}")
-    if found is None:
+        return x, _npz_weights(path, weight_column, len(x), flag, required=required)
+    if weights is None:
         return x, None
-    position, label_at = found
     columns = (_read_header(path, label_column, delimiter) or (None,))[0]
-    at = _feature_index(position, label_at)
-    weights = x[:, at].astype(np.float64)
 
     def place(row: int) -> str:
         return _csv_place(path, row, delimiter, position, columns)
 
     _check_weights(weights, flag, weight_column, place)
-    return np.delete(x, at, axis=1), weights
+    return x, weights
 
 
 def _weight_cell_error(exc: Exception, weights_at: int | None, what: str) -> CLIError | None:
@@ -2303,6 +2336,7 @@ def _evaluation_data(
     classes: list[str] | None = None,
     delimiter: str | None = None,
     n_in: int | None = None,
+    use_weights: bool = True,
 ):
     """``(x, y, weights)`` of a named dataset's split (images as float32 in [0, 1]), or of a whole
     ``.csv``/``.npz`` file, as the network takes them. A CSV's labels are in ``label_column``,
@@ -2311,7 +2345,8 @@ def _evaluation_data(
     numbered by the model's ``classes`` (a label not among them is refused), and refused for
     a model without class names. ``weights``: for a file that holds the weight column the
     model was trained with (``n_in`` the model's inputs: the file has ``n_in + 2`` columns),
-    its numbers, taken out of the features; else None."""
+    its numbers, taken out of the features (unread and unchecked, and None, without
+    ``use_weights``: a command that does not use them); else None."""
     from chainrule import datasets
     from chainrule.serialization import load_metadata
 
@@ -2331,7 +2366,9 @@ def _evaluation_data(
             weights_at = found and found[0]
         note = _check_file_columns(model, name, label_column, delimiter, weights_at=weights_at)
         try:
-            x, y, found = load_dataset_file(name, label_column, classes, delimiter)
+            x, y, found, weights = load_dataset_file(
+                name, label_column, classes, delimiter, weights_at, use_weights
+            )
         except datasets.DatasetError as exc:
             about_weights = _weight_cell_error(exc, weights_at, f"{flag} {weight_column}")
             if about_weights is not None:
@@ -2350,11 +2387,11 @@ def _evaluation_data(
                 f"{', ...' if len(found) > 10 else ''}), but the model {model} has no class "
                 "names (it was trained on class indices 0, 1, 2, ...)"
             )
-        weights = None
         if n_in is not None:
             x, weights = _split_off_weights(
-                name, x, label_column, weight_column, delimiter, flag, n_columns=n_in + 2
-            )
+                name, x, weights, label_column, weight_column, delimiter, flag, weights_at,
+                required=False, check=use_weights,
+            )  # fmt: skip
         return x, y, weights
     _check_dataset_name(name)
     if label_column is not None:
@@ -2423,6 +2460,7 @@ def _own_data(
     classes: list[str] | None,
     delimiter: str | None = None,
     path: str | None = None,
+    use_weights: bool = True,
 ) -> _OwnData:
     """Part ``split`` of the data file ``model`` was trained on (:func:`_own_data_file`):
     ``"test"``, the test set ``chainrule train`` held out (the same examples, so the same
@@ -2432,7 +2470,8 @@ def _own_data(
     it, with the recorded seed; a CLIError if the file is gone, or has changed so that the
     test set is not the same (checked against the digest of the model's ``test_split``:
     ``train`` records it; a model without it is checked by its number of features only).
-    ``path``: where the file is now, if it has moved (checked the same way)."""
+    ``path``: where the file is now, if it has moved (checked the same way). Without
+    ``use_weights`` (a command that does not use them), the weight column is left out unread."""
     from chainrule import datasets
     from chainrule.serialization import load_metadata
 
@@ -2466,26 +2505,29 @@ def _own_data(
             f"the model {model} was trained on {path}, which no longer exists, so its test set "
             f"cannot be found again; {ask}"
         )
+    given_delimiter = delimiter is not None
     changed = f"{path} has changed since the model {model} was trained on it"
     if path != trained_on:
         changed = f"{path} does not hold the data the model {model} was trained on ({trained_on})"
     lost = f"its test set cannot be found again; {ask}"
+    delimiter = delimiter or _recorded_delimiter(config)
+    weight_column, flag = _recorded_weight_column(model), f"the model's weight column (in {path})"
+    position = None
+    if weight_column is not None and path.lower().endswith(".csv"):
+        at = _weight_position(path, weight_column, label_column, delimiter, flag)
+        position = at and at[0]
     try:
-        x, y, found = load_dataset_file(
-            path, label_column, classes, delimiter or _recorded_delimiter(config)
+        x, y, found, weights = load_dataset_file(
+            path, label_column, classes, delimiter, position, use_weights
         )
     except datasets.DatasetError as exc:
-        if delimiter is not None:  # read with the user's delimiter: their mistake, not a change
+        if given_delimiter:  # read with the user's delimiter: their mistake, not a change
             raise
         raise CLIError(f"{changed} ({exc}), so {lost}") from None
     x, weights = _split_off_weights(
-        path,
-        x,
-        label_column,
-        _recorded_weight_column(model),
-        delimiter or _recorded_delimiter(config),
-        f"the model's weight column (in {path})",
-    )
+        path, x, weights, label_column, weight_column, delimiter, flag, position,
+        check=use_weights,
+    )  # fmt: skip
     if classes is None and found is not None:
         raise CLIError(
             f"{changed}: its labels are class names ({', '.join(found[:10])}) and the model "
@@ -2697,16 +2739,18 @@ def _read_csv_rows(
             if found is not None:
                 label_column = None
         if found is not None:
-            weights_at, label_at = found
+            weights_at = found[0]
             note = _check_file_columns(model, path, label_column, delimiter, None, weights_at)
-            try:
-                x = datasets.load_csv_features(path, label_column, delimiter=delimiter)
+            try:  # the weights (float64: any number) are not used
+                x, _ = datasets.load_csv_features(
+                    path, label_column, delimiter=delimiter, weight_column=weights_at
+                )
             except datasets.DatasetError as exc:
                 about_weights = _weight_cell_error(exc, weights_at, f"{flag} {weight_column}")
                 raise about_weights or exc from None
             if note:
                 print(note, file=sys.stderr)
-            return np.delete(x, _feature_index(weights_at, label_at), 1)
+            return x
     note = None
     if model is not None:
         n_features = None if given else net.n_in

@@ -40,7 +40,9 @@ def load_csv(
     *,
     classes: Sequence[str] | None = None,
     return_classes: bool = False,
-) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, list[str] | None]:
+    weight_column: int | None = None,
+    read_weights: bool = True,
+) -> tuple:
     """Load a CSV file of numbers: one label column, the other columns features.
 
     Labels are class indices (``0, 1, 2, ...``) or class names (``setosa``, ``spam``), which
@@ -69,6 +71,12 @@ def load_csv(
         looked up in it, numbers too (``"1"`` and ``"1.0"`` are then two different names); a
         name not in it is an error. The classes need not all occur in the file.
     return_classes : also return the class names.
+    weight_column : the index (counting from 0; negative from the end) of a column of
+        per-example weights, or None (default). Given, that column is no feature: its cells
+        are read as the features' are (the same errors), but as float64 whatever ``dtype``
+        (all their digits, and numbers beyond float32's range), and returned last, ``w``.
+    read_weights : with ``weight_column``: False leaves that column out unread (its cells may
+        be anything), and ``w`` is None.
 
     Which labels are names: a label column holds class names when one of its cells is not a
     number. Without ``classes``, a column that mixes names and numbers is refused (``1`` and
@@ -83,6 +91,8 @@ def load_csv(
         the class names' indices in ``classes``.
     classes : only with ``return_classes=True``: the list of class names (``str``), ``y[i]``
         the index of example ``i``'s, or ``None`` for labels that are class indices.
+    w : only with ``weight_column``: ndarray of shape (N,), float64, that column's numbers
+        (not checked to be >= 0), or None with ``read_weights=False``.
 
     Raises
     ------
@@ -131,8 +141,12 @@ def load_csv(
         label_at = (
             _label_index(name, label_column, columns, ncols, first_line) if ncols > 1 else None
         )
+        weights_at = _weight_index(weight_column, ncols, label_at)
+        unread = weights_at if not read_weights else None
         for line, row in records:
             _check_width(name, line, row, ncols, first_line, delimiter)
+            if unread is not None:
+                row[unread] = "0"  # left out below, unread
             try:
                 values = list(map(float, row))
             except ValueError:
@@ -162,24 +176,26 @@ def load_csv(
     if by_name:
         table[:, label] = 0.0  # the labels are read from their text, below
     _check_finite(name, table, lines, columns)
+    at = [i for i in range(ncols) if i not in (label, weights_at)]  # the features' columns
     with np.errstate(over="ignore"):  # overflow to inf is reported below, with its line
-        x = np.delete(table, label, axis=1).astype(out_dtype)
+        x = table[:, at].astype(out_dtype)
     if not np.isfinite(x).all():
         r, c = np.argwhere(~np.isfinite(x))[0]
-        col = c + (c >= label)
+        col = at[c]
         value = float(table[r, col])
         raise DatasetError(
             f"{name}, line {lines[r]}, column {_describe(col, columns)}: value {value!r} "
             f"overflows {out_dtype}"
         )
+    weights = () if weights_at is None else (table[:, weights_at] if read_weights else None,)
     if by_name:
-        _warn_row_index(name, columns, table, range(ncols), skip=label)
+        _warn_row_index(name, columns, table, range(ncols), skip=(label, weights_at))
 
         def where(r: int) -> str:
             return f"{name}, line {lines[r]}, column {_describe(label, columns)}"
 
         y, found = _class_indices(labels, given, return_classes, where)
-        return (x, y, found) if return_classes else (x, y)
+        return (x, y, found, *weights) if return_classes else (x, y, *weights)
     y = table[:, label]
     bad = np.flatnonzero((y != np.round(y)) | (np.abs(y) >= 2.0**63) | (y < 0))
     if bad.size:
@@ -201,7 +217,7 @@ def load_csv(
             "column? (label_column names it: an index, or a name in the header; if this "
             "column does hold the labels, give it a name in the header)"
         )
-    _warn_row_index(name, columns, table, range(ncols), skip=label)
+    _warn_row_index(name, columns, table, range(ncols), skip=(label, weights_at))
     y = y.astype(np.int64)
     if _regression_like(y):
         warnings.warn(
@@ -211,7 +227,7 @@ def load_csv(
             DatasetWarning,
             stacklevel=2,
         )
-    return (x, y, None) if return_classes else (x, y)
+    return (x, y, None, *weights) if return_classes else (x, y, *weights)
 
 
 def load_csv_features(
@@ -222,7 +238,9 @@ def load_csv_features(
     delimiter: str = ",",
     *,
     n_features: int | None = None,
-) -> np.ndarray:
+    weight_column: int | None = None,
+    read_weights: bool = True,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
     """Load a CSV file of feature rows without labels, such as the inputs of a trained network.
 
     The file is read as ``load_csv`` reads it (UTF-8, quoting, blank lines, separators, header
@@ -242,10 +260,13 @@ def load_csv_features(
         all features (``label_column`` is not used); a file of ``n_features + 1`` columns holds
         a label column too, ``label_column`` (the first column if None), which is dropped; any
         other number of columns is an error naming both numbers.
+    weight_column, read_weights : a column of per-example weights, no feature, as for
+        ``load_csv``; given, the result is ``(x, w)``.
 
     Returns
     -------
     x : ndarray of shape (N, D), ``dtype``: the feature columns, in file order.
+    w : only with ``weight_column``: as ``load_csv``'s.
 
     Raises
     ------
@@ -301,8 +322,12 @@ def load_csv_features(
             columns, records = _split_header(first, records, header, label_column)
             if label_column is not None:
                 label_at = _label_index(name, label_column, columns, ncols, first_line)
+        weights_at = _weight_index(weight_column, ncols, label_at)
+        unread = weights_at if not read_weights else None
         for line, row in records:
             _check_width(name, line, row, ncols, first_line, delimiter)
+            if unread is not None:
+                row[unread] = "0"  # left out below, unread
             cells = row if label_at is None else row[:label_at] + row[label_at + 1 :]
             try:
                 values = list(map(float, cells))
@@ -327,16 +352,19 @@ def load_csv_features(
             f"{name}, line {lines[r]}, column {_describe(at[c], columns)}: value "
             f"{float(table[r, c])!r} is NaN or infinite"
         )
+    features = [k for k, col in enumerate(at) if col != weights_at]
     with np.errstate(over="ignore"):  # overflow to inf is reported just below, with its line
-        x = table.astype(out_dtype)
+        x = (table if weights_at is None else table[:, features]).astype(out_dtype)
     if not np.isfinite(x).all():
         r, c = np.argwhere(~np.isfinite(x))[0]
         raise DatasetError(
-            f"{name}, line {lines[r]}, column {_describe(at[c], columns)}: value "
-            f"{float(table[r, c])!r} overflows {out_dtype}"
+            f"{name}, line {lines[r]}, column {_describe(at[features[c]], columns)}: value "
+            f"{float(table[r, features[c]])!r} overflows {out_dtype}"
         )
-    _warn_row_index(name, columns, table, at)
-    return x
+    _warn_row_index(name, columns, table, at, skip=(weights_at,))
+    if weights_at is None:
+        return x
+    return x, table[:, at.index(weights_at)] if read_weights else None
 
 
 def csv_feature_names(
@@ -988,15 +1016,15 @@ def _row_index_text(name: str, col: int, values: np.ndarray) -> str:
 
 
 def _warn_row_index(
-    name: str, columns: list[str] | None, table: np.ndarray, at, skip: int | None = None
+    name: str, columns: list[str] | None, table: np.ndarray, at, skip: tuple = ()
 ) -> None:
     """A DatasetWarning for the first feature column that looks like a row index:
-    ``table[:, k]`` (float64, as read) holds file column ``at[k]``; column ``skip`` (the
-    labels) is none."""
+    ``table[:, k]`` (float64, as read) holds file column ``at[k]``; the columns in ``skip``
+    (the labels, the weights) are none."""
     if columns is None:
         return
     for k, col in enumerate(at):
-        if col != skip and _row_index(columns, col, table[:, k]):
+        if col not in skip and _row_index(columns, col, table[:, k]):
             warnings.warn(
                 f"{_row_index_text(name, col, table[:, k])}, read as a feature: save the file "
                 "with index=False, or drop that column",
@@ -1058,6 +1086,22 @@ def _label_index(
             f"for {ncols} columns"
         )
     return label_column % ncols
+
+
+def _weight_index(weight_column: int | None, ncols: int, label_at: int | None) -> int | None:
+    """The index in a row of the weight column ``weight_column`` (negative: from the end), or
+    None; a ValueError where it is out of range or the label column."""
+    if weight_column is None:
+        return None
+    if isinstance(weight_column, bool) or not isinstance(weight_column, (int, np.integer)):
+        raise TypeError(f"weight_column must be an int or None, got {weight_column!r}")
+    if not ncols:  # an empty file, reported as such
+        return None
+    if not -ncols <= weight_column < ncols:
+        raise ValueError(f"weight_column {weight_column} is out of range for {ncols} columns")
+    if weight_column % ncols == label_at:
+        raise ValueError(f"weight_column {weight_column} is the label column")
+    return int(weight_column) % ncols
 
 
 def _check_finite(
