@@ -695,7 +695,10 @@ def test_interrupt_before_any_checkpoint_says_so(blobs, tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert status == 130
     assert "None" not in err and "resume with" not in err
-    assert "before the first checkpoint" in err
+    assert (
+        f"before the first checkpoint: nothing to resume (in {tmp_path / 'run'}); train it "
+        "again (with --overwrite to replace this run, or another --output)"
+    ) in err
 
 
 def test_checkpoint_every_0_writes_none_and_such_a_run_is_not_resumed(blobs, tmp_path):
@@ -718,7 +721,12 @@ def test_checkpoint_every_0_writes_none_and_such_a_run_is_not_resumed(blobs, tmp
     assert json.loads((tmp_path / "off/config.json").read_text())["checkpoint_every"] == 0
     for target in ("off", "off/checkpoints", "off/checkpoints/epoch-0002.npz"):
         proc = run("train", "--resume", tmp_path / target, "--epochs", "50", check=False)
-        assert_one_line_error(proc, "the run wrote no checkpoints", "--checkpoint-every 0")
+        assert_one_line_error(proc, "the run wrote no checkpoints", "--checkpoint-every 0",
+                              "so it cannot be resumed; train it again (with --overwrite to "
+                              "replace this run, or another --output)")  # fmt: skip
+    proc = run("train", *flags, "-o", tmp_path / "off", check=False)  # why --overwrite
+    assert_one_line_error(proc, "already holds a run")
+    run("train", *flags, "-o", tmp_path / "off", "--overwrite")  # as the message says
     proc = run("train", *flags, "--checkpoint-every", "-1", "-o", tmp_path / "x", check=False)
     assert_one_line_error(proc, "--checkpoint-every: expected an integer >= 0, got '-1'")
     (tmp_path / "off.toml").write_text("checkpoint_every = 0\n")
@@ -765,6 +773,7 @@ def test_an_interrupted_run_without_checkpoints_says_there_is_nothing_to_resume(
     assert cli.main(argv) == 130
     err = capsys.readouterr().err
     assert "the run writes no checkpoints (checkpoint_every 0): nothing to resume" in err
+    assert "; train it again (with --overwrite to replace this run, or another --output)" in err
     assert "resume with" not in err
 
 

@@ -386,6 +386,9 @@ FEW_UPDATES = 25  # fewer optimizer steps than this in a whole run: train says s
 SOME_UPDATES = 500  # and suggests a run of about this many; a file's run of fewer than
 AUTO_UPDATES = 100  # this, with neither batch size nor epochs given, is sized for SOME_UPDATES
 TEST_FRACTION = 0.1  # the share of a data file that train holds out as its test set
+# what to do with a run that has nothing to resume: its directory is refused as "already holds
+# a run" without --overwrite
+TRAIN_AGAIN = "train it again (with --overwrite to replace this run, or another --output)"
 
 
 def _sized_run(n_fit: int, batch_size: int, epochs: int) -> tuple[int, int]:
@@ -1133,7 +1136,7 @@ def _refuse_a_run_without_checkpoints(
                     )
                 raise CLIError(
                     f"{folder}: the run wrote no checkpoints (it was trained with "
-                    "--checkpoint-every 0), so it cannot be resumed; train it again"
+                    f"--checkpoint-every 0), so it cannot be resumed; {TRAIN_AGAIN}"
                 )
 
 
@@ -2050,10 +2053,13 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         elif checkpoint is None:
             log(
                 f"{interrupted}: the run writes no checkpoints (checkpoint_every 0): nothing "
-                f"to resume (in {run_dir})"
+                f"to resume (in {run_dir}); {TRAIN_AGAIN}"
             )
         else:
-            log(f"{interrupted} before the first checkpoint: nothing to resume (in {run_dir})")
+            log(
+                f"{interrupted} before the first checkpoint: nothing to resume (in {run_dir}); "
+                f"{TRAIN_AGAIN}"
+            )
         return status
     except (ValueError, CLIError) as exc:
         if rank == 0 and not metrics_log.began:  # refused before training began
