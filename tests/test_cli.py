@@ -2874,20 +2874,42 @@ def test_weight_column_by_index_in_a_file_of_other_order_is_refused(weighted_run
 
 def test_a_weight_cell_that_is_no_number_is_named_as_a_weight(weighted_runs, weighted_csv,
                                                               tmp_path):  # fmt: skip
-    """evaluate, explain --model and predict on a file whose weight column holds text: the
-    error is about the model's weight column, not a feature to encode as categories."""
+    """evaluate on a file whose weight column holds text: the error is about the model's
+    weight column, not a feature to encode as categories (explain and predict, which do not
+    use the weights, leave the column unread)."""
     out, _ = weighted_runs
     lines = weighted_csv.read_text().splitlines()
     cells = lines[3].split(",")
     cells[2] = "heavy"
     path = tmp_path / "text.csv"
     path.write_text("\n".join(lines[:3] + [",".join(cells)] + lines[4:]) + "\n")
-    for args in (("evaluate", out / "name", "--dataset", path),
-                 ("explain", "--model", out / "name", "--dataset", path),
-                 ("predict", out / "name", path)):  # fmt: skip
-        proc = run(*args, check=False)
-        assert_one_line_error(proc, "text.csv, line 4, column 3 ('w'): not a number: 'heavy' "
-                              "(the model's weight column w: the weights must be")  # fmt: skip
+    proc = run("evaluate", out / "name", "--dataset", path, check=False)
+    assert_one_line_error(proc, "text.csv, line 4, column 3 ('w'): not a number: 'heavy' "
+                          "(the model's weight column w: the weights must be")  # fmt: skip
+
+
+@pytest.mark.parametrize("weight", ["-1.5", "nan", "heavy", ""])
+def test_explain_and_predict_leave_the_weight_column_unread(weighted_runs, weighted_csv,
+                                                            tmp_path, weight):  # fmt: skip
+    """explain --model and predict never use the weights: a file whose weight column holds a
+    negative, NaN, non-numeric or empty cell is read without it (the training file moved,
+    --split test, too); evaluate, whose weighted accuracy uses them, refuses it."""
+    out, _ = weighted_runs
+    lines = weighted_csv.read_text().splitlines()
+    for at in range(1, len(lines), 7):  # rows of the test set and of the rest
+        cells = lines[at].split(",")
+        cells[2] = weight
+        lines[at] = ",".join(cells)
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n")
+    shown = run("explain", "--model", out / "name", "--dataset", path).stdout
+    assert "bad.csv row 0 (label" in shown
+    shown = run("explain", "--model", out / "name", "--dataset", path, "--split", "test").stdout
+    assert "test example 0 of the 40" in shown
+    assert len(json.loads(run("predict", out / "name", path, "--json").stdout)) == 400
+    for split in ([], ["--split", "test"]):
+        proc = run("evaluate", out / "name", "--dataset", path, *split, check=False)
+        assert_one_line_error(proc, "bad.csv, line 2, column 3 ('w')", "the model's weight column")
 
 
 def test_resume_with_edited_weights_says_so_in_the_flags_words(weighted_csv, tmp_path):

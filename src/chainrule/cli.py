@@ -2527,6 +2527,10 @@ def _own_data(
             path, label_column, classes, delimiter, position, use_weights
         )
     except datasets.DatasetError as exc:
+        what = f"the model's weight column {weight_column}"
+        about_weights = _weight_cell_error(exc, position, what)
+        if about_weights is not None:  # the examples may be the same: say what is wrong
+            raise about_weights from None
         if given_delimiter:  # read with the user's delimiter: their mistake, not a change
             raise
         raise CLIError(f"{changed} ({exc}), so {lost}") from None
@@ -2747,13 +2751,13 @@ def _read_csv_rows(
         if found is not None:
             weights_at = found[0]
             note = _check_file_columns(model, path, label_column, delimiter, None, weights_at)
-            try:  # the weights (float64: any number) are not used
-                x, _ = datasets.load_csv_features(
-                    path, label_column, delimiter=delimiter, weight_column=weights_at
-                )
-            except datasets.DatasetError as exc:
-                about_weights = _weight_cell_error(exc, weights_at, f"{flag} {weight_column}")
-                raise about_weights or exc from None
+            x, _ = datasets.load_csv_features(  # the weights are not used: left out unread
+                path,
+                label_column,
+                delimiter=delimiter,
+                weight_column=weights_at,
+                read_weights=False,
+            )
             if note:
                 print(note, file=sys.stderr)
             return x
@@ -3075,7 +3079,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
             )
         if own is not None or moved:  # the test set train held out of the model's own file
             path = args.dataset if moved else None
-            data = _own_data(args.model, net, args.split or "test", by_name, args.delimiter, path)
+            data = _own_data(  # the weights are not used: left out unread
+                args.model, net, args.split or "test", by_name, args.delimiter, path, False
+            )
             if not data.verified:
                 _log(_unverified_note(data))
             x_test, y_test, name = data.x, data.y, own or args.dataset
@@ -3088,6 +3094,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 classes=by_name,
                 delimiter=args.delimiter,
                 n_in=net.n_in,
+                use_weights=False,
             )
         _check_fits(net, x_test, name, defaulted=args.dataset is None and own is None)
         i, n = args.index, args.batch or 1
