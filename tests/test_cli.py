@@ -2905,7 +2905,7 @@ def test_explain_and_predict_leave_the_weight_column_unread(weighted_runs, weigh
     shown = run("explain", "--model", out / "name", "--dataset", path).stdout
     assert "bad.csv row 0 (label" in shown
     shown = run("explain", "--model", out / "name", "--dataset", path, "--split", "test").stdout
-    assert "test example 0 of the 40" in shown
+    assert "testexample0ofthe40" in squeezed(shown)
     assert len(json.loads(run("predict", out / "name", path, "--json").stdout)) == 400
     for split in ([], ["--split", "test"]):
         proc = run("evaluate", out / "name", "--dataset", path, *split, check=False)
@@ -2966,3 +2966,37 @@ def test_weight_column_of_a_csv_is_read_in_float64(tmp_path):
     # refused before as 'overflows float32'
     run("train", "--dataset", path, "--weight-column", "w", "--epochs", "1", "-q",
         "-o", tmp_path / "run")  # fmt: skip
+
+
+def test_evaluate_split_test_checks_the_weights_of_the_test_set(weighted_runs, weighted_csv,
+                                                                tmp_path):  # fmt: skip
+    """A weighted model records a digest of its test set's weights beside that of its
+    examples: evaluate --split test of the file whose weights changed since is refused (its
+    weighted accuracy would not be train's), explain (which does not use them) reads it; a
+    model without that digest (before it was recorded) evaluates it, as it did."""
+    from chainrule import serialization
+
+    out, _ = weighted_runs
+    model = out / "name/model.npz"
+    record = serialization.load_metadata(model)["test_split"]
+    assert len(record["weights_sha256"]) == 64 and len(record["sha256"]) == 64
+    table = [line.split(",") for line in weighted_csv.read_text().splitlines()]
+    for row in table[1:]:
+        row[2] = "1.0"  # every example weighs the same now
+    path = tmp_path / "reweighted.csv"
+    path.write_text("".join(",".join(r) + "\n" for r in table))
+    proc = run("evaluate", model, "--dataset", path, "--split", "test", check=False)
+    assert_one_line_error(proc, "reweighted.csv does not hold the data the model",
+                          ": the weights (the model's weight column w) of the examples it holds "
+                          "out as test set (seed 0) differ from those of training")  # fmt: skip
+    shown = run("explain", "--model", model, "--dataset", path, "--split", "test").stdout
+    assert "testexample0ofthe40" in squeezed(shown)
+    same = json.loads(run("evaluate", model, "--json").stdout)  # the file unchanged: train's
+    assert same["weighted_accuracy"] == pytest.approx(1.0)
+    net, meta = serialization.load(model, with_metadata=True)
+    del meta["test_split"]["weights_sha256"]
+    user = {k: v for k, v in meta.items() if k not in serialization._RESERVED}
+    serialization.save(net, tmp_path / "old.npz", user)
+    shown = json.loads(run("evaluate", tmp_path / "old.npz", "--dataset", path, "--split", "test",
+                           "--json").stdout)  # fmt: skip
+    assert shown["weighted_accuracy"] == pytest.approx(shown["accuracy"])  # the weights all 1

@@ -468,12 +468,12 @@ def load_train_test(config: TrainConfig, classes: list[str] | None = None, sourc
                 "--label-column"
             ) from None
         input_scale = None
-        test_split = _test_split_record(len(x), x_test, y_test, config.seed)
         if weights is not None:  # split as the rows were (the split goes by the labels only)
             train_rows, _, test_rows, _ = datasets.train_val_split(
                 np.arange(len(x)), y, val_fraction=TEST_FRACTION, seed=config.seed
             )
             w_train, w_test = weights[train_rows], weights[test_rows]
+        test_split = _test_split_record(len(x), x_test, y_test, config.seed, w_test)
     else:
         _check_dataset_name(name)
         if config.weight_column is not None:
@@ -680,16 +680,29 @@ def _test_digest(x_test: np.ndarray, y_test: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _test_split_record(n_examples: int, x_test, y_test, seed: int) -> dict:
+def _weights_digest(weights: np.ndarray) -> str:
+    """The SHA-256 of a test set's weights (float64, as ``train`` reads them)."""
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(weights, dtype=np.float64).tobytes()).hexdigest()
+
+
+def _test_split_record(n_examples: int, x_test, y_test, seed: int, w_test=None) -> dict:
     """The model's metadata ``test_split``: how ``train`` held out a data file's test set,
-    and a digest of that test set (to tell whether the file still gives the same one)."""
-    return {
+    and a digest of that test set (to tell whether the file still gives the same one). With
+    the weights ``w_test`` (--weight-column), their digest too, ``weights_sha256``, apart from
+    the examples' ``sha256`` (which ``explain``, that does not read the weights, checks alone):
+    ``evaluate`` reports the weighted accuracy of the test set, which must be ``train``'s."""
+    record = {
         "val_fraction": TEST_FRACTION,
         "seed": int(seed),
         "n_examples": int(n_examples),
         "n_test": int(len(y_test)),
         "sha256": _test_digest(x_test, y_test),
     }
+    if w_test is not None:
+        record["weights_sha256"] = _weights_digest(w_test)
+    return record
 
 
 MAX_CLASSES = 1000  # class indices beyond this are refused: not a classifier's labels
@@ -2563,6 +2576,15 @@ def _own_data(
             f"{changed}: the examples it now holds out as test set (seed {seed}) differ from "
             f"those of training, so {lost}"
         )
+    weights_digest = record.get("weights_sha256")  # models weighted by a column (not older)
+    if split == "test" and weights is not None and weights_digest is not None:
+        if _weights_digest(weights[test_rows]) != weights_digest:
+            raise CLIError(
+                f"{changed}: the weights (the model's weight column {weight_column}) of the "
+                f"examples it holds out as test set (seed {seed}) differ from those of "
+                "training, so its weighted accuracy would not be the one train reported; give "
+                "--dataset FILE to evaluate the whole file with the weights it holds now"
+            )
     if split == "test":
         rows, part = test_rows, f"the {fraction:.0%} held out as test set at training"
     else:
