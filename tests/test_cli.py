@@ -3000,3 +3000,8 @@ def test_evaluate_split_test_checks_the_weights_of_the_test_set(weighted_runs, w
     shown = json.loads(run("evaluate", tmp_path / "old.npz", "--dataset", path, "--split", "test",
                            "--json").stdout)  # fmt: skip
     assert shown["weighted_accuracy"] == pytest.approx(shown["accuracy"])  # the weights all 1
+
+
+def test_standardize_help_says_the_statistics_are_unweighted():
+    help_text = squeezed(run("train", "--help").stdout)
+    assert "unweighted,whatever--weight-columnor--class-weight" in help_text

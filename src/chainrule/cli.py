@@ -3340,8 +3340,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="put a layer first that standardizes each input feature, (x - mean) / std, with "
-        "the mean and std of the training data (not of the --val-split part); the model keeps "
-        "it, so evaluate and predict take raw features",
+        "the mean and std of the training data (not of the --val-split part; unweighted, "
+        "whatever --weight-column or --class-weight, as scikit-learn's StandardScaler); the "
+        "model keeps it, so evaluate and predict take raw features",
     )
     train.add_argument(
         "--class-weight",
