@@ -3005,3 +3005,21 @@ def test_evaluate_split_test_checks_the_weights_of_the_test_set(weighted_runs, w
 def test_standardize_help_says_the_statistics_are_unweighted():
     help_text = squeezed(run("train", "--help").stdout)
     assert "unweighted,whatever--weight-columnor--class-weight" in help_text
+
+
+def test_info_of_a_data_file_says_it_reads_models(weighted_csv, tmp_path):
+    """info (or another command's MODEL) given a .csv data file: a line that says the command
+    reads model files and how to train on, or use a model on, the file; not 'not a readable
+    .npz archive'."""
+    proc = run("info", weighted_csv, check=False)
+    assert_one_line_error(proc, f"{weighted_csv} is a .csv data file: chainrule info reads model "
+                          "files (the .npz that chainrule train writes, or its run directory)",
+                          f"chainrule train --dataset {weighted_csv};",
+                          f"chainrule evaluate MODEL --dataset {weighted_csv}")  # fmt: skip
+    assert "zip" not in proc.stderr
+    proc = run("predict", weighted_csv, weighted_csv, check=False)
+    assert_one_line_error(proc, "is a .csv data file: chainrule predict reads model files")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    proc = run("info", text, check=False)
+    assert_one_line_error(proc, f"{text} is not a model file: chainrule info reads model files")

@@ -1009,7 +1009,9 @@ def _write_json(path: Path, data) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
-def _load_model(path: str):
+def _load_model(path: str, command: str):
+    """The network of the model file ``path`` (for ``chainrule command``: its messages name
+    it); a CLIError for a run directory without a model, or a data file given instead."""
     import chainrule
 
     if os.path.isdir(path) and not os.path.exists(os.path.join(path, "model.npz")):
@@ -1022,6 +1024,21 @@ def _load_model(path: str):
         )
         raise CLIError(f"{path} is a directory without a model.npz{hint}")
     _regular_file(path, "model file")
+    if path.lower().endswith(".csv"):  # a data file where a model goes: say what goes there
+        given = shlex.quote(path)
+        raise CLIError(
+            f"{path} is a .csv data file: chainrule {command} reads model files (the .npz that "
+            "chainrule train writes, or its run directory); to train a model on this file: "
+            f"chainrule train --dataset {given}; to use a model on it: chainrule evaluate MODEL "
+            f"--dataset {given}, or chainrule predict MODEL {given}"
+        )
+    import zipfile
+
+    if command == "info" and not zipfile.is_zipfile(path):
+        raise CLIError(
+            f"{path} is not a model file: chainrule info reads model files (the .npz that "
+            "chainrule train writes, or its run directory)"
+        )
     return chainrule.load(path)
 
 
@@ -2612,7 +2629,7 @@ def _unverified_note(data: _OwnData) -> str:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from chainrule.metrics import classification_summary
 
-    net = _load_model(args.model)
+    net = _load_model(args.model, "evaluate")
     classes = _model_classes(args.model, net)
     by_name = _model_classes(args.model, net, names_only=True)
     own = _own_data_file(args.model) if args.dataset is None else None
@@ -2863,7 +2880,7 @@ def _read_inputs(
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    net = _load_model(args.model)
+    net = _load_model(args.model, "predict")
     given = args.label_column is not None
     if given and not any(path.lower().endswith(".csv") for path in args.inputs):
         raise CLIError(
@@ -2905,7 +2922,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from chainrule.serialization import load_metadata
 
-    net = _load_model(args.model)
+    net = _load_model(args.model, "info")
     meta = load_metadata(args.model)
     if args.json:
         print(
@@ -2976,7 +2993,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             raise CLIError(f"{metrics_file}: not valid JSON")
     model_file = run_dir / "model.npz"
-    net = _load_model(str(model_file)) if model_file.exists() else None
+    net = _load_model(str(model_file), "plot") if model_file.exists() else None
     if net is None:
         from chainrule import plots
 
@@ -2992,7 +3009,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from chainrule.export import export_onnx
 
     _check_output_file(args.output, "--output")
-    net = _load_model(args.model)
+    net = _load_model(args.model, "export")
     scale = _pixel_scale(args.model)  # pixels the graph takes already scaled, as in training
     metadata = {} if scale is None else {"input_scale": repr(scale)}
     try:
@@ -3088,7 +3105,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             raise CLIError(
                 f"--{given[0]} cannot be combined with --model: the model's network is explained"
             )
-        net = _load_model(args.model)
+        net = _load_model(args.model, "explain")
         classes = _model_classes(args.model, net)
         by_name = _model_classes(args.model, net, names_only=True)
         own = _own_data_file(args.model) if args.dataset is None else None
@@ -3187,7 +3204,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "no model to serve yet: train one with `chainrule train` (about a minute), "
             "or pass a model file: chainrule serve MODEL"
         )
-    net = _load_model(str(model))
+    net = _load_model(str(model), "serve")
     try:
         from chainrule import web
     except ImportError as exc:
