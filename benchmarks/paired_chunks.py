@@ -33,6 +33,7 @@ import argparse
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ import _common  # noqa: E402
 import epoch_time  # noqa: E402
 
 import chainrule  # noqa: E402
+import chainrule.errors  # noqa: E402
 
 CHUNK_EXAMPLES = 2000
 
@@ -106,7 +108,9 @@ def run_row(row: epoch_time.Row, x, y, epochs: int, pytorch: bool, chunk: int) -
     if pytorch:
         runners.append(epoch_time.TorchRunner(row, x, y, net))
     warm = min(len(x), 50 * row.batch)  # allocations, thread pools, first-call costs
-    fit(net.copy(), x[:warm], y[:warm], epochs=1, batch_size=row.batch, optimizer="sgd")
+    with warnings.catch_warnings():  # one epoch of plain SGD on a few batches learns little
+        warnings.simplefilter("ignore", chainrule.errors.TrainingWarning)
+        fit(net.copy(), x[:warm], y[:warm], epochs=1, batch_size=row.batch, optimizer="sgd")
     runners[0].epoch(np.random.default_rng(1).permutation(len(x))[:warm])
     runners[0].load_weights(net)
     if pytorch:  # warmed up on its own copy: the one timed starts from chainrule's weights
