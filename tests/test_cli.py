@@ -372,6 +372,12 @@ def test_distributed_train_under_mpiexec(blobs, tmp_path):
     proc = subprocess.run([mpiexec, "-n", "2", *command], capture_output=True, text=True,
                           timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr  # the corrected command is not refused
+    # again: rank 0 refuses to write over that run; said once, no rank aborts the others
+    proc = subprocess.run([mpiexec, "-n", "2", *command], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode != 0 and "Abort" not in proc.stdout + proc.stderr, proc.stderr
+    assert proc.stderr.count("chainrule: error:") == 1, proc.stderr
+    assert "already holds a run" in proc.stderr
     # only rank 1 weighs the classes: every rank ends (none waits in fit for the other), rank 0
     # says why, once, and leaves nothing behind
     weighted = [*command[:-1], str(tmp_path / "weighted"), "--class-weight", "balanced"]
@@ -385,6 +391,34 @@ def test_distributed_train_under_mpiexec(blobs, tmp_path):
         assert not (tmp_path / name).exists() or not any(
             p.name != ".lock" for p in (tmp_path / name).iterdir()
         )  # fmt: skip
+
+
+def test_distributed_train_refusals_before_training_are_said_once(blobs, tmp_path):
+    """Under mpiexec the checks before training run on every rank and are agreed on: a
+    mistake that every rank finds (--early-stopping without --val-split) is said once, by rank
+    0, with no MPI_Abort; one that a single rank finds (a data file missing on its node) reaches
+    every rank, is said once in that rank's words, and nothing hangs; neither run leaves a run
+    directory."""
+    mpiexec = _mpiexec()
+    command = [sys.executable, "-m", "chainrule", "train", "--distributed", "--layers", "5,16,3",
+               "--epochs", "1", "-q", "-o", str(tmp_path / "run"), "--dataset"]  # fmt: skip
+    proc = subprocess.run([mpiexec, "-n", "2", *command, str(blobs / "blobs.npz"),
+                           "--early-stopping", "3"], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    shown = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert shown.count("chainrule: error: --early-stopping needs a validation set") == 1, shown
+    assert shown.count("chainrule: error:") == 1 and "abort" not in shown.lower(), shown
+    assert not (tmp_path / "run").exists()
+    missing = str(tmp_path / "elsewhere" / "blobs.npz")  # rank 1's node lacks the file
+    proc = subprocess.run([mpiexec, "-n", "1", *command, str(blobs / "blobs.npz"), ":", "-n",
+                           "1", *command, missing], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    shown = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert shown.count("chainrule: error:") == 1 and "abort" not in shown.lower(), shown
+    assert f"rank 1 could not start training: dataset file not found: {missing}" in shown
+    assert not (tmp_path / "run").exists()
 
 
 def test_distributed_train_weighs_examples_as_one_process(weighted_csv, tmp_path):

@@ -1678,6 +1678,18 @@ def _same_dir(a: Path, b: Path) -> bool:
         return False
 
 
+def _agreed(comm):
+    """A context in which every rank of ``comm`` (--distributed) runs the same checks and then
+    learns whether any rank failed them (training._all_or_none): an error raised on every rank
+    is said once, by rank 0 (main reads its mark, ``on_every_rank``), and one raised on some
+    ranks only (a file that one of them cannot read) is raised on every rank too, in the
+    failing rank's words; no rank aborts the others, none waits for ever. Without ``comm``,
+    nothing but the body."""
+    from chainrule import training
+
+    return contextlib.nullcontext() if comm is None else training._all_or_none(comm, typed=False)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as until_done:  # holds the run directory's lock
         return _train(args, until_done)
@@ -1698,332 +1710,347 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         comm = MPI.COMM_WORLD
     rank = 0 if comm is None else comm.Get_rank()
     log = _log if rank == 0 else (lambda *parts: None)
-    # every setting is checked before anything is written or printed
-    resume = _load_resume(args.resume) if args.resume else None
-    user, sources, extras = _user_settings(args)
-    config = TrainConfig(**{**(resume.settings if resume else {}), **user})
-    if resume is not None and "layers" in user and "activation" not in user:
-        _check_resume_depth(resume, config, sources)  # the checkpoint's activations may not fit
-    config.hidden_and_output()  # a CLIError now if --activation does not fit --layers
-    for name in config.activation:  # also where no layer would use it (no hidden layer)
-        try:
-            chainrule.activations.get_activation(name)
-        except ValueError as exc:
-            raise CLIError(f"--activation: {exc}") from None
-    if args.plot or extras.get("plot"):  # the plots come after training: their library now
-        from chainrule import plots
+    # every setting is checked before anything is written or printed; with --distributed on
+    # every rank, and agreed on (_agreed): an error is said once, and no rank aborts the others
+    with _agreed(comm):
+        resume = _load_resume(args.resume) if args.resume else None
+        user, sources, extras = _user_settings(args)
+        config = TrainConfig(**{**(resume.settings if resume else {}), **user})
+        if resume is not None and "layers" in user and "activation" not in user:
+            _check_resume_depth(resume, config, sources)  # the checkpoint's activations may not fit
+        config.hidden_and_output()  # a CLIError now if --activation does not fit --layers
+        for name in config.activation:  # also where no layer would use it (no hidden layer)
+            try:
+                chainrule.activations.get_activation(name)
+            except ValueError as exc:
+                raise CLIError(f"--activation: {exc}") from None
+        if args.plot or extras.get("plot"):  # the plots come after training: their library now
+            from chainrule import plots
 
+            try:
+                plots._pyplot()
+            except ImportError as exc:
+                raise CLIError(f"--plot: {exc}") from None
+        if resume is not None:
+            _check_resume(resume, config, user, sources)
+        _check_config_path(args.config, sources.get("dataset"), config.dataset)
+        notes = []  # warnings, shown (with -q too) once every setting has been checked
         try:
-            plots._pyplot()
-        except ImportError as exc:
-            raise CLIError(f"--plot: {exc}") from None
-    if resume is not None:
-        _check_resume(resume, config, user, sources)
-    _check_config_path(args.config, sources.get("dataset"), config.dataset)
-    notes = []  # warnings, shown (with -q too) once every setting has been checked
-    try:
-        x_train, y_train, x_test, y_test, input_scale, classes, test_split, w_train, w_test = (
-            load_train_test(config, resume.classes if resume is not None else None, sources)
-        )
-    except chainrule.datasets.DatasetError as exc:
-        text = str(exc)
-        weights_at = None
-        if config.weight_column is not None and config.dataset.lower().endswith(".csv"):
-            flag = sources.get("weight_column", "--weight-column")
-            weights_at = _weight_position(
-                config.dataset, config.weight_column, config.label_column, config.delimiter, flag
+            x_train, y_train, x_test, y_test, input_scale, classes, test_split, w_train, w_test = (
+                load_train_test(config, resume.classes if resume is not None else None, sources)
             )
-        number = re.search(r", line \d+, column (\d+)", text)
-        if weights_at is not None and number and int(number[1]) == weights_at[0] + 1:
-            raise CLIError(
-                f"{text.split(' (features')[0]} ({flag} {config.weight_column}: the weights "
-                "must be numbers)"
-            ) from None
-        defaulted = (
-            resume is None
-            and "label_column" not in user
-            and config.dataset.lower().endswith(".csv")
-        )
-        about_labels = re.search(r"label \S+ is (not an integer|negative)", text)
-        if "a row index" in text and "not class labels" in text:  # pandas' index
-            if not defaulted:
-                raise CLIError(text.replace("(label_column", "(--label-column")) from None
-            text, about_labels = text.split(": are the labels in another")[0], True
-        category = re.match(
-            r"(.*, line (\d+), column (\d+)(?: \('([^']*)'\))?: not a number: '[^']*') "
-            r"\(features",
-            text,
-        )
-        if defaulted and category and int(category[2]) == _first_data_line(config):
-            # names from the first row on in a feature column: the labels, most likely
-            where, _, number, header = category.groups()
-            by_name = header and _header_of_names(config)
-            flag = f"--label-column {shlex.quote(header)}" if by_name else (
-                f"--label-column {int(number) - 1} (indices count from 0)"
-            )  # fmt: skip
-            raise CLIError(
-                f"{where}; the labels are read from the first column unless --label-column "
-                f"names another: if column {number} holds the labels, give {flag} (if it is a "
-                "feature, encode it as numbers)"
-            ) from None
-        if defaulted and about_labels:
-            likely = _label_like_column(config)
-            flag = (
-                f"give --label-column {shlex.quote(likely)}"
-                if likely
-                else "name it with --label-column (an index, or a name in the header)"
+        except chainrule.datasets.DatasetError as exc:
+            text = str(exc)
+            weights_at = None
+            if config.weight_column is not None and config.dataset.lower().endswith(".csv"):
+                flag = sources.get("weight_column", "--weight-column")
+                weights_at = _weight_position(
+                    config.dataset,
+                    config.weight_column,
+                    config.label_column,
+                    config.delimiter,
+                    flag,
+                )
+            number = re.search(r", line \d+, column (\d+)", text)
+            if weights_at is not None and number and int(number[1]) == weights_at[0] + 1:
+                raise CLIError(
+                    f"{text.split(' (features')[0]} ({flag} {config.weight_column}: the weights "
+                    "must be numbers)"
+                ) from None
+            defaulted = (
+                resume is None
+                and "label_column" not in user
+                and config.dataset.lower().endswith(".csv")
             )
-            raise CLIError(
-                f"{text} [the labels were read from the first column, the default: if they are "
-                f"in another, {flag}]"
-            ) from None
-        raise
-    if resume is None and config.subset and config.subset > len(x_train):
-        notes.append(
-            f"note: --subset {config.subset}: {config.dataset} has {len(x_train)} training "
-            "examples, all of them used"
-        )
-    if _is_data_file(config.dataset):  # recorded so that --resume finds it from anywhere
-        largest = max(-float(x_train.min()), float(x_train.max())) if x_train.size else 0.0
-        if largest > LARGE_FEATURE and not config.standardize:
+            about_labels = re.search(r"label \S+ is (not an integer|negative)", text)
+            if "a row index" in text and "not class labels" in text:  # pandas' index
+                if not defaulted:
+                    raise CLIError(text.replace("(label_column", "(--label-column")) from None
+                text, about_labels = text.split(": are the labels in another")[0], True
+            category = re.match(
+                r"(.*, line (\d+), column (\d+)(?: \('([^']*)'\))?: not a number: '[^']*') "
+                r"\(features",
+                text,
+            )
+            if defaulted and category and int(category[2]) == _first_data_line(config):
+                # names from the first row on in a feature column: the labels, most likely
+                where, _, number, header = category.groups()
+                by_name = header and _header_of_names(config)
+                flag = f"--label-column {shlex.quote(header)}" if by_name else (
+                    f"--label-column {int(number) - 1} (indices count from 0)"
+                )  # fmt: skip
+                raise CLIError(
+                    f"{where}; the labels are read from the first column unless --label-column "
+                    f"names another: if column {number} holds the labels, give {flag} (if it is a "
+                    "feature, encode it as numbers)"
+                ) from None
+            if defaulted and about_labels:
+                likely = _label_like_column(config)
+                flag = (
+                    f"give --label-column {shlex.quote(likely)}"
+                    if likely
+                    else "name it with --label-column (an index, or a name in the header)"
+                )
+                raise CLIError(
+                    f"{text} [the labels were read from the first column, the default: if they are "
+                    f"in another, {flag}]"
+                ) from None
+            raise
+        if resume is None and config.subset and config.subset > len(x_train):
             notes.append(
-                f"note: the features of {config.dataset} reach |x| = {largest:.3g}; networks "
-                "train best on inputs of order 1: give --standardize (docs/data.md)"
+                f"note: --subset {config.subset}: {config.dataset} has {len(x_train)} training "
+                "examples, all of them used"
             )
-        config.dataset = os.path.abspath(config.dataset)
-    feature_names = _file_feature_names(config.dataset, config.label_column, config.delimiter)
-    if feature_names is not None and w_train is not None:  # the weights are no feature
-        at, label_at = _weight_position(
-            config.dataset, config.weight_column, config.label_column, config.delimiter, ""
-        )
-        del feature_names[_feature_index(at, label_at)]
-    # a feature without a name in the header (1-based), which a new run notes, else 0
-    unnamed = 0
-    if feature_names is not None and "" in feature_names and resume is None:
-        unnamed = feature_names.index("") + 1
-        notes.append(
-            f"note: feature {unnamed} of {config.dataset} has no name in the header (a row "
-            "index that pandas' to_csv wrote? save with index=False); it is used as a feature"
-        )
-    labels_from = _defaulted_label_name(config) if "label_column" not in user else None
-    if resume is None and labels_from:
-        notes.append(
-            f"note: the labels are the first column of {config.dataset}, {labels_from} (the "
-            "default); if they are in another, name it with --label-column"
-        )
-    elif resume is None and labels_from == "":
-        notes.append(
-            f"note: {config.dataset} has no header: the labels are its first column (the "
-            "default); if they are in another, give its index with --label-column (counting "
-            "from 0; -1 for the last)"
-        )
-    every = np.concatenate([y_train, y_test])  # every label of the file
-    first = None
-    if resume is None and classes is not None:
-        first = _lonely_first_label(config, classes, every)
-        if first is not None:
+        if _is_data_file(config.dataset):  # recorded so that --resume finds it from anywhere
+            largest = max(-float(x_train.min()), float(x_train.max())) if x_train.size else 0.0
+            if largest > LARGE_FEATURE and not config.standardize:
+                notes.append(
+                    f"note: the features of {config.dataset} reach |x| = {largest:.3g}; networks "
+                    "train best on inputs of order 1: give --standardize (docs/data.md)"
+                )
+            config.dataset = os.path.abspath(config.dataset)
+        feature_names = _file_feature_names(config.dataset, config.label_column, config.delimiter)
+        if feature_names is not None and w_train is not None:  # the weights are no feature
+            at, label_at = _weight_position(
+                config.dataset, config.weight_column, config.label_column, config.delimiter, ""
+            )
+            del feature_names[_feature_index(at, label_at)]
+        # a feature without a name in the header (1-based), which a new run notes, else 0
+        unnamed = 0
+        if feature_names is not None and "" in feature_names and resume is None:
+            unnamed = feature_names.index("") + 1
             notes.append(
-                f"note: the first line of {config.dataset} was read as data, and its label "
-                f"{first!r} is the only example of that class: if that line is a header, give "
-                f"the label column by its name (--label-column {first})"
+                f"note: feature {unnamed} of {config.dataset} has no name in the header (a row "
+                "index that pandas' to_csv wrote? save with index=False); it is used as a feature"
             )
-    layers_from = sources.get("layers") or ("the checkpoint's network" if resume else "--layers")
-    if resume is None and len(every) and np.all(every == every[0]):
-        only = classes[int(every[0])] if classes is not None else int(every[0])
-        raise CLIError(
-            f"every label of {config.dataset} (--label-column {config.label_column!r}) is "
-            f"{only!r}: one class, nothing to tell apart; name the label column with "
-            "--label-column"
+        labels_from = _defaulted_label_name(config) if "label_column" not in user else None
+        if resume is None and labels_from:
+            notes.append(
+                f"note: the labels are the first column of {config.dataset}, {labels_from} (the "
+                "default); if they are in another, name it with --label-column"
+            )
+        elif resume is None and labels_from == "":
+            notes.append(
+                f"note: {config.dataset} has no header: the labels are its first column (the "
+                "default); if they are in another, give its index with --label-column (counting "
+                "from 0; -1 for the last)"
+            )
+        every = np.concatenate([y_train, y_test])  # every label of the file
+        first = None
+        if resume is None and classes is not None:
+            first = _lonely_first_label(config, classes, every)
+            if first is not None:
+                notes.append(
+                    f"note: the first line of {config.dataset} was read as data, and its label "
+                    f"{first!r} is the only example of that class: if that line is a header, give "
+                    f"the label column by its name (--label-column {first})"
+                )
+        layers_from = sources.get("layers") or (
+            "the checkpoint's network" if resume else "--layers"
         )
-    if classes is not None:
-        n_classes = len(classes)
-        which = f"({', '.join(classes)})" if n_classes <= 20 else "(class names)"
-    else:
-        n_classes = int(every.max()) + 1
-        which = f"(labels are class indices: its largest label is {n_classes - 1})"
-        if resume is None and n_classes > MAX_CLASSES:  # a network of a million outputs
+        if resume is None and len(every) and np.all(every == every[0]):
+            only = classes[int(every[0])] if classes is not None else int(every[0])
             raise CLIError(
-                f"the labels of {config.dataset} (--label-column {config.label_column!r}) are "
-                f"class indices, the largest {n_classes - 1}: a network of {n_classes} outputs "
-                f"for {len(np.unique(every))} different labels (IDs, or a stray value?); train "
-                f"takes at most {MAX_CLASSES} classes, numbered from 0; if another column "
-                "holds the labels, name it with --label-column"
+                f"every label of {config.dataset} (--label-column {config.label_column!r}) is "
+                f"{only!r}: one class, nothing to tell apart; name the label column with "
+                "--label-column"
             )
-    if resume is None and classes is None and _regression_like(every):
-        notes.append(
-            f"note: the labels of {config.dataset} (--label-column {config.label_column!r}) "
-            f"are {len(np.unique(every))} different whole numbers over {len(every)} "
-            "examples, most of them on two examples or fewer: a regression target, not "
-            "classes? train classifies; for regression use the Python API (docs/training.md, "
-            "Regression); if another column holds the labels, name it with --label-column"
-        )
-    if resume is None and classes is None and _is_data_file(config.dataset):
-        counts = np.bincount(every, minlength=n_classes)
-        empty = [str(k) for k in np.flatnonzero(counts == 0)]
-        if empty:
+        if classes is not None:
+            n_classes = len(classes)
+            which = f"({', '.join(classes)})" if n_classes <= 20 else "(class names)"
+        else:
+            n_classes = int(every.max()) + 1
+            which = f"(labels are class indices: its largest label is {n_classes - 1})"
+            if resume is None and n_classes > MAX_CLASSES:  # a network of a million outputs
+                raise CLIError(
+                    f"the labels of {config.dataset} (--label-column {config.label_column!r}) are "
+                    f"class indices, the largest {n_classes - 1}: a network of {n_classes} outputs "
+                    f"for {len(np.unique(every))} different labels (IDs, or a stray value?); train "
+                    f"takes at most {MAX_CLASSES} classes, numbered from 0; if another column "
+                    "holds the labels, name it with --label-column"
+                )
+        if resume is None and classes is None and _regression_like(every):
             notes.append(
-                f"note: no example of class{'es' * (len(empty) > 1)} {', '.join(empty[:10])}"
-                f"{', ...' if len(empty) > 10 else ''} in {config.dataset}: class indices "
-                "count from 0 (labels 1, 2, 3 make 4 classes, the first empty); the output "
-                "layer has a unit for each"
+                f"note: the labels of {config.dataset} (--label-column {config.label_column!r}) "
+                f"are {len(np.unique(every))} different whole numbers over {len(every)} "
+                "examples, most of them on two examples or fewer: a regression target, not "
+                "classes? train classifies; for regression use the Python API (docs/training.md, "
+                "Regression); if another column holds the labels, name it with --label-column"
             )
-    # the widths the file asks for, with the hidden layers asked for (or one of 64 for each
-    # hidden activation given, at least one)
-    if "layers" in sources or resume:
-        hidden = config.layers[1:-1]
-    else:
-        hidden = [64] * max(1, len(config.activation) - 1)
-    binary = n_classes == 2 and config.loss == "binary_cross_entropy"  # one sigmoid unit
-    fitting = ",".join(map(str, [x_train.shape[1], *hidden, 1 if binary else n_classes]))
-    suggest = "" if resume else f"; give e.g. --layers {fitting}"
-    if resume is None and "layers" not in sources and _is_data_file(config.dataset):
-        # a file's own widths: its features in, one output per class (the defaults are MNIST's)
-        config.layers = [int(w) for w in fitting.split(",")]
-    if unnamed:
-        suggest = (
-            f"; its feature {unnamed} has no name in the header: a row index that pandas' "
-            "to_csv wrote? Save the file with index=False"
-        )
-    if config.layers[0] != x_train.shape[1]:
-        raise CLIError(
-            f"{layers_from} starts with {config.layers[0]} inputs but the dataset "
-            f"{config.dataset} has {x_train.shape[1]} features{suggest}"
-        )
-    if config.layers[-1] != n_classes and not (config.layers[-1] == 1 and n_classes == 2):
-        if first is not None:  # not a width to suggest: the header's name counted as a class
+        if resume is None and classes is None and _is_data_file(config.dataset):
+            counts = np.bincount(every, minlength=n_classes)
+            empty = [str(k) for k in np.flatnonzero(counts == 0)]
+            if empty:
+                notes.append(
+                    f"note: no example of class{'es' * (len(empty) > 1)} {', '.join(empty[:10])}"
+                    f"{', ...' if len(empty) > 10 else ''} in {config.dataset}: class indices "
+                    "count from 0 (labels 1, 2, 3 make 4 classes, the first empty); the output "
+                    "layer has a unit for each"
+                )
+        # the widths the file asks for, with the hidden layers asked for (or one of 64 for each
+        # hidden activation given, at least one)
+        if "layers" in sources or resume:
+            hidden = config.layers[1:-1]
+        else:
+            hidden = [64] * max(1, len(config.activation) - 1)
+        binary = n_classes == 2 and config.loss == "binary_cross_entropy"  # one sigmoid unit
+        fitting = ",".join(map(str, [x_train.shape[1], *hidden, 1 if binary else n_classes]))
+        suggest = "" if resume else f"; give e.g. --layers {fitting}"
+        if resume is None and "layers" not in sources and _is_data_file(config.dataset):
+            # a file's own widths: its features in, one output per class (the defaults are MNIST's)
+            config.layers = [int(w) for w in fitting.split(",")]
+        if unnamed:
             suggest = (
-                f"; but the first line, read as data, is the only example of {first!r}: if "
-                f"it is a header, give the label column by its name (--label-column {first})"
+                f"; its feature {unnamed} has no name in the header: a row index that pandas' "
+                "to_csv wrote? Save the file with index=False"
             )
-        elif "label_column" not in user and resume is None and _is_data_file(config.dataset):
-            suggest += " (or name the label column with --label-column: the first is the default)"
-        raise CLIError(
-            f"{layers_from} ends with {config.layers[-1]} outputs but the dataset "
-            f"{config.dataset} has {n_classes} classes {which}{suggest}"
-        )
-    n_val = int(len(x_train) * config.val_split)
-    if config.val_split and not 0 < n_val < len(x_train):
-        raise CLIError(
-            f"--val-split {config.val_split} of {len(x_train)} training examples leaves {n_val} "
-            f"for validation and {len(x_train) - n_val} for training"
-        )
-    n_fit = len(x_train) - n_val
-    updates = config.epochs * -(-n_fit // config.batch_size)
-    chosen = "batch_size" in sources or "epochs" in sources
-    auto = resume is None and not chosen and _is_data_file(config.dataset)
-    if auto and updates < AUTO_UPDATES:
-        # the defaults (MNIST's) on a small training set: sized for about SOME_UPDATES instead
-        batch, epochs = _sized_run(n_fit, config.batch_size, config.epochs)
-        notes.append(
-            f"note: {n_fit} training examples: batches of {batch} for {epochs} epochs (the "
-            f"defaults, {config.batch_size} for {config.epochs}, would make {updates} "
-            f"update{'s' * (updates != 1)} of the weights); give --batch-size and --epochs to "
-            "choose"
-        )
-        config.batch_size, config.epochs = batch, epochs
-        updates = config.epochs * -(-n_fit // config.batch_size)
-    if resume is None and updates < FEW_UPDATES:
-        batch, epochs = _sized_run(n_fit, config.batch_size, config.epochs)
-        advice = f"more --epochs (e.g. --epochs {epochs})"
-        if batch < config.batch_size:
-            advice = f"a smaller --batch-size and more --epochs (e.g. --batch-size {batch} "
-            advice += f"--epochs {epochs})"
-        notes.append(
-            f"note: {config.epochs} epoch{'s' * (config.epochs != 1)} of {n_fit} examples in "
-            f"batches of {config.batch_size} make{'s' * (config.epochs == 1)} only {updates} update"
-            f"{'s' * (updates != 1)} of the weights: for a small training set give {advice}"
-        )
-    if resume is not None:
-        state = resume.loaded.state
-        if (state.get("n_train"), state.get("n_val")) != (len(x_train) - n_val, n_val):
+        if config.layers[0] != x_train.shape[1]:
             raise CLIError(
-                f"the checkpoint {resume.path} was trained on {state.get('n_train')} examples "
-                f"with {state.get('n_val')} for validation; the dataset {config.dataset} "
-                f"(subset {config.subset}, val_split {config.val_split}) gives "
-                f"{len(x_train) - n_val} and {n_val}"
+                f"{layers_from} starts with {config.layers[0]} inputs but the dataset "
+                f"{config.dataset} has {x_train.shape[1]} features{suggest}"
             )
-        net = resume.loaded.net
-    else:
-        layer = None
-        if config.standardize:  # from the inputs trained on, as the network will see them
-            rows = None  # fit's validation part left out
-            if n_val:
-                rows, _ = training.validation_rows(len(x_train), config.val_split, config.seed)
-            layer = _standardizer(x_train, input_scale, config.dtype, rows)
-        net = _build_network(config, seed=config.seed, standardize=layer)
-    if args.device != "cpu":
-        try:
-            net.to(args.device)
-        except chainrule.backend.DeviceError as exc:
-            raise CLIError(str(exc))
-    # a resumed run keeps the checkpoint's optimizer and schedule unless they are given again
-    optimizer = schedule = None
-    if resume is None or any(key in user for key in ("optimizer", "lr", "weight_decay")):
-        optimizer = _make_optimizer(config)
-    if resume is None or "schedule" in user:
-        try:
-            schedule = chainrule.schedules.get_schedule(config.schedule)
-        except ValueError as exc:
-            raise CLIError(str(exc))
-    early = (
-        training.EarlyStopping(monitor="val_loss", patience=config.early_stopping)
-        if config.early_stopping
-        else None
-    )
-    if early is not None and not config.val_split:
-        raise CLIError("--early-stopping needs a validation set: give --val-split too")
-    # with --distributed every rank computes the same weights from the same rows (fit
-    # computes each global batch's factors from them, and compares their checksums)
-    sample_weight = None
-    if config.class_weight == "balanced":
-        sample_weight = _split_balanced_weights(y_train, n_classes, config.val_split, config.seed)
-        notes.append(
-            "note: --class-weight balanced: the loss and accuracy of the epoch table (and "
-            "metrics.jsonl) are weighted means, each class counting alike; the test accuracy "
-            "is not, the balanced accuracy beside it is"
+        if config.layers[-1] != n_classes and not (config.layers[-1] == 1 and n_classes == 2):
+            if first is not None:  # not a width to suggest: the header's name counted as a class
+                suggest = (
+                    f"; but the first line, read as data, is the only example of {first!r}: if "
+                    f"it is a header, give the label column by its name (--label-column {first})"
+                )
+            elif "label_column" not in user and resume is None and _is_data_file(config.dataset):
+                suggest += (
+                    " (or name the label column with --label-column: the first is the default)"
+                )
+            raise CLIError(
+                f"{layers_from} ends with {config.layers[-1]} outputs but the dataset "
+                f"{config.dataset} has {n_classes} classes {which}{suggest}"
+            )
+        n_val = int(len(x_train) * config.val_split)
+        if config.val_split and not 0 < n_val < len(x_train):
+            raise CLIError(
+                f"--val-split {config.val_split} of {len(x_train)} training examples leaves "
+                f"{n_val} for validation and {len(x_train) - n_val} for training"
+            )
+        n_fit = len(x_train) - n_val
+        updates = config.epochs * -(-n_fit // config.batch_size)
+        chosen = "batch_size" in sources or "epochs" in sources
+        auto = resume is None and not chosen and _is_data_file(config.dataset)
+        if auto and updates < AUTO_UPDATES:
+            # the defaults (MNIST's) on a small training set: sized for about SOME_UPDATES instead
+            batch, epochs = _sized_run(n_fit, config.batch_size, config.epochs)
+            notes.append(
+                f"note: {n_fit} training examples: batches of {batch} for {epochs} epochs (the "
+                f"defaults, {config.batch_size} for {config.epochs}, would make {updates} "
+                f"update{'s' * (updates != 1)} of the weights); give --batch-size and --epochs to "
+                "choose"
+            )
+            config.batch_size, config.epochs = batch, epochs
+            updates = config.epochs * -(-n_fit // config.batch_size)
+        if resume is None and updates < FEW_UPDATES:
+            batch, epochs = _sized_run(n_fit, config.batch_size, config.epochs)
+            advice = f"more --epochs (e.g. --epochs {epochs})"
+            if batch < config.batch_size:
+                advice = f"a smaller --batch-size and more --epochs (e.g. --batch-size {batch} "
+                advice += f"--epochs {epochs})"
+            notes.append(
+                f"note: {config.epochs} epoch{'s' * (config.epochs != 1)} of {n_fit} examples "
+                f"in batches of {config.batch_size} make{'s' * (config.epochs == 1)} only "
+                f"{updates} update{'s' * (updates != 1)} of the weights: for a small training "
+                f"set give {advice}"
+            )
+        if resume is not None:
+            state = resume.loaded.state
+            if (state.get("n_train"), state.get("n_val")) != (len(x_train) - n_val, n_val):
+                raise CLIError(
+                    f"the checkpoint {resume.path} was trained on {state.get('n_train')} examples "
+                    f"with {state.get('n_val')} for validation; the dataset {config.dataset} "
+                    f"(subset {config.subset}, val_split {config.val_split}) gives "
+                    f"{len(x_train) - n_val} and {n_val}"
+                )
+            net = resume.loaded.net
+        else:
+            layer = None
+            if config.standardize:  # from the inputs trained on, as the network will see them
+                rows = None  # fit's validation part left out
+                if n_val:
+                    rows, _ = training.validation_rows(len(x_train), config.val_split, config.seed)
+                layer = _standardizer(x_train, input_scale, config.dtype, rows)
+            net = _build_network(config, seed=config.seed, standardize=layer)
+        if args.device != "cpu":
+            try:
+                net.to(args.device)
+            except chainrule.backend.DeviceError as exc:
+                raise CLIError(str(exc))
+        # a resumed run keeps the checkpoint's optimizer and schedule unless they are given again
+        optimizer = schedule = None
+        if resume is None or any(key in user for key in ("optimizer", "lr", "weight_decay")):
+            optimizer = _make_optimizer(config)
+        if resume is None or "schedule" in user:
+            try:
+                schedule = chainrule.schedules.get_schedule(config.schedule)
+            except ValueError as exc:
+                raise CLIError(str(exc))
+        early = (
+            training.EarlyStopping(monitor="val_loss", patience=config.early_stopping)
+            if config.early_stopping
+            else None
         )
-    if w_train is not None:  # with --class-weight balanced: the product, as scikit-learn's
-        sample_weight = w_train if sample_weight is None else sample_weight * w_train
-        setting = f"{sources.get('weight_column', '--weight-column')} {config.weight_column}"
-        notes.append(
-            f"note: {setting}: the loss and accuracy of the epoch table (and metrics.jsonl), "
-            "validation too, are weighted means; the test accuracy is not, the weighted test "
-            "accuracy beside it is"
-        )
-        _check_split_weights(w_train, config, sources)
-    default_dir = resume.run_dir if resume is not None and resume.run_dir else None
-    run_dir = Path(args.output or extras.get("output") or default_dir or _default_run_dir())
+        if early is not None and not config.val_split:
+            raise CLIError("--early-stopping needs a validation set: give --val-split too")
+        # with --distributed every rank computes the same weights from the same rows (fit
+        # computes each global batch's factors from them, and compares their checksums)
+        sample_weight = None
+        if config.class_weight == "balanced":
+            sample_weight = _split_balanced_weights(
+                y_train, n_classes, config.val_split, config.seed
+            )
+            notes.append(
+                "note: --class-weight balanced: the loss and accuracy of the epoch table (and "
+                "metrics.jsonl) are weighted means, each class counting alike; the test accuracy "
+                "is not, the balanced accuracy beside it is"
+            )
+        if w_train is not None:  # with --class-weight balanced: the product, as scikit-learn's
+            sample_weight = w_train if sample_weight is None else sample_weight * w_train
+            setting = f"{sources.get('weight_column', '--weight-column')} {config.weight_column}"
+            notes.append(
+                f"note: {setting}: the loss and accuracy of the epoch table (and metrics.jsonl), "
+                "validation too, are weighted means; the test accuracy is not, the weighted test "
+                "accuracy beside it is"
+            )
+            _check_split_weights(w_train, config, sources)
+        default_dir = resume.run_dir if resume is not None and resume.run_dir else None
+        run_dir = Path(args.output or extras.get("output") or default_dir or _default_run_dir())
+        continuing = resume is not None and resume.run_dir is not None
+        continuing = continuing and _same_dir(run_dir, resume.run_dir)
+        if continuing and args.overwrite:
+            raise CLIError(
+                f"--overwrite would delete the checkpoint being resumed ({resume.path}); "
+                "give another --output"
+            )
+        # a run with all its epochs done whose model was not saved (a full disk, killed) is
+        # finished: no training, the usual model, test metrics and output
+        finishing = resume is not None and resume.loaded.epoch == config.epochs
+        if finishing and not continuing:
+            raise CLIError(_nothing_to_train(resume, config))
     if comm is not None:  # every rank uses rank 0's run directory
         run_dir = Path(comm.bcast(str(run_dir), root=0))
-    continuing = resume is not None and resume.run_dir is not None
-    continuing = continuing and _same_dir(run_dir, resume.run_dir)
-    if continuing and args.overwrite:
-        raise CLIError(
-            f"--overwrite would delete the checkpoint being resumed ({resume.path}); "
-            "give another --output"
-        )
-    # a run with all its epochs done whose model was not saved (a full disk, killed) is
-    # finished: no training, the usual model, test metrics and output
-    finishing = resume is not None and resume.loaded.epoch == config.epochs
-    if finishing and not continuing:
-        raise CLIError(_nothing_to_train(resume, config))
     checkpoint = None  # --checkpoint-every 0: none written, no checkpoints/ made
     if config.checkpoint_every:
         checkpoint = training.Checkpoint(run_dir / "checkpoints", every=config.checkpoint_every)
     created = False
     lock = _RunLock(run_dir)
-    if rank == 0:  # the only rank that writes
-        _check_run_dir(run_dir)
-        created = _make_run_dir(run_dir)
-        # locked before looking inside: no other chainrule train writes between check and use
-        until_done.enter_context(lock)
-        _check_run_contents(run_dir, args.overwrite, continuing)
-        if finishing and _finished(run_dir):
-            raise CLIError(_nothing_to_train(resume, config))
-        _remove_temporaries(run_dir)
-        history = resume.loaded.state.get("history", {}).get("epochs", []) if resume else []
-        before = _run_files(run_dir) if continuing else {}
-        _prepare_run_dir(run_dir, config, args.overwrite, history, classes)
+    # only rank 0 writes; its refusal (a run already in --output, ...) is agreed on too
+    with _agreed(comm):
+        if rank == 0:  # the only rank that writes
+            _check_run_dir(run_dir)
+            created = _make_run_dir(run_dir)
+            # locked before looking inside: no other chainrule train writes between check and use
+            until_done.enter_context(lock)
+            _check_run_contents(run_dir, args.overwrite, continuing)
+            if finishing and _finished(run_dir):
+                raise CLIError(_nothing_to_train(resume, config))
+            _remove_temporaries(run_dir)
+            history = resume.loaded.state.get("history", {}).get("epochs", []) if resume else []
+            before = _run_files(run_dir) if continuing else {}
+            _prepare_run_dir(run_dir, config, args.overwrite, history, classes)
 
     for note in notes:
         log(note)

@@ -647,17 +647,25 @@ def _warn_if_nothing_learned(trainer: _Trainer) -> None:
 
 
 @contextlib.contextmanager
-def _all_or_none(comm):
+def _all_or_none(comm, typed: bool = True):
     """Run the body on every rank of ``comm``; then every rank learns whether every other one
     got through it, and a failure anywhere is raised everywhere (the failing rank's own error,
     on the others a ValueError naming it), so that no rank is left waiting in a collective
-    call for one that gave up."""
+    call for one that gave up. ``typed=False``: that ValueError gives the failure's message
+    without its type (the command line's errors are their message alone)."""
     failure = None
     try:
         yield
     except Exception as exc:
         failure = exc
-    failures = comm.allgather(None if failure is None else f"{type(failure).__name__}: {failure}")
+    mine = None
+    if failure is not None:
+        mine = (
+            f"{type(failure).__name__}: {failure}"
+            if typed
+            else str(failure) or type(failure).__name__
+        )
+    failures = comm.allgather(mine)
     if failure is not None:
         raise _on_every_rank(failure)
     for rank, message in enumerate(failures):
