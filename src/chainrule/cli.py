@@ -2030,7 +2030,9 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         finishing = resume is not None and resume.loaded.epoch == config.epochs
         if finishing and not continuing:
             raise CLIError(_nothing_to_train(resume, config))
-    if comm is not None:  # every rank uses rank 0's run directory
+    # every rank uses rank 0's run directory (a collective call: after the agreed checks, which
+    # a rank that failed them would leave before reaching it)
+    if comm is not None:
         run_dir = Path(comm.bcast(str(run_dir), root=0))
     checkpoint = None  # --checkpoint-every 0: none written, no checkpoints/ made
     if config.checkpoint_every:
