@@ -593,7 +593,13 @@ def _weight_cell_error(exc: Exception, weights_at: int | None, what: str) -> CLI
     number = re.search(r", line \d+, column (\d+)", text)
     if weights_at is None or not number or int(number[1]) != weights_at + 1:
         return None
-    return CLIError(f"{text.split(' (features')[0]} ({what}: the weights must be numbers)")
+    return CLIError(f"{_without_cell_hint(text)} ({what}: the weights must be numbers)")
+
+
+def _without_cell_hint(text: str) -> str:
+    """The loader's error about a cell without its hint about features (or, given the weight
+    column, about weights), which the caller replaces by its own words for the weights."""
+    return text.split(" (features")[0].split(" (the weight column: ")[0]
 
 
 def _feature_index(column: int, label_at: int | None) -> int:
@@ -1736,7 +1742,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
         number = re.search(r", line \d+, column (\d+)", text)
         if weights_at is not None and number and int(number[1]) == weights_at[0] + 1:
             raise CLIError(
-                f"{text.split(' (features')[0]} ({flag} {config.weight_column}: the weights "
+                f"{_without_cell_hint(text)} ({flag} {config.weight_column}: the weights "
                 "must be numbers)"
             ) from None
         defaulted = (
