@@ -1014,3 +1014,16 @@ def test_the_features_are_cast_without_a_float64_copy_of_the_table():
         tracemalloc.stop()
     np.testing.assert_array_equal(x, table[:, at].astype(np.float32))
     assert peak < 0.75 * table.nbytes, peak / table.nbytes
+
+
+def test_the_weight_column_example_of_docs_data_md_runs_as_written(tmp_path, monkeypatch, capsys):
+    """docs/data.md, "A weight column": the code as printed, and what it says it prints."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
+    code = text.split("**A weight column**")[1].split("```python")[1].split("```")[0]
+    monkeypatch.chdir(tmp_path)  # it writes weighted.csv in the working directory
+    exec(compile(code, "docs/data.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    promised = [line.split("# ")[1] for line in code.splitlines() if line.startswith("print(")]
+    assert printed == promised == ["[[0.5, 1.0], [1.5, 0.25]] [0, 1] [2.5, 1.0]", "(2, 2) None"]
