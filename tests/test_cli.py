@@ -3023,3 +3023,26 @@ def test_info_of_a_data_file_says_it_reads_models(weighted_csv, tmp_path):
     text.write_text("hello\n")
     proc = run("info", text, check=False)
     assert_one_line_error(proc, f"{text} is not a model file: chainrule info reads model files")
+
+
+def test_info_of_an_npz_dataset_says_it_reads_models(tmp_path):
+    """info, predict, evaluate given an .npz dataset (arrays x and y) as MODEL: a line that
+    says so and how to train on, or use a model on, the file; not 'no __metadata__ array'. An
+    .npz of other arrays is still 'not a chainrule model file'."""
+    data = tmp_path / "data.npz"
+    np.savez(data, x=np.zeros((4, 2), np.float32), y=np.array([0, 1, 0, 1]))
+    rows = tmp_path / "rows.csv"
+    rows.write_text("1,2\n")
+    proc = run("info", data, check=False)
+    assert_one_line_error(proc, f"{data} is an .npz data file (arrays x and y, a dataset): "
+                          "chainrule info reads model files", f"chainrule train --dataset {data};",
+                          f"chainrule evaluate MODEL --dataset {data}")  # fmt: skip
+    assert "__metadata__" not in proc.stderr
+    for args in (["predict", data, rows], ["evaluate", data, "--dataset", data]):
+        proc = run(*args, check=False)
+        assert_one_line_error(proc, f"is an .npz data file (arrays x and y, a dataset): "
+                              f"chainrule {args[0]} reads model files")  # fmt: skip
+    other = tmp_path / "other.npz"
+    np.savez(other, a=np.zeros(3))
+    proc = run("info", other, check=False)
+    assert_one_line_error(proc, "no __metadata__ array: not a chainrule model file")

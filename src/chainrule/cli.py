@@ -1045,7 +1045,30 @@ def _load_model(path: str, command: str):
             f"{path} is not a model file: chainrule info reads model files (the .npz that "
             "chainrule train writes, or its run directory)"
         )
+    if _is_npz_dataset(path):  # a dataset where a model goes, as a .csv file above
+        given = shlex.quote(path)
+        raise CLIError(
+            f"{path} is an .npz data file (arrays x and y, a dataset): chainrule {command} reads "
+            "model files (the .npz that chainrule train writes, or its run directory); to train "
+            f"a model on this file: chainrule train --dataset {given}; to use a model on it: "
+            f"chainrule evaluate MODEL --dataset {given}"
+        )
     return chainrule.load(path)
+
+
+def _is_npz_dataset(path: str) -> bool:
+    """Whether ``path`` is an .npz archive of a dataset (arrays ``x`` and ``y``), not a model
+    file (no ``__metadata__`` array); its arrays' names only are read."""
+    import zipfile
+
+    from chainrule.serialization import METADATA_KEY
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = {n.removesuffix(".npy") for n in archive.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return False  # (chainrule.load says what is wrong with it)
+    return METADATA_KEY not in names and {"x", "y"} <= names
 
 
 def _model_path(path: str) -> str:
