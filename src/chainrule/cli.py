@@ -2416,6 +2416,7 @@ def _evaluation_data(
     from chainrule.serialization import load_metadata
 
     if _is_data_file(name):
+        label_given = label_column is not None
         if label_column is None:
             trained = (load_metadata(model).get("training_config") or {}).get("label_column", 0)
             ok = isinstance(trained, (int, str)) and not isinstance(trained, bool)
@@ -2430,6 +2431,9 @@ def _evaluation_data(
             found = _weight_position(name, weight_column, label_column, delimiter, flag, n_in + 2)
             weights_at = found and found[0]
         note = _check_file_columns(model, name, label_column, delimiter, weights_at=weights_at)
+        if weights_at is None and not label_given and name.lower().endswith(".csv") and n_in:
+            ambiguous = _headerless_weights_note(model, name, n_in, label_column, delimiter)
+            note = "\n".join(filter(None, [note, ambiguous]))
         try:
             x, y, found, weights = load_dataset_file(
                 name, label_column, classes, delimiter, weights_at, use_weights
@@ -2466,6 +2470,42 @@ def _evaluation_data(
             f"--delimiter {_show_delimiter(delimiter)}: the dataset {name} is not a .csv file"
         )
     return (*datasets.load_dataset(name, split), None)
+
+
+def _headerless_weights_note(
+    model: str, path: str, n_in: int, label_column, delimiter: str
+) -> str | None:
+    """A note for a .csv file ``path`` without a header row, of ``n_in + 1`` columns, given to
+    a model trained with a weight column (``n_in`` inputs): read as the features and the label
+    column ``label_column``, but it may be the features and the weights (without a header the
+    two layouts look alike); None for any other file or model."""
+    from chainrule.datasets import DatasetError
+    from chainrule.datasets.tabular import _csv_header, _head_records
+
+    weight_column = _recorded_weight_column(model)
+    if weight_column is None or not isinstance(label_column, int) or isinstance(label_column, bool):
+        return None  # (a label column given by name needs a header: refused as such)
+    try:
+        columns, _ = _csv_header(path, label_column, delimiter, n_in)
+        head = _head_records(path, delimiter, 1)
+    except (DatasetError, OSError):
+        return None  # the loader says what is wrong with the file
+    if columns is not None or not head or len(head[0][1]) != n_in + 1:
+        return None
+    label = label_column % (n_in + 1) + 1 if -n_in - 1 <= label_column <= n_in else None
+    if label is None:
+        return None  # (the loader refuses it)
+    from chainrule.serialization import load_metadata
+
+    named = isinstance(load_metadata(model).get("feature_names"), list)
+    return (
+        f"note: {path} has no header row and {n_in + 1} columns, the model's {n_in} features "
+        f"and one more: column {label} was taken as the label column, not as the model's "
+        f"weight column {weight_column}; to make it unambiguous, give the file "
+        + ("a header row (the training file's column names), or " if named else "")
+        + f"the training file's layout ({n_in + 2} columns: the features, the label column "
+        f"and the weight column), or the features alone ({n_in} columns)"
+    )
 
 
 def _recorded_weight_column(model: str) -> int | str | None:
@@ -2833,6 +2873,9 @@ def _read_csv_rows(
     if model is not None:
         n_features = None if given else net.n_in
         note = _check_file_columns(model, path, label_column, delimiter, n_features)
+        if not given:
+            ambiguous = _headerless_weights_note(model, path, net.n_in, label_column, delimiter)
+            note = "\n".join(filter(None, [note, ambiguous]))
     if not given:
         try:
             x = datasets.load_csv_features(
