@@ -3057,3 +3057,55 @@ def test_info_of_a_data_file_says_it_reads_models(weighted_csv, tmp_path):
     text.write_text("hello\n")
     proc = run("info", text, check=False)
     assert_one_line_error(proc, f"{text} is not a model file: chainrule info reads model files")
+
+
+def test_info_of_an_npz_dataset_says_it_reads_models(tmp_path):
+    """info, predict, evaluate given an .npz dataset (arrays x and y) as MODEL: a line that
+    says so and how to train on, or use a model on, the file; not 'no __metadata__ array'. An
+    .npz of other arrays is still 'not a chainrule model file'."""
+    data = tmp_path / "data.npz"
+    np.savez(data, x=np.zeros((4, 2), np.float32), y=np.array([0, 1, 0, 1]))
+    rows = tmp_path / "rows.csv"
+    rows.write_text("1,2\n")
+    proc = run("info", data, check=False)
+    assert_one_line_error(proc, f"{data} is an .npz data file (arrays x and y, a dataset): "
+                          "chainrule info reads model files", f"chainrule train --dataset {data};",
+                          f"chainrule evaluate MODEL --dataset {data}")  # fmt: skip
+    assert "__metadata__" not in proc.stderr
+    for args in (["predict", data, rows], ["evaluate", data, "--dataset", data]):
+        proc = run(*args, check=False)
+        assert_one_line_error(proc, f"is an .npz data file (arrays x and y, a dataset): "
+                              f"chainrule {args[0]} reads model files")  # fmt: skip
+    other = tmp_path / "other.npz"
+    np.savez(other, a=np.zeros(3))
+    proc = run("info", other, check=False)
+    assert_one_line_error(proc, "no __metadata__ array: not a chainrule model file")
+
+
+def test_a_headerless_file_of_one_column_more_notes_which_column_is_the_label(
+    weighted_runs, tmp_path
+):
+    """A model trained with a weight column (2 inputs) given a file without a header of 3
+    columns: features and a label, or features and weights, look alike; predict, evaluate and
+    explain say in one line which column they took as the label column, and how to make it
+    unambiguous. No note for a file with a header, with --label-column, or for a model
+    without a weight column."""
+    out, _ = weighted_runs
+    rows = tmp_path / "rows.csv"
+    rows.write_text("0,0.5,1.2\n1,-0.3,0.1\n")
+    note = (f"note: {rows} has no header row and 3 columns, the model's 2 features and one "
+            "more: column 1 was taken as the label column, not as the model's weight column 2; "
+            "to make it unambiguous, give the file a header row (the training file's column "
+            "names), or the training file's layout (4 columns: ")  # fmt: skip
+    for args in (["predict", out / "index", rows], ["evaluate", out / "index", "--dataset", rows],
+                 ["explain", "--model", out / "index", "--dataset", rows]):  # fmt: skip
+        notes = [line for line in run(*args).stderr.splitlines() if "no header row" in line]
+        assert len(notes) == 1 and notes[0].startswith(note), (args, notes)
+    headed = tmp_path / "headed.csv"
+    headed.write_text("label,a,b\n0,0.5,1.2\n")
+    wide = tmp_path / "wide.csv"  # the plain run's 3 inputs (w a feature) and a label
+    wide.write_text("0,0.5,1.0,1.2\n")
+    for args in (["predict", out / "index", headed], ["predict", out / "index", rows,
+                 "--label-column", "0"], ["predict", out / "plain", wide]):  # fmt: skip
+        proc = run(*args)
+        assert "no header row" not in proc.stderr and proc.stdout, (args, proc.stderr)

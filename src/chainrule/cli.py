@@ -593,7 +593,13 @@ def _weight_cell_error(exc: Exception, weights_at: int | None, what: str) -> CLI
     number = re.search(r", line \d+, column (\d+)", text)
     if weights_at is None or not number or int(number[1]) != weights_at + 1:
         return None
-    return CLIError(f"{text.split(' (features')[0]} ({what}: the weights must be numbers)")
+    return CLIError(f"{_without_cell_hint(text)} ({what}: the weights must be numbers)")
+
+
+def _without_cell_hint(text: str) -> str:
+    """The loader's error about a cell without its hint about features (or, given the weight
+    column, about weights), which the caller replaces by its own words for the weights."""
+    return text.split(" (features")[0].split(" (the weight column: ")[0]
 
 
 def _feature_index(column: int, label_at: int | None) -> int:
@@ -1039,7 +1045,30 @@ def _load_model(path: str, command: str):
             f"{path} is not a model file: chainrule info reads model files (the .npz that "
             "chainrule train writes, or its run directory)"
         )
+    if _is_npz_dataset(path):  # a dataset where a model goes, as a .csv file above
+        given = shlex.quote(path)
+        raise CLIError(
+            f"{path} is an .npz data file (arrays x and y, a dataset): chainrule {command} reads "
+            "model files (the .npz that chainrule train writes, or its run directory); to train "
+            f"a model on this file: chainrule train --dataset {given}; to use a model on it: "
+            f"chainrule evaluate MODEL --dataset {given}"
+        )
     return chainrule.load(path)
+
+
+def _is_npz_dataset(path: str) -> bool:
+    """Whether ``path`` is an .npz archive of a dataset (arrays ``x`` and ``y``), not a model
+    file (no ``__metadata__`` array); its arrays' names only are read."""
+    import zipfile
+
+    from chainrule.serialization import METADATA_KEY
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = {n.removesuffix(".npy") for n in archive.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return False  # (chainrule.load says what is wrong with it)
+    return METADATA_KEY not in names and {"x", "y"} <= names
 
 
 def _model_path(path: str) -> str:
@@ -1754,7 +1783,7 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             number = re.search(r", line \d+, column (\d+)", text)
             if weights_at is not None and number and int(number[1]) == weights_at[0] + 1:
                 raise CLIError(
-                    f"{text.split(' (features')[0]} ({flag} {config.weight_column}: the weights "
+                    f"{_without_cell_hint(text)} ({flag} {config.weight_column}: the weights "
                     "must be numbers)"
                 ) from None
             defaulted = (
@@ -2416,6 +2445,7 @@ def _evaluation_data(
     from chainrule.serialization import load_metadata
 
     if _is_data_file(name):
+        label_given = label_column is not None
         if label_column is None:
             trained = (load_metadata(model).get("training_config") or {}).get("label_column", 0)
             ok = isinstance(trained, (int, str)) and not isinstance(trained, bool)
@@ -2430,6 +2460,9 @@ def _evaluation_data(
             found = _weight_position(name, weight_column, label_column, delimiter, flag, n_in + 2)
             weights_at = found and found[0]
         note = _check_file_columns(model, name, label_column, delimiter, weights_at=weights_at)
+        if weights_at is None and not label_given and name.lower().endswith(".csv") and n_in:
+            ambiguous = _headerless_weights_note(model, name, n_in, label_column, delimiter)
+            note = "\n".join(filter(None, [note, ambiguous]))
         try:
             x, y, found, weights = load_dataset_file(
                 name, label_column, classes, delimiter, weights_at, use_weights
@@ -2466,6 +2499,42 @@ def _evaluation_data(
             f"--delimiter {_show_delimiter(delimiter)}: the dataset {name} is not a .csv file"
         )
     return (*datasets.load_dataset(name, split), None)
+
+
+def _headerless_weights_note(
+    model: str, path: str, n_in: int, label_column, delimiter: str
+) -> str | None:
+    """A note for a .csv file ``path`` without a header row, of ``n_in + 1`` columns, given to
+    a model trained with a weight column (``n_in`` inputs): read as the features and the label
+    column ``label_column``, but it may be the features and the weights (without a header the
+    two layouts look alike); None for any other file or model."""
+    from chainrule.datasets import DatasetError
+    from chainrule.datasets.tabular import _csv_header, _head_records
+
+    weight_column = _recorded_weight_column(model)
+    if weight_column is None or not isinstance(label_column, int) or isinstance(label_column, bool):
+        return None  # (a label column given by name needs a header: refused as such)
+    try:
+        columns, _ = _csv_header(path, label_column, delimiter, n_in)
+        head = _head_records(path, delimiter, 1)
+    except (DatasetError, OSError):
+        return None  # the loader says what is wrong with the file
+    if columns is not None or not head or len(head[0][1]) != n_in + 1:
+        return None
+    label = label_column % (n_in + 1) + 1 if -n_in - 1 <= label_column <= n_in else None
+    if label is None:
+        return None  # (the loader refuses it)
+    from chainrule.serialization import load_metadata
+
+    named = isinstance(load_metadata(model).get("feature_names"), list)
+    return (
+        f"note: {path} has no header row and {n_in + 1} columns, the model's {n_in} features "
+        f"and one more: column {label} was taken as the label column, not as the model's "
+        f"weight column {weight_column}; to make it unambiguous, give the file "
+        + ("a header row (the training file's column names), or " if named else "")
+        + f"the training file's layout ({n_in + 2} columns: the features, the label column "
+        f"and the weight column), or the features alone ({n_in} columns)"
+    )
 
 
 def _recorded_weight_column(model: str) -> int | str | None:
@@ -2833,6 +2902,9 @@ def _read_csv_rows(
     if model is not None:
         n_features = None if given else net.n_in
         note = _check_file_columns(model, path, label_column, delimiter, n_features)
+        if not given:
+            ambiguous = _headerless_weights_note(model, path, net.n_in, label_column, delimiter)
+            note = "\n".join(filter(None, [note, ambiguous]))
     if not given:
         try:
             x = datasets.load_csv_features(

@@ -27,6 +27,7 @@ from chainrule.datasets.errors import DatasetError, DatasetWarning
 
 __all__ = ["csv_feature_names", "load_csv", "load_csv_features", "load_npz", "train_val_split"]
 
+_WEIGHTS_ARE_NUMBERS = "the weight column: the weights must be numbers"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
 _NPY_MAGIC = b"\x93NUMPY"  # a single .npy array (refused below, with its own message)
 
@@ -103,10 +104,12 @@ def load_csv(
         not there; a column that mixes class names and numbers, a name not in ``classes``,
         class names without ``classes`` or ``return_classes=True``; a label column that is a
         row index (no name in the header, over more than 10 different whole numbers >= 0: what
-        pandas' ``to_csv`` writes first unless ``index=False``).
+        pandas' ``to_csv`` writes first unless ``index=False``); a ``weight_column`` out of
+        range or that is the label column, a file with no feature column besides them.
     TypeError
         If ``label_column`` is neither an ``int`` nor a ``str`` (a float or a bool is refused),
-        or ``classes`` is not a sequence of ``str``.
+        ``weight_column`` neither an ``int`` nor None, or ``classes`` is not a sequence of
+        ``str``.
     ValueError
         If ``classes`` is empty, or has a repeated, empty or padded name.
 
@@ -121,6 +124,7 @@ def load_csv(
     out_dtype = _float_dtype(dtype)
     _check_delimiter(delimiter)
     _check_label_column(label_column)
+    _check_weight_column(weight_column)
     given = _checked_classes(classes)
     text = _read_text(name)
 
@@ -141,7 +145,7 @@ def load_csv(
         label_at = (
             _label_index(name, label_column, columns, ncols, first_line) if ncols > 1 else None
         )
-        weights_at = _weight_index(weight_column, ncols, label_at)
+        weights_at = _weight_index(name, weight_column, columns, ncols, label_at, first_line)
         unread = weights_at if not read_weights else None
         for line, row in records:
             _check_width(name, line, row, ncols, first_line, delimiter)
@@ -156,7 +160,7 @@ def load_csv(
                     values = [0.0 if i == label_at else float(c) for i, c in enumerate(row)]
                 else:
                     col = next(i for i in bad if i != label_at or not _is_name(row[i]))
-                    error = _cell_error(name, line, row, col, columns, delimiter)
+                    error = _cell_error(name, line, row, col, columns, delimiter, weights_at)
                     raise error from None
             rows.append(values)
             lines.append(line)
@@ -177,8 +181,13 @@ def load_csv(
         table[:, label] = 0.0  # the labels are read from their text, below
     _check_finite(name, table, lines, columns)
     at = [i for i in range(ncols) if i not in (label, weights_at)]  # the features' columns
+    if not at:
+        raise DatasetError(
+            f"{name}, line {first_line}: no feature columns: the file's two columns are the "
+            "label column and the weight column"
+        )
     with np.errstate(over="ignore"):  # overflow to inf is reported below, with its line
-        x = table[:, at].astype(out_dtype)
+        x = _columns(table, at, out_dtype)
     if not np.isfinite(x).all():
         r, c = np.argwhere(~np.isfinite(x))[0]
         col = at[c]
@@ -273,9 +282,10 @@ def load_csv_features(
     DatasetError
         As ``load_csv`` for the features (naming the file, the line and the column); a file of
         the wrong number of columns for ``n_features``; a label column that is not there; a
-        file whose only column is the label column.
+        file whose only column is the label column; a ``weight_column`` as for ``load_csv``.
     TypeError
-        If ``label_column`` is neither None, an ``int`` nor a ``str``.
+        If ``label_column`` is neither None, an ``int`` nor a ``str``, or ``weight_column``
+        neither an ``int`` nor None.
     ValueError
         If ``n_features`` is not a positive integer, ``dtype`` is not a float dtype, or
         ``delimiter`` is not one character.
@@ -296,6 +306,7 @@ def load_csv_features(
         or n_features < 1
     ):
         raise ValueError(f"n_features must be a positive integer, got n_features={n_features!r}")
+    _check_weight_column(weight_column)
     text = _read_text(name)
 
     columns: list[str] | None = None
@@ -322,7 +333,7 @@ def load_csv_features(
             columns, records = _split_header(first, records, header, label_column)
             if label_column is not None:
                 label_at = _label_index(name, label_column, columns, ncols, first_line)
-        weights_at = _weight_index(weight_column, ncols, label_at)
+        weights_at = _weight_index(name, weight_column, columns, ncols, label_at, first_line)
         unread = weights_at if not read_weights else None
         for line, row in records:
             _check_width(name, line, row, ncols, first_line, delimiter)
@@ -333,7 +344,7 @@ def load_csv_features(
                 values = list(map(float, cells))
             except ValueError:
                 col = next(i for i, c in enumerate(row) if i != label_at and not _is_number(c))
-                raise _cell_error(name, line, row, col, columns, delimiter) from None
+                raise _cell_error(name, line, row, col, columns, delimiter, weights_at) from None
             rows.append(values)
             lines.append(line)
     except csv.Error as e:
@@ -353,8 +364,17 @@ def load_csv_features(
             f"{float(table[r, c])!r} is NaN or infinite"
         )
     features = [k for k, col in enumerate(at) if col != weights_at]
+    if not features:
+        raise DatasetError(
+            f"{name}, line {first_line}: no feature columns: "
+            + (
+                "the file's only column is the weight column"
+                if label_at is None
+                else "the file's two columns are the label column and the weight column"
+            )
+        )
     with np.errstate(over="ignore"):  # overflow to inf is reported just below, with its line
-        x = (table if weights_at is None else table[:, features]).astype(out_dtype)
+        x = table.astype(out_dtype) if weights_at is None else _columns(table, features, out_dtype)
     if not np.isfinite(x).all():
         r, c = np.argwhere(~np.isfinite(x))[0]
         raise DatasetError(
@@ -857,9 +877,16 @@ def _label_position(label_column: int | str, columns: list[str] | None, ncols: i
 
 
 def _cell_error(
-    name: str, line: int, row: list[str], col: int, columns: list[str] | None, delimiter: str
+    name: str,
+    line: int,
+    row: list[str],
+    col: int,
+    columns: list[str] | None,
+    delimiter: str,
+    weights_at: int | None = None,
 ) -> DatasetError:
-    """The error for a cell that is not a number."""
+    """The error for a cell that is not a number (of the weight column, ``weights_at``, a
+    weight: no feature to encode)."""
     cell = row[col]
     fill = "; drop or fill such rows first (pandas: dropna, fillna)"
     if not cell.strip():
@@ -881,6 +908,8 @@ def _cell_error(
             hint = " (a percentage? write it as a number)"
         elif not hint and re.fullmatch(r"[+-]?\d{1,3}([.,' ]\d{3})+([.,]\d+)?", cell.strip()):
             hint = " (a thousands mark? write numbers without it)"
+        elif not hint and col == weights_at:
+            hint = f" ({_WEIGHTS_ARE_NUMBERS})"
         elif not hint and _is_name(cell):  # a category?
             hint = (
                 " (features are numbers: encode a column of categories, e.g. with "
@@ -1088,20 +1117,49 @@ def _label_index(
     return label_column % ncols
 
 
-def _weight_index(weight_column: int | None, ncols: int, label_at: int | None) -> int | None:
-    """The index in a row of the weight column ``weight_column`` (negative: from the end), or
-    None; a ValueError where it is out of range or the label column."""
-    if weight_column is None:
-        return None
-    if isinstance(weight_column, bool) or not isinstance(weight_column, (int, np.integer)):
+def _check_weight_column(weight_column) -> None:
+    """A TypeError for a ``weight_column`` that is neither an ``int`` nor None."""
+    if weight_column is not None and (
+        isinstance(weight_column, bool) or not isinstance(weight_column, (int, np.integer))
+    ):
         raise TypeError(f"weight_column must be an int or None, got {weight_column!r}")
-    if not ncols:  # an empty file, reported as such
+
+
+def _weight_index(
+    name: str,
+    weight_column: int | None,
+    columns: list[str] | None,
+    ncols: int,
+    label_at: int | None,
+    line: int,
+) -> int | None:
+    """The index in a row of the weight column ``weight_column`` (negative: from the end), or
+    None; a DatasetError (naming the file, as for the label column) where it is out of range
+    or the label column."""
+    if weight_column is None or not ncols:  # (an empty file is reported as such)
         return None
+    weight_column = int(weight_column)
     if not -ncols <= weight_column < ncols:
-        raise ValueError(f"weight_column {weight_column} is out of range for {ncols} columns")
+        raise DatasetError(
+            f"{name}, line {line}: weight_column {weight_column} is out of range for {ncols} "
+            "columns"
+        )
     if weight_column % ncols == label_at:
-        raise ValueError(f"weight_column {weight_column} is the label column")
-    return int(weight_column) % ncols
+        raise DatasetError(
+            f"{name}, line {line}: weight_column {weight_column} is the label column, "
+            f"column {_describe(label_at, columns)}"
+        )
+    return weight_column % ncols
+
+
+def _columns(table: np.ndarray, at: list[int], dtype: np.dtype) -> np.ndarray:
+    """``table[:, at].astype(dtype)``, a block of rows at a time: no float64 copy of the
+    whole table on the way (overflow gives inf, as ``astype``)."""
+    x = np.empty((len(table), len(at)), dtype)
+    step = max(1, 2**18 // max(1, len(at)))  # about 2 MB of float64 a block
+    for i in range(0, len(table), step):
+        x[i : i + step] = table[i : i + step, at]
+    return x
 
 
 def _check_finite(
