@@ -1027,3 +1027,20 @@ def test_the_weight_column_example_of_docs_data_md_runs_as_written(tmp_path, mon
     printed = capsys.readouterr().out.splitlines()
     promised = [line.split("# ")[1] for line in code.splitlines() if line.startswith("print(")]
     assert printed == promised == ["[[0.5, 1.0], [1.5, 0.25]] [0, 1] [2.5, 1.0]", "(2, 2) None"]
+
+
+def test_n_features_counts_the_weight_column_apart(tmp_path):
+    """load_csv_features(n_features=D, weight_column=...): the weight column is no feature, so
+    D + 1 columns are the features and the weights, D + 2 a label column too; x has D columns
+    (not D - 1, one feature taken as a label column)."""
+    path = write(tmp_path, "1,2,0.5\n3,4,0.25\n")
+    x, w = load_csv_features(path, n_features=2, weight_column=-1)
+    np.testing.assert_array_equal(x, np.array([[1, 2], [3, 4]], np.float32))
+    assert w.tolist() == [0.5, 0.25]
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("0,1,2,0.5\n1,3,4,0.25\n")
+    x, w = load_csv_features(labelled, n_features=2, weight_column=-1)
+    np.testing.assert_array_equal(x, np.array([[1, 2], [3, 4]], np.float32))
+    assert w.tolist() == [0.5, 0.25]
+    with pytest.raises(DatasetError, match=r"2 columns, expected 3 \(the features and the "):
+        load_csv_features(write(tmp_path, "1,2\n", "two.csv"), n_features=2, weight_column=-1)

@@ -270,7 +270,9 @@ def load_csv_features(
         a label column too, ``label_column`` (the first column if None), which is dropped; any
         other number of columns is an error naming both numbers.
     weight_column, read_weights : a column of per-example weights, no feature, as for
-        ``load_csv``; given, the result is ``(x, w)``.
+        ``load_csv``; given, the result is ``(x, w)``, and ``n_features`` counts it apart
+        (``n_features + 1`` columns: the features and the weights; ``n_features + 2``: a
+        label column too).
 
     Returns
     -------
@@ -320,15 +322,20 @@ def load_csv_features(
         if first is not None:
             first_line, ncols = first[0], len(first[1])
             if n_features is not None:
-                if ncols == n_features:
+                extra = int(weight_column is not None)  # the weight column, no feature
+                weights = also = ""
+                if extra:
+                    weights, also = " and the weight column", ", the weight column"
+                if ncols == n_features + extra:
                     label_column = None
-                elif ncols == n_features + 1:
+                elif ncols == n_features + extra + 1:
                     label_column = 0 if label_column is None else label_column
                 else:
                     raise DatasetError(
                         f"{name}, line {first_line}: {ncols} column{'s' * (ncols != 1)}, "
-                        f"expected {n_features} (the features) or {n_features + 1} (the "
-                        "features and a label column)" + _hint(first[1], delimiter)
+                        f"expected {n_features + extra} (the features{weights}) or "
+                        f"{n_features + extra + 1} (the features{also} and a label column)"
+                        + _hint(first[1], delimiter)
                     )
             columns, records = _split_header(first, records, header, label_column)
             if label_column is not None:
