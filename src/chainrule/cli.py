@@ -1770,22 +1770,19 @@ def _train(args: argparse.Namespace, until_done: contextlib.ExitStack) -> int:
             )
         except chainrule.datasets.DatasetError as exc:
             text = str(exc)
-            weights_at = None
             if config.weight_column is not None and config.dataset.lower().endswith(".csv"):
                 flag = sources.get("weight_column", "--weight-column")
-                weights_at = _weight_position(
+                found = _weight_position(
                     config.dataset,
                     config.weight_column,
                     config.label_column,
                     config.delimiter,
                     flag,
                 )
-            number = re.search(r", line \d+, column (\d+)", text)
-            if weights_at is not None and number and int(number[1]) == weights_at[0] + 1:
-                raise CLIError(
-                    f"{_without_cell_hint(text)} ({flag} {config.weight_column}: the weights "
-                    "must be numbers)"
-                ) from None
+                what = f"{flag} {config.weight_column}"
+                about_weights = _weight_cell_error(exc, found and found[0], what)
+                if about_weights is not None:
+                    raise about_weights from None
             defaulted = (
                 resume is None
                 and "label_column" not in user
