@@ -1030,28 +1030,26 @@ def _load_model(path: str, command: str):
         )
         raise CLIError(f"{path} is a directory without a model.npz{hint}")
     _regular_file(path, "model file")
+    reads = (
+        f"chainrule {command} reads model files (the .npz that chainrule train writes, or its "
+        "run directory)"
+    )
+    given = shlex.quote(path)
+    to_train = f"to train a model on this file: chainrule train --dataset {given}"
+    to_use = f"to use a model on it: chainrule evaluate MODEL --dataset {given}"
     if path.lower().endswith(".csv"):  # a data file where a model goes: say what goes there
-        given = shlex.quote(path)
         raise CLIError(
-            f"{path} is a .csv data file: chainrule {command} reads model files (the .npz that "
-            "chainrule train writes, or its run directory); to train a model on this file: "
-            f"chainrule train --dataset {given}; to use a model on it: chainrule evaluate MODEL "
-            f"--dataset {given}, or chainrule predict MODEL {given}"
+            f"{path} is a .csv data file: {reads}; {to_train}; {to_use}, or chainrule predict "
+            f"MODEL {given}"
         )
     import zipfile
 
     if command == "info" and not zipfile.is_zipfile(path):
-        raise CLIError(
-            f"{path} is not a model file: chainrule info reads model files (the .npz that "
-            "chainrule train writes, or its run directory)"
-        )
+        raise CLIError(f"{path} is not a model file: {reads}")
     if _is_npz_dataset(path):  # a dataset where a model goes, as a .csv file above
-        given = shlex.quote(path)
         raise CLIError(
-            f"{path} is an .npz data file (arrays x and y, a dataset): chainrule {command} reads "
-            "model files (the .npz that chainrule train writes, or its run directory); to train "
-            f"a model on this file: chainrule train --dataset {given}; to use a model on it: "
-            f"chainrule evaluate MODEL --dataset {given}"
+            f"{path} is an .npz data file (arrays x and y, a dataset): {reads}; {to_train}; "
+            f"{to_use}"
         )
     return chainrule.load(path)
 
